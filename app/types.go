@@ -1,0 +1,102 @@
+// Package app is Parlance's domain: the peers a node knows (keyed by
+// identity, never by nickname), the conversations with them, and the Node
+// that ties discovery and transport together. It emits Events on a channel
+// and takes commands through Node's methods. It never imports a UI toolkit.
+package app
+
+import (
+	"net/netip"
+	"time"
+)
+
+// PeerKey identifies a peer and its conversation. It is the peer's identity
+// when it has one ("id:<peer ID>"); an original peer, which has no
+// identity, is keyed by nickname and IP ("orig:<nick>@<ip>").
+type PeerKey string
+
+// Peer is a peer the node knows about (online or not).
+type Peer struct {
+	Key      PeerKey
+	Nickname string
+	// Identity is the peer ID (hash of the public key); empty for an
+	// original peer, which speaks plaintext.
+	Identity string
+	// Instance is random per start of the peer's process.
+	Instance string
+	// Addr is the TCP address messages go to; AltAddr is a fallback.
+	Addr    netip.AddrPort
+	AltAddr netip.AddrPort
+	// Source is where the peer was found: "lan" or "internet".
+	Source   string
+	Online   bool
+	LastSeen time.Time
+	// Trust says what the node knows about the peer's key.
+	Trust Trust
+}
+
+// Original reports whether the peer speaks only the original, unencrypted
+// protocol.
+func (p Peer) Original() bool { return p.Identity == "" }
+
+// Tag is a short token that tells peers of one nickname apart: the start of
+// the peer ID, or for an original peer its address.
+func (p Peer) Tag() string {
+	if p.Identity != "" {
+		return p.Identity[:min(7, len(p.Identity))]
+	}
+	return p.Addr.String()
+}
+
+// Trust is what the node knows about a peer's key.
+type Trust int
+
+const (
+	// TrustNone: an original peer, no key at all (unencrypted).
+	TrustNone Trust = iota
+	// TrustNew: first time this key is seen (trust on first use).
+	TrustNew
+	// TrustKnown: the key was seen before with this nickname.
+	TrustKnown
+	// TrustVerified: the user compared safety codes and confirmed.
+	TrustVerified
+	// TrustChanged: the nickname was known with a different key; this is
+	// a different person (or a new key) and is kept apart.
+	TrustChanged
+)
+
+func (t Trust) String() string {
+	switch t {
+	case TrustNew:
+		return "new"
+	case TrustKnown:
+		return "known"
+	case TrustVerified:
+		return "verified"
+	case TrustChanged:
+		return "key changed"
+	default:
+		return "unencrypted"
+	}
+}
+
+// Message is one chat message in a conversation.
+type Message struct {
+	ID       string
+	Peer     PeerKey // the conversation it belongs to
+	From     string  // the sender's nickname
+	Text     string
+	Outgoing bool
+	// Sent is the sender's timestamp (whole seconds on the wire).
+	Sent time.Time
+	// At is when this node sent or received it.
+	At time.Time
+}
+
+// Self describes the local node.
+type Self struct {
+	Nickname   string
+	Identity   string // full peer ID, wire form
+	Mode       string // "local" or "internet"
+	ListenAddr string
+	Encrypted  bool
+}

@@ -1,0 +1,3 @@
+module github.com/parlance-chat/parlance
+
+go 1.26.0

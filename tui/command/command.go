@@ -1,0 +1,162 @@
+// Package command parses what a user types into the input line: a chat
+// message or a slash command. The TUI and the line-mode REPL share it, so
+// both understand the same commands and print the same help.
+package command
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is what a line asks for.
+type Kind int
+
+const (
+	Text   Kind = iota // a chat message to the selected peer
+	Peers              // /peers
+	Send               // /send <nick> <message>
+	Select             // /msg <nick>, /query <nick>
+	Nick               // /nick <name>
+	Clear              // /clear
+	Help               // /help, /h
+	Quit               // /quit, /exit, /q
+	ID                 // /id
+	Whois              // /whois <nick>
+	Verify             // /verify <nick> [confirm]
+)
+
+// Command is one parsed input line.
+type Command struct {
+	Kind Kind
+	// Target is the peer (nickname, or nickname#tag) or, for Nick, the new
+	// nickname.
+	Target string
+	// Text is the message to send (Text and Send).
+	Text string
+	// Confirm is set by "/verify <nick> confirm".
+	Confirm bool
+}
+
+// Spec describes one command for help and completion.
+type Spec struct {
+	Name    string
+	Aliases []string
+	Args    string
+	Help    string
+	// UIs the command exists in: "" both, "tui" the full-screen UI only.
+	Only string
+	kind Kind
+	// minArgs is how many words must follow the command.
+	minArgs int
+}
+
+// Specs lists every command in the order help shows them.
+var Specs = []Spec{
+	{Name: "peers", Help: "list known peers", kind: Peers},
+	{Name: "send", Args: "<nick> <message>", Help: "send a message without changing the selection", kind: Send, minArgs: 2},
+	{Name: "msg", Aliases: []string{"query"}, Args: "<nick>", Help: "open the conversation with a peer", kind: Select, minArgs: 1, Only: "tui"},
+	{Name: "nick", Args: "<name>", Help: "change your nickname (announced at once)", kind: Nick, minArgs: 1},
+	{Name: "id", Help: "show your own peer ID", kind: ID},
+	{Name: "whois", Args: "<nick>", Help: "show a peer's full ID, address and trust", kind: Whois, minArgs: 1},
+	{Name: "verify", Args: "<nick> [confirm]", Help: "show the safety code to compare; confirm marks the peer verified", kind: Verify, minArgs: 1},
+	{Name: "clear", Help: "clear the conversation on screen", kind: Clear, Only: "tui"},
+	{Name: "help", Aliases: []string{"h"}, Help: "show commands and keys", kind: Help},
+	{Name: "quit", Aliases: []string{"exit", "q"}, Help: "say goodbye and quit", kind: Quit},
+}
+
+// Usage is the one-line usage of a spec, e.g. "/send <nick> <message>".
+func (s Spec) Usage() string {
+	if s.Args == "" {
+		return "/" + s.Name
+	}
+	return "/" + s.Name + " " + s.Args
+}
+
+// Lookup finds the spec for a command name or alias (without the slash).
+func Lookup(name string) (Spec, bool) {
+	name = strings.ToLower(name)
+	for _, s := range Specs {
+		if s.Name == name {
+			return s, true
+		}
+		for _, a := range s.Aliases {
+			if a == name {
+				return s, true
+			}
+		}
+	}
+	return Spec{}, false
+}
+
+// Parse turns one input line into a Command. A line not starting with "/"
+// is Text; "//" at the start sends a literal "/". Errors are one line, fit
+// to show the user as they are.
+func Parse(line string) (Command, error) {
+	line = strings.TrimRight(line, "\r\n")
+	if !strings.HasPrefix(line, "/") {
+		if strings.TrimSpace(line) == "" {
+			return Command{}, fmt.Errorf("nothing to send")
+		}
+		return Command{Kind: Text, Text: line}, nil
+	}
+	if strings.HasPrefix(line, "//") {
+		return Command{Kind: Text, Text: line[1:]}, nil
+	}
+	name, rest, _ := strings.Cut(line[1:], " ")
+	spec, ok := Lookup(name)
+	if !ok {
+		return Command{}, fmt.Errorf("/%s: unknown command; /help lists them", name)
+	}
+	rest = strings.TrimLeft(rest, " ")
+	if len(strings.Fields(rest)) < spec.minArgs {
+		return Command{}, fmt.Errorf("usage: %s", spec.Usage())
+	}
+	c := Command{Kind: spec.kind}
+	switch spec.kind {
+	case Send:
+		target, text, _ := strings.Cut(rest, " ")
+		c.Target, c.Text = target, strings.TrimLeft(text, " ")
+	case Select, Whois:
+		c.Target = strings.TrimSpace(rest)
+	case Nick:
+		c.Target = strings.TrimSpace(rest)
+	case Verify:
+		f := strings.Fields(rest)
+		c.Target = f[0]
+		if len(f) > 1 {
+			if f[1] != "confirm" || len(f) > 2 {
+				return Command{}, fmt.Errorf("usage: %s", spec.Usage())
+			}
+			c.Confirm = true
+		}
+	}
+	return c, nil
+}
+
+// Complete returns the completions of the last word of a partly typed
+// line: command names for "/x", else peer names from nicks. The line with
+// the word replaced is returned for each.
+func Complete(line string, nicks []string) []string {
+	start := strings.LastIndexByte(line, ' ') + 1
+	word := line[start:]
+	var out []string
+	if start == 0 && strings.HasPrefix(word, "/") {
+		for _, s := range Specs {
+			for _, n := range append([]string{s.Name}, s.Aliases...) {
+				if strings.HasPrefix("/"+n, strings.ToLower(word)) {
+					out = append(out, "/"+n+" ")
+				}
+			}
+		}
+		return out
+	}
+	if word == "" {
+		return nil
+	}
+	for _, n := range nicks {
+		if strings.HasPrefix(strings.ToLower(n), strings.ToLower(word)) {
+			out = append(out, line[:start]+n+" ")
+		}
+	}
+	return out
+}
