@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -10,16 +9,19 @@ import (
 )
 
 // SafetyCode derives the code two people compare out of band to check that
-// each holds the other's real key. It is symmetric (the same on both sides)
-// and changes when either key changes: 20 decimal digits in groups of five.
-func SafetyCode(a, b ed25519.PublicKey) string {
-	if bytes.Compare(a, b) > 0 {
+// each holds the other's real key. It is computed from both peer IDs (each
+// the SHA-256 of a public key, so it binds the keys themselves), is
+// symmetric (the same on both sides) and changes when either key changes:
+// 20 decimal digits in groups of five.
+func SafetyCode(a, b ID) string {
+	if a > b {
 		a, b = b, a
 	}
 	h := sha256.New()
 	h.Write([]byte("parlance safety code v1\x00"))
-	h.Write(a)
-	h.Write(b)
+	h.Write([]byte(a))
+	h.Write([]byte{0})
+	h.Write([]byte(b))
 	sum := h.Sum(nil)
 	groups := make([]string, 4)
 	for i := range groups {

@@ -143,7 +143,7 @@ func Complete(line string, nicks []string) []string {
 	if start == 0 && strings.HasPrefix(word, "/") {
 		for _, s := range Specs {
 			for _, n := range append([]string{s.Name}, s.Aliases...) {
-				if strings.HasPrefix("/"+n, strings.ToLower(word)) {
+				if len(n) > 1 && strings.HasPrefix("/"+n, strings.ToLower(word)) {
 					out = append(out, "/"+n+" ")
 				}
 			}

@@ -1,0 +1,326 @@
+// Package config loads parlance.toml: the original's schema ([network],
+// [discovery], [peer]) plus Parlance's own keys. Unknown keys, wrong types
+// and bad values are errors that name the file, the key and the line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// FileName is the config file's name in the places it is looked for.
+const FileName = "parlance.toml"
+
+// Config is the whole configuration. Field names follow the TOML keys.
+type Config struct {
+	Nickname  string    `toml:"nickname"`
+	Network   Network   `toml:"network"`
+	Discovery Discovery `toml:"discovery"`
+	Peer      PeerCfg   `toml:"peer"`
+	Multicast Multicast `toml:"multicast"`
+	UI        UI        `toml:"ui"`
+	Storage   Storage   `toml:"storage"`
+}
+
+// Network is the [network] table.
+type Network struct {
+	Mode              string `toml:"mode"`
+	BootstrapServer   string `toml:"bootstrap_server"`
+	ListenPort        int    `toml:"listen_port"`
+	Room              string `toml:"room"`
+	RequireEncryption bool   `toml:"require_encryption"`
+}
+
+// Discovery is the [discovery] table: the bootstrap client's timing (the
+// original's names).
+type Discovery struct {
+	HeartbeatIntervalSecs int `toml:"heartbeat_interval_secs"`
+	PeerTimeoutSecs       int `toml:"peer_timeout_secs"`
+}
+
+// PeerCfg is the [peer] table: LAN announce timing (the original's names).
+type PeerCfg struct {
+	AnnounceIntervalSecs int `toml:"announce_interval_secs"`
+	TimeoutSecs          int `toml:"timeout_secs"`
+}
+
+// Multicast is the [multicast] table.
+type Multicast struct {
+	Group     string `toml:"group"`
+	Port      int    `toml:"port"`
+	Interface string `toml:"interface"`
+}
+
+// UI is the [ui] table.
+type UI struct {
+	Mode     string `toml:"mode"`
+	Bell     bool   `toml:"bell"`
+	LogFile  string `toml:"log_file"`
+	LogLevel string `toml:"log_level"`
+}
+
+// Storage is the [storage] table.
+type Storage struct {
+	DataDir string `toml:"data_dir"`
+}
+
+// Mode values.
+const (
+	ModeLocal    = "local"
+	ModeInternet = "internet"
+	UITUI        = "tui"
+	UILine       = "line"
+)
+
+// Default returns the configuration used when there is no file.
+func Default() Config {
+	return Config{
+		Network:   Network{Mode: ModeLocal, BootstrapServer: "ws://localhost:8080"},
+		Discovery: Discovery{HeartbeatIntervalSecs: 10, PeerTimeoutSecs: 30},
+		Peer:      PeerCfg{AnnounceIntervalSecs: 5, TimeoutSecs: 15},
+		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
+		UI:        UI{Mode: UITUI, LogLevel: "warn"},
+	}
+}
+
+// Error is a problem with a config file, naming the file and, where known,
+// the key and line.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted, "" when unknown
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// maxFile bounds the config file size.
+const maxFile = 1 << 20
+
+// Load reads and checks the config file at path, on top of the defaults.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	if len(b) > maxFile {
+		return Config{}, &Error{File: path, Msg: fmt.Sprintf("%d bytes is over the %d byte limit for a config file", len(b), maxFile)}
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes config bytes; name is used in errors.
+func Parse(name string, b []byte) (Config, error) {
+	c := Default()
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, decodeError(name, err)
+	}
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = name
+			ce.Line = lineOfKey(b, ce.Key)
+		}
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// decodeError turns go-toml's errors into an *Error.
+func decodeError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		de := strict.Errors[0]
+		line, _ := de.Position()
+		key := strings.Join(de.Key(), ".")
+		return &Error{File: name, Line: line, Key: key, Msg: "unknown key (see parlance --generate-config for every key)"}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: de.Error()}
+	}
+	return &Error{File: name, Msg: err.Error()}
+}
+
+// lineOfKey finds the line where a dotted key is set, for errors found
+// after decoding (0 if not found).
+func lineOfKey(b []byte, dotted string) int {
+	if dotted == "" {
+		return 0
+	}
+	table, key := "", dotted
+	if i := strings.LastIndexByte(dotted, '.'); i >= 0 {
+		table, key = dotted[:i], dotted[i+1:]
+	}
+	cur := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+			cur = strings.TrimSpace(strings.Trim(t, "[]"))
+			continue
+		}
+		if k, _, ok := strings.Cut(t, "="); ok && cur == table && strings.TrimSpace(k) == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// Validate checks values that decode but make no sense.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if c.Nickname != "" {
+		if err := wire.ValidateNickname(c.Nickname); err != nil {
+			return bad("nickname", "%v", err)
+		}
+	}
+	switch c.Network.Mode {
+	case ModeLocal, ModeInternet:
+	default:
+		return bad("network.mode", "%q is not a mode; use %q or %q", c.Network.Mode, ModeLocal, ModeInternet)
+	}
+	if c.Network.Mode == ModeInternet || c.Network.BootstrapServer != "" {
+		if err := checkServerURL(c.Network.BootstrapServer); err != nil {
+			return bad("network.bootstrap_server", "%v", err)
+		}
+	}
+	if c.Network.ListenPort < 0 || c.Network.ListenPort > 65535 {
+		return bad("network.listen_port", "%d is not a port (0 to 65535; 0 lets the system pick)", c.Network.ListenPort)
+	}
+	if len(c.Network.Room) > 64 {
+		return bad("network.room", "room names are at most 64 bytes")
+	}
+	for key, v := range map[string]int{
+		"discovery.heartbeat_interval_secs": c.Discovery.HeartbeatIntervalSecs,
+		"discovery.peer_timeout_secs":       c.Discovery.PeerTimeoutSecs,
+		"peer.announce_interval_secs":       c.Peer.AnnounceIntervalSecs,
+		"peer.timeout_secs":                 c.Peer.TimeoutSecs,
+	} {
+		if v < 1 || v > 3600 {
+			return bad(key, "%d is out of range; use 1 to 3600 seconds", v)
+		}
+	}
+	if c.Peer.TimeoutSecs <= c.Peer.AnnounceIntervalSecs {
+		return bad("peer.timeout_secs", "%d must be longer than peer.announce_interval_secs (%d), or peers expire between announces", c.Peer.TimeoutSecs, c.Peer.AnnounceIntervalSecs)
+	}
+	g, err := netip.ParseAddr(c.Multicast.Group)
+	if err != nil || !g.Is4() || !g.IsMulticast() {
+		return bad("multicast.group", "%q is not an IPv4 multicast address (224.0.0.0/4), e.g. 239.255.255.250", c.Multicast.Group)
+	}
+	if c.Multicast.Port < 1 || c.Multicast.Port > 65535 {
+		return bad("multicast.port", "%d is not a port (1 to 65535)", c.Multicast.Port)
+	}
+	switch c.UI.Mode {
+	case UITUI, UILine:
+	default:
+		return bad("ui.mode", "%q is not a UI; use %q or %q", c.UI.Mode, UITUI, UILine)
+	}
+	switch c.UI.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("ui.log_level", "%q is not a level; use debug, info, warn or error", c.UI.LogLevel)
+	}
+	return nil
+}
+
+func checkServerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("%q must start with ws:// or wss://", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	return nil
+}
+
+// AnnounceInterval and the other accessors turn the seconds of the file
+// into durations.
+func (c Config) AnnounceInterval() time.Duration {
+	return time.Duration(c.Peer.AnnounceIntervalSecs) * time.Second
+}
+
+// PeerTimeout is how long a silent LAN peer stays online.
+func (c Config) PeerTimeout() time.Duration { return time.Duration(c.Peer.TimeoutSecs) * time.Second }
+
+// HeartbeatInterval is the bootstrap client's heartbeat period.
+func (c Config) HeartbeatInterval() time.Duration {
+	return time.Duration(c.Discovery.HeartbeatIntervalSecs) * time.Second
+}
+
+// Find returns the config file to use: explicit if given (it must exist),
+// else ./parlance.toml, else the user's config directory's
+// parlance/parlance.toml, else "" (use the defaults).
+func Find(explicit string) (string, error) {
+	if explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("config file: %w (create one with --generate-config %s)", err, explicit)
+		}
+		return explicit, nil
+	}
+	candidates := []string{FileName}
+	if dir, err := os.UserConfigDir(); err == nil {
+		candidates = append(candidates, filepath.Join(dir, "parlance", FileName))
+	}
+	for _, p := range candidates {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+// DataDir is where keys and contacts live: [storage] data_dir, else
+// $XDG_DATA_HOME/parlance, else ~/.local/share/parlance.
+func (c Config) DataDir() (string, error) {
+	if c.Storage.DataDir != "" {
+		return c.Storage.DataDir, nil
+	}
+	return xdgDir("XDG_DATA_HOME", ".local/share")
+}
+
+// StateDir is where the log goes by default: $XDG_STATE_HOME/parlance, else
+// ~/.local/state/parlance.
+func StateDir() (string, error) { return xdgDir("XDG_STATE_HOME", ".local/state") }
+
+func xdgDir(env, fallback string) (string, error) {
+	if d := os.Getenv(env); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "parlance"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home directory: %w (set %s)", err, env)
+	}
+	return filepath.Join(home, fallback, "parlance"), nil
+}

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"fmt"
+	"os"
+)
+
+// Commented is the default configuration with every key explained, as
+// --generate-config writes it. It parses to Default().
+const Commented = `# Parlance configuration. Every key is optional; these are the defaults.
+# Looked up at --config PATH, else ./parlance.toml, else
+# $XDG_CONFIG_HOME/parlance/parlance.toml. Command-line flags override it.
+
+# Your nickname (1 to 32 bytes, no control characters, no leading or
+# trailing spaces). Required here or with -n/--nickname.
+# nickname = "alice"
+
+[network]
+# "local": find peers on the LAN by multicast.
+# "internet": find peers through the bootstrap server.
+mode = "local"
+bootstrap_server = "ws://localhost:8080"
+# TCP port for messages; 0 lets the system pick (announced either way).
+listen_port = 0
+# Internet mode: only peers registered in the same room see each other.
+# "" is the shared default room (what original clients use).
+room = ""
+# Refuse original (unencrypted) peers both ways.
+require_encryption = false
+
+[discovery]
+# Internet mode: heartbeat to the bootstrap server every N seconds.
+heartbeat_interval_secs = 10
+# The server drops peers silent this long (informational for the client).
+peer_timeout_secs = 30
+
+[peer]
+# LAN mode: announce every N seconds (and at once when a new peer appears).
+announce_interval_secs = 5
+# LAN peers silent this long are shown offline.
+timeout_secs = 15
+
+[multicast]
+group = "239.255.255.250"
+port = 6789
+# "" joins and sends on every up, multicast-capable interface;
+# a name such as "eth0" or "lo" pins discovery to that interface.
+interface = ""
+
+[ui]
+# "tui": the full-screen interface. "line": a plain REPL for pipes and scripts.
+mode = "tui"
+# Ring the terminal bell when a message arrives for a conversation not in view.
+bell = false
+# Log file. "" logs to $XDG_STATE_HOME/parlance/parlance.log in the TUI and
+# to standard error in line mode.
+log_file = ""
+# debug, info, warn or error.
+log_level = "warn"
+
+[storage]
+# Identity key and contacts. "" means $XDG_DATA_HOME/parlance.
+data_dir = ""
+`
+
+// WriteDefault writes the commented default config to path, refusing to
+// overwrite an existing file.
+func WriteDefault(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if _, err := f.WriteString(Commented); err != nil {
+		f.Close()
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,387 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeTransport records sends and lets tests inject inbound messages.
+type fakeTransport struct {
+	mu      sync.Mutex
+	sent    []sent
+	fail    error
+	handle  func(transport.Inbound)
+	serving chan struct{}
+}
+
+type sent struct {
+	dest transport.Dest
+	msg  wire.Message
+}
+
+func newFakeTransport() *fakeTransport { return &fakeTransport{serving: make(chan struct{})} }
+
+func (f *fakeTransport) Port() uint16 { return 4242 }
+func (f *fakeTransport) Serve(ctx context.Context, h func(transport.Inbound)) error {
+	f.mu.Lock()
+	f.handle = h
+	f.mu.Unlock()
+	close(f.serving)
+	<-ctx.Done()
+	return nil
+}
+func (f *fakeTransport) Send(_ context.Context, d transport.Dest, m wire.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.sent = append(f.sent, sent{d, m})
+	return nil
+}
+func (f *fakeTransport) Close() error { return nil }
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type testNode struct {
+	*Node
+	tr    *fakeTransport
+	clock *fakeClock
+}
+
+func newTestNode(t *testing.T, mutate func(*Config)) *testNode {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newFakeTransport()
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	cfg := Config{Nickname: "me", Identity: id, Mode: "local", Transport: tr, Now: clock.Now, SweepInterval: time.Hour}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testNode{Node: n, tr: tr, clock: clock}
+}
+
+// next returns the next event or fails.
+func next(t *testing.T, n *Node) Event {
+	t.Helper()
+	select {
+	case e := <-n.Events():
+		return e
+	case <-time.After(2 * time.Second):
+		t.Fatal("no event")
+		return nil
+	}
+}
+
+func noEvent(t *testing.T, n *Node) {
+	t.Helper()
+	select {
+	case e := <-n.Events():
+		t.Fatalf("unexpected event %#v", e)
+	default:
+	}
+}
+
+func lanPeer(nick, id, inst string, port uint16) discovery.Peer {
+	return discovery.Peer{Nickname: nick, Identity: id, Instance: inst, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)}
+}
+
+func seen(p discovery.Peer) discovery.Sighting {
+	return discovery.Sighting{Kind: discovery.Seen, Peer: p, Source: "lan", TTL: 15 * time.Second}
+}
+
+func newID(t *testing.T) string {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.ID().String()
+}
+
+func TestPeerLifecycle(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+
+	h.Sighting(seen(alice))
+	j, ok := next(t, n.Node).(PeerJoined)
+	if !ok || j.Peer.Nickname != "alice" || !j.Peer.Online || j.Peer.Trust != TrustNew {
+		t.Fatalf("join event = %#v", j)
+	}
+	h.Sighting(seen(alice)) // a repeat announce changes nothing
+	noEvent(t, n.Node)
+
+	alice.Addr = netip.MustParseAddrPort("127.0.0.1:5001")
+	h.Sighting(seen(alice))
+	if u, ok := next(t, n.Node).(PeerUpdated); !ok || u.Peer.Addr.Port() != 5001 {
+		t.Fatalf("update event = %#v", u)
+	}
+
+	// Silent for the TTL: expired.
+	n.clock.Add(14 * time.Second)
+	n.Expire()
+	noEvent(t, n.Node)
+	n.clock.Add(2 * time.Second)
+	n.Expire()
+	if l, ok := next(t, n.Node).(PeerLeft); !ok || l.Reason != "timed out" {
+		t.Fatalf("left event = %#v", l)
+	}
+	// Back again: joined again, same key, trust now known.
+	h.Sighting(seen(alice))
+	if j, ok := next(t, n.Node).(PeerJoined); !ok || j.Peer.Trust != TrustNew {
+		// trust is decided when first seen; a rejoin keeps it
+		t.Fatalf("rejoin event = %#v", j)
+	}
+	// Goodbye from an older instance is ignored; from the current one, not.
+	old := alice
+	old.Instance = "i0"
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: old, Source: "lan", Reason: "goodbye"})
+	noEvent(t, n.Node)
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
+	if l, ok := next(t, n.Node).(PeerLeft); !ok || l.Reason != "goodbye" {
+		t.Fatalf("goodbye event = %#v", l)
+	}
+	if ps := n.Peers(); len(ps) != 1 || ps[0].Online {
+		t.Fatalf("peers after goodbye = %#v; want alice kept, offline", ps)
+	}
+}
+
+func TestSameNicknameKeptApart(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	a1 := lanPeer("alice", newID(t), "i1", 5000)
+	a2 := lanPeer("alice", newID(t), "i2", 5001)
+	h.Sighting(seen(a1))
+	h.Sighting(seen(a2))
+	next(t, n.Node)
+	j2 := next(t, n.Node).(PeerJoined)
+	if j2.Peer.Trust != TrustChanged {
+		t.Errorf("second alice trust = %v, want key changed", j2.Peer.Trust)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
+		t.Errorf("want a warning about the changed key, got %#v", w)
+	}
+	if ps := n.Resolve("alice"); len(ps) != 2 {
+		t.Fatalf("Resolve(alice) = %d peers, want 2 (ambiguous)", len(ps))
+	}
+	tag := a2.Identity[:4]
+	if ps := n.Resolve("alice#" + tag); len(ps) != 1 || ps[0].Identity != a2.Identity {
+		t.Fatalf("Resolve(alice#tag) = %#v", ps)
+	}
+}
+
+func TestOwnAnnouncesIgnored(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.Instance = "mine" })
+	h := sourceHandler{n.Node}
+	h.Sighting(seen(lanPeer("me", "", "mine", 4242)))
+	h.Sighting(seen(lanPeer("me", n.Self().Identity, "other", 4243)))
+	noEvent(t, n.Node)
+}
+
+func TestOriginalPeer(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	bob := lanPeer("bob", "", "", 6000)
+	h.Sighting(seen(bob))
+	j := next(t, n.Node).(PeerJoined)
+	if !j.Peer.Original() || j.Peer.Trust != TrustNone {
+		t.Fatalf("original peer = %#v", j.Peer)
+	}
+	// The original's goodbye carries only the nickname; the source reports
+	// the IP with port 0.
+	bye := discovery.Peer{Nickname: "bob", Addr: netip.AddrPortFrom(bob.Addr.Addr(), 0)}
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: bye, Source: "lan", Reason: "goodbye"})
+	if _, ok := next(t, n.Node).(PeerLeft); !ok {
+		t.Fatal("original goodbye did not remove bob")
+	}
+}
+
+func TestSendAndReceive(t *testing.T) {
+	n := newTestNode(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-n.tr.serving
+
+	aliceID := newID(t)
+	alice := lanPeer("alice", aliceID, "i1", 5000)
+	sourceHandler{n.Node}.Sighting(seen(alice))
+	key := next(t, n.Node).(PeerJoined).Peer.Key
+
+	m, err := n.Send(ctx, key, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID == "" || !m.Outgoing || m.From != "me" {
+		t.Errorf("sent message = %#v", m)
+	}
+	n.tr.mu.Lock()
+	got := n.tr.sent[0]
+	n.tr.mu.Unlock()
+	if got.dest.Identity != aliceID || got.dest.Addr != alice.Addr || got.msg.Content != "hello" || got.msg.ID != m.ID {
+		t.Errorf("transport got %#v", got)
+	}
+
+	// Inbound over TLS: keyed by the proven identity.
+	n.tr.handle(transport.Inbound{Identity: aliceID, Remote: netip.MustParseAddrPort("127.0.0.1:33333"),
+		Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1699123456, ID: "abc"}})
+	r := next(t, n.Node).(MessageReceived)
+	if r.Message.Peer != key || r.Message.Text != "hi" || r.Message.Sent.Unix() != 1699123456 {
+		t.Errorf("received %#v", r.Message)
+	}
+	// The same id again is a duplicate.
+	n.tr.handle(transport.Inbound{Identity: aliceID, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1699123456, ID: "abc"}})
+	noEvent(t, n.Node)
+
+	hist, _ := n.History(key)
+	if len(hist) != 2 || !hist[0].Outgoing || hist[1].Outgoing {
+		t.Errorf("history = %#v", hist)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.RequireEncryption = true })
+	h := sourceHandler{n.Node}
+	ctx := context.Background()
+	if _, err := n.Send(ctx, "id:nobody", "x"); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("unknown peer: %v", err)
+	}
+	bob := lanPeer("bob", "", "", 6000)
+	h.Sighting(seen(bob))
+	bobKey := next(t, n.Node).(PeerJoined).Peer.Key
+	if _, err := n.Send(ctx, bobKey, "x"); !errors.Is(err, transport.ErrPlaintextRefused) {
+		t.Errorf("plaintext under require_encryption: %v", err)
+	}
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+	h.Sighting(seen(alice))
+	aliceKey := next(t, n.Node).(PeerJoined).Peer.Key
+	if _, err := n.Send(ctx, aliceKey, "   "); err == nil {
+		t.Error("empty message accepted")
+	}
+	big := make([]byte, MaxTextBytes+1)
+	for i := range big {
+		big[i] = 'x'
+	}
+	if _, err := n.Send(ctx, aliceKey, string(big)); err == nil {
+		t.Error("oversized message accepted")
+	}
+	n.tr.fail = &transport.KeyMismatchError{Addr: alice.Addr, Want: alice.Identity, Got: "X"}
+	if _, err := n.Send(ctx, aliceKey, "x"); !errors.Is(err, transport.ErrKeyMismatch) {
+		t.Errorf("key mismatch: %v", err)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != aliceKey {
+		t.Errorf("want impersonation warning, got %#v", w)
+	}
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
+	next(t, n.Node)
+	n.tr.fail = nil
+	if _, err := n.Send(ctx, aliceKey, "x"); !errors.Is(err, ErrOffline) {
+		t.Errorf("offline peer: %v", err)
+	}
+	// Plaintext inbound is never delivered under require_encryption.
+	n.receive(transport.Inbound{Message: wire.Message{From: "bob", Content: "x", Timestamp: 1}})
+	noEvent(t, n.Node)
+}
+
+func TestPlaintextClaimingKeyedNickname(t *testing.T) {
+	n := newTestNode(t, nil)
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+	sourceHandler{n.Node}.Sighting(seen(alice))
+	aliceKey := next(t, n.Node).(PeerJoined).Peer.Key
+	n.receive(transport.Inbound{Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
+		Message: wire.Message{From: "alice", Content: "trust me", Timestamp: 1}})
+	w, ok := next(t, n.Node).(Notice)
+	if !ok || !w.Warning {
+		t.Fatalf("want a warning, got %#v", w)
+	}
+	r := next(t, n.Node).(MessageReceived)
+	if r.Message.Peer == aliceKey {
+		t.Fatal("plaintext message merged into the keyed peer's conversation")
+	}
+}
+
+func TestVerifyAndSafetyCode(t *testing.T) {
+	n := newTestNode(t, nil)
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+	sourceHandler{n.Node}.Sighting(seen(alice))
+	key := next(t, n.Node).(PeerJoined).Peer.Key
+	code, err := n.SafetyCode(key)
+	if err != nil || len(code) != 23 {
+		t.Fatalf("SafetyCode = %q, %v", code, err)
+	}
+	if err := n.MarkVerified(key); err != nil {
+		t.Fatal(err)
+	}
+	if u := next(t, n.Node).(PeerUpdated); u.Peer.Trust != TrustVerified {
+		t.Fatalf("trust after verify = %v", u.Peer.Trust)
+	}
+}
+
+func TestSetNickname(t *testing.T) {
+	src := &fakeSource{}
+	n := newTestNode(t, func(c *Config) { c.Sources = []discovery.Source{src} })
+	if err := n.SetNickname(" bad"); err == nil {
+		t.Fatal("bad nickname accepted")
+	}
+	if err := n.SetNickname("newme"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(t, n.Node).(SelfChanged); e.Self.Nickname != "newme" || src.nick != "newme" || n.Self().Nickname != "newme" {
+		t.Fatalf("nickname change: event %#v, source %q", e, src.nick)
+	}
+}
+
+type fakeSource struct {
+	mu   sync.Mutex
+	nick string
+}
+
+func (s *fakeSource) Run(ctx context.Context, h discovery.Handler) error {
+	<-ctx.Done()
+	return nil
+}
+func (s *fakeSource) SetNickname(name string) { s.mu.Lock(); s.nick = name; s.mu.Unlock() }
+
+func TestEventsNeverBlock(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.EventBuffer = 2 })
+	h := sourceHandler{n.Node}
+	for i := range 10 {
+		h.Sighting(seen(lanPeer(string(rune('a'+i)), newID(t), "", uint16(5000+i))))
+	}
+	if d := n.DroppedEvents(); d != 8 {
+		t.Fatalf("dropped = %d, want 8", d)
+	}
+}

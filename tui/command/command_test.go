@@ -1,0 +1,90 @@
+package command
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Command
+		wantErr string
+	}{
+		{"hello there", Command{Kind: Text, Text: "hello there"}, ""},
+		{"//not a command", Command{Kind: Text, Text: "/not a command"}, ""},
+		{"   ", Command{}, "nothing to send"},
+		{"/peers", Command{Kind: Peers}, ""},
+		{"/send bob hi there", Command{Kind: Send, Target: "bob", Text: "hi there"}, ""},
+		{"/send  bob   spaced  text", Command{Kind: Send, Target: "bob", Text: "spaced  text"}, ""},
+		{"/send bob", Command{}, "usage: /send <nick> <message>"},
+		{"/send", Command{}, "usage: /send"},
+		{"/msg alice#ABC", Command{Kind: Select, Target: "alice#ABC"}, ""},
+		{"/query alice", Command{Kind: Select, Target: "alice"}, ""},
+		{"/msg", Command{}, "usage: /msg <nick>"},
+		{"/nick new name", Command{Kind: Nick, Target: "new name"}, ""},
+		{"/nick", Command{}, "usage: /nick"},
+		{"/clear", Command{Kind: Clear}, ""},
+		{"/help", Command{Kind: Help}, ""},
+		{"/h", Command{Kind: Help}, ""},
+		{"/quit", Command{Kind: Quit}, ""},
+		{"/exit", Command{Kind: Quit}, ""},
+		{"/q", Command{Kind: Quit}, ""},
+		{"/QUIT", Command{Kind: Quit}, ""},
+		{"/id", Command{Kind: ID}, ""},
+		{"/whois bob", Command{Kind: Whois, Target: "bob"}, ""},
+		{"/verify bob", Command{Kind: Verify, Target: "bob"}, ""},
+		{"/verify bob confirm", Command{Kind: Verify, Target: "bob", Confirm: true}, ""},
+		{"/verify bob yes", Command{}, "usage: /verify"},
+		{"/frobnicate", Command{}, "/frobnicate: unknown command; /help lists them"},
+		{"/", Command{}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := Parse(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Parse(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestComplete(t *testing.T) {
+	nicks := []string{"alice", "Alex", "bob"}
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{"/he", []string{"/help "}},
+		{"/q", []string{"/query ", "/quit "}},
+		{"/send al", []string{"/send alice ", "/send Alex "}},
+		{"b", []string{"bob "}},
+		{"hello ", nil},
+		{"/zz", nil},
+	}
+	for _, tt := range tests {
+		if got := Complete(tt.line, nicks); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Complete(%q) = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"hi", "/send a b", "/verify x confirm", "//x", "/", "/msg \x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse(s)
+		if err == nil && c.Kind == Text && strings.TrimSpace(c.Text) == "" {
+			t.Fatalf("Parse(%q) gave empty text", s)
+		}
+		_ = Complete(s, []string{"a", "b"})
+	})
+}

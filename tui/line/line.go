@@ -1,0 +1,365 @@
+// Package line is Parlance's line-mode UI: the original's REPL on standard
+// input and output. It works with pipes (no terminal needed), so scripts
+// can drive it: one command per input line, one event per output line.
+package line
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/tui/command"
+)
+
+// Node is what the line UI needs from app.Node.
+type Node interface {
+	Events() <-chan app.Event
+	Self() app.Self
+	Peers() []app.Peer
+	Resolve(name string) []app.Peer
+	Send(ctx context.Context, key app.PeerKey, text string) (app.Message, error)
+	SetNickname(name string) error
+	SafetyCode(key app.PeerKey) (string, error)
+	MarkVerified(key app.PeerKey) error
+}
+
+// maxInputLine bounds one line of standard input.
+const maxInputLine = 256 << 10
+
+// sendTimeout bounds one /send (dial, handshake, write).
+const sendTimeout = 15 * time.Second
+
+// UI is one line-mode session.
+type UI struct {
+	node Node
+	mu   sync.Mutex // serialises writes to out
+	out  io.Writer
+	now  func() time.Time
+}
+
+// Run reads commands from in and prints events to out until /quit, EOF on
+// in, the node's event stream closing, or ctx being cancelled.
+func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
+	u := &UI{node: node, out: out, now: time.Now}
+	self := node.Self()
+	id := "no identity key"
+	if self.Identity != "" {
+		id = "ID " + identity.ID(self.Identity).Short()
+	}
+	u.printf("* Parlance: you are %s (%s), %s mode, listening on %s. /help lists commands.", self.Nickname, id, self.Mode, self.ListenAddr)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(lines)
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			l, err := readLine(r)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case lines <- l:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	events := node.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-events:
+			if !ok {
+				u.printf("* network stopped")
+				return nil
+			}
+			u.event(e)
+		case l, ok := <-lines:
+			if !ok {
+				if err := <-readErr; !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read input: %w", err)
+				}
+				return nil // EOF quits like /quit
+			}
+			if quit := u.handle(ctx, l); quit {
+				return nil
+			}
+		}
+	}
+}
+
+// tooLong stands for an input line over maxInputLine bytes.
+const tooLong = "\x00too long"
+
+// readLine reads one line of at most maxInputLine bytes; a longer line is
+// discarded (returned as tooLong) rather than read into memory.
+func readLine(r *bufio.Reader) (string, error) {
+	var b []byte
+	over := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if !over && len(b)+len(chunk) <= maxInputLine {
+			b = append(b, chunk...)
+		} else {
+			over, b = true, nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !(errors.Is(err, io.EOF) && (len(b) > 0 || over)) {
+			return "", err
+		}
+		if over {
+			return tooLong, nil
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+}
+
+func (u *UI) printf(format string, args ...any) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	fmt.Fprintf(u.out, format+"\n", args...)
+}
+
+// handle runs one input line; it reports whether to quit.
+func (u *UI) handle(ctx context.Context, l string) (quit bool) {
+	if strings.TrimSpace(l) == "" {
+		return false
+	}
+	if l == tooLong {
+		u.printf("error: input line over %d bytes ignored", maxInputLine)
+		return false
+	}
+	c, err := command.Parse(l)
+	if err != nil {
+		u.printf("error: %v", err)
+		return false
+	}
+	switch c.Kind {
+	case command.Text:
+		u.printf("error: line mode has no selected peer; use /send <nick> <message>")
+	case command.Peers:
+		u.peers()
+	case command.Send:
+		u.send(ctx, c.Target, c.Text)
+	case command.Nick:
+		if err := u.node.SetNickname(c.Target); err != nil {
+			u.printf("error: %v", err)
+		}
+	case command.ID:
+		self := u.node.Self()
+		if self.Identity == "" {
+			u.printf("* you are %s; this node has no identity key", self.Nickname)
+		} else {
+			u.printf("* you are %s, ID %s", self.Nickname, identity.ID(self.Identity).Grouped())
+		}
+	case command.Whois:
+		if p, ok := u.resolve(c.Target); ok {
+			u.whois(p)
+		}
+	case command.Verify:
+		u.verify(c)
+	case command.Help:
+		u.help()
+	case command.Quit:
+		return true
+	default:
+		u.printf("error: %s works only in the full-screen UI", strings.SplitN(l, " ", 2)[0])
+	}
+	return false
+}
+
+// resolve finds the one peer a name means, printing why when it cannot.
+func (u *UI) resolve(name string) (app.Peer, bool) {
+	ps := u.node.Resolve(name)
+	switch len(ps) {
+	case 0:
+		u.printf("error: no peer called %s (/peers lists them)", name)
+		return app.Peer{}, false
+	case 1:
+		return ps[0], true
+	}
+	choices := make([]string, len(ps))
+	for i, p := range ps {
+		choices[i] = p.Nickname + "#" + p.Tag()
+	}
+	u.printf("error: %d peers are called %s: %s; name one as nick#tag", len(ps), name, strings.Join(choices, ", "))
+	return app.Peer{}, false
+}
+
+func (u *UI) send(ctx context.Context, name, text string) {
+	p, ok := u.resolve(name)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	m, err := u.node.Send(ctx, p.Key, text)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	u.printf("[%s] you -> %s: %s", m.At.Local().Format("15:04:05"), u.name(p), sanitize(m.Text))
+}
+
+// name shows a peer's nickname, with its tag when another known peer has
+// the same nickname.
+func (u *UI) name(p app.Peer) string {
+	for _, q := range u.node.Peers() {
+		if q.Key != p.Key && q.Nickname == p.Nickname {
+			return sanitize(p.Nickname) + "#" + p.Tag()
+		}
+	}
+	return sanitize(p.Nickname)
+}
+
+func (u *UI) peers() {
+	ps := u.node.Peers()
+	if len(ps) == 0 {
+		u.printf("* no peers yet")
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* %d known peer(s):", len(ps))
+	for _, p := range ps {
+		state := "offline"
+		if p.Online {
+			state = "online"
+		}
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", sanitize(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
+	}
+	u.printf("%s", b.String())
+}
+
+func addr(p app.Peer) string {
+	if p.Addr.IsValid() {
+		return p.Addr.String()
+	}
+	return "-"
+}
+
+func (u *UI) whois(p app.Peer) {
+	id := "none (original peer, unencrypted)"
+	if p.Identity != "" {
+		id = identity.ID(p.Identity).Grouped()
+	}
+	u.printf("* %s: ID %s, address %s, via %s, %s", sanitize(p.Nickname), id, addr(p), p.Source, p.Trust)
+}
+
+func (u *UI) verify(c command.Command) {
+	p, ok := u.resolve(c.Target)
+	if !ok {
+		return
+	}
+	if c.Confirm {
+		if err := u.node.MarkVerified(p.Key); err != nil {
+			u.printf("error: %v", err)
+			return
+		}
+		u.printf("* %s is now verified", u.name(p))
+		return
+	}
+	code, err := u.node.SafetyCode(p.Key)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	u.printf("* safety code with %s: %s\n  Compare it with %s in person or by phone; if it matches, run /verify %s#%s confirm",
+		u.name(p), code, sanitize(p.Nickname), sanitize(p.Nickname), p.Tag())
+}
+
+func (u *UI) help() {
+	var b strings.Builder
+	b.WriteString("* commands:")
+	for _, s := range command.Specs {
+		if s.Only == "tui" {
+			continue
+		}
+		name := s.Usage()
+		if len(s.Aliases) > 0 {
+			name += " (/" + strings.Join(s.Aliases, ", /") + ")"
+		}
+		fmt.Fprintf(&b, "\n  %-34s %s", name, s.Help)
+	}
+	b.WriteString("\n  When several peers share a nickname, name one as nick#tag, with the tag /peers shows:" +
+		"\n  /send alice#K3QZ7LM hello. End of input quits like /quit.")
+	u.printf("%s", b.String())
+}
+
+// event prints one node event as one line (or a few).
+func (u *UI) event(e app.Event) {
+	switch e := e.(type) {
+	case app.MessageReceived:
+		m := e.Message
+		p := app.Peer{Key: m.Peer, Nickname: m.From}
+		if ps := u.node.Resolve(m.From); len(ps) > 1 {
+			for _, q := range ps {
+				if q.Key == m.Peer {
+					p = q
+				}
+			}
+		}
+		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.name(p), sanitize(m.Text))
+	case app.PeerJoined:
+		mark := ""
+		if e.Peer.Original() {
+			mark = ", unencrypted"
+		} else if e.Peer.Trust == app.TrustChanged {
+			mark = ", KEY CHANGED"
+		}
+		u.printf("* %s joined (%s%s)", u.name(e.Peer), addr(e.Peer), mark)
+	case app.PeerLeft:
+		u.printf("* %s left (%s)", u.name(e.Peer), e.Reason)
+	case app.PeerUpdated:
+		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust)
+	case app.Notice:
+		if e.Warning {
+			u.printf("! warning: %s", sanitize(e.Text))
+		} else {
+			u.printf("* %s", sanitize(e.Text))
+		}
+	case app.SelfChanged:
+		u.printf("* you are now %s", e.Self.Nickname)
+	case app.SourceState:
+		u.printf("* bootstrap server: %s", stateText(e.State))
+	}
+}
+
+func stateText(s discovery.State) string {
+	switch s.Phase {
+	case discovery.Retrying:
+		t := fmt.Sprintf("retrying in %s", s.RetryIn.Round(time.Second))
+		if s.Err != nil {
+			t += " (" + s.Err.Error() + ")"
+		}
+		return t
+	default:
+		return s.Phase.String()
+	}
+}
+
+// sanitize makes text from the network safe to print: control characters
+// (escape sequences included) become U+FFFD.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
