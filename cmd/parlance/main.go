@@ -41,8 +41,8 @@ func main() {
 // options are the command-line flags; empty means "not given".
 type options struct {
 	nickname, configPath, generate, mode, server, ui string
-	logFile, dataDir, iface, room                     string
-	version                                           bool
+	logFile, dataDir, iface, room                    string
+	version                                          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -321,4 +321,3 @@ func lockDataDir(dir string) (func(), error) {
 	}
 	return func() { f.Close() }, nil
 }
-
