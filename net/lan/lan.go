@@ -185,8 +185,7 @@ func (d *Discovery) Instance() string { return d.cfg.Self.Instance }
 // h's methods are called from a goroutine of Run, one at a time, and never
 // after Run returns. While one runs, datagrams wait in the socket's buffer
 // and the kernel drops them if it fills: h must return quickly (hand the
-// sighting to a buffered channel, for example) and never call back into
-// the Discovery's Run.
+// sighting to a buffered channel, for example). It may call SetNickname.
 func (d *Discovery) Run(ctx context.Context, h discovery.Handler) error {
 	if !d.ran.CompareAndSwap(false, true) {
 		return errors.New("lan discovery: Run called twice")
