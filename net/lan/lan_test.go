@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -288,4 +289,38 @@ func TestRunTwice(t *testing.T) {
 	if err := a.d.Run(t.Context(), newRecorder()); err == nil {
 		t.Error("second Run succeeded")
 	}
+}
+
+// TestEveryInterfaceMode runs Interface "" (every up, multicast-capable
+// interface) only where that means loopback alone, as in a namespace made
+// by /work/shared/netns-run; elsewhere it would send on a real network.
+func TestEveryInterfaceMode(t *testing.T) {
+	all, err := systemInterfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen, err := chooseInterfaces(all, "")
+	if err != nil {
+		t.Skipf("no interface for Interface \"\": %v", err)
+	}
+	for _, it := range chosen {
+		if it.Flags&net.FlagLoopback == 0 {
+			t.Skipf("Interface \"\" would use %s, a real network; run under netns-run to test it", it.Name)
+		}
+	}
+	port := testPort()
+	var nodes []*node
+	for i := range 2 {
+		cfg := loConfig(t, port, fmt.Sprint("node", i))
+		cfg.Interface = ""
+		d, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &node{d: d, self: d.cfg.Self, rec: newRecorder()}
+		n.start()
+		t.Cleanup(func() { n.stop(t) })
+		nodes = append(nodes, n)
+	}
+	waitAllPairs(t, nodes)
 }
