@@ -43,11 +43,15 @@ func (d Datagram) Original() bool { return d.Instance == "" && d.Identity == "" 
 const MaxIDLength = 128
 
 // Marshal encodes d as the original sends it: compact JSON with no newline.
+// A goodbye carries no tcp_port.
 func (d Datagram) Marshal() ([]byte, error) {
 	if err := d.validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(d)
+	if d.Type == TypeGoodbye {
+		d.TCPPort = 0
+	}
+	return marshalJSON(d)
 }
 
 // ParseDatagram decodes and validates one LAN discovery datagram.

@@ -39,7 +39,7 @@ func (m Message) AppendLine(buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	start := len(buf)
-	b, err := json.Marshal(m)
+	b, err := marshalJSON(m)
 	if err != nil {
 		return buf, fmt.Errorf("encode message: %w", err)
 	}
