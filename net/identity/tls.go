@@ -53,7 +53,9 @@ func PeerID(rawCerts [][]byte) (ID, ed25519.PublicKey, error) {
 	if !ok {
 		return "", nil, fmt.Errorf("%w (got %T)", ErrNoPeerKey, cert.PublicKey)
 	}
-	if err := cert.CheckSignatureFrom(cert); err != nil {
+	// CheckSignature, not CheckSignatureFrom: the certificate is a leaf
+	// (not a CA), and CheckSignatureFrom refuses a parent that is not a CA.
+	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
 		return "", nil, fmt.Errorf("peer certificate is not self-signed by its key: %w", err)
 	}
 	return IDFromPublicKey(pub), pub, nil
