@@ -25,8 +25,8 @@ type lineReader struct {
 // lineReaderStart is the initial buffer size; it grows for longer lines.
 const lineReaderStart = 4 << 10
 
-func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: r, max: max, buf: make([]byte, min(lineReaderStart, max))}
+func newLineReader(r io.Reader, limit int) *lineReader {
+	return &lineReader{r: r, max: limit, buf: make([]byte, min(lineReaderStart, limit))}
 }
 
 // next returns the next line without its "\n" or "\r\n". The slice is only

@@ -76,13 +76,23 @@ func newNode(tb testing.TB, cfg Config) *node {
 func (n *node) serve(tb testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, func(in Inbound) { n.got <- in }) }()
+	stop := make(chan struct{})
+	go func() {
+		done <- n.Serve(ctx, func(in Inbound) {
+			select {
+			case n.got <- in:
+			case <-stop: // the test is over: do not block Close
+			}
+		})
+	}()
 	tb.Cleanup(func() {
+		close(stop)
 		cancel()
 		if err := n.Close(); err != nil {
 			tb.Errorf("close: %v", err)
 		}
-		if err := <-done; err != nil {
+		// ErrClosed: the test ended before Serve began.
+		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
 			tb.Errorf("serve: %v", err)
 		}
 	})
@@ -263,3 +273,11 @@ func closedPort(tb testing.TB) netip.AddrPort {
 	ln.Close()
 	return a
 }
+
+func netip4(port uint16) netip.AddrPort { return netip.AddrPortFrom(loopback, port) }
+
+// nopDeadlineConn is a net.Conn whose only working method is
+// SetReadDeadline (for readMessages in fuzz tests).
+type nopDeadlineConn struct{ net.Conn }
+
+func (nopDeadlineConn) SetReadDeadline(time.Time) error { return nil }

@@ -114,7 +114,10 @@ func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {
 			p.lastUse = time.Now()
 			return nil
 		}
-		if ctx.Err() != nil || t.isClosed() {
+		if t.isClosed() {
+			return fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
+		}
+		if ctx.Err() != nil {
 			return fmt.Errorf("send to %s: %w", d.Addr, err)
 		}
 		t.stats.redials.Add(1)
