@@ -281,3 +281,5 @@ func netip4(port uint16) netip.AddrPort { return netip.AddrPortFrom(loopback, po
 type nopDeadlineConn struct{ net.Conn }
 
 func (nopDeadlineConn) SetReadDeadline(time.Time) error { return nil }
+
+var discard = slog.New(slog.DiscardHandler)

@@ -17,7 +17,7 @@ import (
 
 // peer is the kept-open connection to one destination.
 type peer struct {
-	key string
+	key peerKey
 	// sem is held (one token) by the Send using the connection, or by the
 	// janitor: Sends to one peer take turns, Sends to different peers do
 	// not wait for each other. A channel rather than a mutex so that a
@@ -52,11 +52,16 @@ func (p *peer) drop() {
 
 // peerKey names the kept connection a Dest uses: by identity when it has
 // one (wherever the peer is now), else by address.
-func peerKey(d Dest) string {
+type peerKey struct {
+	identity      string
+	addr, altAddr netip.AddrPort // only without identity
+}
+
+func keyOf(d Dest) peerKey {
 	if d.Identity != "" {
-		return "id:" + d.Identity
+		return peerKey{identity: d.Identity}
 	}
-	return "addr:" + d.Addr.String() + "|" + d.AltAddr.String()
+	return peerKey{addr: d.Addr, altAddr: d.AltAddr}
 }
 
 // linePool recycles the buffers message lines are encoded into.
@@ -100,7 +105,7 @@ func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {
 		return t.sendOnce(ctx, d, line)
 	}
 
-	p, err := t.acquire(ctx, peerKey(d))
+	p, err := t.acquire(ctx, keyOf(d))
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
@@ -158,7 +163,7 @@ func (t *Transport) sendOnce(ctx context.Context, d Dest, line []byte) error {
 }
 
 // acquire returns the peer for key, holding its sem.
-func (t *Transport) acquire(ctx context.Context, key string) (*peer, error) {
+func (t *Transport) acquire(ctx context.Context, key peerKey) (*peer, error) {
 	for {
 		t.mu.Lock()
 		if t.closed {

@@ -81,7 +81,7 @@ func TestRedialOnceAfterWriteError(t *testing.T) {
 	}
 	bob.recv(t)
 
-	p, err := alice.acquire(context.Background(), peerKey(d))
+	p, err := alice.acquire(context.Background(), keyOf(d))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestRedialOnceAfterWriteError(t *testing.T) {
 	}
 
 	// When the redial fails too, Send reports it (and tries no more).
-	p, _ = alice.acquire(context.Background(), peerKey(d))
+	p, _ = alice.acquire(context.Background(), keyOf(d))
 	p.conn = failingConn{p.conn}
 	p.release()
 	d.Addr = closedPort(t)
@@ -145,7 +145,7 @@ func TestSendContext(t *testing.T) {
 	if err := alice.Send(context.Background(), d, msg("alice", "first")); err != nil {
 		t.Fatal(err)
 	}
-	p, err := alice.acquire(context.Background(), peerKey(d))
+	p, err := alice.acquire(context.Background(), keyOf(d))
 	if err != nil {
 		t.Fatal(err)
 	}

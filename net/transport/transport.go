@@ -168,7 +168,7 @@ type Transport struct {
 	serving  bool
 	inbound  map[net.Conn]struct{} // raw conns being served
 	outgoing map[net.Conn]struct{} // kept-open conns to peers
-	peers    map[string]*peer      // by peerKey
+	peers    map[peerKey]*peer
 
 	stats counters
 }
@@ -184,7 +184,7 @@ func Listen(cfg Config) (*Transport, error) {
 		log:      cfg.Logger,
 		inbound:  make(map[net.Conn]struct{}),
 		outgoing: make(map[net.Conn]struct{}),
-		peers:    make(map[string]*peer),
+		peers:    make(map[peerKey]*peer),
 	}
 	if cfg.Identity != nil {
 		var err error
