@@ -329,23 +329,34 @@ func (t *Transport) watch(c net.Conn, dead chan<- struct{}) {
 	t.log.Debug("outgoing connection ended", "remote", c.RemoteAddr().String(), "err", err, "discarded_bytes", discarded)
 }
 
-// janitor closes outgoing connections idle for IdleTimeout and forgets
-// peers without a connection, until Close.
+// janitor closes idle outgoing connections and forgets peers without a
+// connection, until Close.
+//
+// It closes a connection idle for between IdleTimeout minus one sweep
+// interval and IdleTimeout: before a peer with the same IdleTimeout closes
+// it from its end. The side that writes should be the one that closes, or
+// a message written just as the reader closes is lost.
 func (t *Transport) janitor() {
 	defer t.wg.Done()
-	tick := time.NewTicker(min(max(t.cfg.IdleTimeout/4, 10*time.Millisecond), time.Minute))
+	every := t.sweepInterval()
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-t.ctx.Done():
 			return
 		case now := <-tick.C:
-			t.sweep(now)
+			t.sweep(now, t.cfg.IdleTimeout-every)
 		}
 	}
 }
 
-func (t *Transport) sweep(now time.Time) {
+func (t *Transport) sweepInterval() time.Duration {
+	return min(max(t.cfg.IdleTimeout/4, 10*time.Millisecond), time.Minute)
+}
+
+// sweep closes the connections idle for idle or longer.
+func (t *Transport) sweep(now time.Time, idle time.Duration) {
 	t.mu.Lock()
 	peers := slices.Collect(maps.Values(t.peers))
 	t.mu.Unlock()
@@ -355,7 +366,7 @@ func (t *Transport) sweep(now time.Time) {
 		default:
 			continue // in use
 		}
-		if p.conn == nil || p.isDead() || now.Sub(p.lastUse) >= t.cfg.IdleTimeout {
+		if p.conn == nil || p.isDead() || now.Sub(p.lastUse) >= idle {
 			if p.conn != nil && !p.isDead() {
 				t.log.Debug("closing idle outgoing connection", "remote", p.conn.RemoteAddr().String())
 			}

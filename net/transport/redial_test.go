@@ -253,3 +253,20 @@ func TestCloseDuringTraffic(t *testing.T) {
 		}
 	}
 }
+
+// TestOutgoingClosesBeforePeerIdles: with the same IdleTimeout on both
+// sides, the sender closes its idle connection before the receiver's idle
+// timeout would, so a write never races the receiver's close.
+func TestOutgoingClosesBeforePeerIdles(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	alice := newNode(t, Config{Identity: newID(t), IdleTimeout: idle})
+	bob := newNode(t, Config{Identity: newID(t), IdleTimeout: idle})
+	if err := alice.Send(context.Background(), bob.dest(), msg("alice", "x")); err != nil {
+		t.Fatal(err)
+	}
+	bob.recv(t)
+	eventually(t, "the connection is closed", func() bool { return bob.Stats().OpenInbound == 0 })
+	if s := bob.Stats(); s.IdleClosed != 0 {
+		t.Fatalf("the receiver closed the connection for idleness first (stats %+v)", s)
+	}
+}
