@@ -39,23 +39,40 @@ func BenchmarkHandshake(b *testing.B) {
 //   - conn-per-msg: the original's method, a new TCP connection per
 //     message (write one line, close).
 //
-// Each runs two loads. flood sends b.N messages back to back from one
-// goroutine (Send returns once the line is written) and measures
-// throughput; its latencies include the queueing of a saturated link.
-// pingpong sends the next message only after the handler got the previous
-// one: the latency of an unloaded link. Latency is one way: from just
-// before Send to the handler's call, on one clock.
+// Each runs under these loads:
+//
+//   - flood sends b.N messages back to back from one goroutine (Send
+//     returns once the line is written): the throughput. Its latencies
+//     are those of a saturated link, mostly time queued in socket buffers.
+//   - pingpong sends the next message only after the handler got the
+//     previous one: the latency of an unloaded link.
+//   - rate=N sends N messages a second on a fixed schedule (open loop:
+//     latency counts from when a message was due, so a stalled sender
+//     does not hide its delay): latency under a steady heavy load.
+//
+// Latency is one way: from just before Send to the handler's call, on one
+// clock.
 func BenchmarkMessages(b *testing.B) {
 	for _, method := range []string{"plain", "tls", "conn-per-msg"} {
-		for _, load := range []string{"flood", "pingpong"} {
-			b.Run(method+"/"+load, func(b *testing.B) { benchMessages(b, method, load == "pingpong") })
+		loads := []benchLoad{{name: "flood"}, {name: "pingpong", pingpong: true}, {name: "rate=10k", rate: 10_000}}
+		if method != "conn-per-msg" { // beyond what it can carry
+			loads = append(loads, benchLoad{name: "rate=100k", rate: 100_000})
+		}
+		for _, load := range loads {
+			b.Run(method+"/"+load.name, func(b *testing.B) { benchMessages(b, method, load) })
 		}
 	}
 }
 
+type benchLoad struct {
+	name     string
+	pingpong bool
+	rate     int // messages a second; 0: as fast as Send returns
+}
+
 const benchContentSize = 100
 
-func benchMessages(b *testing.B, method string, pingpong bool) {
+func benchMessages(b *testing.B, method string, load benchLoad) {
 	senderCfg := Config{Logger: discard}
 	receiverCfg := Config{Logger: discard}
 	switch method {
@@ -99,7 +116,7 @@ func benchMessages(b *testing.B, method string, pingpong bool) {
 			if got.Add(1) == int64(n) {
 				close(done)
 			}
-			if pingpong {
+			if load.pingpong {
 				arrived <- struct{}{}
 			}
 		})
@@ -120,16 +137,27 @@ func benchMessages(b *testing.B, method string, pingpong bool) {
 	b.SetBytes(int64(len(line) + benchContentSize))
 	b.ReportAllocs()
 	b.ResetTimer()
+	began := time.Since(base).Nanoseconds()
 	for i := range n {
 		for k, v := 9, i; k >= 0; k, v = k-1, v/10 { // i in 10 digits
 			content[k] = byte('0' + v%10)
 		}
 		m.Content = string(content) // one allocation, as a UI's string would be
-		start[i].Store(time.Since(base).Nanoseconds())
+		if load.rate > 0 {
+			due := began + int64(i)*int64(time.Second)/int64(load.rate)
+			// Spin on this goroutine's P (no Gosched: a yielded spinner
+			// is stolen by the idle P, and then no P sleeps in the
+			// network poller to wake the receiver promptly).
+			for time.Since(base).Nanoseconds() < due {
+			}
+			start[i].Store(due)
+		} else {
+			start[i].Store(time.Since(base).Nanoseconds())
+		}
 		if err := sender.Send(context.Background(), d, m); err != nil {
 			b.Fatalf("send %d: %v", i, err)
 		}
-		if pingpong {
+		if load.pingpong {
 			<-arrived
 		}
 	}

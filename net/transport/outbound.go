@@ -74,7 +74,10 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 // A Dest with an Identity is only ever sent over TLS to a server that
 // proves that identity's key; otherwise Send fails with a
 // *KeyMismatchError (ErrKeyMismatch) and nothing is sent. Addr is dialed
-// first, AltAddr when Addr cannot be reached (not after a key mismatch).
+// first, AltAddr when Addr cannot be reached or its TLS handshake fails,
+// but never after a key mismatch (someone else holds the address).
+// A write cut short may have delivered part of a line or, on a redial,
+// the same line twice; receivers de-duplicate by message ID.
 // Send honours ctx while waiting its turn, dialing and writing. After Close
 // it fails with net.ErrClosed.
 func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {

@@ -19,6 +19,12 @@
 // notice when the peer closes (so the next Send redials); anything the peer
 // sends on them is discarded.
 //
+// Goroutines: Serve runs the accept loop in the caller's goroutine and one
+// goroutine per inbound connection, all ended before Serve returns; Listen
+// starts a janitor that closes idle outgoing connections; every kept
+// outgoing connection has a watcher goroutine. Close ends them all and
+// waits for them.
+//
 // Delivery is not acknowledged: a Send that returns nil means the line was
 // handed to the operating system, not that the peer read it. A message
 // written in the instant between a peer closing the kept connection and the
