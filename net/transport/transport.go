@@ -5,13 +5,42 @@
 // authenticated by their identity keys); one whose first byte is '{' is an
 // original peer's plaintext line. Outgoing, the transport keeps one
 // connection per peer open and reuses it for every message.
+//
+// Inside both, a message is one wire.Message JSON line ending in "\n".
+//
+// Authentication: both sides present a self-signed certificate of their
+// Ed25519 identity key (identity.Certificate). No certificate authority
+// plays a part: the sender derives the peer ID from the key the server
+// proved in the handshake and aborts, before any message byte is written,
+// unless it is the ID the message is meant for (ErrKeyMismatch). The
+// receiver accepts any key and reports the proven ID in Inbound.Identity.
+//
+// Outgoing connections are written only. The transport reads them solely to
+// notice when the peer closes (so the next Send redials); anything the peer
+// sends on them is discarded.
+//
+// Goroutines: Serve runs the accept loop in the caller's goroutine and one
+// goroutine per inbound connection, all ended before Serve returns; Listen
+// starts a janitor that closes idle outgoing connections; every kept
+// outgoing connection has a watcher goroutine. Close ends them all and
+// waits for them.
+//
+// Delivery is not acknowledged: a Send that returns nil means the line was
+// handed to the operating system, not that the peer read it. A message
+// written in the instant between a peer closing the kept connection and the
+// transport noticing can be lost without an error; acknowledgements (by
+// message ID) belong to the layer above.
 package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/identity"
@@ -33,10 +62,52 @@ type Config struct {
 	MaxInbound       int           // open inbound connections (default 256)
 	IdleTimeout      time.Duration // close a connection silent this long (default 5 min)
 	DialTimeout      time.Duration // TCP connect (default 5 s)
-	HandshakeTimeout time.Duration // TLS handshake (default 5 s)
+	HandshakeTimeout time.Duration // TLS handshake, and the first byte of an inbound connection (default 5 s)
 	WriteTimeout     time.Duration // one message write (default 10 s)
 
+	// ConnPerMessage makes Send dial a new connection for every message
+	// and close it after the line, as the original sender does. It exists
+	// to compare the two methods in benchmarks; leave it off.
+	ConnPerMessage bool
+
 	Logger *slog.Logger // nil: discard
+}
+
+// Defaults of Config's zero values.
+const (
+	DefaultMaxInbound       = 256
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultDialTimeout      = 5 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+)
+
+// ALPN is the TLS application protocol both sides must negotiate.
+const ALPN = "parlance/1"
+
+func (c Config) withDefaults() Config {
+	if c.ListenAddr == "" {
+		c.ListenAddr = ":0"
+	}
+	if c.MaxInbound <= 0 {
+		c.MaxInbound = DefaultMaxInbound
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 // Dest says where a message goes and who must be at the other end.
@@ -65,7 +136,13 @@ var (
 	// ErrPlaintextRefused: the destination has no identity and
 	// RequireEncryption is set.
 	ErrPlaintextRefused = errors.New("refused: peer is unencrypted and encryption is required")
+	// ErrNoIdentity: the destination has an identity but this node has
+	// none (Config.Identity is nil), so it cannot speak TLS. A keyed peer
+	// is never sent plaintext.
+	ErrNoIdentity = errors.New("this node has no identity and cannot send encrypted")
 )
+
+// Send and Serve wrap net.ErrClosed once the transport is closed.
 
 // KeyMismatchError details an ErrKeyMismatch.
 type KeyMismatchError struct {
@@ -80,26 +157,172 @@ func (e *KeyMismatchError) Error() string {
 func (e *KeyMismatchError) Unwrap() error { return ErrKeyMismatch }
 
 // Transport is a listening socket plus the outgoing connections to peers.
-type Transport struct{}
+type Transport struct {
+	cfg       Config
+	log       *slog.Logger
+	ln        net.Listener
+	port      uint16
+	serverTLS *tls.Config // nil without an identity
+	clientTLS *tls.Config // cloned per dial to add the peer check
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // Serve, the janitor and every outgoing reader
+
+	mu       sync.Mutex
+	closed   bool
+	serving  bool
+	inbound  map[net.Conn]struct{} // raw conns being served
+	outgoing map[net.Conn]struct{} // kept-open conns to peers
+	peers    map[peerKey]*peer
+
+	stats counters
+}
 
 // Listen opens the listening socket.
-func Listen(cfg Config) (*Transport, error) { panic("unimplemented") }
+func Listen(cfg Config) (*Transport, error) {
+	cfg = cfg.withDefaults()
+	if cfg.RequireEncryption && cfg.Identity == nil {
+		return nil, errors.New("transport: RequireEncryption needs an identity")
+	}
+	t := &Transport{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		inbound:  make(map[net.Conn]struct{}),
+		outgoing: make(map[net.Conn]struct{}),
+		peers:    make(map[peerKey]*peer),
+	}
+	if cfg.Identity != nil {
+		var err error
+		t.serverTLS, t.clientTLS, err = tlsConfigs(cfg.Identity)
+		if err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen tcp %s: %w", cfg.ListenAddr, err)
+	}
+	t.ln = ln
+	t.port = ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(1)
+	go t.janitor()
+	return t, nil
+}
 
 // Port is the TCP port the transport listens on (to announce).
-func (t *Transport) Port() uint16 { panic("unimplemented") }
+func (t *Transport) Port() uint16 { return t.port }
 
 // Serve accepts connections and calls handle for every message received,
 // until ctx is cancelled or Close is called. handle is called from the
-// connection's goroutine and must not block for long.
+// connection's goroutine and must not block for long (a slow handle slows
+// that sender down, nobody else) and must not call Close.
+//
+// Cancelling ctx closes the listener and the inbound connections; Send
+// keeps working until Close. Serve returns nil after a clean stop, when
+// every inbound connection has ended: handle is never called after Serve
+// returns. Serve may be called once.
 func (t *Transport) Serve(ctx context.Context, handle func(Inbound)) error {
-	panic("unimplemented")
-}
+	if handle == nil {
+		return errors.New("transport: Serve needs a handler")
+	}
+	t.mu.Lock()
+	switch {
+	case t.closed:
+		t.mu.Unlock()
+		return fmt.Errorf("serve: %w", net.ErrClosed)
+	case t.serving:
+		t.mu.Unlock()
+		return errors.New("transport: Serve called twice")
+	}
+	t.serving = true
+	t.wg.Add(1)
+	t.mu.Unlock()
+	defer t.wg.Done()
 
-// Send writes m to the destination over the kept-open connection, dialing
-// (and for a keyed peer, handshaking) first when there is none, and
-// redialing once when a write on an old connection fails.
-func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error { panic("unimplemented") }
+	stop := context.AfterFunc(ctx, func() { t.ln.Close() })
+	defer stop()
+
+	var conns sync.WaitGroup
+	var backoff time.Duration
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || t.isClosed() || errors.Is(err, net.ErrClosed) {
+				t.closeInbound()
+				conns.Wait()
+				return nil
+			}
+			// Out of file descriptors and the like: wait and try again.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			case <-t.ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		if !t.admit(c) {
+			continue
+		}
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			t.serveConn(c, handle)
+		}()
+	}
+}
 
 // Close closes the listener and every connection, and waits for the
 // transport's goroutines to end.
-func (t *Transport) Close() error { panic("unimplemented") }
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.wg.Wait()
+		return nil
+	}
+	t.closed = true
+	conns := make([]net.Conn, 0, len(t.inbound)+len(t.outgoing))
+	for c := range t.inbound {
+		conns = append(conns, c)
+	}
+	for c := range t.outgoing {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+
+	t.cancel()
+	err := t.ln.Close()
+	if errors.Is(err, net.ErrClosed) { // Serve's ctx closed it already
+		err = nil
+	}
+	for _, c := range conns {
+		closeNow(c)
+	}
+	t.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("close listener: %w", err)
+	}
+	return nil
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// addrPortOf returns a connection address as a netip.AddrPort, with an
+// IPv4-mapped IPv6 address turned back into IPv4.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

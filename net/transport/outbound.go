@@ -1,0 +1,396 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// peer is the kept-open connection to one destination.
+type peer struct {
+	key peerKey
+	// sem is held (one token) by the Send using the connection, or by the
+	// janitor: Sends to one peer take turns, Sends to different peers do
+	// not wait for each other. A channel rather than a mutex so that a
+	// waiting Send can give up when its ctx ends.
+	sem chan struct{}
+
+	// Guarded by sem.
+	conn    net.Conn        // nil: not connected
+	dead    <-chan struct{} // closed once conn's watcher saw it end
+	lastUse time.Time
+	removed bool // the janitor dropped it from Transport.peers
+}
+
+func (p *peer) release() { <-p.sem }
+
+func (p *peer) isDead() bool {
+	select {
+	case <-p.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// drop closes the connection, if any.
+func (p *peer) drop() {
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn, p.dead = nil, nil
+	}
+}
+
+// peerKey names the kept connection a Dest uses: by identity when it has
+// one (wherever the peer is now), else by address.
+type peerKey struct {
+	identity      string
+	addr, altAddr netip.AddrPort // only without identity
+}
+
+func keyOf(d Dest) peerKey {
+	if d.Identity != "" {
+		return peerKey{identity: d.Identity}
+	}
+	return peerKey{addr: d.Addr, altAddr: d.AltAddr}
+}
+
+// linePool recycles the buffers message lines are encoded into.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Send writes m to the destination over the kept-open connection, dialing
+// (and for a keyed peer, handshaking) first when there is none, and
+// redialing once when a write on an old connection fails.
+//
+// A Dest with an Identity is only ever sent over TLS to a server that
+// proves that identity's key; otherwise Send fails with a
+// *KeyMismatchError (ErrKeyMismatch) and nothing is sent. Addr is dialed
+// first, AltAddr when Addr cannot be reached or its TLS handshake fails,
+// but never after a key mismatch (someone else holds the address).
+// A write cut short may have delivered part of a line or, on a redial,
+// the same line twice; receivers de-duplicate by message ID.
+// Send honours ctx while waiting its turn, dialing and writing. After Close
+// it fails with net.ErrClosed.
+func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {
+	switch {
+	case !d.Addr.IsValid() && !d.AltAddr.IsValid():
+		return errors.New("send: destination has no address")
+	case d.Identity == "" && t.cfg.RequireEncryption:
+		t.stats.plainRefused.Add(1)
+		return fmt.Errorf("send to %s: %w", d.Addr, ErrPlaintextRefused)
+	case d.Identity != "" && t.clientTLS == nil:
+		return fmt.Errorf("send to %s: %w", d.Addr, ErrNoIdentity)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	bp := linePool.Get().(*[]byte)
+	line, err := m.AppendLine((*bp)[:0])
+	defer func() {
+		if cap(line) <= 4<<10 {
+			*bp = line[:0]
+			linePool.Put(bp)
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if t.cfg.ConnPerMessage {
+		return t.sendOnce(ctx, d, line)
+	}
+
+	p, err := t.acquire(ctx, keyOf(d))
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	defer p.release()
+	if p.conn != nil && !p.isDead() {
+		keep, err := t.write(ctx, p.conn, line)
+		if !keep {
+			p.drop()
+		}
+		if err == nil {
+			p.lastUse = time.Now()
+			return nil
+		}
+		if t.isClosed() {
+			return fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("send to %s: %w", d.Addr, err)
+		}
+		t.stats.redials.Add(1)
+		t.log.Info("write on kept connection failed; redialing", "remote", d.Addr.String(), "err", err)
+	}
+	p.drop() // a connection the peer closed
+	c, err := t.dialDest(ctx, d)
+	if err != nil {
+		return err
+	}
+	dead, err := t.keep(c)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	p.conn, p.dead = c, dead
+	keep, err := t.write(ctx, c, line)
+	if !keep {
+		p.drop()
+	}
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	p.lastUse = time.Now()
+	return nil
+}
+
+// sendOnce is Send for ConnPerMessage: dial, write one line, close.
+func (t *Transport) sendOnce(ctx context.Context, d Dest, line []byte) error {
+	c, err := t.dialDest(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := t.write(ctx, c, line); err != nil {
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	return nil
+}
+
+// acquire returns the peer for key, holding its sem.
+func (t *Transport) acquire(ctx context.Context, key peerKey) (*peer, error) {
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return nil, net.ErrClosed
+		}
+		p := t.peers[key]
+		if p == nil {
+			p = &peer{key: key, sem: make(chan struct{}, 1)}
+			t.peers[key] = p
+		}
+		t.mu.Unlock()
+
+		select {
+		case p.sem <- struct{}{}:
+		default:
+			select {
+			case p.sem <- struct{}{}:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-t.ctx.Done():
+				return nil, net.ErrClosed
+			}
+		}
+		if !p.removed {
+			return p, nil
+		}
+		p.release() // the janitor retired it meanwhile: look again
+	}
+}
+
+// write writes one line with a deadline of WriteTimeout (or ctx's, if
+// sooner), and gives up when ctx ends. keep is false when the connection
+// must be closed: after an error (a line may have been cut short), or when
+// ctx ended during the write and its deadline is no longer ours.
+func (t *Transport) write(ctx context.Context, c net.Conn, line []byte) (keep bool, err error) {
+	deadline := time.Now().Add(t.cfg.WriteTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := c.SetWriteDeadline(deadline); err != nil {
+		return false, fmt.Errorf("write: %w", err)
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
+	}
+	_, err = c.Write(line)
+	interrupted := stop != nil && !stop()
+	if err != nil {
+		if interrupted {
+			err = ctx.Err()
+		}
+		return false, fmt.Errorf("write: %w", err)
+	}
+	t.stats.sent.Add(1)
+	return !interrupted, nil
+}
+
+// dialDest connects to d.Addr, or to d.AltAddr when Addr cannot be
+// reached, and for a keyed Dest completes a TLS handshake proving its key.
+func (t *Transport) dialDest(ctx context.Context, d Dest) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(t.ctx, cancel) // Close aborts the dial
+	defer stop()
+
+	addrs := make([]netip.AddrPort, 0, 2)
+	for _, a := range []netip.AddrPort{d.Addr, d.AltAddr} {
+		if a.IsValid() && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	var errs []error
+	for _, a := range addrs {
+		c, err := t.dial(ctx, a, d.Identity)
+		if err == nil {
+			t.stats.dials.Add(1)
+			return c, nil
+		}
+		t.stats.dialErrors.Add(1)
+		var km *KeyMismatchError
+		if errors.As(err, &km) {
+			return nil, km // never try elsewhere: someone holds the address
+		}
+		if t.ctx.Err() != nil {
+			return nil, fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("send to %s: %w", d.Addr, ctx.Err())
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("send to %s: %w", d.Addr, errors.Join(errs...))
+}
+
+// dial connects to addr; when want is set, it also completes a TLS
+// handshake in which the server proves the key of peer ID want.
+func (t *Transport) dial(ctx context.Context, addr netip.AddrPort, want string) (net.Conn, error) {
+	dialer := net.Dialer{Timeout: t.cfg.DialTimeout}
+	raw, err := dialer.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if want == "" {
+		return raw, nil
+	}
+	var mismatch *KeyMismatchError
+	tc := tls.Client(raw, t.clientFor(addr, want, &mismatch))
+	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	err = tc.HandshakeContext(ctx)
+	if mismatch != nil {
+		raw.Close()
+		t.stats.keyMismatches.Add(1)
+		t.log.Warn("peer proved another key: possible impersonation; nothing sent",
+			"remote", addr.String(), "want", want, "got", mismatch.Got)
+		return nil, mismatch
+	}
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
+	raw.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// keep registers a new outgoing connection and starts its watcher; the
+// returned channel is closed when the connection has ended.
+func (t *Transport) keep(c net.Conn) (<-chan struct{}, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	t.outgoing[c] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	dead := make(chan struct{})
+	go t.watch(c, dead)
+	return dead, nil
+}
+
+// watch reads a kept outgoing connection until it ends, so that the peer
+// closing it is noticed and the next Send redials instead of writing into a
+// dead socket. Whatever the peer sends on it is discarded.
+func (t *Transport) watch(c net.Conn, dead chan<- struct{}) {
+	defer t.wg.Done()
+	var buf [512]byte
+	discarded := 0
+	var err error
+	for err == nil {
+		var n int
+		n, err = c.Read(buf[:])
+		discarded += n
+	}
+	c.Close()
+	close(dead)
+	t.mu.Lock()
+	delete(t.outgoing, c)
+	t.mu.Unlock()
+	t.stats.outgoingClosed.Add(1)
+	t.log.Debug("outgoing connection ended", "remote", c.RemoteAddr().String(), "err", err, "discarded_bytes", discarded)
+}
+
+// janitor closes idle outgoing connections and forgets peers without a
+// connection, until Close.
+//
+// It closes a connection idle for between IdleTimeout minus one sweep
+// interval and IdleTimeout: before a peer with the same IdleTimeout closes
+// it from its end. The side that writes should be the one that closes, or
+// a message written just as the reader closes is lost.
+func (t *Transport) janitor() {
+	defer t.wg.Done()
+	every := t.sweepInterval()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case now := <-tick.C:
+			t.sweep(now, t.cfg.IdleTimeout-every)
+		}
+	}
+}
+
+func (t *Transport) sweepInterval() time.Duration {
+	return min(max(t.cfg.IdleTimeout/4, 10*time.Millisecond), time.Minute)
+}
+
+// sweep closes the connections idle for idle or longer.
+func (t *Transport) sweep(now time.Time, idle time.Duration) {
+	t.mu.Lock()
+	peers := slices.Collect(maps.Values(t.peers))
+	t.mu.Unlock()
+	for _, p := range peers {
+		select {
+		case p.sem <- struct{}{}:
+		default:
+			continue // in use
+		}
+		if p.conn == nil || p.isDead() || now.Sub(p.lastUse) >= idle {
+			if p.conn != nil && !p.isDead() {
+				t.log.Debug("closing idle outgoing connection", "remote", p.conn.RemoteAddr().String())
+			}
+			p.drop()
+			p.removed = true
+			t.mu.Lock()
+			if t.peers[p.key] == p {
+				delete(t.peers, p.key)
+			}
+			t.mu.Unlock()
+		}
+		p.release()
+	}
+}
+
+// closeNow closes a connection without a TLS close_notify, which could
+// wait for a peer that does not read.
+func closeNow(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
+	c.Close()
+}
