@@ -218,7 +218,7 @@ func TestSlashCommands(t *testing.T) {
 		}, line: "/nick " + strings.Repeat("x", 40), want: []string{"✗ cannot change nickname to xxxx", "the limit is 32"}},
 		{name: "nick without name", line: "/nick", want: []string{"✗ usage: /nick <name>"}},
 		{name: "clear", line: "/clear", dontWant: []string{"earlier words"}},
-		{name: "help", line: "/help", want: []string{"╭─ Help", "/verify <nick> [confirm]", "ctrl+c  quit"}},
+		{name: "help", line: "/help", want: []string{"╭─ Help", "/verify <nick> [confirm]  show the safety code", "ctrl+c  quit"}},
 		{name: "h", line: "/h", want: []string{"╭─ Help"}},
 		{name: "quit", line: "/quit", check: func(t *testing.T, h *harness) {
 			if !h.quit {

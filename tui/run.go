@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/term"
 )
 
 // Run shows the UI full-screen (alternate screen, mouse wheel and clicks)
@@ -19,22 +21,33 @@ func Run(ctx context.Context, node Node, opts Options) error {
 
 	m := New(node, opts)
 	m.ctx = ctx
-	popts := []tea.ProgramOption{
-		tea.WithContext(ctx),
-		tea.WithAltScreen(),
-		tea.WithMouseCellMotion(),
+	// Bubble Tea reports the size only of a terminal; start with the real
+	// size, or a common one when the output is not a terminal.
+	out := opts.Output
+	if out == nil {
+		out = os.Stdout
 	}
+	w, h := 80, 24
+	if f, ok := out.(interface{ Fd() uintptr }); ok && term.IsTerminal(f.Fd()) {
+		if tw, th, err := term.GetSize(f.Fd()); err == nil {
+			w, h = tw, th
+		}
+	}
+	m.resize(w, h)
+	// The end of ctx quits the program the graceful way: a killed program
+	// (tea.WithContext) leaves its input reader's goroutine behind.
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithMouseCellMotion()}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}
 	if opts.Output != nil {
 		popts = append(popts, tea.WithOutput(opts.Output))
 	}
-	_, err := tea.NewProgram(m, popts...).Run()
-	switch {
-	case err == nil, errors.Is(err, tea.ErrInterrupted):
-		return nil
-	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil && !errors.Is(err, tea.ErrProgramPanic):
+	p := tea.NewProgram(m, popts...)
+	stop := context.AfterFunc(ctx, p.Quit)
+	defer stop()
+	_, err := p.Run()
+	if err == nil || errors.Is(err, tea.ErrInterrupted) {
 		return nil
 	}
 	return fmt.Errorf("terminal UI: %w", err)

@@ -18,6 +18,7 @@ var nickPalette = []string{"2", "3", "4", "5", "6", "10", "11", "12", "13", "14"
 // colours: those make lipgloss query the terminal's background colour,
 // which would race with Bubble Tea for the terminal's input.
 type styles struct {
+	r          *lipgloss.Renderer
 	plain      lipgloss.Style
 	border     lipgloss.Style
 	title      lipgloss.Style
@@ -36,6 +37,7 @@ type styles struct {
 
 func newStyles(r *lipgloss.Renderer) *styles {
 	s := &styles{
+		r:          r,
 		plain:      r.NewStyle(),
 		border:     r.NewStyle().Foreground(lipgloss.Color("8")),
 		title:      r.NewStyle().Bold(true),

@@ -23,7 +23,12 @@ func (m Model) View() string {
 	}
 	var body []string
 	if m.showHelp {
-		body = m.box("Help", "", m.helpLines(m.width-4, m.layout.bodyH-2), m.width, m.layout.bodyH, true)
+		lines, more := m.helpLines(m.width-4, m.layout.bodyH-2)
+		footer := ""
+		if more {
+			footer = "↓ more (pgdn)"
+		}
+		body = m.box("Help", footer, lines, m.width, m.layout.bodyH, true)
 	} else {
 		left := m.box(m.listTitle(), "", m.listView(), m.layout.listW, m.layout.bodyH, false)
 		lines, below := m.conversationLines()
@@ -321,42 +326,44 @@ func (m *Model) helpLine() string {
 	return padRight(truncate(m.help.ShortHelpView(keys), m.width), m.width)
 }
 
+// helpRow is one row of the help screen: a title, a term and its
+// description, or a note (term empty).
+type helpRow struct {
+	title      bool
+	term, desc string
+}
+
 // helpText is the full help: every command of this UI, every key and the
 // marks of the peer list.
-func (m *Model) helpText() []string {
-	var out []string
-	out = append(out, m.st.title.Render("Commands"))
-	width := 0
-	for _, s := range command.Specs {
-		width = max(width, textWidth(specUsage(s)))
-	}
+func (m *Model) helpText() []helpRow {
+	rows := []helpRow{{title: true, desc: "Commands"}}
 	for _, s := range command.Specs {
 		if s.Only != "" && s.Only != "tui" {
 			continue
 		}
-		out = append(out, "  "+padRight(specUsage(s), width)+"  "+s.Help)
+		rows = append(rows, helpRow{term: specUsage(s), desc: s.Help})
 	}
-	out = append(out, "  Text not starting with / is sent to the selected peer (// sends a leading /).")
-	out = append(out, "", m.st.title.Render("Keys"))
-	width = 0
+	rows = append(rows,
+		helpRow{desc: "Text not starting with / goes to the selected peer; // sends a leading /."},
+		helpRow{},
+		helpRow{title: true, desc: "Keys"})
 	for _, g := range m.keys.FullHelp() {
 		for _, k := range g {
-			width = max(width, textWidth(k.Help().Key))
+			rows = append(rows, helpRow{term: k.Help().Key, desc: k.Help().Desc})
 		}
 	}
-	for _, g := range m.keys.FullHelp() {
-		for _, k := range g {
-			out = append(out, "  "+padRight(k.Help().Key, width)+"  "+k.Help().Desc)
-		}
-	}
-	out = append(out, "  Typing goes to the input line; letters never scroll or move anything.")
-	out = append(out, "", m.st.title.Render("Peer list"))
-	out = append(out,
-		"  ● online   ○ offline (history kept)   a number: unread messages",
-		"  ! unencrypted (original client)   ✓ verified   ⚠ key changed",
-		"  alice#ABCDEFG: several peers share a nickname; the tag tells them apart.",
+	rows = append(rows,
+		helpRow{desc: "Typing goes to the input line; letters never scroll or move anything."},
+		helpRow{},
+		helpRow{title: true, desc: "Peer list"},
+		helpRow{term: "● / ○", desc: "online / offline (the conversation is kept)"},
+		helpRow{term: "3", desc: "unread messages"},
+		helpRow{term: "!", desc: "unencrypted: an original client"},
+		helpRow{term: "✓", desc: "verified with /verify"},
+		helpRow{term: "⚠", desc: "key changed: not the peer this nickname had before"},
+		helpRow{term: "alice#ABCDEFG", desc: "several peers share a nickname; the tag tells them apart"},
 	)
-	return out
+	return rows
 }
 
 // specUsage is a command's usage with its aliases, e.g. "/msg, /query <nick>".
@@ -371,40 +378,49 @@ func specUsage(s command.Spec) string {
 	return names
 }
 
-// helpAllLines is the help text wrapped to width.
+// helpAllLines is the help text laid out for a width: terms in a column,
+// descriptions wrapped beside them.
 func (m *Model) helpAllLines(width int) []string {
-	var all []string
-	for _, l := range m.helpText() {
-		all = append(all, wrapStyled(l, width)...)
-	}
-	return all
-}
-
-// helpLines is the part of the help text in view.
-func (m *Model) helpLines(width, height int) []string {
-	all := m.helpAllLines(width)
-	top := min(m.helpScroll, max(len(all)-height, 0))
-	return all[top:min(top+height, len(all))]
-}
-
-// wrapStyled wraps a line of help text; lines with styles are titles and
-// short enough already.
-func wrapStyled(l string, width int) []string {
-	if strings.ContainsRune(l, 0x1b) {
-		return []string{truncate(l, width)}
-	}
-	lead := len(l) - len(strings.TrimLeft(l, " "))
-	ind := lead + 2
-	if ind >= width/2 {
-		ind = 0
-	}
-	lines := wrapText(strings.TrimLeft(l, " "), width-lead, width-ind)
-	for i := range lines {
-		if i == 0 {
-			lines[i] = strings.Repeat(" ", lead) + lines[i]
-		} else {
-			lines[i] = strings.Repeat(" ", ind) + lines[i]
+	rows := m.helpText()
+	var out []string
+	col := 0
+	for i, r := range rows {
+		switch {
+		case r.title:
+			out = append(out, m.st.title.Render(truncate(r.desc, width)))
+			// The terms of each section get a column of their own.
+			col = 0
+			for _, s := range rows[i+1:] {
+				if s.title {
+					break
+				}
+				col = max(col, textWidth(s.term))
+			}
+			col = min(col, width/3)
+		case r.term == "":
+			for _, l := range wrapText(r.desc, width-2, width-2) {
+				out = append(out, "  "+l)
+			}
+		default:
+			term := truncate(r.term, col)
+			descW := width - 2 - col - 2
+			for i, l := range wrapText(r.desc, descW, descW) {
+				if i == 0 {
+					out = append(out, "  "+padRight(term, col)+"  "+l)
+				} else {
+					out = append(out, strings.Repeat(" ", col+4)+l)
+				}
+			}
 		}
 	}
-	return lines
+	return out
+}
+
+// helpLines is the part of the help text in view, and whether more is
+// below it.
+func (m *Model) helpLines(width, height int) (lines []string, more bool) {
+	all := m.helpAllLines(width)
+	top := min(m.helpScroll, max(len(all)-height, 0))
+	end := min(top+height, len(all))
+	return all[top:end], end < len(all)
 }
