@@ -185,8 +185,8 @@ func (m *Model) resolve(name string) (peerItem, error) {
 func (m *Model) send(it peerItem, text string) tea.Cmd {
 	key := it.peer.Key
 	c := m.conv(key, it.peer.Nickname)
-	*m.nextLocal++
-	id := *m.nextLocal
+	m.nextLocal++
+	id := m.nextLocal
 	c.pending[id] = c.add(entry{
 		kind:  kindOut,
 		at:    m.now(),

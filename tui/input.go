@@ -30,9 +30,9 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.selectKey(m.list.move(-1))
 	case key.Matches(msg, m.keys.Down):
 		m.selectKey(m.list.move(+1))
-	case key.Matches(msg, m.keys.PageUp):
+	case key.Matches(msg, m.keys.PageUp) && !m.layout.tooSmall:
 		c.scrollUp(max(m.layout.viewH-1, 1), m.layout.textW, m.layout.viewH, m.renderEntry)
-	case key.Matches(msg, m.keys.PageDown):
+	case key.Matches(msg, m.keys.PageDown) && !m.layout.tooSmall:
 		c.scrollDown(max(m.layout.viewH-1, 1), m.layout.textW, m.renderEntry)
 	case key.Matches(msg, m.keys.Complete):
 		m.complete()

@@ -92,7 +92,7 @@ type Model struct {
 	list      peerList
 	convs     map[app.PeerKey]*conversation
 	home      *conversation // shown when no peer is selected
-	nextLocal *int          // local ids of messages being sent
+	nextLocal int           // last local id given to a message being sent
 
 	picked     bool // a peer was selected at some time
 	showHelp   bool
@@ -152,22 +152,21 @@ func New(node Node, opts Options) Model {
 	h.Styles = helpStyles(r)
 
 	m := Model{
-		node:      node,
-		events:    node.Events(),
-		ctx:       context.Background(),
-		log:       log,
-		now:       now,
-		loc:       loc,
-		bell:      bell,
-		st:        newStyles(r),
-		keys:      newKeyMap(),
-		help:      h,
-		input:     in,
-		self:      node.Self(),
-		convs:     map[app.PeerKey]*conversation{},
-		home:      newConversation("", ""),
-		nextLocal: new(int),
-		tick:      tea.Tick,
+		node:   node,
+		events: node.Events(),
+		ctx:    context.Background(),
+		log:    log,
+		now:    now,
+		loc:    loc,
+		bell:   bell,
+		st:     newStyles(r),
+		keys:   newKeyMap(),
+		help:   h,
+		input:  in,
+		self:   node.Self(),
+		convs:  map[app.PeerKey]*conversation{},
+		home:   newConversation("", ""),
+		tick:   tea.Tick,
 	}
 	m.refreshPeers()
 	if len(m.list.items) > 0 {
