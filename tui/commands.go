@@ -1,0 +1,334 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/tui/command"
+)
+
+// completeLine offers the completions of a partly typed input line.
+var completeLine = command.Complete
+
+// sendResultMsg is the outcome of Node.Send for a message shown as pending.
+type sendResultMsg struct {
+	key   app.PeerKey
+	local int    // local id of the pending entry
+	text  string // the message, for the error line if its entry is gone
+	err   error
+}
+
+// nickResultMsg is the outcome of Node.SetNickname.
+type nickResultMsg struct {
+	name string
+	err  error
+}
+
+// verifyResultMsg is the outcome of Node.MarkVerified.
+type verifyResultMsg struct {
+	key  app.PeerKey
+	name string
+	err  error
+}
+
+// errNoSelection is shown when text is typed with no peer selected.
+var errNoSelection = errors.New("no peer selected: pick one with ↑/↓, or use /send <nick> <message>")
+
+// submit runs the input line: a message to the selected peer or a slash
+// command. A line that cannot be run stays in the input, with a one-line
+// error in the view.
+func (m *Model) submit() tea.Cmd {
+	line := m.input.Value()
+	if strings.TrimSpace(line) == "" {
+		return nil
+	}
+	cmd, err := command.Parse(line)
+	if err != nil {
+		m.say(kindError, "✗ "+err.Error())
+		return nil
+	}
+	m.input.Reset()
+	m.comp = nil
+	out, err := m.run(cmd)
+	if err != nil {
+		m.say(kindError, "✗ "+err.Error())
+		m.input.SetValue(line)
+		m.input.CursorEnd()
+		return nil
+	}
+	return out
+}
+
+// run carries out one parsed command.
+func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
+	switch cmd.Kind {
+	case command.Text:
+		it, ok := m.list.selected()
+		if !ok {
+			return nil, errNoSelection
+		}
+		return m.send(it, cmd.Text), nil
+
+	case command.Send:
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		if it.peer.Key != m.list.sel {
+			m.say(kindSystem, "→ to "+it.name+": "+excerpt(sanitizeLine(cmd.Text), 60))
+		}
+		return m.send(it, cmd.Text), nil
+
+	case command.Select:
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		m.selectKey(it.peer.Key)
+		return nil, nil
+
+	case command.Peers:
+		m.say(kindInfo, m.peersText())
+		return nil, nil
+
+	case command.Nick:
+		node, name := m.node, cmd.Target
+		return func() tea.Msg { return nickResultMsg{name: name, err: node.SetNickname(name)} }, nil
+
+	case command.Clear:
+		m.current().clear()
+		return nil, nil
+
+	case command.Help:
+		m.openHelp()
+		return nil, nil
+
+	case command.Quit:
+		return tea.Quit, nil
+
+	case command.ID:
+		if m.self.Identity == "" {
+			m.say(kindInfo, "· you have no identity: this node runs unencrypted")
+			return nil, nil
+		}
+		m.say(kindInfo, "· your ID: "+identity.ID(m.self.Identity).Grouped()+"\nothers see it with /whois "+sanitizeLine(m.self.Nickname)+" and can compare it with you")
+		return nil, nil
+
+	case command.Whois:
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		m.say(kindInfo, m.whoisText(it))
+		return nil, nil
+
+	case command.Verify:
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		if it.peer.Original() && it.known {
+			return nil, fmt.Errorf("%s uses an original client without encryption: there is no key to verify", it.name)
+		}
+		if cmd.Confirm {
+			node, key, name := m.node, it.peer.Key, it.name
+			return func() tea.Msg { return verifyResultMsg{key: key, name: name, err: node.MarkVerified(key)} }, nil
+		}
+		code, err := m.node.SafetyCode(it.peer.Key)
+		if err != nil {
+			return nil, fmt.Errorf("safety code for %s: %w", it.name, err)
+		}
+		m.say(kindInfo, "· safety code with "+it.name+": "+sanitizeLine(code)+
+			"\nCompare it with "+it.peer.Nickname+" in person or on a call you trust; they see the same code. "+
+			"If it matches, type /verify "+it.name+" confirm.")
+		return nil, nil
+	}
+	return nil, fmt.Errorf("command not available here")
+}
+
+// resolve finds the one peer a name means, or says why there is none.
+func (m *Model) resolve(name string) (peerItem, error) {
+	peers := m.node.Resolve(name)
+	switch len(peers) {
+	case 1:
+		if it, ok := m.list.item(peers[0].Key); ok {
+			return it, nil
+		}
+		p := peers[0]
+		p.Nickname = sanitizeLine(p.Nickname)
+		return peerItem{peer: p, known: true, name: p.Nickname}, nil
+	case 0:
+		// A conversation with someone the node does not list.
+		for _, it := range m.list.items {
+			if !it.known && strings.EqualFold(it.name, name) {
+				return it, nil
+			}
+		}
+		return peerItem{}, fmt.Errorf("no peer called %q; /peers lists them", sanitizeLine(name))
+	}
+	choices := make([]string, len(peers))
+	for i, p := range peers {
+		choices[i] = sanitizeLine(p.Nickname) + "#" + tagOf(p)
+	}
+	return peerItem{}, fmt.Errorf("%q is ambiguous, say which: %s", sanitizeLine(name), strings.Join(choices, ", "))
+}
+
+// send shows the message as pending at once and sends it in a command;
+// sendResultMsg marks it sent or failed. Nothing typed is lost: a message
+// that cannot go stays visible, marked, with an error line.
+func (m *Model) send(it peerItem, text string) tea.Cmd {
+	key := it.peer.Key
+	c := m.conv(key, it.peer.Nickname)
+	m.nextLocal++
+	id := m.nextLocal
+	c.pending[id] = c.add(entry{
+		kind:  kindOut,
+		at:    m.now(),
+		from:  sanitizeLine(m.self.Nickname),
+		text:  sanitize(text, true),
+		state: sendPending,
+	}, m.loc)
+	c.follow = true
+	var reason string
+	switch {
+	case m.stopped:
+		reason = "the network stopped"
+	case !it.peer.Online:
+		reason = it.name + " is offline"
+	}
+	if reason != "" {
+		m.handleSendResult(sendResultMsg{key: key, local: id, text: text, err: errors.New(reason)})
+		return nil
+	}
+	node, ctx := m.node, m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		defer cancel()
+		_, err := node.Send(ctx, key, text)
+		return sendResultMsg{key: key, local: id, text: text, err: err}
+	}
+}
+
+// handleSendResult marks a message sent or failed. A failure gets an error
+// line in the conversation, and in the one in view if that is another.
+func (m *Model) handleSendResult(msg sendResultMsg) {
+	c := m.conv(msg.key, "")
+	if msg.err == nil {
+		c.setState(msg.local, sendDone)
+		return
+	}
+	m.log.Debug("send failed", "peer", msg.key, "err", msg.err)
+	name := c.nick
+	if it, ok := m.list.item(msg.key); ok {
+		name = it.name
+	}
+	line := "✗ not sent to " + name
+	if !c.setState(msg.local, sendFailed) {
+		line += " (“" + excerpt(sanitizeLine(msg.text), 30) + "”)"
+	}
+	line += ": " + msg.err.Error()
+	m.addLine(c, kindError, line)
+	if m.list.sel != msg.key {
+		m.say(kindError, line)
+	}
+}
+
+func (m *Model) handleNickResult(msg nickResultMsg) {
+	if msg.err != nil {
+		m.say(kindError, "✗ cannot change nickname to "+sanitizeLine(msg.name)+": "+msg.err.Error())
+		return
+	}
+	m.setSelf(m.node.Self())
+}
+
+func (m *Model) handleVerifyResult(msg verifyResultMsg) {
+	c := m.conv(msg.key, "")
+	if msg.err != nil {
+		m.addLine(c, kindError, "✗ cannot mark "+msg.name+" verified: "+msg.err.Error())
+		if m.list.sel != msg.key {
+			m.say(kindError, "✗ cannot mark "+msg.name+" verified: "+msg.err.Error())
+		}
+		return
+	}
+	m.refreshPeers()
+	m.addLine(c, kindSystem, "✓ "+msg.name+" is marked verified")
+	if m.list.sel != msg.key {
+		m.say(kindSystem, "✓ "+msg.name+" is marked verified")
+	}
+}
+
+// peersText lists every peer for /peers.
+func (m *Model) peersText() string {
+	if len(m.list.items) == 0 {
+		return "· no peers yet"
+	}
+	var b strings.Builder
+	noun := "peers"
+	if len(m.list.items) == 1 {
+		noun = "peer"
+	}
+	fmt.Fprintf(&b, "· %d %s, %d online:", len(m.list.items), noun, m.list.online())
+	for _, it := range m.list.items {
+		dot := "○"
+		if it.peer.Online {
+			dot = "●"
+		}
+		b.WriteString("\n" + dot + " " + it.name)
+		var facts []string
+		if it.peer.Source != "" {
+			facts = append(facts, it.peer.Source)
+		}
+		if a := addrText(it.peer); a != "" {
+			facts = append(facts, a)
+		}
+		if it.known {
+			facts = append(facts, strings.TrimLeft(trustText(it.peer.Trust), "!✓⚠ "))
+		} else {
+			facts = append(facts, "not discovered")
+		}
+		if !it.peer.Online && !it.peer.LastSeen.IsZero() {
+			facts = append(facts, "last seen "+it.peer.LastSeen.In(m.loc).Format("2 Jan 15:04"))
+		}
+		b.WriteString(" — " + strings.Join(facts, ", "))
+	}
+	return b.String()
+}
+
+// whoisText describes one peer for /whois.
+func (m *Model) whoisText(it peerItem) string {
+	p := it.peer
+	var b strings.Builder
+	b.WriteString("· " + it.name)
+	if p.Identity != "" {
+		b.WriteString("\nID: " + identity.ID(p.Identity).Grouped())
+	} else {
+		b.WriteString("\nID: none (original client, unencrypted)")
+	}
+	if a := addrText(p); a != "" {
+		b.WriteString("\naddress: " + a)
+		if p.AltAddr.IsValid() {
+			b.WriteString(" (also " + p.AltAddr.String() + ")")
+		}
+	}
+	if p.Source != "" {
+		b.WriteString("\nfound on: " + p.Source)
+	}
+	if it.known {
+		b.WriteString("\ntrust: " + strings.TrimLeft(trustText(p.Trust), "!✓⚠ "))
+	}
+	switch {
+	case p.Online:
+		b.WriteString("\nonline")
+	case !p.LastSeen.IsZero():
+		b.WriteString("\noffline, last seen " + p.LastSeen.In(m.loc).Format("2 Jan 2006 15:04"))
+	default:
+		b.WriteString("\noffline")
+	}
+	return b.String()
+}

@@ -1,0 +1,248 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/parlance-chat/parlance/app"
+)
+
+// entryKind is what one line (or block) of a conversation is.
+type entryKind uint8
+
+const (
+	kindIn      entryKind = iota // a message from the peer
+	kindOut                      // a message we sent
+	kindInfo                     // output of a command
+	kindSystem                   // joined, left, renamed, notices
+	kindWarning                  // a warning notice
+	kindError                    // an error (failed send, bad command)
+	kindDay                      // the date changed
+)
+
+// sendState is how far an outgoing message got.
+type sendState uint8
+
+const (
+	sendNone sendState = iota
+	sendPending
+	sendDone
+	sendFailed
+)
+
+// entry is one item of a conversation. Its text is sanitised when the
+// entry is made. The wrapped lines are cached for the width they were made
+// for, so each entry is wrapped once per width, and only when it is drawn.
+type entry struct {
+	kind  entryKind
+	at    time.Time
+	from  string // sender nickname (messages)
+	color string // key that picks the sender's colour
+	text  string
+	state sendState
+
+	wrapW int      // width lines were made for; 0 = not made
+	lines []string // rendered (styled) lines
+}
+
+// pos is one screen line of a conversation: entry index and line within
+// that entry's wrapped lines.
+type pos struct{ e, l int }
+
+// conversation is the history with one peer (or the home view). It only
+// grows at the end, except for /clear.
+type conversation struct {
+	key     app.PeerKey
+	nick    string // last nickname seen, for peers node.Peers() does not list
+	entries []entry
+	lastDay int // yyyymmdd of the newest entry, 0 when empty
+	unread  int
+
+	// follow keeps the newest line at the bottom. When false, anchor is the
+	// line shown at the bottom of the view.
+	follow bool
+	anchor pos
+
+	// pending maps the local id of a message being sent to its entry.
+	pending map[int]int
+}
+
+func newConversation(key app.PeerKey, nick string) *conversation {
+	return &conversation{key: key, nick: nick, follow: true, pending: map[int]int{}}
+}
+
+// add appends an entry, with a day line before it when the local date
+// changed since the previous entry, and returns its index.
+func (c *conversation) add(e entry, loc *time.Location) int {
+	day := dayKey(e.at.In(loc))
+	if day != c.lastDay {
+		c.entries = append(c.entries, entry{kind: kindDay, at: e.at})
+		c.lastDay = day
+	}
+	c.entries = append(c.entries, e)
+	return len(c.entries) - 1
+}
+
+// clear forgets the history on screen. Messages still being sent are
+// forgotten too; their outcome is reported as a new line.
+func (c *conversation) clear() {
+	c.entries = nil
+	c.lastDay = 0
+	c.follow = true
+	c.anchor = pos{}
+	clear(c.pending)
+}
+
+// setState changes the send state of a pending message and reports
+// whether it was still there.
+func (c *conversation) setState(localID int, st sendState) bool {
+	i, ok := c.pending[localID]
+	if !ok {
+		return false
+	}
+	delete(c.pending, localID)
+	c.entries[i].state = st
+	c.entries[i].wrapW = 0 // draw again
+	return true
+}
+
+// lineRenderer turns an entry into screen lines of a given width.
+type lineRenderer func(e *entry, width int) []string
+
+// linesOf returns the wrapped lines of entry i, making them if the cache is
+// for another width.
+func (c *conversation) linesOf(i, width int, render lineRenderer) []string {
+	e := &c.entries[i]
+	if e.wrapW != width {
+		e.lines = render(e, width)
+		e.wrapW = width
+	}
+	return e.lines
+}
+
+// last is the position of the newest line.
+func (c *conversation) last(width int, render lineRenderer) pos {
+	n := len(c.entries) - 1
+	return pos{n, len(c.linesOf(n, width, render)) - 1}
+}
+
+// bottom is the line at the bottom of the view.
+func (c *conversation) bottom(width int, render lineRenderer) pos {
+	if c.follow || c.anchor.e >= len(c.entries) {
+		return c.last(width, render)
+	}
+	p := c.anchor
+	// The width may have changed since the anchor was set.
+	p.l = min(p.l, len(c.linesOf(p.e, width, render))-1)
+	return p
+}
+
+// prev is the line before p; ok is false at the first line.
+func (c *conversation) prev(p pos, width int, render lineRenderer) (pos, bool) {
+	if p.l > 0 {
+		return pos{p.e, p.l - 1}, true
+	}
+	if p.e == 0 {
+		return p, false
+	}
+	return pos{p.e - 1, len(c.linesOf(p.e-1, width, render)) - 1}, true
+}
+
+// next is the line after p; ok is false at the last line.
+func (c *conversation) next(p pos, width int, render lineRenderer) (pos, bool) {
+	if p.l+1 < len(c.linesOf(p.e, width, render)) {
+		return pos{p.e, p.l + 1}, true
+	}
+	if p.e+1 >= len(c.entries) {
+		return p, false
+	}
+	return pos{p.e + 1, 0}, true
+}
+
+// visible returns the lines to show in a view of height lines, oldest
+// first, and how many entries are below the view. Its cost depends on the
+// height, not on the length of the history.
+func (c *conversation) visible(width, height int, render lineRenderer) (lines []string, below int) {
+	if len(c.entries) == 0 || height <= 0 {
+		return nil, 0
+	}
+	b := c.bottom(width, render)
+	lines = make([]string, height)
+	n := 0
+	for p, ok := b, true; ok && n < height; p, ok = c.prev(p, width, render) {
+		lines[height-1-n] = c.linesOf(p.e, width, render)[p.l]
+		n++
+	}
+	if n < height {
+		// Near the top of the history: fill the view from below the
+		// anchor. A history shorter than the view stays at the bottom,
+		// next to the input, with blank lines above.
+		shown := lines[height-n:]
+		for p, ok := c.next(b, width, render); ok && n < height; p, ok = c.next(p, width, render) {
+			shown = append(shown, c.linesOf(p.e, width, render)[p.l])
+			b = p
+			n++
+		}
+		lines = append(make([]string, height-n, height), shown...)
+	}
+	return lines, len(c.entries) - 1 - b.e
+}
+
+// scrollUp moves the view n lines towards older messages, stopping when
+// the first line is at the top of a view of height lines.
+func (c *conversation) scrollUp(n, width, height int, render lineRenderer) {
+	if len(c.entries) == 0 {
+		return
+	}
+	p := c.bottom(width, render)
+	for ; n > 0; n-- {
+		q, ok := c.prev(p, width, render)
+		if !ok {
+			break
+		}
+		p = q
+	}
+	// Keep a full view: at least height-1 lines above the bottom line.
+	above := 0
+	for q, ok := c.prev(p, width, render); ok && above < height-1; q, ok = c.prev(q, width, render) {
+		above++
+	}
+	for ; above < height-1; above++ {
+		q, ok := c.next(p, width, render)
+		if !ok {
+			break
+		}
+		p = q
+	}
+	c.anchor = p
+	c.follow = p == c.last(width, render)
+}
+
+// scrollDown moves the view n lines towards newer messages; reaching the
+// end makes the view follow new messages again.
+func (c *conversation) scrollDown(n, width int, render lineRenderer) {
+	if c.follow || len(c.entries) == 0 {
+		return
+	}
+	p := c.bottom(width, render)
+	for ; n > 0; n-- {
+		q, ok := c.next(p, width, render)
+		if !ok {
+			break
+		}
+		p = q
+	}
+	c.anchor = p
+	c.follow = p == c.last(width, render)
+}
+
+// dayKey is the local date of t as yyyymmdd.
+func dayKey(t time.Time) int {
+	return t.Year()*10000 + int(t.Month())*100 + t.Day()
+}
+
+// excerpt shortens text for a one-line mention.
+func excerpt(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return truncate(s, n)
+}

@@ -1,0 +1,247 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/discovery"
+)
+
+// maxEventBatch is the most events handled in one Update (and drawn in one
+// frame) when they come in a burst.
+const maxEventBatch = 256
+
+// eventsMsg carries node events to Update: one or more that were waiting
+// on the channel. stopped means the channel closed after them.
+type eventsMsg struct {
+	events  []app.Event
+	stopped bool
+}
+
+// retryTickMsg updates the "retrying in N s" countdown.
+type retryTickMsg struct{ gen int }
+
+// waitForEvents is the command that feeds node events to the model: it
+// blocks until an event arrives, takes whatever else is already waiting
+// (so a burst is one update and one frame) and returns. Update arms it
+// again after each batch. A closed channel means the network stopped. It
+// returns nil when the model's context ends, so no goroutine outlives Run.
+func (m *Model) waitForEvents() tea.Cmd {
+	ch, ctx := m.events, m.ctx
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg { return receiveEvents(ctx, ch) }
+}
+
+func receiveEvents(ctx context.Context, ch <-chan app.Event) tea.Msg {
+	var batch []app.Event
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			return eventsMsg{stopped: true}
+		}
+		batch = append(batch, ev)
+	case <-ctx.Done():
+		return nil
+	}
+	for len(batch) < maxEventBatch {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return eventsMsg{events: batch, stopped: true}
+			}
+			batch = append(batch, ev)
+		default:
+			return eventsMsg{events: batch}
+		}
+	}
+	return eventsMsg{events: batch}
+}
+
+// handleEvents applies a batch of node events and re-arms the wait.
+func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
+	var cmds []tea.Cmd
+	refresh, ring := false, false
+	for _, ev := range msg.events {
+		r, b, cmd := m.handleEvent(ev)
+		refresh = refresh || r
+		ring = ring || b
+		if cmd != nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	if refresh {
+		m.refreshPeers()
+		if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
+			// The first peer to appear is selected, so that typing
+			// and Enter just work.
+			m.selectKey(m.list.items[0].peer.Key)
+		}
+		m.updatePlaceholder()
+	}
+	if ring && m.bell != nil {
+		w := m.bell
+		cmds = append(cmds, func() tea.Msg {
+			_, _ = w.Write([]byte("\a"))
+			return nil
+		})
+	}
+	if msg.stopped {
+		m.log.Debug("node event channel closed")
+		m.stopped = true
+		m.say(kindError, "✗ the network stopped; nothing more can be sent or received")
+	} else {
+		cmds = append(cmds, m.waitForEvents())
+	}
+	return tea.Batch(cmds...)
+}
+
+// handleEvent applies one event. It reports whether the peer list must be
+// rebuilt and whether to ring the bell.
+func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
+	m.log.Debug("node event", "type", fmt.Sprintf("%T", ev))
+	switch ev := ev.(type) {
+	case app.PeerJoined:
+		p := ev.Peer
+		c := m.conv(p.Key, p.Nickname)
+		text := "→ " + c.nick + " joined"
+		if p.Source != "" || p.Addr.IsValid() {
+			text += " (" + joinNonEmpty(", ", p.Source, addrText(p)) + ")"
+		}
+		if p.Trust == app.TrustNone {
+			text += "; unencrypted: an original client"
+		}
+		m.addLine(c, kindSystem, text)
+		return true, false, nil
+
+	case app.PeerUpdated:
+		p := ev.Peer
+		old, had := m.list.item(p.Key)
+		c := m.conv(p.Key, p.Nickname)
+		if had && old.peer.Nickname != c.nick {
+			m.addLine(c, kindSystem, "· "+old.peer.Nickname+" is now known as "+c.nick)
+		}
+		if had && old.peer.Trust != p.Trust {
+			switch p.Trust {
+			case app.TrustVerified:
+				m.addLine(c, kindSystem, "✓ "+c.nick+" is verified")
+			case app.TrustChanged:
+				m.addLine(c, kindWarning, "⚠ "+c.nick+" has a different key than before: this may be someone else. Compare safety codes with /verify.")
+			default:
+				m.addLine(c, kindSystem, "· "+c.nick+": "+p.Trust.String())
+			}
+		}
+		return true, false, nil
+
+	case app.PeerLeft:
+		p := ev.Peer
+		c := m.conv(p.Key, p.Nickname)
+		text := "← " + c.nick + " left"
+		if ev.Reason != "" {
+			text += " (" + ev.Reason + ")"
+		}
+		m.addLine(c, kindSystem, text)
+		return true, false, nil
+
+	case app.MessageReceived:
+		msg := ev.Message
+		_, listed := m.list.index[msg.Peer]
+		c := m.conv(msg.Peer, "")
+		if c.nick == "" {
+			c.nick = sanitizeLine(msg.From)
+		}
+		at := msg.At
+		if at.IsZero() {
+			at = m.now()
+		}
+		kind := kindIn
+		if msg.Outgoing {
+			kind = kindOut
+		}
+		c.add(entry{kind: kind, at: at, from: sanitizeLine(msg.From), color: string(msg.Peer), text: sanitize(msg.Text, true)}, m.loc)
+		inView := m.list.sel == msg.Peer
+		if !inView {
+			c.unread++
+		}
+		return !listed, !inView, nil
+
+	case app.Notice:
+		c := m.current()
+		if ev.Peer != "" {
+			c = m.conv(ev.Peer, "")
+		}
+		if ev.Warning {
+			m.addLine(c, kindWarning, "⚠ "+ev.Text)
+		} else {
+			m.addLine(c, kindSystem, "· "+ev.Text)
+		}
+		_, listed := m.list.index[ev.Peer]
+		return ev.Peer != "" && !listed, false, nil
+
+	case app.SourceState:
+		st := ev.State
+		m.source = &st
+		if st.Phase == discovery.Retrying {
+			m.retryAt = m.now().Add(st.RetryIn)
+			m.retryN++
+			return false, false, m.retryTick()
+		}
+		return false, false, nil
+
+	case app.SelfChanged:
+		m.setSelf(ev.Self)
+		return false, false, nil
+	}
+	return false, false, nil
+}
+
+// setSelf takes a new Self, saying so when the nickname changed.
+func (m *Model) setSelf(s app.Self) {
+	if s.Nickname != m.self.Nickname && m.self.Nickname != "" {
+		m.say(kindSystem, "· you are now known as "+sanitizeLine(s.Nickname))
+	}
+	m.self = s
+}
+
+func (m *Model) retryTick() tea.Cmd {
+	if m.tick == nil {
+		return nil
+	}
+	gen := m.retryN
+	return m.tick(time.Second, func(time.Time) tea.Msg { return retryTickMsg{gen: gen} })
+}
+
+// handleRetryTick keeps the countdown running while the server is being
+// retried; an older countdown stops.
+func (m *Model) handleRetryTick(msg retryTickMsg) tea.Cmd {
+	if msg.gen != m.retryN || m.source == nil || m.source.Phase != discovery.Retrying || !m.now().Before(m.retryAt) {
+		return nil
+	}
+	return m.retryTick()
+}
+
+func addrText(p app.Peer) string {
+	if p.Addr.IsValid() {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	out := ""
+	for _, p := range parts {
+		if p == "" {
+			continue
+		}
+		if out != "" {
+			out += sep
+		}
+		out += p
+	}
+	return out
+}

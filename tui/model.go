@@ -1,0 +1,281 @@
+// Package tui is Parlance's full-screen terminal UI, built with Bubble Tea.
+//
+// The model gets everything from a Node: discovery and inbound messages
+// arrive as events on Node.Events (read by a command that is re-armed after
+// each batch), and the user's actions go back through Node's methods, the
+// slow ones inside commands. The UI never opens a socket and never prints
+// to the terminal except through Bubble Tea.
+package tui
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/discovery"
+)
+
+// Node is what the UI needs from the running node. app.Node satisfies it;
+// tests use a fake.
+type Node interface {
+	Events() <-chan app.Event
+	Self() app.Self
+	Peers() []app.Peer                                                           // every known peer, online or not, sorted for display
+	Resolve(name string) []app.Peer                                              // by nickname or "nickname#tag"; >1 result = ambiguous
+	Send(ctx context.Context, key app.PeerKey, text string) (app.Message, error) // may block (dial+TLS): call it in a tea.Cmd
+	SetNickname(name string) error
+	SafetyCode(key app.PeerKey) (string, error) // for /verify
+	MarkVerified(key app.PeerKey) error         // for /verify <nick> confirm
+}
+
+// Options configure the UI.
+type Options struct {
+	// Bell rings the terminal bell when a message arrives for a
+	// conversation that is not in view.
+	Bell bool
+	// NoBlink keeps the input cursor steady.
+	NoBlink bool
+	// Logger receives debug logs. The UI never writes to its terminal
+	// otherwise; nil discards.
+	Logger *slog.Logger
+	// Input and Output replace the terminal (stdin and stdout) in Run.
+	// The bell is written to Output too. Colours are chosen for Output,
+	// and NO_COLOR is honoured.
+	Input  io.Reader
+	Output io.Writer
+	// Now is the clock (time.Now when nil) and Location the time zone
+	// times are shown in (time.Local when nil).
+	Now      func() time.Time
+	Location *time.Location
+}
+
+// Sizes of the layout.
+const (
+	minWidth       = 40
+	minHeight      = 10
+	sendTimeout    = 30 * time.Second
+	inputCharLimit = 8000
+)
+
+// Model is the Bubble Tea model of the whole screen.
+type Model struct {
+	node   Node
+	events <-chan app.Event
+	ctx    context.Context
+	log    *slog.Logger
+	now    func() time.Time
+	loc    *time.Location
+	bell   io.Writer // nil: no bell
+	st     *styles
+	keys   keyMap
+	help   help.Model
+	input  textinput.Model
+
+	width, height int
+	layout        layout
+
+	self    app.Self
+	source  *discovery.State // connection to the bootstrap server, if any
+	retryAt time.Time
+	retryN  int  // generation of the retry countdown tick
+	stopped bool // the event channel closed
+
+	list      peerList
+	convs     map[app.PeerKey]*conversation
+	home      *conversation // shown when no peer is selected
+	nextLocal int           // last local id given to a message being sent
+
+	picked     bool // a peer was selected at some time
+	showHelp   bool
+	helpScroll int
+	comp       *completion
+
+	// tick schedules the retry countdown (tea.Tick; tests replace it).
+	tick func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
+}
+
+// layout is the geometry computed on each resize.
+type layout struct {
+	tooSmall     bool
+	bodyH        int // height of the panes, borders included
+	listW, convW int // outer widths of the two panes
+	textW        int // width of conversation text (inside border and padding)
+	viewH        int // lines of conversation text
+}
+
+// New makes the model. It reads the node's Self and Peers but starts
+// nothing; Init arms the event command.
+func New(node Node, opts Options) Model {
+	r := lipgloss.DefaultRenderer()
+	if opts.Output != nil {
+		r = lipgloss.NewRenderer(opts.Output)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	loc := opts.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	var bell io.Writer
+	if opts.Bell {
+		bell = opts.Output
+		if bell == nil {
+			bell = os.Stdout
+		}
+	}
+
+	in := textinput.New()
+	in.Prompt = "> "
+	in.CharLimit = inputCharLimit
+	styleInput(&in, r)
+	if opts.NoBlink {
+		in.Cursor.SetMode(cursor.CursorStatic)
+	}
+	in.Focus()
+
+	h := help.New()
+	h.Styles = helpStyles(r)
+
+	m := Model{
+		node:   node,
+		events: node.Events(),
+		ctx:    context.Background(),
+		log:    log,
+		now:    now,
+		loc:    loc,
+		bell:   bell,
+		st:     newStyles(r),
+		keys:   newKeyMap(),
+		help:   h,
+		input:  in,
+		self:   node.Self(),
+		convs:  map[app.PeerKey]*conversation{},
+		home:   newConversation("", ""),
+		tick:   tea.Tick,
+	}
+	m.refreshPeers()
+	if len(m.list.items) > 0 {
+		m.selectKey(m.list.items[0].peer.Key)
+	}
+	m.updatePlaceholder()
+	return m
+}
+
+// Init starts waiting for node events (and the cursor blinking).
+func (m Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.waitForEvents()}
+	if m.input.Cursor.Mode() == cursor.CursorBlink {
+		cmds = append(cmds, textinput.Blink)
+	}
+	return tea.Batch(cmds...)
+}
+
+// Update handles one message.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+		return m, nil
+	case tea.KeyMsg:
+		return m.handleKey(msg)
+	case tea.MouseMsg:
+		m.handleMouse(msg)
+		return m, nil
+	case eventsMsg:
+		return m, m.handleEvents(msg)
+	case sendResultMsg:
+		m.handleSendResult(msg)
+		return m, nil
+	case nickResultMsg:
+		m.handleNickResult(msg)
+		return m, nil
+	case verifyResultMsg:
+		m.handleVerifyResult(msg)
+		return m, nil
+	case retryTickMsg:
+		return m, m.handleRetryTick(msg)
+	}
+	// Cursor blinks and the like belong to the input.
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	return m, cmd
+}
+
+// resize lays the screen out for a terminal of w×h cells.
+func (m *Model) resize(w, h int) {
+	m.width, m.height = w, h
+	l := layout{tooSmall: w < minWidth || h < minHeight}
+	if !l.tooSmall {
+		l.bodyH = h - 3 // status, input and help lines
+		l.listW = min(max(w/4, 18), 32)
+		l.convW = w - l.listW
+		l.textW = l.convW - 4 // borders and one space of padding each side
+		l.viewH = l.bodyH - 2
+		m.list.setSize(l.listW-2, l.bodyH-2)
+	}
+	m.layout = l
+	m.input.Width = max(w-textWidth(m.input.Prompt)-1, 1)
+	m.help.Width = w
+}
+
+// current is the conversation in view.
+func (m *Model) current() *conversation {
+	if c, ok := m.convs[m.list.sel]; ok && m.list.sel != "" {
+		return c
+	}
+	return m.home
+}
+
+// conv returns the conversation with key, making it when there is none.
+func (m *Model) conv(key app.PeerKey, nick string) *conversation {
+	c, ok := m.convs[key]
+	if !ok {
+		c = newConversation(key, sanitizeLine(nick))
+		m.convs[key] = c
+	} else if nick != "" {
+		c.nick = sanitizeLine(nick)
+	}
+	return c
+}
+
+// selectKey puts the conversation with key in view.
+func (m *Model) selectKey(key app.PeerKey) {
+	m.list.sel = key
+	m.list.scrollToSelection()
+	if key != "" {
+		m.picked = true
+		m.conv(key, "").unread = 0
+	}
+	m.updatePlaceholder()
+}
+
+func (m *Model) updatePlaceholder() {
+	if it, ok := m.list.selected(); ok {
+		m.input.Placeholder = "message " + it.name + " — /help for commands"
+		return
+	}
+	m.input.Placeholder = "pick a peer with ↑/↓, or type /help"
+}
+
+// addLine adds a non-message line to a conversation.
+func (m *Model) addLine(c *conversation, kind entryKind, text string) {
+	c.add(entry{kind: kind, at: m.now(), text: sanitize(text, true)}, m.loc)
+}
+
+// say adds a line to the conversation in view.
+func (m *Model) say(kind entryKind, text string) { m.addLine(m.current(), kind, text) }

@@ -1,0 +1,266 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/parlance-chat/parlance/app"
+)
+
+// peerItem is one row of the peer list.
+type peerItem struct {
+	peer app.Peer
+	// known is false for a conversation whose peer node.Peers() does not
+	// list (say, a message from someone never discovered).
+	known bool
+	// name is what the list and the commands call the peer: the nickname,
+	// or "nickname#tag" when several peers share it.
+	name string
+}
+
+// peerList is the left pane: every known peer and every conversation.
+// The selection is held by key, so it survives reordering.
+type peerList struct {
+	items  []peerItem
+	index  map[app.PeerKey]int
+	sel    app.PeerKey
+	offset int // first row shown
+	width  int // inside the border
+	height int
+}
+
+func (l *peerList) setSize(w, h int) {
+	l.width, l.height = w, h
+	l.scrollToSelection()
+}
+
+// selected returns the selected item.
+func (l *peerList) selected() (peerItem, bool) {
+	i, ok := l.index[l.sel]
+	if !ok || l.sel == "" {
+		return peerItem{}, false
+	}
+	return l.items[i], true
+}
+
+// item returns the item with key.
+func (l *peerList) item(key app.PeerKey) (peerItem, bool) {
+	i, ok := l.index[key]
+	if !ok {
+		return peerItem{}, false
+	}
+	return l.items[i], true
+}
+
+// move returns the key delta rows away from the selection (clamped), or
+// the first key when nothing is selected.
+func (l *peerList) move(delta int) app.PeerKey {
+	if len(l.items) == 0 {
+		return ""
+	}
+	i, ok := l.index[l.sel]
+	if !ok {
+		return l.items[0].peer.Key
+	}
+	i = min(max(i+delta, 0), len(l.items)-1)
+	return l.items[i].peer.Key
+}
+
+func (l *peerList) scrollToSelection() {
+	i, ok := l.index[l.sel]
+	if !ok || l.height <= 0 {
+		l.offset = min(l.offset, max(len(l.items)-l.height, 0))
+		return
+	}
+	if i < l.offset {
+		l.offset = i
+	}
+	if i >= l.offset+l.height {
+		l.offset = i - l.height + 1
+	}
+	l.offset = max(min(l.offset, len(l.items)-l.height), 0)
+}
+
+// names are the display names, for completion.
+func (l *peerList) names() []string {
+	out := make([]string, len(l.items))
+	for i, it := range l.items {
+		out[i] = it.name
+	}
+	return out
+}
+
+// online counts the peers that are online.
+func (l *peerList) online() int {
+	n := 0
+	for _, it := range l.items {
+		if it.peer.Online {
+			n++
+		}
+	}
+	return n
+}
+
+// refreshPeers rebuilds the peer list from node.Peers() and the
+// conversations the node does not list.
+func (m *Model) refreshPeers() {
+	peers := m.node.Peers()
+	items := make([]peerItem, 0, len(peers)+4)
+	index := make(map[app.PeerKey]int, len(peers)+4)
+	for _, p := range peers {
+		p.Nickname = sanitizeLine(p.Nickname)
+		index[p.Key] = len(items)
+		items = append(items, peerItem{peer: p, known: true})
+	}
+	var extra []app.PeerKey
+	for key := range m.convs {
+		if _, ok := index[key]; !ok {
+			extra = append(extra, key)
+		}
+	}
+	slices.Sort(extra)
+	for _, key := range extra {
+		index[key] = len(items)
+		items = append(items, peerItem{peer: peerFromKey(key, m.convs[key].nick)})
+	}
+	count := make(map[string]int, len(items))
+	for _, it := range items {
+		count[strings.ToLower(it.peer.Nickname)]++
+	}
+	for i := range items {
+		it := &items[i]
+		it.name = it.peer.Nickname
+		if count[strings.ToLower(it.name)] > 1 || it.name == "" {
+			it.name += "#" + tagOf(it.peer)
+		}
+	}
+	m.list.items, m.list.index = items, index
+	if _, ok := index[m.list.sel]; !ok && m.list.sel != "" {
+		// Peers() should keep every peer with a conversation, so this is
+		// unlikely; keep the conversation and fall back to none.
+		m.list.sel = ""
+	}
+	m.list.scrollToSelection()
+}
+
+// peerFromKey makes a Peer for a conversation node.Peers() does not list.
+func peerFromKey(key app.PeerKey, nick string) app.Peer {
+	p := app.Peer{Key: key, Nickname: nick}
+	if id, ok := strings.CutPrefix(string(key), "id:"); ok {
+		p.Identity = id
+		p.Trust = app.TrustNew
+	}
+	return p
+}
+
+// tagOf is Peer.Tag that also works for a peer known only by its key.
+func tagOf(p app.Peer) string {
+	if p.Identity != "" || p.Addr.IsValid() {
+		return p.Tag()
+	}
+	if _, rest, ok := strings.Cut(string(p.Key), "@"); ok {
+		return rest
+	}
+	return string(p.Key)
+}
+
+// trustMark is the plain mark shown after a peer's name and its style:
+// "!" unencrypted, "✓" verified, "⚠" key changed.
+func (m *Model) trustMark(it peerItem) (string, lipgloss.Style) {
+	if !it.known {
+		return "", m.st.dim
+	}
+	switch it.peer.Trust {
+	case app.TrustNone:
+		return "!", m.st.warning
+	case app.TrustVerified:
+		return "✓", m.st.verified
+	case app.TrustChanged:
+		return "⚠", m.st.warning
+	}
+	return "", m.st.dim
+}
+
+// listView renders the rows of the peer list, exactly width×height.
+func (m *Model) listView() []string {
+	l := &m.list
+	rows := make([]string, 0, l.height)
+	if len(l.items) == 0 {
+		hint := "no peers yet"
+		if m.self.Mode == "internet" {
+			hint = "no peers on the server yet"
+		}
+		for _, s := range wrapText(hint, l.width-1, l.width-1) {
+			rows = append(rows, " "+m.st.dim.Render(s))
+		}
+	}
+	for i := l.offset; i < len(l.items) && len(rows) < l.height; i++ {
+		rows = append(rows, m.listRow(l.items[i], l.items[i].peer.Key == l.sel))
+	}
+	for len(rows) < l.height {
+		rows = append(rows, "")
+	}
+	for i, r := range rows {
+		rows[i] = padRight(r, l.width)
+	}
+	return rows[:l.height]
+}
+
+// listRow is one peer: selection mark, online dot, name, trust mark and
+// unread count, e.g. "▸● alice#ABCDEFG ✓   3". The selected row is one
+// reverse-video bar.
+func (m *Model) listRow(it peerItem, selected bool) string {
+	w := m.list.width
+	lead := " "
+	if selected {
+		lead = "▸"
+	}
+	if it.peer.Online {
+		lead += "● "
+	} else {
+		lead += "○ "
+	}
+	mark, markStyle := m.trustMark(it)
+	unread := ""
+	if c, ok := m.convs[it.peer.Key]; ok && c.unread > 0 {
+		unread = fmt.Sprint(c.unread)
+		if c.unread > 999 {
+			unread = "999+"
+		}
+	}
+	fixed := textWidth(lead) + 1 // and a space at the right edge
+	if mark != "" {
+		fixed += 1 + textWidth(mark)
+	}
+	if unread != "" {
+		fixed += 1 + len(unread)
+	}
+	name := truncate(it.name, w-fixed)
+	gap := max(w-fixed-textWidth(name), 0)
+	if unread != "" {
+		gap++
+	}
+	if selected {
+		row := lead + name
+		if mark != "" {
+			row += " " + mark
+		}
+		return m.st.selected.Render(row + strings.Repeat(" ", gap) + unread + " ")
+	}
+	nameStyle := m.st.nickStyle(string(it.peer.Key))
+	if !it.peer.Online {
+		nameStyle = m.st.offline
+	}
+	row := lead + nameStyle.Render(name)
+	if mark != "" {
+		row += " " + markStyle.Render(mark)
+	}
+	row += strings.Repeat(" ", gap)
+	if unread != "" {
+		row += m.st.unread.Render(unread)
+	}
+	return row + " "
+}
