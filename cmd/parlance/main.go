@@ -25,6 +25,7 @@ import (
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
 	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/tui"
 	"github.com/parlance-chat/parlance/tui/line"
 )
 
@@ -228,7 +229,7 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(nodeCtx) }()
 
-	uiErr := runUI(ctx, cfg, node, stdin, stdout)
+	uiErr := runUI(ctx, cfg, node, logger, stdin, stdout)
 	stopNode() // says goodbye
 	select {
 	case err := <-nodeDone:
@@ -266,13 +267,11 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 	}
 }
 
-func runUI(ctx context.Context, cfg config.Config, node *app.Node, stdin io.Reader, stdout io.Writer) error {
-	switch cfg.UI.Mode {
-	case config.UILine:
+func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+	if cfg.UI.Mode == config.UILine {
 		return line.Run(ctx, node, stdin, stdout)
-	default:
-		return errors.New("the full-screen UI is not available in this build yet; use --ui line")
 	}
+	return tui.Run(ctx, node, tui.Options{Bell: cfg.UI.Bell, Logger: logger.With("part", "tui")})
 }
 
 // openLog sets up logging: to the configured file, else to a file in the

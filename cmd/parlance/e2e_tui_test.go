@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// tuiProc is one parlance running its full-screen UI in a pseudo-terminal.
+type tuiProc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func startTUI(t *testing.T, nick string, mcastPort int) *tuiProc {
+	t.Helper()
+	bin := parlanceBinary(t)
+	home := t.TempDir()
+	cfg := filepath.Join(home, "parlance.toml")
+	os.WriteFile(cfg, fmt.Appendf(nil, "[multicast]\ninterface = \"lo\"\nport = %d\n", mcastPort), 0o644)
+	cmd := exec.Command(bin, "-n", nick, "-c", cfg, "--log-file", filepath.Join(home, "log"))
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tuiProc{t: t, name: nick, cmd: cmd, tty: tty, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := tty.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		tty.Close()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s's screen output (escape sequences removed):\n%s", nick, p.text())
+		}
+	})
+	return p
+}
+
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07`)
+
+// text is everything drawn so far, without escape sequences. Bubble Tea
+// redraws changed lines whole, so a line's text is contiguous here.
+func (p *tuiProc) text() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ansiRE.ReplaceAllString(p.out.String(), "")
+}
+
+func (p *tuiProc) waitFor(sub string) {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.text(), sub) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatalf("%s's screen never showed %q", p.name, sub)
+}
+
+func (p *tuiProc) waitForRE(expr string) {
+	p.t.Helper()
+	re := regexp.MustCompile(expr)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if re.MatchString(p.text()) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatalf("%s's screen never matched %q", p.name, expr)
+}
+
+func (p *tuiProc) keys(s string) {
+	p.t.Helper()
+	if _, err := p.tty.WriteString(s); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestTUITwoPeers runs the real binary in pseudo-terminals: alice picks bob
+// in the peer list with ↓ (aaron, listed first, is selected at first),
+// types a message and presses Enter; bob sees an unread count, opens the
+// conversation with ↓ and his screen shows the message; aaron gets
+// nothing. Ctrl+C quits with a goodbye.
+func TestTUITwoPeers(t *testing.T) {
+	port := e2ePort()
+	aaron := startLine(t, "aaron", port)
+	alice := startTUI(t, "alice", port)
+	aaron.expect("alice joined")
+	alice.waitFor("aaron joined")
+	bob := startTUI(t, "bob", port)
+	alice.waitFor("● bob")
+	bob.waitFor("● alice")
+
+	alice.keys("\x1b[B") // ↓: from aaron to bob
+	alice.waitFor("bob · online")
+	alice.keys("hello bob from the TUI\r")
+	// bob is looking at aaron; alice's message raises her unread count,
+	// and ↓ opens her conversation.
+	bob.waitForRE(`● alice +1 │`)
+	bob.keys("\x1b[B")
+	bob.waitFor("alice: hello bob from the TUI")
+
+	alice.keys("\x03") // Ctrl+C
+	select {
+	case <-alice.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice did not quit on Ctrl+C")
+	}
+	bob.waitFor("alice left (goodbye)")
+	aaron.expect("alice left (goodbye)")
+	aaron.send("/quit")
+	if err := aaron.wait(); err != nil {
+		t.Fatal(err)
+	}
+	// aaron never received the message meant for bob: /quit flushed its
+	// output and nothing mentioned it.
+	aaron.mu.Lock()
+	defer aaron.mu.Unlock()
+	if strings.Contains(aaron.log.String(), "hello bob") {
+		t.Fatal("the message went to aaron, not to the selected peer")
+	}
+}
