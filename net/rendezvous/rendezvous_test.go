@@ -310,7 +310,7 @@ func TestPeerSetReconcile(t *testing.T) {
 			PublicAddr: netip.MustParseAddrPort("127.0.0.1:1"), LocalAddr: netip.MustParseAddrPort("0.0.0.0:1")}
 	}
 	ps.reconcile([]wire.PeerInfo{pi("1", "alice", "A"), pi("2", "orig", "")}, none)
-	ps.reconcile([]wire.PeerInfo{pi("1", "alice", "A"), pi("2", "orig", "")}, none) // unchanged: nothing
+	ps.reconcile([]wire.PeerInfo{pi("1", "alice", "A"), pi("2", "orig", "")}, none)  // unchanged: nothing
 	ps.reconcile([]wire.PeerInfo{pi("3", "alice", "A"), pi("2", "orig2", "")}, none) // new id; rename
 	var got []string
 	for _, s := range rec.sightings {
