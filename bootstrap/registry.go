@@ -110,12 +110,13 @@ func (s *Server) register(c *conn, reg wire.Register, proved bool) {
 		reply.Features = []string{wire.FeaturePush}
 	}
 	c.sendMsg(reply)
+	// The others first: encoding a big room's list for c takes a while.
+	s.pushJoined(p)
 	if c.push {
 		// The full list once, queued under the lock so that every later
 		// push to c follows it.
 		c.sendRaw(s.peerListLocked(p.room, c))
 	}
-	s.pushJoined(p)
 }
 
 // attach puts p into the named room, creating it if needed.

@@ -512,3 +512,38 @@ func TestNewPeerID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// A connection that answers pings stays up; one that is silent (no
+// message, no pong) is closed after PongWait.
+func TestKeepalive(t *testing.T) {
+	srv := startServer(t, Config{PongWait: 300 * time.Millisecond})
+	silent := dial(t, srv.url) // never reads, so never answers a ping
+	silent.register("silent", "", false)
+
+	alive := dial(t, srv.url)
+	pings := make(chan struct{}, 100)
+	alive.ws.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return alive.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			if _, _, err := alive.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	// Three pings answered (~810 ms, well past PongWait): still up.
+	for range 3 {
+		select {
+		case <-pings:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ping from the server")
+		}
+	}
+	waitFor(t, "the silent connection closed", func() bool { return srv.Stats().Connections == 1 })
+	_ = alive.ws.Close()
+	<-readDone
+}
