@@ -56,8 +56,31 @@ type conn struct {
 
 	// Owned by the reader goroutine:
 	pending  *pendingAuth
-	tokens   float64 // list_peers token bucket
-	tokensAt int64   // Unix nanoseconds of the last refill, 0 = never
+	lists    bucket // rate limit of list_peers
+	register bucket // rate limit of register (each one is pushed to the room)
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	tokens float64
+	at     int64 // Unix nanoseconds of the last refill, 0 = never
+}
+
+// take takes a token if there is one, refilling one per interval up to
+// burst.
+func (b *bucket) take(now time.Time, interval time.Duration, burst int) bool {
+	t := now.UnixNano()
+	if b.at == 0 {
+		b.tokens = float64(burst)
+	} else if t > b.at {
+		b.tokens = min(float64(burst), b.tokens+float64(t-b.at)/float64(interval))
+	}
+	b.at = t
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // pendingAuth is a register waiting for the answer to its challenge.
@@ -169,6 +192,11 @@ func (c *conn) handle(data []byte) {
 // onRegister registers at once a client that claims no identity; one that
 // does gets a challenge first.
 func (c *conn) onRegister(m wire.Register) {
+	cfg := &c.s.cfg
+	if !c.register.take(cfg.Clock.Now(), cfg.RegisterInterval, cfg.RegisterBurst) {
+		c.sendError(errRegisterLimited)
+		return
+	}
 	c.pending = nil
 	if m.Identity == "" {
 		c.s.register(c, m, false)
@@ -199,7 +227,8 @@ func (c *conn) onAuth(m wire.Auth) {
 }
 
 func (c *conn) onListPeers() {
-	if !c.allowList() {
+	cfg := &c.s.cfg
+	if !c.lists.take(cfg.Clock.Now(), cfg.ListInterval, cfg.ListBurst) {
 		c.sendError(errRateLimited)
 		return
 	}
@@ -211,24 +240,6 @@ func (c *conn) onListPeers() {
 		r = c.peer.room
 	}
 	c.sendRaw(s.peerListLocked(r, c))
-}
-
-// allowList takes a token from the list_peers bucket.
-func (c *conn) allowList() bool {
-	cfg := &c.s.cfg
-	now := cfg.Clock.Now().UnixNano()
-	burst := float64(cfg.ListBurst)
-	if c.tokensAt == 0 {
-		c.tokens = burst
-	} else if now > c.tokensAt {
-		c.tokens = min(burst, c.tokens+float64(now-c.tokensAt)/float64(cfg.ListInterval))
-	}
-	c.tokensAt = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
 }
 
 func (c *conn) onHeartbeat() {

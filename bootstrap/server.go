@@ -13,8 +13,19 @@
 // goroutine exists only while the connection has something queued, and the
 // write buffer comes from a shared pool while a message is written. The
 // read buffer is 512 bytes. Timers are shared: one sweep for expired
-// registrations and one ping round for all connections. The benchmark in
-// this package prints the heap cost per idle connection.
+// registrations and one ping round for all connections; deadlines live in
+// the runtime's poller. BenchmarkIdleConnMemory measures about 2.2 KB of
+// heap and 3-4 KB of goroutine stack per idle registered connection
+// (gorilla's defaults with a reader and a writer goroutine cost ~13 KB).
+//
+// # Identity takeover
+//
+// A register that claims an identity already online replaces the online
+// registration only if it proves the key (signs the challenge); the old
+// connection gets an error and is closed with 1008. The newest holder of
+// the key wins, so a restarted client does not wait for its old
+// connection to time out. A register that fails the proof changes
+// nothing.
 package bootstrap
 
 import (
@@ -37,17 +48,19 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxConns        = 100_000
-	DefaultMaxConnsPerIP   = 64
-	DefaultMaxPeers        = 100_000
-	DefaultPeerTimeout     = 30 * time.Second // the original's
-	DefaultSweepInterval   = 10 * time.Second // the original's
-	DefaultPongWait        = 60 * time.Second
-	DefaultWriteWait       = 10 * time.Second
-	DefaultSendQueue       = 256
-	DefaultListInterval    = time.Second
-	DefaultListBurst       = 10
-	DefaultShutdownTimeout = 5 * time.Second
+	DefaultMaxConns         = 100_000
+	DefaultMaxConnsPerIP    = 64
+	DefaultMaxPeers         = 100_000
+	DefaultPeerTimeout      = 30 * time.Second // the original's
+	DefaultSweepInterval    = 10 * time.Second // the original's
+	DefaultPongWait         = 60 * time.Second
+	DefaultWriteWait        = 10 * time.Second
+	DefaultSendQueue        = 256
+	DefaultListInterval     = time.Second
+	DefaultListBurst        = 10
+	DefaultRegisterInterval = 2 * time.Second
+	DefaultRegisterBurst    = 10
+	DefaultShutdownTimeout  = 5 * time.Second
 )
 
 // Config configures a Server. Zero values take the defaults.
@@ -75,6 +88,11 @@ type Config struct {
 	// (a token bucket: ListBurst tokens, one more every ListInterval).
 	ListInterval time.Duration
 	ListBurst    int
+	// RegisterInterval and RegisterBurst rate-limit register per
+	// connection the same way: every register (a rename, say) is pushed
+	// to the whole room.
+	RegisterInterval time.Duration
+	RegisterBurst    int
 	// MaxListPeers caps the entries of one peer_list (the caller's own
 	// entry always comes first).
 	MaxListPeers int
@@ -100,6 +118,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxPeers, DefaultMaxPeers)
 	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.ListBurst, DefaultListBurst)
+	def(&c.RegisterBurst, DefaultRegisterBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
 	c.MaxListPeers = min(c.MaxListPeers, wire.MaxPeerListEntries)
 	defDur(&c.PeerTimeout, DefaultPeerTimeout)
@@ -107,6 +126,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.PongWait, DefaultPongWait)
 	defDur(&c.WriteWait, DefaultWriteWait)
 	defDur(&c.ListInterval, DefaultListInterval)
+	defDur(&c.RegisterInterval, DefaultRegisterInterval)
 	defDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
@@ -123,6 +143,7 @@ const (
 	errPeerNotFound    = "Peer not registered"
 	errServerFull      = "Server full: too many registered peers"
 	errRateLimited     = "Too many list_peers requests, slow down"
+	errRegisterLimited = "Too many register requests, slow down"
 	errIdentityMissing = "Identity does not match public_key"
 	errNoChallenge     = "No challenge pending: send register with an identity first"
 	errAuthFailed      = "Authentication failed: the signature does not match the identity's key"

@@ -283,19 +283,33 @@ func quote(s string) string {
 	return string(b)
 }
 
-func TestListPeersRateLimit(t *testing.T) {
-	srv := startServer(t, Config{ListBurst: 3, ListInterval: time.Hour})
+func TestRateLimits(t *testing.T) {
+	clock := newFakeClock()
+	srv := startServer(t, Config{Clock: clock, ListBurst: 3, ListInterval: time.Second, RegisterBurst: 2, RegisterInterval: time.Second})
 	c := dial(t, srv.url)
-	for range 3 {
+	for range 4 {
 		c.send(wire.ListPeers{})
 	}
-	c.send(wire.ListPeers{})
 	for range 3 {
 		recvType[wire.PeerList](c)
 	}
 	if e := recvType[wire.Error](c); !strings.HasPrefix(e.Message, "Too many list_peers") {
 		t.Errorf("error %q", e.Message)
 	}
+	for range 3 {
+		c.send(wire.Register{Nickname: "a", LocalAddr: mustAddrPort("0.0.0.0:1")})
+	}
+	recvType[wire.Registered](c)
+	recvType[wire.Registered](c)
+	if e := recvType[wire.Error](c); !strings.HasPrefix(e.Message, "Too many register") {
+		t.Errorf("error %q", e.Message)
+	}
+	// Tokens come back with time.
+	clock.Advance(time.Second)
+	c.send(wire.ListPeers{})
+	recvType[wire.PeerList](c)
+	c.send(wire.Register{Nickname: "a", LocalAddr: mustAddrPort("0.0.0.0:1")})
+	recvType[wire.Registered](c)
 }
 
 func TestMaxPeers(t *testing.T) {
@@ -314,7 +328,7 @@ func TestMaxPeers(t *testing.T) {
 // A client that never reads is cut off; the others keep getting pushes
 // promptly.
 func TestSlowClientDropped(t *testing.T) {
-	srv := startServer(t, Config{SendQueue: 8, WriteWait: 500 * time.Millisecond})
+	srv := startServer(t, Config{SendQueue: 8, WriteWait: 500 * time.Millisecond, RegisterBurst: 1 << 20})
 	watcher := dial(t, srv.url)
 	watcher.register("watcher", "", true)
 
