@@ -324,3 +324,17 @@ func TestPeerSetReconcile(t *testing.T) {
 		t.Errorf("online %v", names)
 	}
 }
+
+// A refused connection is retried, and the state says why.
+func TestRefusedConnectionReported(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0", bootstrap.Config{MaxConnsPerIP: 1})
+	first := startNode(t, fastConfig(srv.url, "first", 4001, nil))
+	first.rec.waitPhase(t, discovery.Online)
+	second := startNode(t, fastConfig(srv.url, "second", 4002, nil))
+	st := second.rec.waitStateSince(t, 0, discovery.Retrying)
+	if st.Err == nil || !strings.Contains(st.Err.Error(), "429 Too Many Requests: too many connections from 127.0.0.1") {
+		t.Errorf("retry error %v", st.Err)
+	}
+	first.stop(t)
+	second.rec.waitStateSince(t, 0, discovery.Online)
+}
