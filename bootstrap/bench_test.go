@@ -1,0 +1,245 @@
+package bootstrap
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The benchmarks talk to the server through bare sockets that speak just
+// enough WebSocket by hand: an idle client then costs the benchmark
+// process only its socket (no goroutine, no buffers), so the memory
+// measured is the server's.
+
+// benchConns is the number of clients, BOOTSTRAP_BENCH_CONNS or 1000.
+// Each costs two file descriptors in this process.
+func benchConns(b *testing.B) int {
+	if s := os.Getenv("BOOTSTRAP_BENCH_CONNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("BOOTSTRAP_BENCH_CONNS=%q", s)
+		}
+		return n
+	}
+	return 1000
+}
+
+func benchConfig() Config {
+	return Config{MaxConnsPerIP: 1 << 20, MaxConns: 1 << 20, MaxPeers: 1 << 20, ListBurst: 1 << 20}
+}
+
+// dialRaw opens a WebSocket connection by hand.
+func dialRaw(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	br := bufio.NewReaderSize(c, 512)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			tb.Fatalf("handshake: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	return c, br
+}
+
+// writeFrame sends payload as one masked text frame (mask key zero, so the
+// payload goes as is).
+func writeFrame(tb testing.TB, c net.Conn, payload string) {
+	var hdr []byte
+	switch n := len(payload); {
+	case n < 126:
+		hdr = []byte{0x81, 0x80 | byte(n)}
+	default:
+		hdr = []byte{0x81, 0x80 | 126, byte(n >> 8), byte(n)}
+	}
+	hdr = append(hdr, 0, 0, 0, 0)
+	if _, err := c.Write(append(hdr, payload...)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// readFrame reads one unmasked server frame.
+func readFrame(br *bufio.Reader) (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var x [2]byte
+		if _, err := io.ReadFull(br, x[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(x[:]))
+	case 127:
+		var x [8]byte
+		if _, err := io.ReadFull(br, x[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(x[:])
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(br, p)
+	return h[0] & 0x0f, p, err
+}
+
+// registerJSON is a register; with push it asks for pushes and, if room
+// is not empty, joins that room.
+func registerJSON(nick string, push bool, room string) string {
+	if !push {
+		return `{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000"}`
+	}
+	r := ""
+	if room != "" {
+		r = `,"room":"` + room + `"`
+	}
+	return `{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":["push"]` + r + `}`
+}
+
+// BenchmarkJoinPropagation: K clients that asked for pushes sit in one
+// room; each operation is one more client joining, timed until all K have
+// its peer_joined. (Its departure, and the K peer_left, are not timed.)
+func BenchmarkJoinPropagation(b *testing.B) {
+	k := benchConns(b)
+	srv := startServer(b, benchConfig())
+	var joined, left sync.WaitGroup
+	var mu sync.Mutex
+	var arrivals []time.Duration
+	var sentAt time.Time
+	var readers sync.WaitGroup
+	var finishing atomic.Bool // the clients are being closed: ignore peer_left
+	conns := make([]net.Conn, 0, k)
+	for i := range k {
+		c, br := dialRaw(b, srv.addr)
+		conns = append(conns, c)
+		writeFrame(b, c, registerJSON(fmt.Sprintf("p%d", i), true, ""))
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				op, p, err := readFrame(br)
+				if err != nil {
+					return
+				}
+				switch {
+				case op == 0x9: // ping: not answered, the benchmark is short
+				case bytes.HasPrefix(p, []byte(`{"type":"peer_joined","peer":{"peer_id":"`)) && bytes.Contains(p, []byte(`"nickname":"joiner"`)):
+					mu.Lock()
+					arrivals = append(arrivals, time.Since(sentAt))
+					mu.Unlock()
+					joined.Done()
+				case bytes.HasPrefix(p, []byte(`{"type":"peer_left"`)) && !finishing.Load():
+					left.Done()
+				}
+			}
+		}()
+	}
+	// Wait until everyone is registered, and has had its pushes about
+	// the others.
+	waitFor(b, "all registered", func() bool { return srv.Stats().Peers == k })
+
+	var p50, last []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		arrivals = arrivals[:0]
+		joined.Add(k)
+		left.Add(k)
+		c, _ := dialRaw(b, srv.addr)
+		sentAt = time.Now()
+		writeFrame(b, c, registerJSON("joiner", true, ""))
+		joined.Wait()
+		b.StopTimer()
+		mu.Lock()
+		slices.Sort(arrivals)
+		p50 = append(p50, arrivals[len(arrivals)/2])
+		last = append(last, arrivals[len(arrivals)-1])
+		mu.Unlock()
+		_ = c.Close()
+		left.Wait()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(median(p50).Microseconds()), "µs-median-receiver")
+	b.ReportMetric(float64(median(last).Microseconds()), "µs-last-receiver")
+	b.ReportMetric(float64(k), "receivers")
+	finishing.Store(true)
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	readers.Wait()
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// BenchmarkIdleConnMemory opens K connections that register and then stay
+// idle, and reports what the server holds for each: live heap and
+// goroutine stacks, after a GC, divided by K. Half are original clients
+// in the default room, half push clients in rooms of ten (the clients do
+// not read, so a big pushed room would fill their sockets). The client
+// sockets of this process are included (a few hundred bytes each). Run it
+// with -benchtime=1x.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	k := benchConns(b)
+	for b.Loop() {
+		srv := startServer(b, benchConfig())
+		before := memNow()
+		conns := make([]net.Conn, 0, k)
+		for i := range k {
+			c, _ := dialRaw(b, srv.addr)
+			conns = append(conns, c)
+			writeFrame(b, c, registerJSON(fmt.Sprintf("p%d", i), i%2 == 0, fmt.Sprintf("room%d", i/20)))
+		}
+		waitFor(b, "all registered", func() bool { return srv.Stats().Peers == k })
+		// Let the writer goroutines (which end when their queue is
+		// empty) finish.
+		waitFor(b, "writers done", func() bool { return runtime.NumGoroutine() <= k+20 })
+		after := memNow()
+		b.ReportMetric(float64(after.heap-before.heap)/float64(k), "heap-B/conn")
+		b.ReportMetric(float64(after.stack-before.stack)/float64(k), "stack-B/conn")
+		b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/float64(k), "total-B/conn")
+		b.ReportMetric(float64(runtime.NumGoroutine())/float64(k), "goroutines/conn")
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		waitFor(b, "all gone", func() bool { return srv.Stats().Connections == 0 })
+		_ = srv.stop()
+	}
+}
+
+type memSample struct{ heap, stack int64 }
+
+func memNow() memSample {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memSample{heap: int64(m.HeapAlloc), stack: int64(m.StackInuse)}
+}

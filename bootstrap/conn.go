@@ -1,0 +1,395 @@
+package bootstrap
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// closeGrace is how long the server waits for a client's close frame after
+// sending its own.
+const closeGrace = time.Second
+
+// maxErrorText bounds the text of an error reply (a parse error may quote
+// the input).
+const maxErrorText = 256
+
+// frame is one queued outgoing WebSocket message.
+type frame struct {
+	kind int // websocket.TextMessage, PingMessage or CloseMessage
+	data []byte
+}
+
+// conn is one client's WebSocket connection.
+//
+// It has one goroutine for its whole life, readLoop, which handles the
+// client's messages in order. Everything sent to the client goes through
+// a bounded queue, drained by a writer goroutine that runs only while the
+// queue is not empty; a client that lets the queue fill up is cut off, so
+// that no client can stall the server or the others.
+type conn struct {
+	s  *Server
+	ws *websocket.Conn
+	ip netip.Addr // the source IP, which becomes the peer's public_addr
+
+	// Guarded by Server.mu:
+	peer       *peer  // the registration, or nil
+	lastPeerID string // the id of a registration the server removed
+	ext        bool   // the client's register used extensions
+	push       bool   // the client asked for pushes
+
+	mu      sync.Mutex // guards the fields below
+	queue   []frame
+	writing bool // a writer goroutine is running
+	closing bool // a close frame is queued: nothing more is accepted
+	dead    bool // the connection is closed
+
+	// Owned by the reader goroutine:
+	pending  *pendingAuth
+	lists    bucket // rate limit of list_peers
+	register bucket // rate limit of register (each one is pushed to the room)
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	tokens float64
+	at     int64 // Unix nanoseconds of the last refill, 0 = never
+}
+
+// take takes a token if there is one, refilling one per interval up to
+// burst.
+func (b *bucket) take(now time.Time, interval time.Duration, burst int) bool {
+	t := now.UnixNano()
+	if b.at == 0 {
+		b.tokens = float64(burst)
+	} else if t > b.at {
+		b.tokens = min(float64(burst), b.tokens+float64(t-b.at)/float64(interval))
+	}
+	b.at = t
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// pendingAuth is a register waiting for the answer to its challenge.
+type pendingAuth struct {
+	reg   wire.Register
+	nonce []byte
+}
+
+func newConn(s *Server, ws *websocket.Conn, ip netip.Addr) *conn {
+	return &conn{s: s, ws: ws, ip: ip}
+}
+
+// readLoop reads and handles the client's messages until the connection
+// fails or closes, then unregisters the client.
+func (c *conn) readLoop() {
+	defer c.s.wg.Done()
+	defer c.s.dropConn(c)
+	ws := c.ws
+	ws.SetReadLimit(wire.MaxClientMessage) // above it: close 1009
+	c.extendRead()
+	ws.SetPongHandler(func(string) error {
+		c.extendRead()
+		return nil
+	})
+	ws.SetPingHandler(func(data string) error {
+		c.extendRead()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.s.cfg.WriteWait))
+		var ne net.Error
+		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			c.logReadError(err)
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.drain()
+			}
+			return
+		}
+		c.extendRead()
+		c.handle(data)
+	}
+}
+
+// extendRead gives the client another PongWait to send something, unless
+// the connection is closing.
+func (c *conn) extendRead() {
+	c.mu.Lock()
+	closing := c.closing || c.dead
+	c.mu.Unlock()
+	if !closing {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongWait))
+	}
+}
+
+// drain reads and discards what the client still sends, for up to
+// closeGrace and maxDrain bytes, before the connection is closed: closing
+// a socket with unread input resets it, and the client might then lose
+// the close frame that tells it why.
+func (c *conn) drain() {
+	nc := c.ws.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(closeGrace))
+	_, _ = io.CopyN(io.Discard, nc, maxDrain)
+}
+
+// maxDrain bounds what drain reads.
+const maxDrain = 16 << 20
+
+func (c *conn) logReadError(err error) {
+	log := c.s.log
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		log.Info("client sent a message over the limit; closed with 1009", "ip", c.ip, "limit", wire.MaxClientMessage)
+	case errors.As(err, &ce):
+		log.Debug("client closed the connection", "ip", c.ip, "code", ce.Code)
+	case errors.As(err, &ne) && ne.Timeout():
+		log.Debug("connection timed out", "ip", c.ip)
+	default:
+		log.Debug("connection lost", "ip", c.ip, "err", err)
+	}
+}
+
+// handle answers one message.
+func (c *conn) handle(data []byte) {
+	msg, err := wire.ParseClientMessage(data)
+	if err != nil {
+		c.sendError(errInvalidFormat + err.Error())
+		return
+	}
+	switch m := msg.(type) {
+	case wire.Register:
+		c.onRegister(m)
+	case wire.Auth:
+		c.onAuth(m)
+	case wire.ListPeers:
+		c.onListPeers()
+	case wire.Heartbeat:
+		c.onHeartbeat()
+	case wire.Unregister:
+		c.onUnregister()
+	}
+}
+
+// onRegister registers at once a client that claims no identity; one that
+// does gets a challenge first.
+func (c *conn) onRegister(m wire.Register) {
+	cfg := &c.s.cfg
+	if !c.register.take(cfg.Clock.Now(), cfg.RegisterInterval, cfg.RegisterBurst) {
+		c.sendError(errRegisterLimited)
+		return
+	}
+	c.pending = nil
+	if m.Identity == "" {
+		c.s.register(c, m, false)
+		return
+	}
+	if identity.IDFromPublicKey(m.PublicKey) != identity.ID(m.Identity) {
+		c.sendError(errIdentityMissing)
+		return
+	}
+	nonce := make([]byte, wire.NonceSize)
+	_, _ = rand.Read(nonce) // crypto/rand.Read never fails on supported platforms
+	c.pending = &pendingAuth{reg: m, nonce: nonce}
+	c.sendMsg(wire.Challenge{Nonce: nonce})
+}
+
+func (c *conn) onAuth(m wire.Auth) {
+	p := c.pending
+	c.pending = nil
+	switch {
+	case p == nil:
+		c.sendError(errNoChallenge)
+	case !identity.Verify(p.reg.PublicKey, wire.AuthMessage(p.nonce), m.Signature):
+		c.s.log.Info("identity proof failed", "ip", c.ip, "identity", p.reg.Identity)
+		c.sendError(errAuthFailed)
+	default:
+		c.s.register(c, p.reg, true)
+	}
+}
+
+func (c *conn) onListPeers() {
+	cfg := &c.s.cfg
+	if !c.lists.take(cfg.Clock.Now(), cfg.ListInterval, cfg.ListBurst) {
+		c.sendError(errRateLimited)
+		return
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r *room
+	if c.peer != nil {
+		r = c.peer.room
+	}
+	c.sendRaw(s.peerListLocked(r, c))
+}
+
+func (c *conn) onHeartbeat() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case c.peer != nil:
+		c.peer.lastSeen = s.cfg.Clock.Now().UnixNano()
+	case c.lastPeerID != "":
+		c.sendError(errPeerNotFound)
+	default:
+		c.sendError(errNotRegistered)
+	}
+}
+
+func (c *conn) onUnregister() {
+	c.pending = nil
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.peer != nil {
+		s.log.Debug("unregistered", "peer_id", c.peer.id)
+		s.removePeer(c.peer)
+	}
+	c.lastPeerID = ""
+}
+
+// sendMsg queues one message.
+func (c *conn) sendMsg(m wire.ServerMessage) {
+	b, err := wire.MarshalServer(m)
+	if err != nil {
+		c.s.log.Error("encode message", "type", m.ServerType(), "err", err)
+		return
+	}
+	c.sendRaw(b)
+}
+
+// sendError queues an error reply; the connection stays open.
+func (c *conn) sendError(text string) {
+	if len(text) > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	c.sendMsg(wire.Error{Message: text})
+}
+
+// sendRaw queues an encoded message. If the client has let the queue fill
+// up, it is disconnected instead.
+func (c *conn) sendRaw(msg []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	if len(c.queue) >= c.s.cfg.SendQueue {
+		c.s.log.Info("client does not read its messages; disconnecting it", "ip", c.ip, "queued", len(c.queue))
+		c.killLocked()
+		return
+	}
+	c.queue = append(c.queue, frame{kind: websocket.TextMessage, data: msg})
+	c.startWriterLocked()
+}
+
+// ping queues a ping unless the connection is busy anyway.
+func (c *conn) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead || len(c.queue) > 0 {
+		return
+	}
+	c.queue = append(c.queue, frame{kind: websocket.PingMessage})
+	c.startWriterLocked()
+}
+
+// closeWith queues a close frame after whatever is queued; the connection
+// ends when the client answers it or after closeGrace.
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	c.closing = true
+	c.queue = append(c.queue, frame{kind: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, reason)})
+	c.startWriterLocked()
+}
+
+// kill closes the connection at once.
+func (c *conn) kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.killLocked()
+}
+
+func (c *conn) killLocked() {
+	if c.dead {
+		return
+	}
+	c.dead = true
+	c.queue = nil
+	_ = c.ws.Close() // unblocks the reader and any writer
+}
+
+// startWriterLocked starts the writer goroutine unless it runs already.
+// The reader goroutine is alive whenever this is reached (the connection
+// is not dead), so the WaitGroup never restarts from zero.
+func (c *conn) startWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writeLoop()
+}
+
+// writeLoop writes queued frames until the queue is empty.
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	for {
+		c.mu.Lock()
+		if c.dead || len(c.queue) == 0 {
+			c.writing = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+		f := c.queue[0]
+		c.queue[0] = frame{}
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+
+		deadline := time.Now().Add(c.s.cfg.WriteWait)
+		var err error
+		if f.kind == websocket.TextMessage {
+			_ = c.ws.SetWriteDeadline(deadline)
+			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+		} else {
+			err = c.ws.WriteControl(f.kind, f.data, deadline)
+		}
+		if err != nil {
+			c.s.log.Debug("write failed", "ip", c.ip, "err", err)
+			c.kill()
+			continue
+		}
+		if f.kind == websocket.CloseMessage {
+			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+		}
+	}
+}

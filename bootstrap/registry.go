@@ -1,0 +1,247 @@
+package bootstrap
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// peer is one registration. All fields are guarded by Server.mu.
+type peer struct {
+	id       string // uuid v4, kept for the life of the registration
+	nickname string
+	identity string // proved peer ID, or ""
+	room     *room  // nil while being moved between rooms
+	public   netip.AddrPort
+	local    netip.AddrPort
+	lastSeen int64 // Unix nanoseconds of the last register or heartbeat
+	c        *conn
+}
+
+// room is a set of peers that see each other. The default room is "".
+type room struct {
+	name  string
+	peers map[string]*peer // by peer id
+}
+
+// info describes p for a peer_list or peer_joined; withIdentity is false
+// for original clients, which get exactly the original's fields.
+func (p *peer) info(withIdentity bool) wire.PeerInfo {
+	pi := wire.PeerInfo{
+		PeerID:     p.id,
+		Nickname:   p.nickname,
+		PublicAddr: p.public,
+		LocalAddr:  p.local,
+		LastSeen:   time.Unix(0, p.lastSeen).Unix(),
+	}
+	if withIdentity {
+		pi.Identity = p.identity
+	}
+	return pi
+}
+
+// register completes a register on c: a new registration, or an update of
+// c's current one (same peer_id). proved says whether reg.Identity was
+// proved by a signature; an unproved identity is never recorded.
+//
+// A proved identity that is already online on another connection is taken
+// over: the older registration is removed, its connection gets an error
+// and is closed. Only a signature by the key can do this, so the newest
+// holder of the key wins (e.g. a restarted client whose old connection
+// has not timed out yet).
+func (s *Server) register(c *conn, reg wire.Register, proved bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	ident := ""
+	if proved {
+		ident = reg.Identity
+	}
+	p := c.peer
+	if p == nil && s.npeers >= s.cfg.MaxPeers {
+		c.sendError(errServerFull)
+		return
+	}
+	if ident != "" {
+		if other := s.byIdentity[ident]; other != nil && other != p {
+			s.log.Info("identity taken over by a new connection", "identity", ident, "old_peer_id", other.id)
+			oc := other.c
+			s.removePeer(other)
+			oc.sendError(errReplaced)
+			oc.closeWith(websocket.ClosePolicyViolation, "identity registered from another connection")
+		}
+	}
+	if p == nil {
+		p = &peer{id: newPeerID(), c: c}
+		s.npeers++
+		c.peer = p
+	} else {
+		if p.room.name != reg.Room {
+			s.detach(p)
+		}
+		if p.identity != "" {
+			delete(s.byIdentity, p.identity)
+		}
+	}
+	p.nickname = reg.Nickname
+	p.identity = ident
+	p.public = netip.AddrPortFrom(c.ip, reg.LocalAddr.Port())
+	p.local = reg.LocalAddr
+	p.lastSeen = s.cfg.Clock.Now().UnixNano()
+	if ident != "" {
+		s.byIdentity[ident] = p
+	}
+	if p.room == nil {
+		s.attach(p, reg.Room)
+	}
+	c.ext = reg.Extended()
+	c.push = c.ext && wire.HasFeature(reg.Features, wire.FeaturePush)
+	s.log.Debug("registered", "peer_id", p.id, "nickname", p.nickname, "room", reg.Room, "identity", ident, "addr", p.public)
+
+	reply := wire.Registered{PeerID: p.id, PublicAddr: p.public}
+	if c.push {
+		reply.Features = []string{wire.FeaturePush}
+	}
+	c.sendMsg(reply)
+	// The others first: encoding a big room's list for c takes a while.
+	s.pushJoined(p)
+	if c.push {
+		// The full list once, queued under the lock so that every later
+		// push to c follows it.
+		c.sendRaw(s.peerListLocked(p.room, c))
+	}
+}
+
+// attach puts p into the named room, creating it if needed.
+func (s *Server) attach(p *peer, name string) {
+	r := s.rooms[name]
+	if r == nil {
+		r = &room{name: name, peers: make(map[string]*peer)}
+		s.rooms[name] = r
+	}
+	r.peers[p.id] = p
+	p.room = r
+}
+
+// detach takes p out of its room and tells the room.
+func (s *Server) detach(p *peer) {
+	r := p.room
+	delete(r.peers, p.id)
+	p.room = nil
+	if len(r.peers) == 0 {
+		delete(s.rooms, r.name)
+	}
+	s.pushLeft(r, p.id)
+}
+
+// removePeer ends p's registration. p.c keeps its connection and
+// remembers the peer id, so that a later heartbeat gets "Peer not
+// registered".
+func (s *Server) removePeer(p *peer) {
+	s.detach(p)
+	if p.identity != "" && s.byIdentity[p.identity] == p {
+		delete(s.byIdentity, p.identity)
+	}
+	s.npeers--
+	p.c.peer = nil
+	p.c.lastPeerID = p.id
+}
+
+// pushJoined tells every pushing client in p's room (but p) about p. The
+// message is encoded once and shared: O(room) small messages per join.
+func (s *Server) pushJoined(p *peer) {
+	if s.closing {
+		return
+	}
+	var msg []byte
+	for _, q := range p.room.peers {
+		if q == p || !q.c.push {
+			continue
+		}
+		if msg == nil {
+			var err error
+			if msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)}); err != nil {
+				s.log.Error("encode peer_joined", "err", err)
+				return
+			}
+		}
+		q.c.sendRaw(msg)
+	}
+}
+
+// pushLeft tells every pushing client left in r that peer id left.
+func (s *Server) pushLeft(r *room, id string) {
+	if s.closing {
+		return
+	}
+	var msg []byte
+	for _, q := range r.peers {
+		if !q.c.push {
+			continue
+		}
+		if msg == nil {
+			var err error
+			if msg, err = wire.MarshalServer(wire.PeerLeft{PeerID: id}); err != nil {
+				s.log.Error("encode peer_left", "err", err)
+				return
+			}
+		}
+		q.c.sendRaw(msg)
+	}
+}
+
+// peerListLocked encodes the peer_list of room r (nil: the default room)
+// for c: c's own entry first, then the others up to MaxListPeers.
+func (s *Server) peerListLocked(r *room, c *conn) []byte {
+	if r == nil {
+		r = s.rooms[""]
+	}
+	var peers []wire.PeerInfo
+	if r != nil {
+		peers = make([]wire.PeerInfo, 0, min(len(r.peers), s.cfg.MaxListPeers))
+		if c.peer != nil && c.peer.room == r {
+			peers = append(peers, c.peer.info(c.ext))
+		}
+		for _, p := range r.peers {
+			if len(peers) >= s.cfg.MaxListPeers {
+				break
+			}
+			if p != c.peer {
+				peers = append(peers, p.info(c.ext))
+			}
+		}
+	}
+	msg, err := wire.MarshalServer(wire.PeerList{Peers: peers})
+	if err != nil {
+		// Cannot happen: every field was validated at register.
+		s.log.Error("encode peer_list", "err", err)
+		msg, _ = wire.MarshalServer(wire.PeerList{})
+	}
+	return msg
+}
+
+// newPeerID returns a random (version 4) UUID.
+func newPeerID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}

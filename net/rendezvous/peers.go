@@ -1,0 +1,123 @@
+package rendezvous
+
+import (
+	"net/netip"
+
+	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// peerSet is what the client knows of the server's registry, by peer_id.
+// It turns changes into sightings: Seen when a peer is new or changed,
+// Gone when it leaves. It belongs to the goroutine running Run.
+type peerSet struct {
+	h     discovery.Handler
+	byID  map[string]discovery.Peer
+	known map[string]int // entries per app-level key (see peerKey)
+}
+
+func newPeerSet(h discovery.Handler) *peerSet {
+	return &peerSet{h: h, byID: make(map[string]discovery.Peer), known: make(map[string]int)}
+}
+
+// peerKey is how the app tells peers apart: the identity, or for a peer
+// without one its nickname and IP. Two registrations of one key are one
+// peer to the app, so a Gone is reported only when the last one goes.
+func peerKey(p discovery.Peer) string {
+	if p.Identity != "" {
+		return "id:" + p.Identity
+	}
+	return "orig:" + p.Nickname + "@" + p.Addr.Addr().String()
+}
+
+// toPeer converts a server entry.
+func toPeer(pi wire.PeerInfo) discovery.Peer {
+	addr := netip.AddrPortFrom(pi.PublicAddr.Addr().Unmap(), pi.PublicAddr.Port())
+	return discovery.Peer{
+		Nickname: pi.Nickname,
+		Identity: pi.Identity,
+		Addr:     addr,
+		AltAddr:  altAddr(addr, pi.LocalAddr),
+	}
+}
+
+// altAddr turns a peer's local_addr into a fallback address to dial, or
+// the zero value when it adds nothing: when it is the public address
+// again, when it is unspecified ("0.0.0.0:port", what the original sends:
+// it names no host, and dialing it would reach this machine rather than
+// the peer), or when it is a loopback address of a peer that is not on
+// the server's machine.
+func altAddr(public netip.AddrPort, local netip.AddrPort) netip.AddrPort {
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	switch {
+	case !local.IsValid(), local.Port() == 0, local.Addr().IsUnspecified():
+		return netip.AddrPort{}
+	case local == public:
+		return netip.AddrPort{}
+	case local.Addr().IsLoopback() && !public.Addr().IsLoopback():
+		return netip.AddrPort{}
+	}
+	return local
+}
+
+// upsert records a peer and reports it Seen if it is new or changed.
+func (s *peerSet) upsert(pi wire.PeerInfo) {
+	p := toPeer(pi)
+	old, ok := s.byID[pi.PeerID]
+	if ok && old == p {
+		return
+	}
+	if ok {
+		s.forget(pi.PeerID, old, peerKey(old) != peerKey(p))
+	}
+	s.byID[pi.PeerID] = p
+	s.known[peerKey(p)]++
+	s.h.Sighting(discovery.Sighting{Kind: discovery.Seen, Peer: p, Source: SourceName})
+}
+
+// remove forgets a peer and reports it Gone.
+func (s *peerSet) remove(id string) {
+	if p, ok := s.byID[id]; ok {
+		s.forget(id, p, true)
+	}
+}
+
+// forget drops entry id (peer p); report says whether to report Gone if
+// no other entry has p's key.
+func (s *peerSet) forget(id string, p discovery.Peer, report bool) {
+	delete(s.byID, id)
+	k := peerKey(p)
+	if s.known[k]--; s.known[k] > 0 {
+		return
+	}
+	delete(s.known, k)
+	if report {
+		s.h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: p, Source: SourceName, Reason: GoneReason})
+	}
+}
+
+// reconcile makes the set equal to a full peer list (entries for which
+// own is true left out): entries not in the list go first, without a Gone for a peer that
+// is still listed under a new peer_id (e.g. after a server restart), then
+// new and changed entries are reported Seen.
+func (s *peerSet) reconcile(list []wire.PeerInfo, own func(wire.PeerInfo) bool) {
+	listed := make(map[string]wire.PeerInfo, len(list))
+	keys := make(map[string]bool, len(list))
+	for _, pi := range list {
+		if own(pi) {
+			continue
+		}
+		listed[pi.PeerID] = pi
+		keys[peerKey(toPeer(pi))] = true
+	}
+	for id, p := range s.byID {
+		if _, ok := listed[id]; !ok {
+			s.forget(id, p, !keys[peerKey(p)])
+		}
+	}
+	for _, pi := range list {
+		if !own(pi) {
+			s.upsert(pi)
+		}
+	}
+}
