@@ -215,8 +215,8 @@ func (c Config) Validate() error {
 	if c.Network.ListenPort < 0 || c.Network.ListenPort > 65535 {
 		return bad("network.listen_port", "%d is not a port (0 to 65535; 0 lets the system pick)", c.Network.ListenPort)
 	}
-	if len(c.Network.Room) > 64 {
-		return bad("network.room", "room names are at most 64 bytes")
+	if err := wire.ValidateRoom(c.Network.Room); err != nil {
+		return bad("network.room", "%v", err)
 	}
 	for key, v := range map[string]int{
 		"discovery.heartbeat_interval_secs": c.Discovery.HeartbeatIntervalSecs,

@@ -117,7 +117,13 @@ func (p *proc) send(line string) {
 // expect waits for an output line containing sub and returns it.
 func (p *proc) expect(sub string) string {
 	p.t.Helper()
-	deadline := time.After(10 * time.Second)
+	return p.expectWithin(sub, 10*time.Second)
+}
+
+// expectWithin is expect with a chosen time limit.
+func (p *proc) expectWithin(sub string, limit time.Duration) string {
+	p.t.Helper()
+	deadline := time.After(limit)
 	for {
 		select {
 		case l, ok := <-p.lines:
@@ -128,7 +134,7 @@ func (p *proc) expect(sub string) string {
 				return l
 			}
 		case <-deadline:
-			p.t.Fatalf("%s did not print %q within 10 s", p.name, sub)
+			p.t.Fatalf("%s did not print %q within %s", p.name, sub, limit)
 		}
 	}
 }

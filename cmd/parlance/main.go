@@ -24,6 +24,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
 	"github.com/parlance-chat/parlance/tui"
 	"github.com/parlance-chat/parlance/tui/line"
@@ -245,7 +246,18 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) (discovery.Source, error) {
 	switch cfg.Network.Mode {
 	case config.ModeInternet:
-		return nil, errors.New("internet mode is not available in this build yet")
+		c, err := rendezvous.New(rendezvous.Config{
+			URL:               cfg.Network.BootstrapServer,
+			Self:              self,
+			Identity:          id,
+			Room:              cfg.Network.Room,
+			HeartbeatInterval: cfg.HeartbeatInterval(),
+			Logger:            logger.With("part", "rendezvous"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start internet discovery: %w", err)
+		}
+		return c, nil
 	default:
 		group, err := netip.ParseAddr(cfg.Multicast.Group)
 		if err != nil {
