@@ -36,6 +36,10 @@ type SourceState struct{ State discovery.State }
 // SelfChanged: the local nickname changed.
 type SelfChanged struct{ Self Self }
 
+// Resync: the reader fell behind and Dropped events were lost. The UI
+// should reload what it shows from Node.Peers (and the history).
+type Resync struct{ Dropped uint64 }
+
 func (PeerJoined) isEvent()      {}
 func (PeerUpdated) isEvent()     {}
 func (PeerLeft) isEvent()        {}
@@ -43,3 +47,4 @@ func (MessageReceived) isEvent() {}
 func (Notice) isEvent()          {}
 func (SourceState) isEvent()     {}
 func (SelfChanged) isEvent()     {}
+func (Resync) isEvent()          {}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -63,22 +62,25 @@ type Config struct {
 // wire line with room for the other fields.
 const MaxTextBytes = wire.MaxLine - 1024
 
-// recentIDs is how many message ids per conversation are remembered to
-// drop duplicates (a resend after a redial may deliver a message twice).
-const recentIDs = 256
-
 // Node is one Parlance peer: it runs discovery and transport, keeps the
 // registry and history, and reports what happens on Events.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	events chan Event
-	drops  atomic.Uint64
+	cfg     Config
+	log     *slog.Logger
+	selfID  string // this node's peer ID; never changes
+	events  chan Event
+	drops   atomic.Uint64
+	running atomic.Bool
 
-	mu     sync.Mutex
-	self   Self
-	reg    *registry
-	recent map[PeerKey][]string
+	// nickMu serialises nickname changes, so the sources always announce
+	// the name Self reports.
+	nickMu sync.Mutex
+
+	mu      sync.Mutex
+	self    Self
+	reg     *registry
+	closed  bool   // events is closed; guarded by mu
+	pending uint64 // events dropped since the last Resync; guarded by mu
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -121,9 +123,8 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		events: make(chan Event, cfg.EventBuffer),
-		reg:    newRegistry(),
-		recent: make(map[PeerKey][]string),
 	}
+	n.reg = newRegistry(n.forgetLocked)
 	n.self = Self{
 		Nickname:   cfg.Nickname,
 		Mode:       cfg.Mode,
@@ -131,9 +132,20 @@ func NewNode(cfg Config) (*Node, error) {
 		Encrypted:  cfg.Identity != nil,
 	}
 	if cfg.Identity != nil {
-		n.self.Identity = cfg.Identity.ID().String()
+		n.selfID = cfg.Identity.ID().String()
+		n.self.Identity = n.selfID
 	}
 	return n, nil
+}
+
+// forgetLocked drops what is kept about a peer the registry evicted.
+func (n *Node) forgetLocked(st *peerState) {
+	if err := n.cfg.Store.Forget(st.Key); err != nil {
+		n.log.Warn("forget history", "err", err)
+	}
+	if st.Online {
+		n.emit(PeerLeft{Peer: st.Peer, Reason: "forgotten: too many peers"})
+	}
 }
 
 // Events is the stream of what happens. It is closed when Run returns.
@@ -150,7 +162,15 @@ func (n *Node) DroppedEvents() uint64 { return n.drops.Load() }
 // until ctx is cancelled. Then the sources say goodbye, the transport
 // closes, and Events is closed.
 func (n *Node) Run(ctx context.Context) error {
-	defer close(n.events)
+	if !n.running.CompareAndSwap(false, true) {
+		return errors.New("node already ran")
+	}
+	defer func() {
+		n.mu.Lock()
+		n.closed = true
+		close(n.events)
+		n.mu.Unlock()
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := n.cfg.Transport.Serve(gctx, n.receive)
@@ -188,14 +208,29 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // emit queues an event without ever blocking. Callers hold n.mu so events
-// keep the order of the changes they report.
+// keep the order of the changes they report. After drops, a Resync goes
+// first once there is room again.
 func (n *Node) emit(e Event) {
-	select {
-	case n.events <- e:
-	default:
-		if d := n.drops.Add(1); d&(d-1) == 0 { // log at powers of two
-			n.log.Warn("event reader is behind; events dropped", "dropped", d)
+	if n.closed {
+		return
+	}
+	if n.pending > 0 {
+		select {
+		case n.events <- Resync{Dropped: n.pending}:
+			n.pending = 0
+		default:
 		}
+	}
+	if n.pending == 0 {
+		select {
+		case n.events <- e:
+			return
+		default:
+		}
+	}
+	n.pending++
+	if d := n.drops.Add(1); d&(d-1) == 0 { // log at powers of two
+		n.log.Warn("event reader is behind; events dropped", "dropped", d)
 	}
 }
 
@@ -210,7 +245,7 @@ func (h sourceHandler) State(s discovery.State) {
 }
 
 func (n *Node) sighting(s discovery.Sighting) {
-	if s.Peer.Identity != "" && s.Peer.Identity == n.self.Identity {
+	if s.Peer.Identity != "" && s.Peer.Identity == n.selfID {
 		n.log.Debug("ignoring a peer with our own identity (same key file used twice?)", "addr", s.Peer.Addr)
 		return
 	}
@@ -223,7 +258,7 @@ func (n *Node) sighting(s discovery.Sighting) {
 	switch s.Kind {
 	case discovery.Seen:
 		isNew := n.reg.peers[KeyOf(s.Peer)] == nil
-		st, what := n.reg.seen(s, now, func(nick, id string) Trust { return n.trust(nick, id, now) })
+		st, what := n.reg.seen(s, now, n.cfg.Contacts.Check)
 		if st == nil {
 			n.log.Warn("peer registry full; ignoring a new peer", "nickname", s.Peer.Nickname)
 			return
@@ -231,10 +266,8 @@ func (n *Node) sighting(s discovery.Sighting) {
 		switch what {
 		case joined:
 			n.emit(PeerJoined{Peer: st.Peer})
-			if isNew && st.Trust == TrustChanged {
-				n.emit(Notice{Peer: st.Key, Warning: true, Text: fmt.Sprintf(
-					"%s has a different key than the %s you knew: this may be a different person. Kept as a separate conversation; /verify %s#%s before trusting it.",
-					st.Nickname, st.Nickname, st.Nickname, st.Tag())})
+			if isNew {
+				n.warnChangedLocked(st)
 			}
 		case updated:
 			n.emit(PeerUpdated{Peer: st.Peer})
@@ -246,13 +279,44 @@ func (n *Node) sighting(s discovery.Sighting) {
 	}
 }
 
-// trust asks the contacts what a peer's key is worth. Caller holds n.mu.
-func (n *Node) trust(nick, id string, now time.Time) Trust {
-	t, err := n.cfg.Contacts.Observe(nick, id, now)
+// warnChangedLocked tells the user, in the peer's conversation, that a peer
+// uses the nickname of a contact known with another key (or with a key,
+// when it has none).
+func (n *Node) warnChangedLocked(st *peerState) {
+	if st.Trust != TrustChanged {
+		return
+	}
+	text := fmt.Sprintf("%s has a different key than the %s you knew: this may be a different person. Kept as a separate conversation; /verify %s#%s before trusting it.",
+		st.Nickname, st.Nickname, st.Nickname, st.Tag())
+	if st.Identity == "" {
+		text = fmt.Sprintf("%s#%s is unencrypted and uses the nickname of a contact you know with a key: it is not that contact. Kept as a separate conversation.",
+			st.Nickname, st.Tag())
+	}
+	n.emit(Notice{Peer: st.Key, Warning: true, Text: text})
+}
+
+// provenLocked records that a peer proved its key while using nickname
+// nick (an authenticated message or a handshake): trust on first use pins
+// the nickname to the key, and a changed nickname is taken over. Caller
+// holds n.mu.
+func (n *Node) provenLocked(st *peerState, nick string, now time.Time) {
+	if st.proven && st.Nickname == nick {
+		return
+	}
+	st.proven = true
+	t, err := n.cfg.Contacts.Observe(nick, st.Identity, now)
 	if err != nil {
 		n.log.Warn("remember contact", "err", err)
 	}
-	return t
+	if st.Nickname == nick && st.Trust == t {
+		return
+	}
+	renamed := st.Nickname != "" && st.Nickname != nick
+	st.Nickname, st.Trust = nick, t
+	if renamed {
+		n.emit(PeerUpdated{Peer: st.Peer})
+		n.warnChangedLocked(st)
+	}
 }
 
 // Expire takes offline the peers not heard from within their TTL. Run calls
@@ -272,73 +336,43 @@ func (n *Node) receive(in transport.Inbound) {
 	m := in.Message
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// The remote port is not where the sender listens: a peer first met
+	// by its message has no address until a source reports one.
+	init := Peer{Nickname: m.From, LastSeen: now, Source: "direct", Identity: in.Identity}
 	var key PeerKey
-	init := Peer{Nickname: m.From, Addr: in.Remote, LastSeen: now, Source: "direct"}
 	if in.Identity != "" {
-		if in.Identity == n.self.Identity {
+		if in.Identity == n.selfID {
 			return
 		}
 		key = PeerKey("id:" + in.Identity)
-		init.Identity = in.Identity
-		init.Addr = netip.AddrPort{} // the remote port is not where it listens
-		if n.reg.peers[key] == nil {
-			init.Trust = n.trust(m.From, in.Identity, now)
-		}
 	} else {
 		if n.cfg.RequireEncryption {
 			return // the transport refuses these; never deliver one
 		}
-		key = originalKey(m.From, in.Remote.Addr())
-		init.Addr = netip.AddrPort{}
-		n.warnPlaintextClaimLocked(key, m.From, in.Remote.Addr())
+		key = plainKey(m.From, in.Remote.Addr())
+		init.Trust = n.cfg.Contacts.Check(m.From, "")
 	}
+	isNew := n.reg.peers[key] == nil
 	st := n.reg.ensure(key, init)
 	if st == nil {
 		n.log.Warn("peer registry full; dropping a message", "from", m.From)
 		return
 	}
-	if m.ID != "" && n.seenIDLocked(key, m.ID) {
+	if in.Identity != "" {
+		n.provenLocked(st, m.From, now)
+	}
+	if isNew {
+		n.warnChangedLocked(st)
+	}
+	if m.ID != "" && st.seenID(m.ID) {
 		n.log.Debug("duplicate message dropped", "id", m.ID)
 		return
 	}
-	msg := Message{ID: m.ID, Peer: key, From: m.From, Text: m.Content, Sent: time.Unix(m.Timestamp, 0), At: now}
+	msg := Message{ID: m.ID, Peer: key, From: st.Nickname, Text: m.Content, Sent: time.Unix(m.Timestamp, 0), At: now}
 	if err := n.cfg.Store.Append(msg); err != nil {
 		n.log.Warn("store message", "err", err)
 	}
 	n.emit(MessageReceived{Message: msg})
-}
-
-// warnPlaintextClaimLocked warns when a plaintext message uses the nickname
-// of a peer that has a key at the same IP: a Parlance peer never sends
-// plaintext, so this is someone else (or an original client) using the
-// name. The message is kept in its own conversation.
-func (n *Node) warnPlaintextClaimLocked(key PeerKey, nick string, ip netip.Addr) {
-	if n.reg.peers[key] != nil {
-		return // warned when the conversation started
-	}
-	for _, st := range n.reg.peers {
-		if st.Identity != "" && st.Nickname == nick && st.Addr.Addr().Unmap() == ip.Unmap() {
-			n.emit(Notice{Peer: key, Warning: true, Text: fmt.Sprintf(
-				"unencrypted message using the nickname %s, who has a key: not from %s#%s; kept apart", nick, nick, st.Tag())})
-			return
-		}
-	}
-}
-
-// seenIDLocked reports whether id was already received in this
-// conversation, and remembers it.
-func (n *Node) seenIDLocked(key PeerKey, id string) bool {
-	ids := n.recent[key]
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	if len(ids) >= recentIDs {
-		ids = ids[1:]
-	}
-	n.recent[key] = append(ids, id)
-	return false
 }
 
 // Errors Send returns (wrapped).
@@ -387,6 +421,13 @@ func (n *Node) Send(ctx context.Context, key PeerKey, text string) (Message, err
 	if err := n.cfg.Store.Append(msg); err != nil {
 		n.log.Warn("store message", "err", err)
 	}
+	if p.Identity != "" { // the handshake proved the key
+		n.mu.Lock()
+		if st := n.reg.peers[key]; st != nil {
+			n.provenLocked(st, st.Nickname, now)
+		}
+		n.mu.Unlock()
+	}
 	return msg, nil
 }
 
@@ -402,6 +443,8 @@ func (n *Node) SetNickname(name string) error {
 	if err := wire.ValidateNickname(name); err != nil {
 		return err
 	}
+	n.nickMu.Lock()
+	defer n.nickMu.Unlock()
 	n.mu.Lock()
 	n.self.Nickname = name
 	self := n.self
@@ -448,12 +491,18 @@ func (n *Node) Peer(key PeerKey) (Peer, bool) {
 
 // Resolve finds peers by what a user types: a nickname, or "nickname#tag"
 // where tag is the start of Peer.Tag() (case-insensitive). When some
-// matches are online only those are returned; more than one result means
-// the name is ambiguous.
+// matches are online only those are returned, except that a peer marked
+// "key changed" never stands alone for a nickname another known peer uses
+// (so a message meant for a known contact cannot silently go to an
+// impostor while the contact is offline). More than one result means the
+// name is ambiguous.
 func (n *Node) Resolve(name string) []Peer {
 	nick, tag, hasTag := strings.Cut(name, "#")
 	var online, all []Peer
-	for _, p := range n.Peers() {
+	changedOnline := false
+	n.mu.Lock()
+	for _, st := range n.reg.peers {
+		p := st.Peer
 		if p.Nickname != nick {
 			continue
 		}
@@ -463,12 +512,16 @@ func (n *Node) Resolve(name string) []Peer {
 		all = append(all, p)
 		if p.Online {
 			online = append(online, p)
+			changedOnline = changedOnline || p.Trust == TrustChanged
 		}
 	}
-	if len(online) > 0 {
-		return online
+	n.mu.Unlock()
+	out := all
+	if len(online) > 0 && !(changedOnline && len(all) > len(online)) {
+		out = online
 	}
-	return all
+	sortPeers(out)
+	return out
 }
 
 // History returns the stored conversation with a peer, oldest first.
@@ -480,12 +533,12 @@ func (n *Node) SafetyCode(key PeerKey) (string, error) {
 	switch {
 	case !ok:
 		return "", fmt.Errorf("%s: %w", key, ErrUnknownPeer)
-	case n.self.Identity == "":
+	case n.selfID == "":
 		return "", errors.New("this node has no identity key")
 	case p.Identity == "":
 		return "", fmt.Errorf("%s is an original, unencrypted peer: it has no key to verify", p.Nickname)
 	}
-	return identity.SafetyCode(identity.ID(n.self.Identity), identity.ID(p.Identity)), nil
+	return identity.SafetyCode(identity.ID(n.selfID), identity.ID(p.Identity)), nil
 }
 
 // MarkVerified records that the user compared safety codes with a peer.
@@ -499,7 +552,7 @@ func (n *Node) MarkVerified(key PeerKey) error {
 	if st.Identity == "" {
 		return fmt.Errorf("%s is an original, unencrypted peer: it has no key to verify", st.Nickname)
 	}
-	if err := n.cfg.Contacts.Verify(st.Identity); err != nil {
+	if err := n.cfg.Contacts.Verify(st.Nickname, st.Identity); err != nil {
 		return fmt.Errorf("remember verification: %w", err)
 	}
 	st.Trust = TrustVerified

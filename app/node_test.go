@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -143,7 +144,16 @@ func TestPeerLifecycle(t *testing.T) {
 	h.Sighting(seen(alice)) // a repeat announce changes nothing
 	noEvent(t, n.Node)
 
+	// The same process heard on a second interface keeps its address.
+	other := alice
+	other.Addr = netip.MustParseAddrPort("10.0.0.7:5000")
+	h.Sighting(seen(other))
+	h.Sighting(seen(alice))
+	h.Sighting(seen(other))
+	noEvent(t, n.Node)
+	// A restart (new instance) on a new port is an update.
 	alice.Addr = netip.MustParseAddrPort("127.0.0.1:5001")
+	alice.Instance = "i2"
 	h.Sighting(seen(alice))
 	if u, ok := next(t, n.Node).(PeerUpdated); !ok || u.Peer.Addr.Port() != 5001 {
 		t.Fatalf("update event = %#v", u)
@@ -158,15 +168,15 @@ func TestPeerLifecycle(t *testing.T) {
 	if l, ok := next(t, n.Node).(PeerLeft); !ok || l.Reason != "timed out" {
 		t.Fatalf("left event = %#v", l)
 	}
-	// Back again: joined again, same key, trust now known.
+	// Back again: joined again, same key and trust (announces prove
+	// nothing, so the key is still only new).
 	h.Sighting(seen(alice))
 	if j, ok := next(t, n.Node).(PeerJoined); !ok || j.Peer.Trust != TrustNew {
-		// trust is decided when first seen; a rejoin keeps it
 		t.Fatalf("rejoin event = %#v", j)
 	}
 	// Goodbye from an older instance is ignored; from the current one, not.
 	old := alice
-	old.Instance = "i0"
+	old.Instance = "i1"
 	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: old, Source: "lan", Reason: "goodbye"})
 	noEvent(t, n.Node)
 	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
@@ -184,21 +194,31 @@ func TestSameNicknameKeptApart(t *testing.T) {
 	a1 := lanPeer("alice", newID(t), "i1", 5000)
 	a2 := lanPeer("alice", newID(t), "i2", 5001)
 	h.Sighting(seen(a1))
+	j1 := next(t, n.Node).(PeerJoined)
+	// Announces pin nothing: a second alice before any proof is simply
+	// another new peer, shown apart by its tag.
 	h.Sighting(seen(a2))
-	next(t, n.Node)
-	j2 := next(t, n.Node).(PeerJoined)
-	if j2.Peer.Trust != TrustChanged {
-		t.Errorf("second alice trust = %v, want key changed", j2.Peer.Trust)
-	}
-	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
-		t.Errorf("want a warning about the changed key, got %#v", w)
+	if j2 := next(t, n.Node).(PeerJoined); j2.Peer.Trust != TrustNew {
+		t.Errorf("second alice before any proof: %v, want new", j2.Peer.Trust)
 	}
 	if ps := n.Resolve("alice"); len(ps) != 2 {
 		t.Fatalf("Resolve(alice) = %d peers, want 2 (ambiguous)", len(ps))
 	}
-	tag := a2.Identity[:4]
-	if ps := n.Resolve("alice#" + tag); len(ps) != 1 || ps[0].Identity != a2.Identity {
+	if ps := n.Resolve("alice#" + a2.Identity[:4]); len(ps) != 1 || ps[0].Identity != a2.Identity {
 		t.Fatalf("Resolve(alice#tag) = %#v", ps)
+	}
+	// The first alice proves her key (a TLS message): alice is pinned to it.
+	n.receive(transport.Inbound{Identity: a1.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
+	next(t, n.Node)
+	// A third alice now is flagged and warned about, in its own conversation.
+	a3 := lanPeer("alice", newID(t), "i3", 5002)
+	h.Sighting(seen(a3))
+	j3 := next(t, n.Node).(PeerJoined)
+	if j3.Peer.Trust != TrustChanged || j3.Peer.Key == j1.Peer.Key {
+		t.Errorf("third alice: trust %v, key %s; want key changed, kept apart", j3.Peer.Trust, j3.Peer.Key)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != j3.Peer.Key {
+		t.Errorf("want a warning about the changed key, got %#v", w)
 	}
 }
 
@@ -316,20 +336,131 @@ func TestSendErrors(t *testing.T) {
 	noEvent(t, n.Node)
 }
 
-func TestPlaintextClaimingKeyedNickname(t *testing.T) {
+// TestNoDowngradeByNickname: alice proved her key before and is offline;
+// an unencrypted peer calling itself alice appears. It is flagged, warned
+// about, kept apart, and "alice" alone does not resolve to it.
+func TestNoDowngradeByNickname(t *testing.T) {
 	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
 	alice := lanPeer("alice", newID(t), "i1", 5000)
-	sourceHandler{n.Node}.Sighting(seen(alice))
+	h.Sighting(seen(alice))
 	aliceKey := next(t, n.Node).(PeerJoined).Peer.Key
-	n.receive(transport.Inbound{Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
-		Message: wire.Message{From: "alice", Content: "trust me", Timestamp: 1}})
-	w, ok := next(t, n.Node).(Notice)
-	if !ok || !w.Warning {
+	n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
+	next(t, n.Node)
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
+	next(t, n.Node)
+
+	fake := lanPeer("alice", "", "", 6000)
+	fake.Addr = netip.MustParseAddrPort("127.0.0.9:6000")
+	h.Sighting(seen(fake))
+	j := next(t, n.Node).(PeerJoined)
+	if j.Peer.Key == aliceKey || j.Peer.Trust != TrustChanged {
+		t.Fatalf("impostor: key %s trust %v; want kept apart and flagged", j.Peer.Key, j.Peer.Trust)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != j.Peer.Key {
 		t.Fatalf("want a warning, got %#v", w)
 	}
-	r := next(t, n.Node).(MessageReceived)
-	if r.Message.Peer == aliceKey {
+	if ps := n.Resolve("alice"); len(ps) != 2 {
+		t.Fatalf("Resolve(alice) = %d peers; want both (ambiguous), never the impostor alone", len(ps))
+	}
+	// A plaintext message using the name lands in the impostor's
+	// conversation, never in alice's.
+	n.receive(transport.Inbound{Remote: netip.MustParseAddrPort("127.0.0.9:40000"),
+		Message: wire.Message{From: "alice", Content: "trust me", Timestamp: 1}})
+	if r := next(t, n.Node).(MessageReceived); r.Message.Peer != j.Peer.Key {
+		t.Fatalf("plaintext message went to %s", r.Message.Peer)
+	}
+	// From an address no source reported: a new conversation, warned too.
+	n.receive(transport.Inbound{Remote: netip.MustParseAddrPort("127.0.0.8:40000"),
+		Message: wire.Message{From: "alice", Content: "me again", Timestamp: 1}})
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
+		t.Fatalf("want a warning, got %#v", w)
+	}
+	if r := next(t, n.Node).(MessageReceived); r.Message.Peer == aliceKey {
 		t.Fatal("plaintext message merged into the keyed peer's conversation")
+	}
+}
+
+// TestAuthenticatedRename: a keyed peer's messages carry its nickname; a
+// new one is taken over (it is the same key) and flagged if the name
+// belongs to someone else.
+func TestAuthenticatedRename(t *testing.T) {
+	n := newTestNode(t, nil)
+	bob, mallory := newID(t), newID(t)
+	n.receive(transport.Inbound{Identity: bob, Message: wire.Message{From: "bob", Content: "hi", Timestamp: 1}})
+	if r := next(t, n.Node).(MessageReceived); r.Message.From != "bob" {
+		t.Fatalf("from = %q", r.Message.From)
+	}
+	n.receive(transport.Inbound{Identity: mallory, Message: wire.Message{From: "mallory", Content: "hi", Timestamp: 1}})
+	next(t, n.Node)
+	n.receive(transport.Inbound{Identity: mallory, Message: wire.Message{From: "bob", Content: "it's me, bob", Timestamp: 2}})
+	u := next(t, n.Node).(PeerUpdated)
+	if u.Peer.Nickname != "bob" || u.Peer.Trust != TrustChanged {
+		t.Fatalf("renamed peer = %+v; want bob, key changed", u.Peer)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
+		t.Fatalf("want a warning, got %#v", w)
+	}
+	if r := next(t, n.Node).(MessageReceived); r.Message.Peer != PeerKey("id:"+mallory) {
+		t.Fatal("the message left mallory's conversation")
+	}
+}
+
+func TestNoPanicAfterRun(t *testing.T) {
+	n := newTestNode(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	<-n.tr.serving
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for range n.Events() {
+	}
+	if err := n.SetNickname("after"); err != nil {
+		t.Fatal(err)
+	}
+	sourceHandler{n.Node}.Sighting(seen(lanPeer("late", newID(t), "x", 1)))
+	if err := n.Run(context.Background()); err == nil {
+		t.Fatal("second Run accepted")
+	}
+}
+
+func TestResyncAfterDrops(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.EventBuffer = 2 })
+	h := sourceHandler{n.Node}
+	for i := range 5 {
+		h.Sighting(seen(lanPeer(string(rune('a'+i)), newID(t), "", uint16(5000+i))))
+	}
+	next(t, n.Node)
+	next(t, n.Node)
+	h.Sighting(seen(lanPeer("z", newID(t), "", 6000)))
+	if r, ok := next(t, n.Node).(Resync); !ok || r.Dropped != 3 {
+		t.Fatalf("want Resync{3}, got %#v", r)
+	}
+	if j, ok := next(t, n.Node).(PeerJoined); !ok || j.Peer.Nickname != "z" {
+		t.Fatalf("want z's join after the resync, got %#v", j)
+	}
+}
+
+func TestRegistryEviction(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.EventBuffer = 1 })
+	h := sourceHandler{n.Node}
+	// Made-up announces, all online, none ever proving a key.
+	id := func(i int) string { return "FAKE" + strconv.Itoa(i) }
+	for i := range MaxPeers + 10 {
+		h.Sighting(seen(lanPeer("p"+strconv.Itoa(i), id(i), "", 5000)))
+		n.clock.Add(time.Millisecond)
+	}
+	if got := len(n.Peers()); got > MaxPeers {
+		t.Fatalf("registry holds %d peers, over %d", got, MaxPeers)
+	}
+	if _, ok := n.Peer(PeerKey("id:" + id(MaxPeers+9))); !ok {
+		t.Fatal("the newest peer was not let in")
+	}
+	if _, ok := n.Peer(PeerKey("id:" + id(0))); ok {
+		t.Fatal("the longest-silent unproven peer was kept")
 	}
 }
 

@@ -2,48 +2,61 @@ package app
 
 import (
 	"net/netip"
+	"sort"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/discovery"
 )
 
-// MaxPeers bounds the registry. When it is full, the longest-offline peer
-// is forgotten to make room; a flood of made-up announces cannot grow
-// memory without bound.
+// MaxPeers bounds the registry, so a flood of made-up announces cannot
+// grow memory without bound. When it is full, the longest-offline tenth is
+// forgotten; if every peer is online, the longest-silent tenth of the peers
+// that never proved a key is.
 const MaxPeers = 10_000
+
+// recentIDs is how many message ids per conversation are remembered to
+// drop duplicates (a resend after a redial may deliver a message twice).
+const recentIDs = 256
 
 // KeyOf derives the registry key of a peer as a source reports it.
 func KeyOf(p discovery.Peer) PeerKey {
-	switch {
-	case p.Identity != "":
+	if p.Identity != "" {
 		return PeerKey("id:" + p.Identity)
-	case p.Instance != "":
-		return PeerKey("inst:" + p.Instance)
-	default:
-		return originalKey(p.Nickname, p.Addr.Addr())
 	}
+	return plainKey(p.Nickname, p.Addr.Addr())
 }
 
-// originalKey keys an original peer, which has no identity, by nickname
-// and IP: its port changes at every start.
-func originalKey(nick string, ip netip.Addr) PeerKey {
+// plainKey keys a peer without an identity (an original peer, which speaks
+// plaintext) by nickname and IP: its port changes at every start.
+func plainKey(nick string, ip netip.Addr) PeerKey {
 	return PeerKey("orig:" + nick + "@" + ip.Unmap().String())
 }
 
-// peerState is a registry entry: the peer and, for each source that sees
-// it, when that sighting expires (zero: never, until the source says gone).
+// peerState is a registry entry.
 type peerState struct {
 	Peer
+	// seenBy holds, for each source that sees the peer, when that sighting
+	// expires (zero: never, until the source says gone).
 	seenBy map[string]time.Time
+	// addrHeard is when an announce last came from Addr.
+	addrHeard time.Time
+	// proven: the peer proved its key in a TLS handshake this run.
+	proven bool
+	// recent holds the last message ids received, to drop duplicates.
+	recent []string
 }
 
 // registry holds every known peer. It is not safe for concurrent use; the
 // Node guards it with its mutex.
 type registry struct {
 	peers map[PeerKey]*peerState
+	// forget is called for every peer the registry evicts.
+	forget func(*peerState)
 }
 
-func newRegistry() *registry { return &registry{peers: make(map[PeerKey]*peerState)} }
+func newRegistry(forget func(*peerState)) *registry {
+	return &registry{peers: make(map[PeerKey]*peerState), forget: forget}
+}
 
 // change says what applying a sighting did, for the Node to turn into an
 // event.
@@ -56,8 +69,8 @@ const (
 	left
 )
 
-// seen applies a Seen sighting. trust is called for a new peer or a
-// nickname change to learn the peer's trust.
+// seen applies a Seen sighting. trust tells the trust of a nickname and
+// identity; it is asked for a new peer and on a nickname change.
 func (r *registry) seen(s discovery.Sighting, now time.Time, trust func(nick, id string) Trust) (*peerState, change) {
 	key := KeyOf(s.Peer)
 	st := r.peers[key]
@@ -75,6 +88,16 @@ func (r *registry) seen(s discovery.Sighting, now time.Time, trust func(nick, id
 	st.seenBy[s.Source] = expires
 	st.LastSeen = now
 	p := s.Peer
+	// One process heard on several interfaces arrives from several source
+	// IPs: keep the address in use while it is still heard, so the peer
+	// does not flip between them.
+	if st.Online && p.Addr != st.Addr && p.Instance != "" && p.Instance == st.Instance &&
+		s.TTL > 0 && now.Sub(st.addrHeard) < s.TTL {
+		p.Addr = st.Addr
+	}
+	if p.Addr == st.Addr || !st.Online {
+		st.addrHeard = now
+	}
 	what := unchanged
 	if st.Nickname != p.Nickname || st.Addr != p.Addr || st.AltAddr != p.AltAddr || st.Instance != p.Instance || st.Source != s.Source {
 		if st.Nickname != p.Nickname {
@@ -145,21 +168,51 @@ func (r *registry) ensure(key PeerKey, init Peer) *peerState {
 	return st
 }
 
-// makeRoom forgets the longest-offline peer when the registry is full. It
-// reports false when there is still no room (every peer is online).
+// seenID reports whether a message id was already received from st, and
+// remembers it.
+func (st *peerState) seenID(id string) bool {
+	for _, x := range st.recent {
+		if x == id {
+			return true
+		}
+	}
+	if len(st.recent) >= recentIDs {
+		st.recent = st.recent[1:]
+	}
+	st.recent = append(st.recent, id)
+	return false
+}
+
+// makeRoom evicts a tenth of the registry when it is full: the
+// longest-offline peers, else the longest-silent online peers that never
+// proved a key (made-up announces). It reports false when there is still no
+// room.
 func (r *registry) makeRoom() bool {
 	if len(r.peers) < MaxPeers {
 		return true
 	}
-	var oldest *peerState
+	var offline, unproven []*peerState
 	for _, st := range r.peers {
-		if !st.Online && (oldest == nil || st.LastSeen.Before(oldest.LastSeen)) {
-			oldest = st
+		switch {
+		case !st.Online:
+			offline = append(offline, st)
+		case !st.proven:
+			unproven = append(unproven, st)
 		}
 	}
-	if oldest == nil {
+	victims := offline
+	if len(victims) == 0 {
+		victims = unproven
+	}
+	if len(victims) == 0 {
 		return false
 	}
-	delete(r.peers, oldest.Key)
+	sort.Slice(victims, func(i, j int) bool { return victims[i].LastSeen.Before(victims[j].LastSeen) })
+	for _, st := range victims[:min(len(victims), max(1, MaxPeers/10))] {
+		delete(r.peers, st.Key)
+		if r.forget != nil {
+			r.forget(st)
+		}
+	}
 	return true
 }

@@ -9,17 +9,38 @@ type Store interface {
 	Append(m Message) error
 	// History returns a conversation's messages, oldest first.
 	History(key PeerKey) ([]Message, error)
+	// Forget drops a conversation (its peer was evicted from the
+	// registry).
+	Forget(key PeerKey) error
 }
 
-// DefaultHistoryLimit is how many messages MemoryStore keeps per
-// conversation; older ones are dropped so a flood cannot exhaust memory.
-const DefaultHistoryLimit = 100_000
+// Limits of MemoryStore, so that messages from the network, however many
+// and however large, cannot exhaust memory.
+const (
+	DefaultHistoryLimit = 100_000  // messages kept per conversation
+	DefaultConvBytes    = 16 << 20 // text bytes kept per conversation
+	DefaultTotalBytes   = 256 << 20
+)
 
-// MemoryStore is a Store in memory, bounded per conversation.
+// MemoryStore is a Store in memory. Each conversation keeps at most
+// DefaultHistoryLimit messages and DefaultConvBytes of text, dropping its
+// oldest; past DefaultTotalBytes in all, the conversation appended to
+// least recently is dropped whole.
 type MemoryStore struct {
-	limit int
+	limit      int
+	convBytes  int
+	totalBytes int
+
 	mu    sync.Mutex
-	convs map[PeerKey][]Message
+	convs map[PeerKey]*memConv
+	total int   // text bytes held
+	clock int64 // counts appends, to find the least recent conversation
+}
+
+type memConv struct {
+	msgs  []Message
+	bytes int
+	last  int64
 }
 
 // NewMemoryStore returns a store keeping at most limit messages per
@@ -28,20 +49,44 @@ func NewMemoryStore(limit int) *MemoryStore {
 	if limit <= 0 {
 		limit = DefaultHistoryLimit
 	}
-	return &MemoryStore{limit: limit, convs: make(map[PeerKey][]Message)}
+	return &MemoryStore{limit: limit, convBytes: DefaultConvBytes, totalBytes: DefaultTotalBytes, convs: make(map[PeerKey]*memConv)}
 }
+
+func msgBytes(m Message) int { return len(m.Text) + len(m.From) + len(m.ID) + 64 }
 
 // Append implements Store.
 func (s *MemoryStore) Append(m Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := append(s.convs[m.Peer], m)
-	if len(c) > s.limit {
-		// Drop the oldest tenth at once so trimming is amortised O(1).
-		drop := len(c) - s.limit + s.limit/10
-		c = append(c[:0:0], c[drop:]...)
+	c := s.convs[m.Peer]
+	if c == nil {
+		c = &memConv{}
+		s.convs[m.Peer] = c
 	}
-	s.convs[m.Peer] = c
+	s.clock++
+	c.last = s.clock
+	c.msgs = append(c.msgs, m)
+	c.bytes += msgBytes(m)
+	s.total += msgBytes(m)
+	if len(c.msgs) > s.limit || c.bytes > s.convBytes {
+		// Drop the oldest tenth at once so trimming is amortised O(1).
+		drop := max(len(c.msgs)-s.limit, 0) + len(c.msgs)/10
+		for _, old := range c.msgs[:drop] {
+			c.bytes -= msgBytes(old)
+			s.total -= msgBytes(old)
+		}
+		c.msgs = append(c.msgs[:0:0], c.msgs[drop:]...)
+	}
+	for s.total > s.totalBytes && len(s.convs) > 1 {
+		var lru PeerKey
+		var oldest int64 = -1
+		for k, v := range s.convs {
+			if k != m.Peer && (oldest < 0 || v.last < oldest) {
+				lru, oldest = k, v.last
+			}
+		}
+		s.forgetLocked(lru)
+	}
 	return nil
 }
 
@@ -49,5 +94,23 @@ func (s *MemoryStore) Append(m Message) error {
 func (s *MemoryStore) History(key PeerKey) ([]Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Message(nil), s.convs[key]...), nil
+	if c := s.convs[key]; c != nil {
+		return append([]Message(nil), c.msgs...), nil
+	}
+	return nil, nil
+}
+
+// Forget implements Store.
+func (s *MemoryStore) Forget(key PeerKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetLocked(key)
+	return nil
+}
+
+func (s *MemoryStore) forgetLocked(key PeerKey) {
+	if c := s.convs[key]; c != nil {
+		s.total -= c.bytes
+		delete(s.convs, key)
+	}
 }

@@ -17,13 +17,13 @@ const ContactsFileName = "contacts.json"
 // maxContactsFile bounds the contacts file read at start.
 const maxContactsFile = 16 << 20
 
-// MaxContacts bounds how many keys are remembered, so a flood of made-up
-// identities cannot grow the file without bound. Keys beyond it are
-// treated as new each time and not written down.
+// MaxContacts bounds how many keys and nickname pins are remembered, so the
+// file cannot grow without bound. Keys beyond it are treated as new each
+// time and not written down.
 const MaxContacts = 10_000
 
-// Contacts remembers which key each nickname had when first seen (trust on
-// first use) and which keys the user verified. It is safe for concurrent
+// Contacts remembers which key first proved itself under each nickname
+// (trust on first use) and which keys the user verified. It is safe for concurrent
 // use. With an empty path it keeps everything in memory only.
 type Contacts struct {
 	path string
@@ -73,58 +73,77 @@ func OpenContacts(path string) (*Contacts, error) {
 	return c, nil
 }
 
-// Observe records that identity id was seen with nickname nick and says
-// how far it is trusted. The first identity seen with a nickname is pinned
-// to it; another identity later seen with that nickname is TrustChanged.
-func (c *Contacts) Observe(nick, id string, now time.Time) (Trust, error) {
-	if id == "" {
-		return TrustNone, nil
+// Check says how far a peer seen with nickname nick and identity id (""
+// for a peer without a key) is trusted, without remembering anything: what
+// announces claim is not proof, so only Observe, called once a peer has
+// proven its key, pins a nickname.
+//
+//   - a key the user verified, under its pinned nickname or a free one: verified
+//   - the key pinned to this nickname: known
+//   - a nickname pinned to another key, or a keyless peer using a pinned
+//     nickname: key changed (a different person; kept apart)
+//   - otherwise: new (with a key) or none (without)
+func (c *Contacts) Check(nick, id string) Trust {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checkLocked(nick, id)
+}
+
+func (c *Contacts) checkLocked(nick, id string) Trust {
+	pinned, hasPin := c.data.Pinned[nick]
+	switch {
+	case hasPin && pinned != id:
+		return TrustChanged
+	case id == "":
+		return TrustNone
+	case c.data.Keys[id].Verified:
+		return TrustVerified
+	case hasPin:
+		return TrustKnown
+	default:
+		return TrustNew
 	}
+}
+
+// Observe records that identity id proved its key while using nickname
+// nick (trust on first use: the first key proven with a nickname is pinned
+// to it) and returns the trust as Check would have before.
+func (c *Contacts) Observe(nick, id string, now time.Time) (Trust, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.checkLocked(nick, id)
+	if id == "" {
+		return t, nil
+	}
+	changed := false
+	if _, known := c.data.Keys[id]; !known && len(c.data.Keys) < MaxContacts {
+		c.data.Keys[id] = contactKey{Nickname: nick, FirstSeen: now}
+		changed = true
+	}
+	if _, hasPin := c.data.Pinned[nick]; !hasPin && len(c.data.Pinned) < MaxContacts {
+		c.data.Pinned[nick] = id
+		changed = true
+	}
+	if !changed {
+		return t, nil
+	}
+	return t, c.saveLocked()
+}
+
+// Verify records that the user compared safety codes with the peer that
+// holds id and uses nickname nick: the key is verified, and the nickname is
+// pinned to it (replacing an earlier key, which the user has now vetted
+// this one against).
+func (c *Contacts) Verify(nick, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key, known := c.data.Keys[id]
-	pinned, hasPin := c.data.Pinned[nick]
-	changed := false
-	if !known && len(c.data.Keys) >= MaxContacts {
-		if hasPin && pinned != id {
-			return TrustChanged, nil
-		}
-		return TrustNew, nil
-	}
 	if !known {
-		key = contactKey{Nickname: nick, FirstSeen: now}
-		c.data.Keys[id] = key
-		changed = true
+		key = contactKey{Nickname: nick, FirstSeen: time.Now()}
 	}
-	if !hasPin {
-		c.data.Pinned[nick] = id
-		pinned = id
-		changed = true
-	}
-	var t Trust
-	switch {
-	case key.Verified:
-		t = TrustVerified
-	case pinned != id:
-		t = TrustChanged
-	case known:
-		t = TrustKnown
-	default:
-		t = TrustNew
-	}
-	if changed {
-		return t, c.saveLocked()
-	}
-	return t, nil
-}
-
-// Verify marks identity id as verified by the user.
-func (c *Contacts) Verify(id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := c.data.Keys[id]
 	key.Verified = true
 	c.data.Keys[id] = key
+	c.data.Pinned[nick] = id
 	return c.saveLocked()
 }
 

@@ -14,15 +14,24 @@ func TestContactsTOFU(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
+	// Announces are only checked: nothing is pinned by them.
+	if got := c.Check("alice", "K1"); got != TrustNew {
+		t.Fatalf("Check before any proof = %v, want new", got)
+	}
+	if got := c.Check("alice", "K2"); got != TrustNew {
+		t.Fatalf("Check of a second key before any proof = %v, want new", got)
+	}
 	steps := []struct {
 		nick, id string
 		want     Trust
 	}{
-		{"alice", "K1", TrustNew},
-		{"alice", "K1", TrustKnown},
+		{"alice", "K1", TrustNew},     // first proof pins alice to K1
+		{"alice", "K1", TrustKnown},   // and then it is known
 		{"alice", "K2", TrustChanged}, // someone else using the name
-		{"bob", "", TrustNone},
-		{"al", "K1", TrustKnown}, // alice renamed herself: same key, known
+		{"bob", "", TrustNone},        // an original peer
+		{"alice", "", TrustChanged},   // an original peer using a pinned name
+		{"al", "K1", TrustNew},        // alice renamed herself: a new name, pinned to K1
+		{"al", "K1", TrustKnown},
 	}
 	for _, s := range steps {
 		got, err := c.Observe(s.nick, s.id, now)
@@ -30,7 +39,10 @@ func TestContactsTOFU(t *testing.T) {
 			t.Errorf("Observe(%s, %s) = %v, %v; want %v", s.nick, s.id, got, err, s.want)
 		}
 	}
-	if err := c.Verify("K1"); err != nil {
+	if got := c.Check("alice", "K2"); got != TrustChanged {
+		t.Errorf("Check(alice, K2) = %v, want key changed", got)
+	}
+	if err := c.Verify("alice", "K1"); err != nil {
 		t.Fatal(err)
 	}
 	// Reopen from disk: pins and verification persist.
@@ -38,11 +50,33 @@ func TestContactsTOFU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := c2.Observe("alice", "K1", now); got != TrustVerified {
-		t.Errorf("after reopen: %v, want verified", got)
+	tests := []struct {
+		nick, id string
+		want     Trust
+	}{
+		{"alice", "K1", TrustVerified},
+		{"alice", "K2", TrustChanged},
+		{"bob", "K1", TrustVerified}, // a verified key under a free nickname
+		{"al", "K1", TrustVerified},  // and under a nickname pinned to it
+		{"carol", "", TrustNone},     // unknown original peer
+		{"alice", "", TrustChanged},  // original peer using a keyed name
 	}
-	if got, _ := c2.Observe("alice", "K2", now); got != TrustChanged {
-		t.Errorf("after reopen, other key: %v, want key changed", got)
+	for _, tt := range tests {
+		if got := c2.Check(tt.nick, tt.id); got != tt.want {
+			t.Errorf("after reopen, Check(%s, %s) = %v, want %v", tt.nick, tt.id, got, tt.want)
+		}
+	}
+	// A verified key taking a name pinned to another key is not verified.
+	c2.Observe("bob", "K3", now)
+	if got := c2.Check("bob", "K1"); got != TrustChanged {
+		t.Errorf("verified key under someone else's pinned name = %v, want key changed", got)
+	}
+	// Verifying the new key of a changed peer re-pins the name.
+	if err := c2.Verify("alice", "K2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.Check("alice", "K2"); got != TrustVerified {
+		t.Errorf("after verifying the new key: %v, want verified", got)
 	}
 	info, err := os.Stat(path)
 	if err != nil || info.Mode().Perm() != 0o600 {
@@ -66,5 +100,31 @@ func TestMemoryStoreBounded(t *testing.T) {
 	h, _ := s.History("p")
 	if len(h) > 100 || len(h) < 90 {
 		t.Fatalf("kept %d messages, want about 100", len(h))
+	}
+
+	// Bytes: per conversation and in all.
+	s = NewMemoryStore(0)
+	s.convBytes, s.totalBytes = 10_000, 25_000
+	big := string(make([]byte, 1000))
+	for i := range 100 {
+		s.Append(Message{Peer: PeerKey(rune('a' + i%5)), Text: big})
+	}
+	for _, k := range []PeerKey{"a", "b", "c", "d", "e"} {
+		s.mu.Lock()
+		c := s.convs[k]
+		s.mu.Unlock()
+		if c != nil && c.bytes > s.convBytes {
+			t.Errorf("conversation %s holds %d bytes, over %d", k, c.bytes, s.convBytes)
+		}
+	}
+	if s.total > s.totalBytes {
+		t.Errorf("store holds %d bytes, over %d", s.total, s.totalBytes)
+	}
+	if h, _ := s.History("e"); len(h) == 0 {
+		t.Error("the conversation appended to last was dropped")
+	}
+	s.Forget("e")
+	if h, _ := s.History("e"); len(h) != 0 {
+		t.Error("Forget kept the history")
 	}
 }

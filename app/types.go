@@ -6,12 +6,15 @@ package app
 
 import (
 	"net/netip"
+	"strings"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/identity"
 )
 
 // PeerKey identifies a peer and its conversation. It is the peer's identity
-// when it has one ("id:<peer ID>"); an original peer, which has no
-// identity, is keyed by nickname and IP ("orig:<nick>@<ip>").
+// when it has one ("id:<peer ID>"); a peer without one (an original peer,
+// which speaks plaintext) is keyed by nickname and IP ("orig:<nick>@<ip>").
 type PeerKey string
 
 // Peer is a peer the node knows about (online or not).
@@ -39,12 +42,19 @@ type Peer struct {
 func (p Peer) Original() bool { return p.Identity == "" }
 
 // Tag is a short token that tells peers of one nickname apart: the start of
-// the peer ID, or for an original peer its address.
+// the peer ID, or for an original peer its IP (its port changes at every
+// start; nickname and IP are what key it).
 func (p Peer) Tag() string {
 	if p.Identity != "" {
-		return p.Identity[:min(7, len(p.Identity))]
+		return identity.ID(p.Identity).Short()
 	}
-	return p.Addr.String()
+	if _, ip, ok := strings.Cut(string(p.Key), "@"); ok {
+		return ip
+	}
+	if p.Addr.IsValid() {
+		return p.Addr.Addr().Unmap().String()
+	}
+	return "?"
 }
 
 // Trust is what the node knows about a peer's key.
@@ -59,8 +69,9 @@ const (
 	TrustKnown
 	// TrustVerified: the user compared safety codes and confirmed.
 	TrustVerified
-	// TrustChanged: the nickname was known with a different key; this is
-	// a different person (or a new key) and is kept apart.
+	// TrustChanged: the nickname was known with a different key (or with a
+	// key, and this peer has none); this is a different person (or a new
+	// key) and is kept apart.
 	TrustChanged
 )
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/parlance-chat/parlance/tui/textsafe"
+
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/parlance-chat/parlance/app"
@@ -81,7 +83,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, err
 		}
 		if it.peer.Key != m.list.sel {
-			m.say(kindSystem, "→ to "+it.name+": "+excerpt(sanitizeLine(cmd.Text), 60))
+			m.say(kindSystem, "→ to "+it.name+": "+excerpt(textsafe.Line(cmd.Text), 60))
 		}
 		return m.send(it, cmd.Text), nil
 
@@ -117,7 +119,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			m.say(kindInfo, "· you have no identity: this node runs unencrypted")
 			return nil, nil
 		}
-		m.say(kindInfo, "· your ID: "+identity.ID(m.self.Identity).Grouped()+"\nothers see it with /whois "+sanitizeLine(m.self.Nickname)+" and can compare it with you")
+		m.say(kindInfo, "· your ID: "+identity.ID(m.self.Identity).Grouped()+"\nothers see it with /whois "+textsafe.Line(m.self.Nickname)+" and can compare it with you")
 		return nil, nil
 
 	case command.Whois:
@@ -144,7 +146,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		if err != nil {
 			return nil, fmt.Errorf("safety code for %s: %w", it.name, err)
 		}
-		m.say(kindInfo, "· safety code with "+it.name+": "+sanitizeLine(code)+
+		m.say(kindInfo, "· safety code with "+it.name+": "+textsafe.Line(code)+
 			"\nCompare it with "+it.peer.Nickname+" in person or on a call you trust; they see the same code. "+
 			"If it matches, type /verify "+it.name+" confirm.")
 		return nil, nil
@@ -161,7 +163,7 @@ func (m *Model) resolve(name string) (peerItem, error) {
 			return it, nil
 		}
 		p := peers[0]
-		p.Nickname = sanitizeLine(p.Nickname)
+		p.Nickname = textsafe.Line(p.Nickname)
 		return peerItem{peer: p, known: true, name: p.Nickname}, nil
 	case 0:
 		// A conversation with someone the node does not list.
@@ -170,13 +172,13 @@ func (m *Model) resolve(name string) (peerItem, error) {
 				return it, nil
 			}
 		}
-		return peerItem{}, fmt.Errorf("no peer called %q; /peers lists them", sanitizeLine(name))
+		return peerItem{}, fmt.Errorf("no peer called %q; /peers lists them", textsafe.Line(name))
 	}
 	choices := make([]string, len(peers))
 	for i, p := range peers {
-		choices[i] = sanitizeLine(p.Nickname) + "#" + tagOf(p)
+		choices[i] = textsafe.Line(p.Nickname) + "#" + tagOf(p)
 	}
-	return peerItem{}, fmt.Errorf("%q is ambiguous, say which: %s", sanitizeLine(name), strings.Join(choices, ", "))
+	return peerItem{}, fmt.Errorf("%q is ambiguous, say which: %s", textsafe.Line(name), strings.Join(choices, ", "))
 }
 
 // send shows the message as pending at once and sends it in a command;
@@ -190,8 +192,8 @@ func (m *Model) send(it peerItem, text string) tea.Cmd {
 	c.pending[id] = c.add(entry{
 		kind:  kindOut,
 		at:    m.now(),
-		from:  sanitizeLine(m.self.Nickname),
-		text:  sanitize(text, true),
+		from:  textsafe.Line(m.self.Nickname),
+		text:  textsafe.Sanitize(text, true),
 		state: sendPending,
 	}, m.loc)
 	c.follow = true
@@ -230,7 +232,7 @@ func (m *Model) handleSendResult(msg sendResultMsg) {
 	}
 	line := "✗ not sent to " + name
 	if !c.setState(msg.local, sendFailed) {
-		line += " (“" + excerpt(sanitizeLine(msg.text), 30) + "”)"
+		line += " (“" + excerpt(textsafe.Line(msg.text), 30) + "”)"
 	}
 	line += ": " + msg.err.Error()
 	m.addLine(c, kindError, line)
@@ -241,7 +243,7 @@ func (m *Model) handleSendResult(msg sendResultMsg) {
 
 func (m *Model) handleNickResult(msg nickResultMsg) {
 	if msg.err != nil {
-		m.say(kindError, "✗ cannot change nickname to "+sanitizeLine(msg.name)+": "+msg.err.Error())
+		m.say(kindError, "✗ cannot change nickname to "+textsafe.Line(msg.name)+": "+msg.err.Error())
 		return
 	}
 	m.setSelf(m.node.Self())

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parlance-chat/parlance/tui/textsafe"
+
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/parlance-chat/parlance/app"
@@ -153,7 +155,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		_, listed := m.list.index[msg.Peer]
 		c := m.conv(msg.Peer, "")
 		if c.nick == "" {
-			c.nick = sanitizeLine(msg.From)
+			c.nick = textsafe.Line(msg.From)
 		}
 		at := msg.At
 		if at.IsZero() {
@@ -163,7 +165,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if msg.Outgoing {
 			kind = kindOut
 		}
-		c.add(entry{kind: kind, at: at, from: sanitizeLine(msg.From), color: string(msg.Peer), text: sanitize(msg.Text, true)}, m.loc)
+		c.add(entry{kind: kind, at: at, from: textsafe.Line(msg.From), color: string(msg.Peer), text: textsafe.Sanitize(msg.Text, true)}, m.loc)
 		inView := m.list.sel == msg.Peer
 		if !inView {
 			c.unread++
@@ -196,6 +198,11 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 	case app.SelfChanged:
 		m.setSelf(ev.Self)
 		return false, false, nil
+
+	case app.Resync:
+		m.addLine(m.current(), kindWarning, fmt.Sprintf(
+			"⚠ the screen fell behind the network and missed %d events; the peer list is current again, but messages that arrived meanwhile are not shown", ev.Dropped))
+		return true, false, nil
 	}
 	return false, false, nil
 }
@@ -203,7 +210,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 // setSelf takes a new Self, saying so when the nickname changed.
 func (m *Model) setSelf(s app.Self) {
 	if s.Nickname != m.self.Nickname && m.self.Nickname != "" {
-		m.say(kindSystem, "· you are now known as "+sanitizeLine(s.Nickname))
+		m.say(kindSystem, "· you are now known as "+textsafe.Line(s.Nickname))
 	}
 	m.self = s
 }

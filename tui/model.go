@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/parlance-chat/parlance/tui/textsafe"
+
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/textinput"
@@ -245,10 +247,10 @@ func (m *Model) current() *conversation {
 func (m *Model) conv(key app.PeerKey, nick string) *conversation {
 	c, ok := m.convs[key]
 	if !ok {
-		c = newConversation(key, sanitizeLine(nick))
+		c = newConversation(key, textsafe.Line(nick))
 		m.convs[key] = c
 	} else if nick != "" {
-		c.nick = sanitizeLine(nick)
+		c.nick = textsafe.Line(nick)
 	}
 	return c
 }
@@ -274,7 +276,7 @@ func (m *Model) updatePlaceholder() {
 
 // addLine adds a non-message line to a conversation.
 func (m *Model) addLine(c *conversation, kind entryKind, text string) {
-	c.add(entry{kind: kind, at: m.now(), text: sanitize(text, true)}, m.loc)
+	c.add(entry{kind: kind, at: m.now(), text: textsafe.Sanitize(text, true)}, m.loc)
 }
 
 // say adds a line to the conversation in view.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/parlance-chat/parlance/tui/textsafe"
+
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/parlance-chat/parlance/app"
@@ -111,7 +113,7 @@ func (m *Model) refreshPeers() {
 	items := make([]peerItem, 0, len(peers)+4)
 	index := make(map[app.PeerKey]int, len(peers)+4)
 	for _, p := range peers {
-		p.Nickname = sanitizeLine(p.Nickname)
+		p.Nickname = textsafe.Line(p.Nickname)
 		index[p.Key] = len(items)
 		items = append(items, peerItem{peer: p, known: true})
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parlance-chat/parlance/tui/textsafe"
+
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/parlance-chat/parlance/app"
@@ -157,7 +159,7 @@ func (m *Model) conversationLines() (lines []string, below int) {
 
 func (m *Model) welcome() []string {
 	text := []string{
-		"Welcome to Parlance, " + sanitizeLine(m.self.Nickname) + ".",
+		"Welcome to Parlance, " + textsafe.Line(m.self.Nickname) + ".",
 		"",
 		"Peers appear on the left as they are found. Pick one with ↑/↓ and type to chat; Enter sends.",
 		"",
@@ -259,7 +261,7 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 // statusLine: own nickname, mode, listen address, peers online and the
 // bootstrap server's state.
 func (m *Model) statusLine() string {
-	parts := []string{sanitizeLine(m.self.Nickname)}
+	parts := []string{textsafe.Line(m.self.Nickname)}
 	if m.self.Mode != "" {
 		parts = append(parts, m.self.Mode)
 	}
@@ -303,7 +305,7 @@ func (m *Model) serverState() string {
 			s = fmt.Sprintf("server: retrying in %d s", secs)
 		}
 		if m.source.Err != nil {
-			s += " (" + sanitizeLine(m.source.Err.Error()) + ")"
+			s += " (" + textsafe.Line(m.source.Err.Error()) + ")"
 		}
 		return s
 	default:

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -163,9 +164,26 @@ func decodeError(name string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, _ := de.Position()
-		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: de.Error()}
+		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: typeMessage(de.Error())}
 	}
 	return &Error{File: name, Msg: err.Error()}
+}
+
+// typeRE matches go-toml's wrong-type message.
+var typeRE = regexp.MustCompile(`cannot decode TOML (\w+) into struct field \S+ of type (\w+)`)
+
+// typeMessage turns go-toml's wrong-type message, which names Go types,
+// into one a user understands.
+func typeMessage(msg string) string {
+	m := typeRE.FindStringSubmatch(msg)
+	if m == nil {
+		return strings.TrimPrefix(msg, "toml: ")
+	}
+	want := map[string]string{"int": "a whole number", "string": "a quoted string", "bool": "true or false"}[m[2]]
+	if want == "" {
+		want = m[2]
+	}
+	return fmt.Sprintf("wrong type: want %s, not a TOML %s", want, m[1])
 }
 
 // lineOfKey finds the line where a dotted key is set, for errors found
@@ -218,14 +236,17 @@ func (c Config) Validate() error {
 	if err := wire.ValidateRoom(c.Network.Room); err != nil {
 		return bad("network.room", "%v", err)
 	}
-	for key, v := range map[string]int{
-		"discovery.heartbeat_interval_secs": c.Discovery.HeartbeatIntervalSecs,
-		"discovery.peer_timeout_secs":       c.Discovery.PeerTimeoutSecs,
-		"peer.announce_interval_secs":       c.Peer.AnnounceIntervalSecs,
-		"peer.timeout_secs":                 c.Peer.TimeoutSecs,
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"discovery.heartbeat_interval_secs", c.Discovery.HeartbeatIntervalSecs},
+		{"discovery.peer_timeout_secs", c.Discovery.PeerTimeoutSecs},
+		{"peer.announce_interval_secs", c.Peer.AnnounceIntervalSecs},
+		{"peer.timeout_secs", c.Peer.TimeoutSecs},
 	} {
-		if v < 1 || v > 3600 {
-			return bad(key, "%d is out of range; use 1 to 3600 seconds", v)
+		if f.v < 1 || f.v > 3600 {
+			return bad(f.key, "%d is out of range; use 1 to 3600 seconds", f.v)
 		}
 	}
 	if c.Peer.TimeoutSecs <= c.Peer.AnnounceIntervalSecs {

@@ -44,7 +44,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown key", "[network]\nmode = \"local\"\nmodee = \"x\"\n", 3, []string{"network.modee", "unknown key"}},
 		{"unknown table", "[nope]\nx = 1\n", 1, []string{"nope", "unknown key"}},
-		{"wrong type", "[peer]\ntimeout_secs = \"15\"\n", 2, []string{"peer.timeout_secs"}},
+		{"wrong type", "[peer]\ntimeout_secs = \"15\"\n", 2, []string{"peer.timeout_secs", "want a whole number, not a TOML string"}},
+		{"wrong type bool", "[ui]\nbell = 1\n", 2, []string{"ui.bell", "want true or false"}},
+		{"two bad keys, the first reported", "[discovery]\nheartbeat_interval_secs = 0\n[peer]\ntimeout_secs = 0\n", 2, []string{"discovery.heartbeat_interval_secs"}},
 		{"bad mode", "[network]\nmode = \"lan\"\n", 2, []string{"network.mode", `"local"`, `"internet"`}},
 		{"bad nickname", "nickname = \" bob\"\n", 1, []string{"nickname", "spaces"}},
 		{"long nickname", "nickname = \"" + strings.Repeat("x", 33) + "\"\n", 1, []string{"nickname", "32"}},

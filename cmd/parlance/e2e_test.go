@@ -190,7 +190,9 @@ func TestLineModeWithOriginalPeer(t *testing.T) {
 	tcpPort := ln.Addr().(*net.TCPAddr).Port
 	announce := fmt.Sprintf(`{"type":"announce","nickname":"orig","tcp_port":%d}`, tcpPort)
 	sendOriginal(t, port, announce)
-	alice.expect("orig joined (127.0.0.1:")
+	if l := alice.expect("orig joined (127.0.0.1:"); !strings.HasSuffix(l, ", unencrypted)") {
+		t.Errorf("original peer not marked unencrypted: %q", l)
+	}
 
 	got := make(chan string, 1)
 	go func() {

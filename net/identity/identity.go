@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,6 +23,9 @@ import (
 const KeyFileName = "identity.pem"
 
 const pemType = "PRIVATE KEY" // PKCS #8
+
+// maxKeyFile bounds the key file read (a real one is about 120 bytes).
+const maxKeyFile = 16 << 10
 
 // ID is a peer ID: the SHA-256 of the peer's Ed25519 public key in
 // unpadded upper-case base32 (52 characters). It is what goes on the wire.
@@ -149,12 +153,17 @@ func Load(path string) (*Identity, error) {
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %04o and is open to other users; run: chmod 600 %s (and consider the key compromised if others could read it)", ErrKeyFile, path, perm, path)
 	}
-	buf := make([]byte, 16<<10)
-	n, err := f.Read(buf)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrKeyFile, path, err)
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file; move it away to make a new identity", ErrKeyFile, path)
 	}
-	block, _ := pem.Decode(buf[:n])
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v; fix the file or its disk, or move it away to make a new identity", ErrKeyFile, path, err)
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("%w: %s is over %d bytes, so it is not a key file; restore it from a backup, or move it away to start with a new identity", ErrKeyFile, path, maxKeyFile)
+	}
+	block, _ := pem.Decode(b)
 	if block == nil || block.Type != pemType {
 		return nil, fmt.Errorf("%w: %s is corrupt (no %q PEM block); restore it from a backup, or move it away to start with a new identity (your contacts will see a new key)", ErrKeyFile, path, pemType)
 	}
@@ -170,23 +179,36 @@ func Load(path string) (*Identity, error) {
 }
 
 // Save writes the identity to path with mode 0600. It refuses to overwrite
-// an existing file.
+// an existing file. The key is written to a temporary file first and
+// linked into place complete, so a crash never leaves a partial key file.
 func (i *Identity) Save(path string) error {
 	der, err := x509.MarshalPKCS8PrivateKey(i.priv)
 	if err != nil {
 		return fmt.Errorf("encode identity key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".identity-*.pem") // mode 0600
 	if err != nil {
 		return fmt.Errorf("create identity key file: %w", err)
 	}
-	if err := pem.Encode(f, &pem.Block{Type: pemType, Bytes: der}); err != nil {
-		f.Close()
-		return fmt.Errorf("write identity key file %s: %w", path, err)
+	defer os.Remove(tmp.Name())
+	if err := pem.Encode(tmp, &pem.Block{Type: pemType, Bytes: der}); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write identity key file: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync identity key file %s: %w", path, err)
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync identity key file: %w", err)
 	}
-	return f.Close()
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write identity key file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("create identity key file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

@@ -38,6 +38,9 @@ func TestKeyFileProblems(t *testing.T) {
 			b, _ := os.ReadFile(path)
 			os.WriteFile(path, b[:len(b)/2], 0o600)
 		}, "corrupt"},
+		{"empty (a crash before the first write)", func(t *testing.T, path string) { os.WriteFile(path, nil, 0o600) }, "corrupt"},
+		{"a directory", func(t *testing.T, path string) { os.Remove(path); os.Mkdir(path, 0o700) }, "not a regular file"},
+		{"huge", func(t *testing.T, path string) { os.WriteFile(path, make([]byte, 1<<20), 0o600) }, "not a key file"},
 		{"bad der", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)
 		}, "corrupt"},
@@ -49,9 +52,8 @@ func TestKeyFileProblems(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, KeyFileName)
-			before, _ := os.ReadFile(path)
 			tt.prepare(t, path)
-			before, _ = os.ReadFile(path)
+			before, _ := os.ReadFile(path)
 			_, _, err := LoadOrCreate(dir)
 			if !errors.Is(err, ErrKeyFile) || !strings.Contains(err.Error(), tt.wantIn) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("error = %v; want ErrKeyFile naming the file and %q", err, tt.wantIn)

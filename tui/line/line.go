@@ -17,6 +17,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/textsafe"
 )
 
 // Node is what the line UI needs from app.Node.
@@ -24,6 +25,7 @@ type Node interface {
 	Events() <-chan app.Event
 	Self() app.Self
 	Peers() []app.Peer
+	Peer(key app.PeerKey) (app.Peer, bool)
 	Resolve(name string) []app.Peer
 	Send(ctx context.Context, key app.PeerKey, text string) (app.Message, error)
 	SetNickname(name string) error
@@ -214,7 +216,7 @@ func (u *UI) send(ctx context.Context, name, text string) {
 		u.printf("error: %v", err)
 		return
 	}
-	u.printf("[%s] you -> %s: %s", m.At.Local().Format("15:04:05"), u.name(p), sanitize(m.Text))
+	u.printf("[%s] you -> %s: %s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text))
 }
 
 // name shows a peer's nickname, with its tag when another known peer has
@@ -222,10 +224,10 @@ func (u *UI) send(ctx context.Context, name, text string) {
 func (u *UI) name(p app.Peer) string {
 	for _, q := range u.node.Peers() {
 		if q.Key != p.Key && q.Nickname == p.Nickname {
-			return sanitize(p.Nickname) + "#" + p.Tag()
+			return textsafe.Line(p.Nickname) + "#" + p.Tag()
 		}
 	}
-	return sanitize(p.Nickname)
+	return textsafe.Line(p.Nickname)
 }
 
 func (u *UI) peers() {
@@ -241,7 +243,7 @@ func (u *UI) peers() {
 		if p.Online {
 			state = "online"
 		}
-		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", sanitize(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Line(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
 	}
 	u.printf("%s", b.String())
 }
@@ -258,7 +260,7 @@ func (u *UI) whois(p app.Peer) {
 	if p.Identity != "" {
 		id = identity.ID(p.Identity).Grouped()
 	}
-	u.printf("* %s: ID %s, address %s, via %s, %s", sanitize(p.Nickname), id, addr(p), p.Source, p.Trust)
+	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Line(p.Nickname), id, addr(p), p.Source, p.Trust)
 }
 
 func (u *UI) verify(c command.Command) {
@@ -280,7 +282,7 @@ func (u *UI) verify(c command.Command) {
 		return
 	}
 	u.printf("* safety code with %s: %s\n  Compare it with %s in person or by phone; if it matches, run /verify %s#%s confirm",
-		u.name(p), code, sanitize(p.Nickname), sanitize(p.Nickname), p.Tag())
+		u.name(p), code, textsafe.Line(p.Nickname), textsafe.Line(p.Nickname), p.Tag())
 }
 
 func (u *UI) help() {
@@ -306,15 +308,11 @@ func (u *UI) event(e app.Event) {
 	switch e := e.(type) {
 	case app.MessageReceived:
 		m := e.Message
-		p := app.Peer{Key: m.Peer, Nickname: m.From}
-		if ps := u.node.Resolve(m.From); len(ps) > 1 {
-			for _, q := range ps {
-				if q.Key == m.Peer {
-					p = q
-				}
-			}
+		p, ok := u.node.Peer(m.Peer)
+		if !ok {
+			p = app.Peer{Key: m.Peer, Nickname: m.From}
 		}
-		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.name(p), sanitize(m.Text))
+		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text))
 	case app.PeerJoined:
 		mark := ""
 		if e.Peer.Original() {
@@ -329,14 +327,16 @@ func (u *UI) event(e app.Event) {
 		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust)
 	case app.Notice:
 		if e.Warning {
-			u.printf("! warning: %s", sanitize(e.Text))
+			u.printf("! warning: %s", textsafe.Line(e.Text))
 		} else {
-			u.printf("* %s", sanitize(e.Text))
+			u.printf("* %s", textsafe.Line(e.Text))
 		}
 	case app.SelfChanged:
 		u.printf("* you are now %s", e.Self.Nickname)
 	case app.SourceState:
 		u.printf("* bootstrap server: %s", stateText(e.State))
+	case app.Resync:
+		u.printf("! warning: output fell behind and %d events were dropped; /peers shows the current state", e.Dropped)
 	}
 }
 
@@ -345,21 +345,10 @@ func stateText(s discovery.State) string {
 	case discovery.Retrying:
 		t := fmt.Sprintf("retrying in %s", s.RetryIn.Round(time.Second))
 		if s.Err != nil {
-			t += " (" + s.Err.Error() + ")"
+			t += " (" + textsafe.Line(s.Err.Error()) + ")"
 		}
 		return t
 	default:
 		return s.Phase.String()
 	}
-}
-
-// sanitize makes text from the network safe to print: control characters
-// (escape sequences included) become U+FFFD.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
 }

@@ -31,6 +31,15 @@ func (f *fakeNode) Self() app.Self {
 	return app.Self{Nickname: f.nick, Identity: strings.Repeat("A", 52), Mode: "local", ListenAddr: "0.0.0.0:4242"}
 }
 func (f *fakeNode) Peers() []app.Peer { return f.peers }
+func (f *fakeNode) Peer(key app.PeerKey) (app.Peer, bool) {
+	for _, p := range f.peers {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return app.Peer{}, false
+}
+
 func (f *fakeNode) Resolve(name string) []app.Peer {
 	nick, tag, has := strings.Cut(name, "#")
 	var out []app.Peer
@@ -166,7 +175,7 @@ func TestEventsPrinted(t *testing.T) {
 	node.events <- app.PeerJoined{Peer: bob}
 	s.expect("* bob joined (127.0.0.1:6000, unencrypted)")
 	node.events <- app.MessageReceived{Message: app.Message{Peer: bob.Key, From: "bob", Text: "hi\x1b[2Jthere", Sent: sent}}
-	s.expect("[03:04:05] bob: hi\uFFFD[2Jthere")
+	s.expect("[03:04:05] bob: hithere")
 	node.events <- app.Notice{Warning: true, Text: "key mismatch: possible impersonation"}
 	s.expect("! warning: key mismatch")
 	node.events <- app.PeerLeft{Peer: bob, Reason: "goodbye"}

@@ -1,18 +1,21 @@
-package tui
+// Package textsafe makes text that came from the network safe to print on a
+// terminal: escape sequences, control characters and bidirectional
+// overrides never reach it. Both UIs use it.
+package textsafe
 
 import (
 	"strings"
 	"unicode/utf8"
 )
 
-// sanitize makes text that came from the network safe to print on the
-// terminal the TUI owns. Escape sequences (CSI, OSC, DCS, ... in their
+// Sanitize makes text that came from the network safe to print on a
+// terminal. Escape sequences (CSI, OSC, DCS, ... in their
 // 7-bit and 8-bit forms) are removed whole; other control characters are
 // shown in caret notation ("^G"); invalid UTF-8 and C1 controls become
 // U+FFFD; bidirectional overrides, which can make text read differently
 // from what it is, are dropped. Tabs become a space. Newlines are kept when
 // multiline is set and become spaces otherwise.
-func sanitize(s string, multiline bool) string {
+func Sanitize(s string, multiline bool) string {
 	if isPlainASCII(s) {
 		return s
 	}
@@ -58,9 +61,9 @@ func sanitize(s string, multiline bool) string {
 	return b.String()
 }
 
-// sanitizeLine is sanitize for text that must stay on one line, such as a
+// Line is Sanitize for text that must stay on one line, such as a
 // nickname.
-func sanitizeLine(s string) string { return sanitize(s, false) }
+func Line(s string) string { return Sanitize(s, false) }
 
 func isPlainASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -1,0 +1,201 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/transport"
+)
+
+// Each test gets multicast ports of its own on lo.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(int32(21000 + rand.IntN(4000))) }
+
+// realNode is an app.Node over real sockets: multicast discovery pinned to
+// lo and TLS transport on loopback, with short intervals.
+type realNode struct {
+	*app.Node
+	id     *identity.Identity
+	port   uint16
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(t *testing.T, nick string, mcast uint16) *realNode {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance := app.NewInstanceID()
+	d, err := lan.New(lan.Config{
+		Port: mcast, Interface: "lo",
+		AnnounceInterval: 100 * time.Millisecond, PeerTimeout: 400 * time.Millisecond,
+		Self: discovery.Self{Nickname: nick, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: "local",
+		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rn := &realNode{Node: n, id: id, port: tr.Port(), cancel: cancel, done: make(chan error, 1)}
+	go func() { rn.done <- n.Run(ctx) }()
+	t.Cleanup(rn.stop)
+	return rn
+}
+
+func (n *realNode) stop() {
+	n.cancel()
+	<-n.done
+	n.done <- nil // later stops return at once
+}
+
+// waitFor reads events until one satisfies ok.
+func waitFor[E app.Event](t *testing.T, n *realNode, what string, ok func(E) bool) E {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e, open := <-n.Events():
+			if !open {
+				t.Fatalf("events closed while waiting for %s", what)
+			}
+			if v, isE := e.(E); isE && ok(v) {
+				return v
+			}
+		case <-deadline:
+			t.Fatalf("no %s within 5 s", what)
+		}
+	}
+}
+
+func joined(nick string) func(app.PeerJoined) bool {
+	return func(e app.PeerJoined) bool { return e.Peer.Nickname == nick }
+}
+
+func TestThreeNodesOnLoopback(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	bob := startNode(t, "bob", port)
+	carol := startNode(t, "carol", port)
+
+	toBob := waitFor(t, alice, "bob joining alice", joined("bob")).Peer.Key
+	waitFor(t, alice, "carol joining alice", joined("carol"))
+	toAlice := waitFor(t, bob, "alice joining bob", joined("alice")).Peer.Key
+	waitFor(t, carol, "alice joining carol", joined("alice"))
+
+	ctx := context.Background()
+	if _, err := alice.Send(ctx, toBob, "hello bob"); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, bob, "alice's message", func(e app.MessageReceived) bool { return true })
+	if got.Message.Text != "hello bob" || got.Message.From != "alice" || got.Message.Peer != toAlice {
+		t.Fatalf("bob got %+v", got.Message)
+	}
+	if _, err := bob.Send(ctx, toAlice, "hello alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitFor(t, alice, "bob's message", func(e app.MessageReceived) bool { return true }); got.Message.Text != "hello alice" {
+		t.Fatalf("alice got %+v", got.Message)
+	}
+
+	// Goodbye: carol leaves, the others drop her at once.
+	start := time.Now()
+	carol.stop()
+	waitFor(t, alice, "carol's goodbye", func(e app.PeerLeft) bool { return e.Peer.Nickname == "carol" && e.Reason == "goodbye" })
+	t.Logf("goodbye seen %v after carol stopped", time.Since(start))
+
+	// A silent peer expires: an original announce sent once.
+	sendAnnounce(t, port, `{"type":"announce","nickname":"ghost","tcp_port":4242}`)
+	waitFor(t, alice, "ghost joining", joined("ghost"))
+	waitFor(t, alice, "ghost expiring", func(e app.PeerLeft) bool { return e.Peer.Nickname == "ghost" && e.Reason == "timed out" })
+}
+
+// TestImpersonationThroughTheNode: mallory announces alice's identity with
+// her own port. Bob's send fails the handshake, nothing reaches mallory, and
+// bob is warned.
+func TestImpersonationThroughTheNode(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	bob := startNode(t, "bob", port)
+	alice, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, err := transport.Listen(transport.Config{Identity: mallory, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := make(chan transport.Inbound, 1)
+	fctx, fcancel := context.WithCancel(context.Background())
+	fdone := make(chan error)
+	go func() { fdone <- fake.Serve(fctx, func(in transport.Inbound) { received <- in }) }()
+	defer func() { fcancel(); <-fdone; fake.Close() }()
+
+	sendAnnounce(t, port, fmt.Sprintf(`{"type":"announce","nickname":"alice","tcp_port":%d,"instance":"x","identity":%q}`, fake.Port(), alice.ID()))
+	key := waitFor(t, bob, "the fake alice", joined("alice")).Peer.Key
+	_, err = bob.Send(context.Background(), key, "secret")
+	if !errors.Is(err, transport.ErrKeyMismatch) {
+		t.Fatalf("send to the impostor: %v, want a key mismatch", err)
+	}
+	w := waitFor(t, bob, "the warning", func(e app.Notice) bool { return e.Warning })
+	if w.Peer != key || !strings.Contains(w.Text, "key mismatch: possible impersonation") {
+		t.Fatalf("warning = %+v", w)
+	}
+	select {
+	case in := <-received:
+		t.Fatalf("the impostor received %+v", in)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if h, _ := bob.History(key); len(h) != 0 {
+		t.Fatalf("history holds %d messages after a refused send", len(h))
+	}
+}
+
+// sendAnnounce multicasts one datagram on lo from 127.0.0.1.
+func sendAnnounce(t *testing.T, port uint16, payload string) {
+	t.Helper()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pc := ipv4.NewPacketConn(c)
+	if err := pc.SetMulticastInterface(lo); err != nil {
+		t.Fatal(err)
+	}
+	pc.SetMulticastLoopback(true)
+	if _, err := c.WriteToUDP([]byte(payload), &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: int(port)}); err != nil {
+		t.Fatal(err)
+	}
+}
