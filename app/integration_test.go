@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,6 +93,18 @@ func waitFor[E app.Event](t *testing.T, n *realNode, what string, ok func(E) boo
 	}
 }
 
+// waitJoins waits until n has seen every one of nicks join, in any order,
+// and returns their keys.
+func waitJoins(t *testing.T, n *realNode, nicks ...string) map[string]app.PeerKey {
+	t.Helper()
+	keys := map[string]app.PeerKey{}
+	for len(keys) < len(nicks) {
+		e := waitFor(t, n, "joins of "+strings.Join(nicks, ", "), func(e app.PeerJoined) bool { return slices.Contains(nicks, e.Peer.Nickname) })
+		keys[e.Peer.Nickname] = e.Peer.Key
+	}
+	return keys
+}
+
 func joined(nick string) func(app.PeerJoined) bool {
 	return func(e app.PeerJoined) bool { return e.Peer.Nickname == nick }
 }
@@ -102,10 +115,9 @@ func TestThreeNodesOnLoopback(t *testing.T) {
 	bob := startNode(t, "bob", port)
 	carol := startNode(t, "carol", port)
 
-	toBob := waitFor(t, alice, "bob joining alice", joined("bob")).Peer.Key
-	waitFor(t, alice, "carol joining alice", joined("carol"))
-	toAlice := waitFor(t, bob, "alice joining bob", joined("alice")).Peer.Key
-	waitFor(t, carol, "alice joining carol", joined("alice"))
+	toBob := waitJoins(t, alice, "bob", "carol")["bob"]
+	toAlice := waitJoins(t, bob, "alice", "carol")["alice"]
+	waitJoins(t, carol, "alice", "bob")
 
 	ctx := context.Background()
 	if _, err := alice.Send(ctx, toBob, "hello bob"); err != nil {

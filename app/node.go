@@ -490,7 +490,9 @@ func (n *Node) Peer(key PeerKey) (Peer, bool) {
 }
 
 // Resolve finds peers by what a user types: a nickname, or "nickname#tag"
-// where tag is the start of Peer.Tag() (case-insensitive). When some
+// where tag is the start of Peer.Tag() (case-insensitive). Nicknames
+// compare folded (wire.FoldNickname), so look-alikes ("alice" and
+// "alice\u200b") are all returned and must be told apart by tag. When some
 // matches are online only those are returned, except that a peer marked
 // "key changed" never stands alone for a nickname another known peer uses
 // (so a message meant for a known contact cannot silently go to an
@@ -498,12 +500,13 @@ func (n *Node) Peer(key PeerKey) (Peer, bool) {
 // name is ambiguous.
 func (n *Node) Resolve(name string) []Peer {
 	nick, tag, hasTag := strings.Cut(name, "#")
+	want := wire.FoldNickname(nick)
 	var online, all []Peer
 	changedOnline := false
 	n.mu.Lock()
 	for _, st := range n.reg.peers {
 		p := st.Peer
-		if p.Nickname != nick {
+		if wire.FoldNickname(p.Nickname) != want {
 			continue
 		}
 		if hasTag && !strings.HasPrefix(strings.ToUpper(p.Tag()), strings.ToUpper(tag)) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // ContactsFileName is the trust-on-first-use file in the data directory.
@@ -32,7 +34,8 @@ type Contacts struct {
 }
 
 type contactsFile struct {
-	// Pinned maps a nickname to the identity first seen with it.
+	// Pinned maps a nickname, folded (wire.FoldNickname, so look-alikes
+	// share a pin), to the identity first proven with it.
 	Pinned map[string]string `json:"pinned"`
 	// Keys holds what is known of each identity.
 	Keys map[string]contactKey `json:"keys"`
@@ -90,7 +93,7 @@ func (c *Contacts) Check(nick, id string) Trust {
 }
 
 func (c *Contacts) checkLocked(nick, id string) Trust {
-	pinned, hasPin := c.data.Pinned[nick]
+	pinned, hasPin := c.data.Pinned[wire.FoldNickname(nick)]
 	switch {
 	case hasPin && pinned != id:
 		return TrustChanged
@@ -120,8 +123,8 @@ func (c *Contacts) Observe(nick, id string, now time.Time) (Trust, error) {
 		c.data.Keys[id] = contactKey{Nickname: nick, FirstSeen: now}
 		changed = true
 	}
-	if _, hasPin := c.data.Pinned[nick]; !hasPin && len(c.data.Pinned) < MaxContacts {
-		c.data.Pinned[nick] = id
+	if _, hasPin := c.data.Pinned[wire.FoldNickname(nick)]; !hasPin && len(c.data.Pinned) < MaxContacts {
+		c.data.Pinned[wire.FoldNickname(nick)] = id
 		changed = true
 	}
 	if !changed {
@@ -143,7 +146,7 @@ func (c *Contacts) Verify(nick, id string) error {
 	}
 	key.Verified = true
 	c.data.Keys[id] = key
-	c.data.Pinned[nick] = id
+	c.data.Pinned[wire.FoldNickname(nick)] = id
 	return c.saveLocked()
 }
 

@@ -56,10 +56,11 @@ func TestContactsTOFU(t *testing.T) {
 	}{
 		{"alice", "K1", TrustVerified},
 		{"alice", "K2", TrustChanged},
-		{"bob", "K1", TrustVerified}, // a verified key under a free nickname
-		{"al", "K1", TrustVerified},  // and under a nickname pinned to it
-		{"carol", "", TrustNone},     // unknown original peer
-		{"alice", "", TrustChanged},  // original peer using a keyed name
+		{"bob", "K1", TrustVerified},        // a verified key under a free nickname
+		{"al", "K1", TrustVerified},         // and under a nickname pinned to it
+		{"carol", "", TrustNone},            // unknown original peer
+		{"alice", "", TrustChanged},         // original peer using a keyed name
+		{"Alice\u200b", "K9", TrustChanged}, // a look-alike of a pinned name
 	}
 	for _, tt := range tests {
 		if got := c2.Check(tt.nick, tt.id); got != tt.want {

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxNicknameBytes is the longest nickname, in bytes, that the original
@@ -34,4 +37,20 @@ func ValidateNickname(name string) error {
 		}
 	}
 	return nil
+}
+
+// FoldNickname returns the form in which two nicknames that look alike
+// compare equal: NFKC-normalised, case-folded, with invisible format
+// characters (zero-width spaces, soft hyphens, bidi controls: Unicode
+// category Cf) removed. "Alice", "alice\u200b" and "ali\u00adce" all fold
+// to "alice". It is for comparing, never for display.
+func FoldNickname(name string) string {
+	name = norm.NFKC.String(name)
+	name = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, name)
+	return cases.Fold().String(name)
 }

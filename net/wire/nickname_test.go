@@ -56,3 +56,17 @@ func TestValidateNickname(t *testing.T) {
 		})
 	}
 }
+
+func TestFoldNickname(t *testing.T) {
+	same := []string{"alice", "Alice", "ALICE", "alice\u200b", "ali\u00adce", "\u2066alice\u2069", "ａｌｉｃｅ", "alice\ufeff"}
+	for _, s := range same {
+		if got := FoldNickname(s); got != "alice" {
+			t.Errorf("FoldNickname(%q) = %q, want alice", s, got)
+		}
+	}
+	for _, s := range []string{"alicee", "al ice", "bob"} {
+		if FoldNickname(s) == "alice" {
+			t.Errorf("FoldNickname(%q) folds to alice", s)
+		}
+	}
+}

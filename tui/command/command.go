@@ -35,6 +35,10 @@ type Command struct {
 	Text string
 	// Confirm is set by "/verify <nick> confirm".
 	Confirm bool
+
+	// rest is what followed "/send " unsplit, when the target was not
+	// quoted: see PreferKnownTarget.
+	rest string
 }
 
 // Spec describes one command for help and completion.
@@ -112,25 +116,92 @@ func Parse(line string) (Command, error) {
 		return Command{}, fmt.Errorf("usage: %s", spec.Usage())
 	}
 	c := Command{Kind: spec.kind}
+	usage := fmt.Errorf("usage: %s", spec.Usage())
 	switch spec.kind {
 	case Send:
-		target, text, _ := strings.Cut(rest, " ")
-		c.Target, c.Text = target, strings.TrimLeft(text, " ")
-	case Select, Whois:
-		c.Target = strings.TrimSpace(rest)
-	case Nick:
-		c.Target = strings.TrimSpace(rest)
-	case Verify:
-		f := strings.Fields(rest)
-		c.Target = f[0]
-		if len(f) > 1 {
-			if f[1] != "confirm" || len(f) > 2 {
-				return Command{}, fmt.Errorf("usage: %s", spec.Usage())
+		if target, text, quoted, err := quotedTarget(rest); err != nil {
+			return Command{}, err
+		} else if quoted {
+			if strings.TrimSpace(text) == "" {
+				return Command{}, usage
 			}
-			c.Confirm = true
+			c.Target, c.Text = target, text
+			break
 		}
+		target, text, _ := strings.Cut(rest, " ")
+		c.Target, c.Text, c.rest = target, strings.TrimLeft(text, " "), rest
+	case Select, Whois, Nick:
+		target, extra, quoted, err := quotedTarget(rest)
+		switch {
+		case err != nil:
+			return Command{}, err
+		case quoted && strings.TrimSpace(extra) != "":
+			return Command{}, usage
+		case quoted:
+			c.Target = target
+		default:
+			c.Target = strings.TrimSpace(rest)
+		}
+	case Verify:
+		target, extra, quoted, err := quotedTarget(rest)
+		if err != nil {
+			return Command{}, err
+		}
+		if !quoted {
+			// "/verify Mary Ann confirm": the last word may be confirm.
+			target, extra = strings.TrimSpace(rest), ""
+			if i := strings.LastIndexByte(target, ' '); i > 0 && target[i+1:] == "confirm" {
+				target, extra = strings.TrimSpace(target[:i]), "confirm"
+			}
+		}
+		switch strings.TrimSpace(extra) {
+		case "":
+		case "confirm":
+			c.Confirm = true
+		default:
+			return Command{}, usage
+		}
+		c.Target = target
 	}
 	return c, nil
+}
+
+// quotedTarget splits `"Mary Ann" rest` into the name and the rest, for
+// nicknames with spaces. quoted is false when rest does not start with a
+// double quote.
+func quotedTarget(rest string) (target, after string, quoted bool, err error) {
+	if !strings.HasPrefix(rest, `"`) {
+		return "", "", false, nil
+	}
+	end := strings.IndexByte(rest[1:], '"')
+	if end < 0 {
+		return "", "", false, fmt.Errorf("missing closing \" after the nickname")
+	}
+	target = rest[1 : end+1]
+	if target == "" {
+		return "", "", false, fmt.Errorf("empty nickname between quotes")
+	}
+	return target, strings.TrimLeft(rest[end+2:], " "), true, nil
+}
+
+// PreferKnownTarget fixes the split of an unquoted "/send Mary Ann hi":
+// Parse takes the first word as the nickname, but nicknames may hold
+// spaces, so the longest run of leading words that known accepts (leaving
+// some text) becomes the target instead.
+func (c *Command) PreferKnownTarget(known func(name string) bool) {
+	if c.Kind != Send || c.rest == "" {
+		return
+	}
+	for i := len(c.rest) - 1; i > 0; i-- {
+		if c.rest[i] != ' ' || c.rest[i-1] == ' ' {
+			continue
+		}
+		target, text := c.rest[:i], strings.TrimLeft(c.rest[i:], " ")
+		if text != "" && known(target) {
+			c.Target, c.Text = target, text
+			return
+		}
+	}
 }
 
 // Complete returns the completions of the last word of a partly typed
@@ -155,6 +226,9 @@ func Complete(line string, nicks []string) []string {
 	}
 	for _, n := range nicks {
 		if strings.HasPrefix(strings.ToLower(n), strings.ToLower(word)) {
+			if strings.Contains(n, " ") {
+				n = `"` + n + `"`
+			}
 			out = append(out, line[:start]+n+" ")
 		}
 	}

@@ -36,7 +36,17 @@ func TestParse(t *testing.T) {
 		{"/whois bob", Command{Kind: Whois, Target: "bob"}, ""},
 		{"/verify bob", Command{Kind: Verify, Target: "bob"}, ""},
 		{"/verify bob confirm", Command{Kind: Verify, Target: "bob", Confirm: true}, ""},
-		{"/verify bob yes", Command{}, "usage: /verify"},
+		{"/verify bob yes", Command{Kind: Verify, Target: "bob yes"}, ""}, // nicknames may hold spaces
+		{`/send "Mary Ann" see you`, Command{Kind: Send, Target: "Mary Ann", Text: "see you"}, ""},
+		{`/send "Mary Ann"`, Command{}, "usage: /send"},
+		{`/send "Mary Ann see you`, Command{}, "missing closing"},
+		{`/send "" x`, Command{}, "empty nickname"},
+		{`/msg "Mary Ann"`, Command{Kind: Select, Target: "Mary Ann"}, ""},
+		{`/whois Mary Ann`, Command{Kind: Whois, Target: "Mary Ann"}, ""},
+		{`/verify Mary Ann`, Command{Kind: Verify, Target: "Mary Ann"}, ""},
+		{`/verify Mary Ann confirm`, Command{Kind: Verify, Target: "Mary Ann", Confirm: true}, ""},
+		{`/verify "Mary Ann" confirm`, Command{Kind: Verify, Target: "Mary Ann", Confirm: true}, ""},
+		{`/verify "Mary Ann" yes`, Command{}, "usage: /verify"},
 		{"/frobnicate", Command{}, "/frobnicate: unknown command; /help lists them"},
 		{"/", Command{}, "unknown command"},
 	}
@@ -49,6 +59,7 @@ func TestParse(t *testing.T) {
 				}
 				return
 			}
+			got.rest = ""
 			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("Parse(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 			}
@@ -56,8 +67,30 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestPreferKnownTarget(t *testing.T) {
+	known := func(n string) bool { return n == "Mary" || n == "Mary Ann" || n == "Mary Ann Lee" }
+	tests := []struct{ in, target, text string }{
+		{"/send Mary Ann see you", "Mary Ann", "see you"},
+		{"/send Mary hi", "Mary", "hi"},
+		{"/send Mary Ann Lee x", "Mary Ann Lee", "x"},
+		{"/send Mary Ann", "Mary", "Ann"}, // leaves text
+		{"/send Bob Ann hi", "Bob", "Ann hi"},
+		{`/send "Mary" Ann Lee x`, "Mary", "Ann Lee x"},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.PreferKnownTarget(known)
+		if c.Target != tt.target || c.Text != tt.text {
+			t.Errorf("%s: target %q text %q; want %q %q", tt.in, c.Target, c.Text, tt.target, tt.text)
+		}
+	}
+}
+
 func TestComplete(t *testing.T) {
-	nicks := []string{"alice", "Alex", "bob"}
+	nicks := []string{"alice", "Alex", "bob", "Mary Ann"}
 	tests := []struct {
 		line string
 		want []string
@@ -66,6 +99,7 @@ func TestComplete(t *testing.T) {
 		{"/q", []string{"/query ", "/quit "}},
 		{"/send al", []string{"/send alice ", "/send Alex "}},
 		{"b", []string{"bob "}},
+		{"/send Ma", []string{`/send "Mary Ann" `}},
 		{"hello ", nil},
 		{"/zz", nil},
 	}

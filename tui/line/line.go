@@ -158,6 +158,7 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 	case command.Peers:
 		u.peers()
 	case command.Send:
+		c.PreferKnownTarget(func(name string) bool { return len(u.node.Resolve(name)) > 0 })
 		u.send(ctx, c.Target, c.Text)
 	case command.Nick:
 		if err := u.node.SetNickname(c.Target); err != nil {

@@ -130,15 +130,18 @@ func TestCommands(t *testing.T) {
 	a2 := strings.Repeat("C", 52)
 	node := &fakeNode{events: make(chan app.Event, 10), nick: "me", peers: []app.Peer{
 		peer("alice", a1, 5000, true), peer("alice", a2, 5001, true), peer("bob", "", 6000, true), peer("carol", strings.Repeat("D", 52), 7000, false),
+		peer("Mary Ann", strings.Repeat("E", 52), 7001, true), peer("Mary", strings.Repeat("F", 52), 7002, true),
 	}}
 	s := start(t, node)
 	tests := []struct{ in, want string }{
 		{"/help", "commands:"},
-		{"/peers", "4 known peer(s)"},
+		{"/peers", "6 known peer(s)"},
 		{"/send bob hello bob", "you -> bob: hello bob"},
 		{"/send alice hi", "2 peers are called alice: alice#BBBBBBB, alice#CCCCCCC"},
 		{"/send alice#CCC hi you", "you -> alice#CCCCCCC: hi you"},
 		{"/send carol x", "peer is offline"},
+		{"/send Mary Ann see you", "you -> Mary Ann: see you"},
+		{`/send "Mary" Ann, hi`, "you -> Mary: Ann, hi"},
 		{"/send nobody x", "no peer called nobody"},
 		{"/send bob", "usage: /send <nick> <message>"},
 		{"hello", "use /send <nick> <message>"},
@@ -156,7 +159,7 @@ func TestCommands(t *testing.T) {
 			t.Errorf("%s: no %q", tt.in, tt.want)
 		}
 	}
-	if len(node.sent) != 2 || node.sent[1] != "id:"+a2+":hi you" {
+	if len(node.sent) != 4 || node.sent[1] != "id:"+a2+":hi you" || node.sent[2] != "id:"+strings.Repeat("E", 52)+":see you" {
 		t.Errorf("sent = %q", node.sent)
 	}
 	s.send("/quit")
