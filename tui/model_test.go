@@ -237,7 +237,7 @@ func TestSlashCommands(t *testing.T) {
 			}
 		}},
 		{name: "verify original", line: "/verify carol", want: []string{"✗ carol uses an original client without encryption"}},
-		{name: "verify bad word", line: "/verify bob yes", want: []string{"✗ usage: /verify <nick> [confirm]"}},
+		{name: "verify bad word", line: `/verify "bob" yes`, want: []string{"✗ usage: /verify <nick> [confirm]"}},
 		{name: "unknown command", line: "/frobnicate now", want: []string{"✗ /frobnicate: unknown command; /help lists them"}},
 		{name: "double slash sends a slash", line: "//shrug", check: func(t *testing.T, h *harness) {
 			if s := h.node.sentMessages(); len(s) != 1 || s[0].Text != "/shrug" {
