@@ -29,6 +29,18 @@ type Peer struct {
 // Original reports whether the peer speaks only the original protocol.
 func (p Peer) Original() bool { return p.Identity == "" && p.Instance == "" }
 
+// Key says who the peer is, the same way for every source and for the
+// app: "id:<identity>" for a peer with an identity, else
+// "orig:<nickname>@<IP of Addr>" (a peer without a key, original or not:
+// its port and instance change at every start, its nickname and IP do
+// not). Two sightings with one Key are the same peer.
+func (p Peer) Key() string {
+	if p.Identity != "" {
+		return "id:" + p.Identity
+	}
+	return "orig:" + p.Nickname + "@" + p.Addr.Addr().Unmap().String()
+}
+
 // Kind says what a Sighting reports.
 type Kind int
 

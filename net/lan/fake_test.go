@@ -143,8 +143,10 @@ func (f *fakeNode) wantAnnounces(t *testing.T, when string, want int) {
 	}
 }
 
+// peerAnnounce is the announce of a peer named bob, run as instance,
+// with identity "id-"+instance.
 func peerAnnounce(instance string) wire.Datagram {
-	return wire.Datagram{Type: wire.TypeAnnounce, Nickname: "bob", TCPPort: 4242, Instance: instance, Identity: "id-bob"}
+	return wire.Datagram{Type: wire.TypeAnnounce, Nickname: "bob", TCPPort: 4242, Instance: instance, Identity: "id-" + instance}
 }
 
 func TestPeriodicAnnounce(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
@@ -339,7 +340,9 @@ func (d *Discovery) readLoop(ctx context.Context, h discovery.Handler, kick chan
 	// (an IPv4 UDP payload can't reach it anyway).
 	buf := make([]byte, wire.MaxDatagram+1)
 	known := newPeerSet(MaxKnownPeers, d.cfg.PeerTimeout)
-	drops := dropLogger{log: d.log, every: time.Minute}
+	// One Warn a minute, the rest at Debug: a noisy network can't flood
+	// the log.
+	drops := ratelog.New(d.log, slog.LevelWarn, ratelog.DefaultEvery)
 	for {
 		n, src, err := d.recv.Receive(buf)
 		if err != nil {
@@ -358,7 +361,7 @@ func (d *Discovery) readLoop(ctx context.Context, h discovery.Handler, kick chan
 		// be reused by the next read.
 		dg, err := wire.ParseDatagram(buf[:n])
 		if err != nil {
-			drops.drop(src, n, err)
+			drops.Log("dropped bad datagram", "from", src, "bytes", n, "err", err)
 			continue
 		}
 		d.handle(dg, src, time.Now(), known, h, kick)
@@ -366,7 +369,8 @@ func (d *Discovery) readLoop(ctx context.Context, h discovery.Handler, kick chan
 }
 
 // handle reports one valid datagram from src to h, and asks for a
-// re-announce when it comes from a peer not known.
+// re-announce when it comes from a peer not known. A goodbye counts only
+// from the IP and instance of the peer's last announce.
 func (d *Discovery) handle(dg wire.Datagram, src netip.Addr, now time.Time, known *peerSet, h discovery.Handler, kick chan<- struct{}) {
 	if dg.Instance != "" && dg.Instance == d.cfg.Self.Instance {
 		return // our own, looped back
@@ -380,7 +384,7 @@ func (d *Discovery) handle(dg wire.Datagram, src netip.Addr, now time.Time, know
 		Identity: dg.Identity,
 		Instance: dg.Instance,
 	}
-	key := peerKey(dg, src)
+	key := keyOf(peer, src)
 	switch dg.Type {
 	case wire.TypeAnnounce:
 		peer.Addr = netip.AddrPortFrom(src, dg.TCPPort)
@@ -393,38 +397,14 @@ func (d *Discovery) handle(dg wire.Datagram, src netip.Addr, now time.Time, know
 		h.Sighting(discovery.Sighting{Kind: discovery.Seen, Peer: peer, Source: SourceName, TTL: d.cfg.PeerTimeout})
 	case wire.TypeGoodbye:
 		peer.Addr = netip.AddrPortFrom(src, 0)
-		known.forget(key)
+		if !known.goodbye(key) {
+			// The instance and identity are in every announce: anyone
+			// can copy them, but not the peer's IP.
+			d.log.Debug("ignored goodbye: not from where the peer announced", "peer", key.id, "instance", key.instance, "from", src)
+			return
+		}
 		h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: peer, Source: SourceName, Reason: "goodbye"})
 	}
-}
-
-// peerKey tells peers apart for the known set: a Parlance peer by instance
-// and identity, an original one by nickname and address.
-func peerKey(dg wire.Datagram, src netip.Addr) string {
-	if dg.Original() {
-		return "orig:" + dg.Nickname + "@" + src.String()
-	}
-	return "parlance:" + dg.Instance + "/" + dg.Identity
-}
-
-// dropLogger logs dropped datagrams: one at Warn level per period, the
-// rest at Debug, so a noisy network can't flood the log.
-type dropLogger struct {
-	log     *slog.Logger
-	every   time.Duration
-	lastErr time.Time
-	count   int // drops since the last Warn
-}
-
-func (l *dropLogger) drop(src netip.Addr, n int, err error) {
-	l.count++
-	now := time.Now()
-	if now.Sub(l.lastErr) >= l.every {
-		l.log.Warn("dropped bad datagram (more at debug level)", "from", src, "bytes", n, "err", err, "dropped", l.count)
-		l.lastErr, l.count = now, 0
-		return
-	}
-	l.log.Debug("dropped bad datagram", "from", src, "bytes", n, "err", err)
 }
 
 var _ discovery.Source = (*Discovery)(nil)

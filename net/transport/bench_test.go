@@ -83,6 +83,7 @@ func benchMessages(b *testing.B, method string, load benchLoad) {
 		// The original receiver has no limit; do not let ours refuse
 		// connections that the sender closed but it has yet to read.
 		receiverCfg.MaxInbound = 1 << 14
+		receiverCfg.MaxInboundPerIP = 1 << 14
 	}
 	senderCfg.ListenAddr = "127.0.0.1:0"
 	sender, err := Listen(senderCfg) // sends only: Serve is not needed

@@ -1,14 +1,18 @@
 package transport
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
+	"github.com/parlance-chat/parlance/net/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
@@ -18,25 +22,97 @@ const (
 	firstPlain = '{'  // an original peer's JSON line
 )
 
-// admit registers an accepted connection, or closes it when the transport
-// is closed or MaxInbound connections are open.
-func (t *Transport) admit(c net.Conn) bool {
+// inConn is an inbound connection being served.
+type inConn struct {
+	ip netip.Addr
+	// active is when the connection was accepted or last delivered a
+	// message (Unix nanoseconds): the idle timeout counts from it, and
+	// the least recently active connection is the first to be evicted.
+	active atomic.Int64
+}
+
+func (ic *inConn) touch(now time.Time) { ic.active.Store(now.UnixNano()) }
+
+func (ic *inConn) lastActive() time.Time { return time.Unix(0, ic.active.Load()) }
+
+// admit registers an accepted connection, or closes it and returns nil
+// when the transport is closed or MaxInboundPerIP connections from its IP
+// are open. When MaxInbound connections are open, it closes the least
+// recently active one to make room: whoever holds connections open
+// without delivering messages cannot lock others out.
+func (t *Transport) admit(c net.Conn) *inConn {
+	ic := &inConn{ip: addrPortOf(c.RemoteAddr()).Addr()}
+	ic.touch(time.Now())
+
 	t.mu.Lock()
-	closed, full := t.closed, len(t.inbound) >= t.cfg.MaxInbound
-	if !closed && !full {
-		t.inbound[c] = struct{}{}
-	}
-	t.mu.Unlock()
-	if closed || full {
-		if full {
-			t.stats.overLimit.Add(1)
-			t.log.Warn("inbound connection refused: too many open", "remote", c.RemoteAddr().String(), "max", t.cfg.MaxInbound)
-		}
+	if t.closed {
+		t.mu.Unlock()
 		c.Close()
-		return false
+		return nil
+	}
+	if t.perIP[ic.ip] >= t.cfg.MaxInboundPerIP {
+		t.mu.Unlock()
+		c.Close()
+		t.stats.overIPLimit.Add(1)
+		t.logs.overIPLimit.Log("inbound connection refused: too many open from its address",
+			"remote", c.RemoteAddr().String(), "max_per_ip", t.cfg.MaxInboundPerIP)
+		return nil
+	}
+	var victim net.Conn
+	var victimIdle time.Duration
+	if len(t.inbound) >= t.cfg.MaxInbound {
+		victim = t.leastActiveLocked()
+		victimIdle = time.Since(t.inbound[victim].lastActive())
+		t.releaseLocked(victim)
+	}
+	t.inbound[c] = ic
+	t.perIP[ic.ip]++
+	t.mu.Unlock()
+
+	if victim != nil {
+		victim.Close() // its goroutine ends; release finds it gone
+		t.stats.evicted.Add(1)
+		t.logs.evicted.Log("closed the least recently active inbound connection to make room: too many open",
+			"closed", victim.RemoteAddr().String(), "inactive", victimIdle.Round(time.Millisecond),
+			"for", c.RemoteAddr().String(), "max", t.cfg.MaxInbound)
 	}
 	t.stats.accepted.Add(1)
-	return true
+	return ic
+}
+
+// leastActiveLocked returns the inbound connection that delivered a
+// message longest ago (or never, and was accepted first). t.inbound must
+// not be empty; t.mu is held.
+func (t *Transport) leastActiveLocked() net.Conn {
+	var (
+		oldest net.Conn
+		at     int64
+	)
+	for c, ic := range t.inbound {
+		if a := ic.active.Load(); oldest == nil || a < at {
+			oldest, at = c, a
+		}
+	}
+	return oldest
+}
+
+// release forgets an inbound connection that ended; it may have been
+// evicted (and so forgotten) already.
+func (t *Transport) release(c net.Conn) {
+	t.mu.Lock()
+	t.releaseLocked(c)
+	t.mu.Unlock()
+}
+
+func (t *Transport) releaseLocked(c net.Conn) {
+	ic, ok := t.inbound[c]
+	if !ok {
+		return
+	}
+	delete(t.inbound, c)
+	if t.perIP[ic.ip]--; t.perIP[ic.ip] <= 0 {
+		delete(t.perIP, ic.ip)
+	}
 }
 
 // closeInbound closes every inbound connection (Serve's ctx was cancelled).
@@ -50,13 +126,11 @@ func (t *Transport) closeInbound() {
 
 // serveConn tells TLS from plaintext by the first byte and reads messages
 // from the connection until it ends.
-func (t *Transport) serveConn(raw net.Conn, handle func(Inbound)) {
+func (t *Transport) serveConn(raw net.Conn, ic *inConn, handle func(Inbound)) {
 	var closer io.Closer = raw
 	defer func() {
 		closer.Close()
-		t.mu.Lock()
-		delete(t.inbound, raw)
-		t.mu.Unlock()
+		t.release(raw)
 	}()
 	remote := addrPortOf(raw.RemoteAddr())
 	log := t.log.With("remote", remote.String())
@@ -75,7 +149,7 @@ func (t *Transport) serveConn(raw net.Conn, handle func(Inbound)) {
 		raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 		if err := tc.HandshakeContext(t.ctx); err != nil {
 			t.stats.handshakeFails.Add(1)
-			log.Info("inbound TLS handshake failed", "err", err)
+			t.logs.handshake.Log("inbound TLS handshake failed", "remote", remote.String(), "err", err)
 			return
 		}
 		raw.SetDeadline(time.Time{})
@@ -83,33 +157,35 @@ func (t *Transport) serveConn(raw net.Conn, handle func(Inbound)) {
 		t.stats.tlsConns.Add(1)
 		id := string(peerIDOf(tc.ConnectionState()))
 		log.Debug("inbound TLS connection", "peer", id)
-		t.readMessages(tc, raw, remote, id, handle)
+		t.readMessages(tc, raw, ic, remote, id, handle)
 
 	case first[0] == firstTLS:
 		t.stats.plainRejected.Add(1)
-		log.Info("inbound TLS connection refused: this node has no identity")
+		t.logs.rejected.Log("inbound TLS connection refused: this node has no identity", "remote", remote.String())
 
 	case first[0] == firstPlain && t.cfg.RequireEncryption:
 		t.stats.plainRejected.Add(1)
-		log.Warn("inbound plaintext connection refused: encryption is required")
+		t.logs.plainRefused.Log("inbound plaintext connection refused: encryption is required", "remote", remote.String())
 
 	case first[0] == firstPlain:
 		t.stats.plainConns.Add(1)
 		log.Debug("inbound plaintext connection")
-		t.readMessages(conn, raw, remote, "", handle)
+		t.readMessages(conn, raw, ic, remote, "", handle)
 
 	default:
 		t.stats.badFirstByte.Add(1)
-		log.Info("inbound connection closed: neither TLS nor a message line", "first_byte", first[0])
+		t.logs.rejected.Log("inbound connection closed: neither TLS nor a message line", "remote", remote.String(), "first_byte", first[0])
 	}
 }
 
 // readMessages hands every message line read from r to handle until the
-// connection ends, is silent for IdleTimeout, or sends a line over
-// wire.MaxLine. Lines that do not parse are dropped.
-func (t *Transport) readMessages(r io.Reader, raw net.Conn, remote netip.AddrPort, id string, handle func(Inbound)) {
+// connection ends, delivers nothing for IdleTimeout, leaves a line
+// unfinished for LineTimeout, or sends a line over wire.MaxLine. Lines
+// that do not parse are dropped.
+func (t *Transport) readMessages(r io.Reader, raw net.Conn, ic *inConn, remote netip.AddrPort, id string, handle func(Inbound)) {
 	log := t.log.With("remote", remote.String())
-	lr := newLineReader(&idleReader{r: r, conn: raw, idle: t.cfg.IdleTimeout}, wire.MaxLine)
+	dr := &deadlineReader{r: r, conn: raw, ic: ic, idle: t.cfg.IdleTimeout, line: t.cfg.LineTimeout}
+	lr := newLineReader(dr, wire.MaxLine)
 	for {
 		line, err := lr.next()
 		switch {
@@ -119,11 +195,15 @@ func (t *Transport) readMessages(r io.Reader, raw net.Conn, remote netip.AddrPor
 			return
 		case errors.Is(err, errLineTooLong):
 			t.stats.linesTooLong.Add(1)
-			log.Warn("inbound connection closed: line over the limit", "limit", wire.MaxLine)
+			t.logs.tooLong.Log("inbound connection closed: line over the limit", "remote", remote.String(), "limit", wire.MaxLine)
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && dr.lineCut:
+			t.stats.lineTimeouts.Add(1)
+			t.logs.lineTimeout.Log("inbound connection closed: line not finished in time", "remote", remote.String(), "limit", t.cfg.LineTimeout)
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			t.stats.idleClosed.Add(1)
-			log.Debug("inbound connection closed: idle", "after", t.cfg.IdleTimeout)
+			log.Debug("inbound connection closed: no message", "for", t.cfg.IdleTimeout)
 			return
 		default:
 			log.Debug("inbound connection ended", "err", err)
@@ -135,27 +215,72 @@ func (t *Transport) readMessages(r io.Reader, raw net.Conn, remote netip.AddrPor
 		m, err := wire.ParseMessage(line)
 		if err != nil {
 			t.stats.dropped.Add(1)
-			log.Info("dropped a message line", "err", err, "bytes", len(line))
+			t.logs.dropped.Log("dropped a message line", "remote", remote.String(), "err", err, "bytes", len(line))
 			continue
 		}
+		ic.touch(time.Now())
 		t.stats.received.Add(1)
 		handle(Inbound{Message: m, Remote: remote, Identity: id})
 	}
 }
 
-// idleReader pushes the read deadline IdleTimeout ahead before each read,
-// so a connection silent that long fails with os.ErrDeadlineExceeded.
-type idleReader struct {
-	r    io.Reader
-	conn net.Conn
-	idle time.Duration
+// deadlineReader sets the read deadline before each read: IdleTimeout
+// after the connection last delivered a message, or, while a line is
+// unfinished, LineTimeout after its first byte if that is sooner. Reads
+// past it fail with os.ErrDeadlineExceeded.
+type deadlineReader struct {
+	r          io.Reader
+	conn       net.Conn // whose deadline is set
+	ic         *inConn
+	idle, line time.Duration
+
+	lineStart time.Time // when the unfinished line began; zero between lines
+	lineCut   bool      // the deadline set last is the line's
 }
 
-func (ir *idleReader) Read(p []byte) (int, error) {
-	if err := ir.conn.SetReadDeadline(time.Now().Add(ir.idle)); err != nil {
+func (dr *deadlineReader) Read(p []byte) (int, error) {
+	deadline := dr.ic.lastActive().Add(dr.idle)
+	dr.lineCut = false
+	if !dr.lineStart.IsZero() {
+		if end := dr.lineStart.Add(dr.line); end.Before(deadline) {
+			deadline, dr.lineCut = end, true
+		}
+	}
+	if err := dr.conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	return ir.r.Read(p)
+	n, err := dr.r.Read(p)
+	if n > 0 {
+		// The bytes after the last '\n' begin a line (or go on with one).
+		switch i := bytes.LastIndexByte(p[:n], '\n'); {
+		case i == n-1:
+			dr.lineStart = time.Time{}
+		case i >= 0 || dr.lineStart.IsZero():
+			dr.lineStart = time.Now()
+		}
+	}
+	return n, err
+}
+
+// inboundLogs rate-limits the log lines a remote can cause: one a minute
+// of each kind at its level, the rest at Debug.
+type inboundLogs struct {
+	overIPLimit, evicted, plainRefused, tooLong *ratelog.Limiter
+	handshake, rejected, lineTimeout, dropped   *ratelog.Limiter
+}
+
+func newInboundLogs(log *slog.Logger) inboundLogs {
+	at := func(level slog.Level) *ratelog.Limiter { return ratelog.New(log, level, ratelog.DefaultEvery) }
+	return inboundLogs{
+		overIPLimit:  at(slog.LevelWarn),
+		evicted:      at(slog.LevelWarn),
+		plainRefused: at(slog.LevelWarn),
+		tooLong:      at(slog.LevelWarn),
+		handshake:    at(slog.LevelInfo),
+		rejected:     at(slog.LevelInfo),
+		lineTimeout:  at(slog.LevelInfo),
+		dropped:      at(slog.LevelInfo),
+	}
 }
 
 // prefixConn gives back the byte that was peeked before reading on.
@@ -169,10 +294,9 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	if !c.hasPrefix || len(p) == 0 {
 		return c.Conn.Read(p)
 	}
-	// The rest of a first line or ClientHello follows at once: read it
-	// in the same call rather than return a single byte.
+	// The byte alone, without waiting for more: it starts a line, whose
+	// time runs from now (see deadlineReader).
 	p[0] = c.prefix
 	c.hasPrefix = false
-	n, err := c.Conn.Read(p[1:])
-	return n + 1, err
+	return 1, nil
 }

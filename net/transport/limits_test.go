@@ -2,6 +2,12 @@ package transport
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,21 +126,250 @@ func TestIdleInboundClosed(t *testing.T) {
 	}
 }
 
-func TestMaxInbound(t *testing.T) {
-	bob := newNode(t, Config{Identity: newID(t), MaxInbound: 2})
-	line := []byte(`{"from":"bob","content":"in","timestamp":1}` + "\n")
-	for range 2 {
-		c := dialRaw(t, bob.addr())
-		c.Write(line)
-		bob.recv(t) // admitted and served
+var testLine = []byte(`{"from":"bob","content":"in","timestamp":1}` + "\n")
+
+// dialFrom opens a TCP connection to addr from the loopback address src
+// (any of 127.0.0.0/8), closed at the end of the test.
+func dialFrom(tb testing.TB, src string, addr netip.AddrPort) *net.TCPConn {
+	tb.Helper()
+	local := net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0))
+	c, err := net.DialTCP("tcp", local, net.TCPAddrFromAddrPort(addr))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	extra := dialRaw(t, bob.addr())
-	extra.Write([]byte(`{"from":"bob","content":"over","timestamp":1}` + "\n"))
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialAdmitted opens a connection and waits until the node counts it open
+// (want open inbound connections in all).
+func dialAdmitted(tb testing.TB, n *node, src string, want int) *net.TCPConn {
+	tb.Helper()
+	c := dialFrom(tb, src, n.addr())
+	eventually(tb, fmt.Sprintf("%d inbound connections are open", want), func() bool {
+		return n.Stats().OpenInbound == want
+	})
+	return c
+}
+
+// TestMaxInboundPerIP: one address can hold only MaxInboundPerIP
+// connections, loopback included; others are not affected, and a closed
+// connection makes room again.
+func TestMaxInboundPerIP(t *testing.T) {
+	bob := newNode(t, Config{Identity: newID(t), MaxInboundPerIP: 2})
+	var held []*net.TCPConn
+	for i := range 2 {
+		held = append(held, dialAdmitted(t, bob, "127.0.0.1", i+1))
+	}
+	extra := dialFrom(t, "127.0.0.1", bob.addr())
+	extra.Write(testLine)
 	waitClosed(t, extra, waitFor)
-	if s := bob.Stats(); s.OverLimit != 1 || s.Accepted != 2 || s.OpenInbound != 2 {
-		t.Fatalf("stats %+v, want 1 over the limit, 2 open", s)
+	if s := bob.Stats(); s.OverIPLimit != 1 || s.Accepted != 2 || s.OpenInbound != 2 {
+		t.Fatalf("stats %+v, want 1 over the per-IP limit, 2 open", s)
 	}
-	if len(bob.got) != 0 {
-		t.Fatalf("the connection over the limit delivered %+v", <-bob.got)
+
+	other := dialFrom(t, "127.0.0.2", bob.addr())
+	other.Write(testLine)
+	if in := bob.recv(t); in.Remote.Addr() != netip.MustParseAddr("127.0.0.2") {
+		t.Fatalf("message from %v, want 127.0.0.2", in.Remote)
+	}
+
+	held[0].Close()
+	eventually(t, "the closed connection is gone", func() bool { return bob.Stats().OpenInbound == 2 })
+	again := dialFrom(t, "127.0.0.1", bob.addr())
+	again.Write(testLine)
+	if in := bob.recv(t); in.Remote.Addr() != loopback {
+		t.Fatalf("message from %v, want 127.0.0.1", in.Remote)
+	}
+	if s := bob.Stats(); s.OverIPLimit != 1 {
+		t.Fatalf("OverIPLimit = %d after room was made, want 1", s.OverIPLimit)
+	}
+}
+
+// TestMaxInboundEvictsLeastActive: with every slot taken by connections
+// that deliver nothing, a new connection closes the least recently active
+// one instead of being refused, and a connection that delivers keeps its
+// place.
+func TestMaxInboundEvictsLeastActive(t *testing.T) {
+	bob := newNode(t, Config{Identity: newID(t), MaxInbound: 2})
+	// Silent connections from two addresses fill every slot.
+	silent1 := dialAdmitted(t, bob, "127.0.0.11", 1)
+	silent2 := dialAdmitted(t, bob, "127.0.0.12", 2)
+
+	peer := dialFrom(t, "127.0.0.1", bob.addr())
+	peer.Write(testLine)
+	bob.recv(t)
+	waitClosed(t, silent1, waitFor) // the first silent one made room
+
+	silent3 := dialFrom(t, "127.0.0.13", bob.addr())
+	waitClosed(t, silent2, waitFor) // not the peer, which delivered since
+	peer.Write(testLine)
+	bob.recv(t)
+
+	dialFrom(t, "127.0.0.14", bob.addr())
+	waitClosed(t, silent3, waitFor)
+	peer.Write(testLine)
+	bob.recv(t)
+	if s := bob.Stats(); s.Evicted != 3 || s.Accepted != 5 || s.OpenInbound != 2 || s.Received != 3 {
+		t.Fatalf("stats %+v, want 3 evicted of 5, 2 open, 3 received", s)
+	}
+}
+
+// TestLineTimeout: a line must end within LineTimeout of its first byte,
+// however steadily its bytes trickle in; lines that end in time are read,
+// and each line has its own time.
+func TestLineTimeout(t *testing.T) {
+	const limit = 500 * time.Millisecond
+	bob := newNode(t, Config{Identity: newID(t), LineTimeout: limit})
+	c := dialRaw(t, bob.addr())
+
+	// Two lines, each written over half the limit, both together over
+	// more than the limit: both arrive.
+	for _, text := range []string{"first", "second"} {
+		line := `{"from":"bob","timestamp":1,"content":"` + text + `"}` + "\n"
+		for i, step := 0, len(line)/4+1; i < len(line); i += step {
+			c.Write([]byte(line[i:min(i+step, len(line))]))
+			time.Sleep(limit / 6)
+		}
+		if in := bob.recv(t); in.Message.Content != text {
+			t.Fatalf("got %+v", in)
+		}
+	}
+
+	// One byte every 20 ms: cut after the limit.
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(trickled)
+		b := []byte(`{"from":"bob","content":"`)
+		for i := 0; ; i++ {
+			if _, err := c.Write(b[i%len(b) : i%len(b)+1]); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	waitClosed(t, c, waitFor)
+	close(stop)
+	<-trickled
+	if d := time.Since(start); d < limit {
+		t.Fatalf("closed after %v, before the line timeout of %v", d, limit)
+	}
+	if s := bob.Stats(); s.LineTimeouts != 1 || s.IdleClosed != 0 || s.Received != 2 {
+		t.Fatalf("stats %+v, want 1 line timeout, 2 received", s)
+	}
+}
+
+// TestIdleCountsFromLastMessage: lines that deliver nothing (blank or not
+// a message) do not keep a connection open past IdleTimeout.
+func TestIdleCountsFromLastMessage(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	bob := newNode(t, Config{Identity: newID(t), IdleTimeout: idle})
+	c := dialRaw(t, bob.addr())
+	c.Write(testLine)
+	bob.recv(t)
+	delivered := time.Now()
+	stop := make(chan struct{})
+	junked := make(chan struct{})
+	go func() {
+		defer close(junked)
+		for {
+			if _, err := c.Write([]byte("{junk}\n\n")); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	waitClosed(t, c, waitFor)
+	close(stop)
+	<-junked
+	if d := time.Since(delivered); d < idle {
+		t.Fatalf("closed after %v, before the idle timeout of %v", d, idle)
+	}
+	if s := bob.Stats(); s.IdleClosed != 1 || s.Dropped == 0 {
+		t.Fatalf("stats %+v, want closed for idleness after dropped lines", s)
+	}
+}
+
+// levelCounter is a slog handler that counts records by message and level.
+type levelCounter struct {
+	mu     sync.Mutex
+	counts map[string]int // "message/LEVEL"
+}
+
+func newLevelCounter() *levelCounter { return &levelCounter{counts: map[string]int{}} }
+
+func (h *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelCounter) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *levelCounter) WithGroup(string) slog.Handler            { return h }
+func (h *levelCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.counts[r.Message+"/"+r.Level.String()]++
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *levelCounter) count(msg string, level slog.Level) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg+"/"+level.String()]
+}
+
+// TestInboundLogsRateLimited: a remote that sends many bad lines, or opens
+// many connections, causes one log line of each kind at Info or Warn (the
+// rest go to Debug).
+func TestInboundLogsRateLimited(t *testing.T) {
+	logs := newLevelCounter()
+	bob := newNode(t, Config{Identity: newID(t), MaxInboundPerIP: 1, Logger: slog.New(logs)})
+	c := dialAdmitted(t, bob, "127.0.0.1", 1)
+	c.Write(bytes.Repeat([]byte("{not a message}\n"), 50))
+	c.Write(testLine)
+	bob.recv(t)
+	for range 10 {
+		waitClosed(t, dialFrom(t, "127.0.0.1", bob.addr()), waitFor)
+	}
+	eventually(t, "every refusal is counted", func() bool { return bob.Stats().OverIPLimit == 10 })
+
+	const dropped, refused = "dropped a message line", "inbound connection refused: too many open from its address"
+	cases := []struct {
+		msg   string
+		level slog.Level
+		want  int
+	}{
+		{dropped, slog.LevelInfo, 1},
+		{dropped, slog.LevelDebug, 49},
+		{refused, slog.LevelWarn, 1},
+		{refused, slog.LevelDebug, 9},
+	}
+	for _, tc := range cases {
+		if got := logs.count(tc.msg, tc.level); got != tc.want {
+			t.Errorf("%q at %v logged %d times, want %d", tc.msg, tc.level, got, tc.want)
+		}
+	}
+}
+
+// TestLineTimeoutFromFirstByte: the first byte of a plaintext connection
+// ('{') starts its first line's time, even when nothing follows it.
+func TestLineTimeoutFromFirstByte(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	bob := newNode(t, Config{Identity: newID(t), LineTimeout: limit})
+	c := dialRaw(t, bob.addr())
+	start := time.Now()
+	c.Write([]byte("{"))
+	waitClosed(t, c, waitFor)
+	if d := time.Since(start); d < limit {
+		t.Fatalf("closed after %v, before the line timeout of %v", d, limit)
+	}
+	if s := bob.Stats(); s.LineTimeouts != 1 {
+		t.Fatalf("stats %+v, want 1 line timeout", s)
 	}
 }

@@ -15,17 +15,19 @@ type Stats struct {
 	OutgoingClosed uint64 // kept connections ended (idle, peer closed, write error, Close)
 
 	// Inbound.
-	Accepted       uint64 // connections admitted (under MaxInbound)
+	Accepted       uint64 // connections admitted
 	TLSConns       uint64 // inbound TLS handshakes completed
 	PlainConns     uint64 // inbound plaintext connections served
 	Received       uint64 // messages handed to the handler
 	Dropped        uint64 // lines that did not parse
-	OverLimit      uint64 // connections closed at once because MaxInbound were open
+	OverIPLimit    uint64 // connections refused because MaxInboundPerIP from their IP were open
+	Evicted        uint64 // connections closed to make room for a new one (MaxInbound were open)
 	BadFirstByte   uint64 // connections closed for a first byte that is neither TLS nor '{'
 	PlainRejected  uint64 // plaintext connections closed under RequireEncryption (or TLS to a node without identity)
 	HandshakeFails uint64 // inbound TLS handshakes that failed or timed out
 	LinesTooLong   uint64 // connections closed for a line over wire.MaxLine
-	IdleClosed     uint64 // connections closed after IdleTimeout of silence
+	IdleClosed     uint64 // connections closed after IdleTimeout without a message
+	LineTimeouts   uint64 // connections closed for a line unfinished LineTimeout after its first byte
 
 	// Now.
 	OpenInbound  int // inbound connections open
@@ -34,8 +36,9 @@ type Stats struct {
 
 type counters struct {
 	dials, dialErrors, keyMismatches, redials, sent, plainRefused, outgoingClosed atomic.Uint64
-	accepted, tlsConns, plainConns, received, dropped, overLimit, badFirstByte    atomic.Uint64
-	plainRejected, handshakeFails, linesTooLong, idleClosed                       atomic.Uint64
+	accepted, tlsConns, plainConns, received, dropped, overIPLimit, evicted       atomic.Uint64
+	badFirstByte, plainRejected, handshakeFails, linesTooLong, idleClosed         atomic.Uint64
+	lineTimeouts                                                                  atomic.Uint64
 }
 
 // Stats returns a snapshot of the transport's counters.
@@ -54,12 +57,14 @@ func (t *Transport) Stats() Stats {
 		PlainConns:     c.plainConns.Load(),
 		Received:       c.received.Load(),
 		Dropped:        c.dropped.Load(),
-		OverLimit:      c.overLimit.Load(),
+		OverIPLimit:    c.overIPLimit.Load(),
+		Evicted:        c.evicted.Load(),
 		BadFirstByte:   c.badFirstByte.Load(),
 		PlainRejected:  c.plainRejected.Load(),
 		HandshakeFails: c.handshakeFails.Load(),
 		LinesTooLong:   c.linesTooLong.Load(),
 		IdleClosed:     c.idleClosed.Load(),
+		LineTimeouts:   c.lineTimeouts.Load(),
 	}
 	t.mu.Lock()
 	s.OpenInbound = len(t.inbound)

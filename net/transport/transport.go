@@ -15,6 +15,13 @@
 // unless it is the ID the message is meant for (ErrKeyMismatch). The
 // receiver accepts any key and reports the proven ID in Inbound.Identity.
 //
+// Inbound limits: at most MaxInboundPerIP connections from one address
+// (more are refused) and MaxInbound in all (then a new one closes the
+// least recently active); a line must end within LineTimeout of its first
+// byte and hold at most wire.MaxLine bytes; a connection that delivers no
+// message for IdleTimeout is closed. What a remote can make the transport
+// log is rate-limited: one line a minute of each kind, the rest at Debug.
+//
 // Outgoing connections are written only. The transport reads them solely to
 // notice when the peer closes (so the next Send redials); anything the peer
 // sends on them is discarded.
@@ -59,8 +66,20 @@ type Config struct {
 	// and nothing accepted from, a peer without an identity.
 	RequireEncryption bool
 
-	MaxInbound       int           // open inbound connections (default 256)
-	IdleTimeout      time.Duration // close a connection silent this long (default 5 min)
+	// MaxInbound bounds the open inbound connections (default 256). When
+	// they are all open, a new one closes the least recently active: the
+	// one that delivered a message longest ago (or never, and was
+	// accepted first).
+	MaxInbound int
+	// MaxInboundPerIP bounds the open inbound connections from one IP
+	// address, loopback included (default 16); more are refused.
+	MaxInboundPerIP int
+	// IdleTimeout closes an outgoing connection not written to this long,
+	// and an inbound one that delivered no message this long (default 5 min).
+	IdleTimeout time.Duration
+	// LineTimeout closes an inbound connection whose line has not ended
+	// this long after its first byte (default 30 s).
+	LineTimeout      time.Duration
 	DialTimeout      time.Duration // TCP connect (default 5 s)
 	HandshakeTimeout time.Duration // TLS handshake, and the first byte of an inbound connection (default 5 s)
 	WriteTimeout     time.Duration // one message write (default 10 s)
@@ -76,7 +95,9 @@ type Config struct {
 // Defaults of Config's zero values.
 const (
 	DefaultMaxInbound       = 256
+	DefaultMaxInboundPerIP  = 16
 	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultLineTimeout      = 30 * time.Second
 	DefaultDialTimeout      = 5 * time.Second
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
@@ -92,8 +113,14 @@ func (c Config) withDefaults() Config {
 	if c.MaxInbound <= 0 {
 		c.MaxInbound = DefaultMaxInbound
 	}
+	if c.MaxInboundPerIP <= 0 {
+		c.MaxInboundPerIP = DefaultMaxInboundPerIP
+	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.LineTimeout <= 0 {
+		c.LineTimeout = DefaultLineTimeout
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -172,11 +199,13 @@ type Transport struct {
 	mu       sync.Mutex
 	closed   bool
 	serving  bool
-	inbound  map[net.Conn]struct{} // raw conns being served
+	inbound  map[net.Conn]*inConn  // raw conns being served
+	perIP    map[netip.Addr]int    // inbound conns per remote IP
 	outgoing map[net.Conn]struct{} // kept-open conns to peers
 	peers    map[peerKey]*peer
 
 	stats counters
+	logs  inboundLogs
 }
 
 // Listen opens the listening socket.
@@ -188,7 +217,9 @@ func Listen(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		inbound:  make(map[net.Conn]struct{}),
+		inbound:  make(map[net.Conn]*inConn),
+		perIP:    make(map[netip.Addr]int),
+		logs:     newInboundLogs(cfg.Logger),
 		outgoing: make(map[net.Conn]struct{}),
 		peers:    make(map[peerKey]*peer),
 	}
@@ -265,13 +296,14 @@ func (t *Transport) Serve(ctx context.Context, handle func(Inbound)) error {
 			continue
 		}
 		backoff = 0
-		if !t.admit(c) {
+		ic := t.admit(c)
+		if ic == nil {
 			continue
 		}
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
-			t.serveConn(c, handle)
+			t.serveConn(c, ic, handle)
 		}()
 	}
 }
