@@ -18,18 +18,15 @@ const MaxPeers = 10_000
 // drop duplicates (a resend after a redial may deliver a message twice).
 const recentIDs = 256
 
-// KeyOf derives the registry key of a peer as a source reports it.
-func KeyOf(p discovery.Peer) PeerKey {
-	if p.Identity != "" {
-		return PeerKey("id:" + p.Identity)
-	}
-	return plainKey(p.Nickname, p.Addr.Addr())
-}
+// KeyOf derives the registry key of a peer as a source reports it: its
+// identity, or for a peer without one, nickname and IP (see
+// discovery.Peer.Key).
+func KeyOf(p discovery.Peer) PeerKey { return PeerKey(p.Key()) }
 
 // plainKey keys a peer without an identity (an original peer, which speaks
-// plaintext) by nickname and IP: its port changes at every start.
+// plaintext) by nickname and IP, as discovery.Peer.Key does.
 func plainKey(nick string, ip netip.Addr) PeerKey {
-	return PeerKey("orig:" + nick + "@" + ip.Unmap().String())
+	return KeyOf(discovery.Peer{Nickname: nick, Addr: netip.AddrPortFrom(ip, 0)})
 }
 
 // peerState is a registry entry.

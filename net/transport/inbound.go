@@ -52,10 +52,11 @@ func (t *Transport) admit(c net.Conn) *inConn {
 	}
 	if t.perIP[ic.ip] >= t.cfg.MaxInboundPerIP {
 		t.mu.Unlock()
-		c.Close()
+		// Count and log before closing, so whoever sees the close sees them.
 		t.stats.overIPLimit.Add(1)
 		t.logs.overIPLimit.Log("inbound connection refused: too many open from its address",
 			"remote", c.RemoteAddr().String(), "max_per_ip", t.cfg.MaxInboundPerIP)
+		c.Close()
 		return nil
 	}
 	var victim net.Conn
@@ -69,14 +70,14 @@ func (t *Transport) admit(c net.Conn) *inConn {
 	t.perIP[ic.ip]++
 	t.mu.Unlock()
 
+	t.stats.accepted.Add(1)
 	if victim != nil {
-		victim.Close() // its goroutine ends; release finds it gone
 		t.stats.evicted.Add(1)
 		t.logs.evicted.Log("closed the least recently active inbound connection to make room: too many open",
 			"closed", victim.RemoteAddr().String(), "inactive", victimIdle.Round(time.Millisecond),
 			"for", c.RemoteAddr().String(), "max", t.cfg.MaxInbound)
+		victim.Close() // its goroutine ends; release finds it gone
 	}
-	t.stats.accepted.Add(1)
 	return ic
 }
 

@@ -219,7 +219,7 @@ func TestMaxInboundEvictsLeastActive(t *testing.T) {
 // however steadily its bytes trickle in; lines that end in time are read,
 // and each line has its own time.
 func TestLineTimeout(t *testing.T) {
-	const limit = 500 * time.Millisecond
+	const limit = time.Second
 	bob := newNode(t, Config{Identity: newID(t), LineTimeout: limit})
 	c := dialRaw(t, bob.addr())
 

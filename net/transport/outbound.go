@@ -335,10 +335,11 @@ func (t *Transport) watch(c net.Conn, dead chan<- struct{}) {
 // janitor closes idle outgoing connections and forgets peers without a
 // connection, until Close.
 //
-// It closes a connection idle for between IdleTimeout minus one sweep
-// interval and IdleTimeout: before a peer with the same IdleTimeout closes
-// it from its end. The side that writes should be the one that closes, or
-// a message written just as the reader closes is lost.
+// It closes a connection idle for between half and three quarters of
+// IdleTimeout (with the default, 2.5 to 3.75 minutes): well before a peer
+// with the same IdleTimeout closes it from its end, even on a loaded
+// machine. The side that writes should be the one that closes, or a
+// message written just as the reader closes is lost.
 func (t *Transport) janitor() {
 	defer t.wg.Done()
 	every := t.sweepInterval()
@@ -349,7 +350,7 @@ func (t *Transport) janitor() {
 		case <-t.ctx.Done():
 			return
 		case now := <-tick.C:
-			t.sweep(now, t.cfg.IdleTimeout-every)
+			t.sweep(now, t.cfg.IdleTimeout/2)
 		}
 	}
 }
