@@ -53,7 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Input and Output replace the terminal (stdin and stdout) in Run.
 	// The bell is written to Output too. Colours are chosen for Output,
-	// and NO_COLOR is honoured.
+	// and NO_COLOR is honoured. Run serialises the writes to an Output
+	// that is not a terminal file, so it need not be safe for concurrent
+	// use.
 	Input  io.Reader
 	Output io.Writer
 	// Now is the clock (time.Now when nil) and Location the time zone
