@@ -16,7 +16,7 @@ import (
 )
 
 // completeLine offers the completions of a partly typed input line.
-var completeLine = command.Complete
+func completeLine(line string, names []string) []string { return command.Complete(line, names) }
 
 // sendResultMsg is the outcome of Node.Send for a message shown as pending.
 type sendResultMsg struct {

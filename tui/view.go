@@ -363,7 +363,9 @@ func (m *Model) helpText() []helpRow {
 		helpRow{term: "!", desc: "unencrypted: an original client"},
 		helpRow{term: "✓", desc: "verified with /verify"},
 		helpRow{term: "⚠", desc: "key changed: not the peer this nickname had before"},
-		helpRow{term: "alice#ABCDEFG", desc: "several peers share a nickname; the tag tells them apart"},
+		helpRow{term: "alice#ABCDEFG", desc: "several peers share a nickname, or nicknames that look alike; the tag tells them apart"},
+		helpRow{term: "<U+200B>", desc: "a character in a nickname that would not be seen (zero-width, format or control)"},
+		helpRow{term: `"Mary Ann"`, desc: "a nickname with spaces; Tab adds the quotes"},
 	)
 	return rows
 }
