@@ -16,7 +16,7 @@ import (
 )
 
 // completeLine offers the completions of a partly typed input line.
-var completeLine = command.Complete
+func completeLine(line string, names []string) []string { return command.Complete(line, names) }
 
 // sendResultMsg is the outcome of Node.Send for a message shown as pending.
 type sendResultMsg struct {
@@ -78,6 +78,9 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		return m.send(it, cmd.Text), nil
 
 	case command.Send:
+		// "/send Mary Ann hi": the longest leading words that name a
+		// peer are the target.
+		cmd.PreferKnownTarget(m.knownName)
 		it, err := m.resolve(cmd.Target)
 		if err != nil {
 			return nil, err
@@ -119,7 +122,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			m.say(kindInfo, "· you have no identity: this node runs unencrypted")
 			return nil, nil
 		}
-		m.say(kindInfo, "· your ID: "+identity.ID(m.self.Identity).Grouped()+"\nothers see it with /whois "+textsafe.Line(m.self.Nickname)+" and can compare it with you")
+		m.say(kindInfo, "· your ID: "+identity.ID(m.self.Identity).Grouped()+"\nothers see it with /whois "+textsafe.Name(m.self.Nickname)+" and can compare it with you")
 		return nil, nil
 
 	case command.Whois:
@@ -147,15 +150,20 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, fmt.Errorf("safety code for %s: %w", it.name, err)
 		}
 		m.say(kindInfo, "· safety code with "+it.name+": "+textsafe.Line(code)+
-			"\nCompare it with "+it.peer.Nickname+" in person or on a call you trust; they see the same code. "+
+			"\nCompare it with "+textsafe.Name(it.peer.Nickname)+" in person or on a call you trust; they see the same code. "+
 			"If it matches, type /verify "+it.name+" confirm.")
 		return nil, nil
 	}
 	return nil, fmt.Errorf("command not available here")
 }
 
-// resolve finds the one peer a name means, or says why there is none.
+// resolve finds the one peer a name means, or says why there is none. A
+// name as the list shows it (what Tab completes, tag and all) means that
+// row; anything else is asked of the node.
 func (m *Model) resolve(name string) (peerItem, error) {
+	if it, ok := m.rowNamed(name); ok {
+		return it, nil
+	}
 	peers := m.node.Resolve(name)
 	switch len(peers) {
 	case 1:
@@ -163,22 +171,36 @@ func (m *Model) resolve(name string) (peerItem, error) {
 			return it, nil
 		}
 		p := peers[0]
-		p.Nickname = textsafe.Line(p.Nickname)
-		return peerItem{peer: p, known: true, name: p.Nickname}, nil
+		return peerItem{peer: p, known: true, name: textsafe.Name(p.Nickname)}, nil
 	case 0:
-		// A conversation with someone the node does not list.
-		for _, it := range m.list.items {
-			if !it.known && strings.EqualFold(it.name, name) {
-				return it, nil
-			}
-		}
-		return peerItem{}, fmt.Errorf("no peer called %q; /peers lists them", textsafe.Line(name))
+		return peerItem{}, fmt.Errorf("no peer called %q; /peers lists them", textsafe.Name(name))
 	}
 	choices := make([]string, len(peers))
 	for i, p := range peers {
-		choices[i] = textsafe.Line(p.Nickname) + "#" + tagOf(p)
+		choices[i] = textsafe.Name(p.Nickname) + "#" + tagOf(p)
 	}
-	return peerItem{}, fmt.Errorf("%q is ambiguous, say which: %s", textsafe.Line(name), strings.Join(choices, ", "))
+	return peerItem{}, fmt.Errorf("%q is ambiguous, say which: %s", textsafe.Name(name), strings.Join(choices, ", "))
+}
+
+// rowNamed finds the one row whose name (as shown) is name, ignoring case.
+func (m *Model) rowNamed(name string) (peerItem, bool) {
+	var found peerItem
+	n := 0
+	for _, it := range m.list.items {
+		if strings.EqualFold(it.name, name) {
+			found = it
+			n++
+		}
+	}
+	return found, n == 1
+}
+
+// knownName reports whether name means at least one peer.
+func (m *Model) knownName(name string) bool {
+	if _, ok := m.rowNamed(name); ok {
+		return true
+	}
+	return len(m.node.Resolve(name)) > 0
 }
 
 // send shows the message as pending at once and sends it in a command;
@@ -192,7 +214,7 @@ func (m *Model) send(it peerItem, text string) tea.Cmd {
 	c.pending[id] = c.add(entry{
 		kind:  kindOut,
 		at:    m.now(),
-		from:  textsafe.Line(m.self.Nickname),
+		from:  textsafe.Name(m.self.Nickname),
 		text:  textsafe.Sanitize(text, true),
 		state: sendPending,
 	}, m.loc)
@@ -226,7 +248,7 @@ func (m *Model) handleSendResult(msg sendResultMsg) {
 		return
 	}
 	m.log.Debug("send failed", "peer", msg.key, "err", msg.err)
-	name := c.nick
+	name := textsafe.Name(c.nick)
 	if it, ok := m.list.item(msg.key); ok {
 		name = it.name
 	}
@@ -243,7 +265,7 @@ func (m *Model) handleSendResult(msg sendResultMsg) {
 
 func (m *Model) handleNickResult(msg nickResultMsg) {
 	if msg.err != nil {
-		m.say(kindError, "✗ cannot change nickname to "+textsafe.Line(msg.name)+": "+msg.err.Error())
+		m.say(kindError, "✗ cannot change nickname to "+textsafe.Name(msg.name)+": "+msg.err.Error())
 		return
 	}
 	m.setSelf(m.node.Self())

@@ -49,14 +49,60 @@ type entry struct {
 // that entry's wrapped lines.
 type pos struct{ e, l int }
 
-// conversation is the history with one peer (or the home view). It only
-// grows at the end, except for /clear.
+// Limits of what the UI keeps, so that no flood from the network (made-up
+// peers coming and going, messages by the million) grows its memory
+// without bound. They mirror the node's MemoryStore.
+const (
+	// maxConversations is how many conversations are kept; past it the
+	// least recently active ones are dropped, those without unread
+	// messages and without messages at all first (see pruneConversations).
+	maxConversations = 1000
+	// keepEntries is how many entries a conversation keeps at least; when
+	// trimEntries more have come, the oldest are dropped at once, so that
+	// trimming costs amortised O(1) per entry.
+	keepEntries = 100_000
+	trimEntries = 10_000
+	// maxConvBytes and maxTotalBytes bound the text held by one
+	// conversation and by all of them (messages may be 64 KiB each).
+	maxConvBytes  = 16 << 20
+	maxTotalBytes = 256 << 20
+)
+
+// budget is what the conversations of one model may hold, and what they
+// hold. Every conversation of the model shares it.
+type budget struct {
+	convs      int // conversations
+	entries    int // keepEntries
+	trim       int // trimEntries
+	convBytes  int
+	totalBytes int
+
+	used int // bytes held by every conversation
+}
+
+func newBudget() *budget {
+	return &budget{convs: maxConversations, entries: keepEntries, trim: trimEntries, convBytes: maxConvBytes, totalBytes: maxTotalBytes}
+}
+
+// entryOverhead is what an entry costs beyond its text, roughly: the
+// struct and the cached lines of the entries drawn.
+const entryOverhead = 128
+
+func (e *entry) cost() int { return entryOverhead + len(e.text) + len(e.from) + len(e.color) }
+
+// conversation is the history with one peer (or the home view). It grows
+// at the end; the oldest entries are dropped past the budget's limits, and
+// all of them by /clear.
 type conversation struct {
-	key     app.PeerKey
-	nick    string // last nickname seen, for peers node.Peers() does not list
-	entries []entry
-	lastDay int // yyyymmdd of the newest entry, 0 when empty
-	unread  int
+	key      app.PeerKey
+	nick     string // last nickname seen (raw), for peers node.Peers() does not list
+	entries  []entry
+	lastDay  int // yyyymmdd of the newest entry, 0 when empty
+	unread   int
+	messages int    // entries that are messages, in or out
+	bytes    int    // cost of the entries
+	active   uint64 // when it was last used (Model.activity)
+	budget   *budget
 
 	// follow keeps the newest line at the bottom. When false, anchor is the
 	// line shown at the bottom of the view.
@@ -67,31 +113,103 @@ type conversation struct {
 	pending map[int]int
 }
 
-func newConversation(key app.PeerKey, nick string) *conversation {
-	return &conversation{key: key, nick: nick, follow: true, pending: map[int]int{}}
+func newConversation(key app.PeerKey, nick string, b *budget) *conversation {
+	return &conversation{key: key, nick: nick, follow: true, pending: map[int]int{}, budget: b}
+}
+
+// keep reports whether the conversation holds something the user has not
+// seen or may want again: messages, unread ones, or messages being sent.
+// Lines about peers joining and leaving do not count.
+func (c *conversation) keep() bool {
+	return c.messages > 0 || c.unread > 0 || len(c.pending) > 0
 }
 
 // add appends an entry, with a day line before it when the local date
-// changed since the previous entry, and returns its index.
+// changed since the previous entry, and returns its index. The oldest
+// entries are dropped when the conversation is over its limits.
 func (c *conversation) add(e entry, loc *time.Location) int {
 	day := dayKey(e.at.In(loc))
 	if day != c.lastDay {
-		c.entries = append(c.entries, entry{kind: kindDay, at: e.at})
+		c.push(entry{kind: kindDay, at: e.at})
 		c.lastDay = day
 	}
-	c.entries = append(c.entries, e)
+	c.push(e)
+	if len(c.entries) >= c.budget.entries+c.budget.trim || c.bytes > c.budget.convBytes {
+		c.trim()
+	}
 	return len(c.entries) - 1
+}
+
+func (c *conversation) push(e entry) {
+	c.entries = append(c.entries, e)
+	if e.kind == kindIn || e.kind == kindOut {
+		c.messages++
+	}
+	c.account(e.cost())
+}
+
+func (c *conversation) account(n int) {
+	c.bytes += n
+	c.budget.used += n
+}
+
+// trim drops the oldest entries, down to budget.entries and to nine tenths
+// of budget.convBytes, keeping at least the newest entry. A day line takes
+// the place of the last entry dropped when the first one kept is not one,
+// so the history still starts with its date. Messages being sent whose
+// entry is dropped are forgotten (their outcome is reported as a new
+// line), and a view scrolled into what was dropped goes to the top.
+func (c *conversation) trim() {
+	cut := 0 // entries dropped
+	for cut < len(c.entries)-1 && (len(c.entries)-cut > c.budget.entries || c.bytes > c.budget.convBytes/10*9) {
+		e := &c.entries[cut]
+		if e.kind == kindIn || e.kind == kindOut {
+			c.messages--
+		}
+		c.account(-e.cost())
+		cut++
+	}
+	if cut == 0 {
+		return
+	}
+	shift := cut // how far the entries kept move
+	if c.entries[cut].kind != kindDay {
+		shift--
+		c.entries[shift] = entry{kind: kindDay, at: c.entries[cut].at}
+		c.account(c.entries[shift].cost())
+	}
+	n := copy(c.entries, c.entries[shift:])
+	clear(c.entries[n:]) // let the dropped text go
+	c.entries = c.entries[:n]
+	for id, i := range c.pending {
+		if i < cut {
+			delete(c.pending, id)
+		} else {
+			c.pending[id] = i - shift
+		}
+	}
+	if c.anchor.e < cut {
+		c.anchor = pos{}
+	} else {
+		c.anchor.e -= shift
+	}
 }
 
 // clear forgets the history on screen. Messages still being sent are
 // forgotten too; their outcome is reported as a new line.
 func (c *conversation) clear() {
+	c.account(-c.bytes)
 	c.entries = nil
 	c.lastDay = 0
+	c.messages = 0
 	c.follow = true
 	c.anchor = pos{}
 	clear(c.pending)
 }
+
+// release gives the conversation's bytes back to the budget when the
+// model drops it.
+func (c *conversation) release() { c.account(-c.bytes) }
 
 // setState changes the send state of a pending message and reports
 // whether it was still there.

@@ -77,6 +77,9 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 			cmds = append(cmds, cmd)
 		}
 	}
+	if m.overBudget() && m.pruneConversations() {
+		refresh = true
+	}
 	if refresh {
 		m.refreshPeers()
 		if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
@@ -109,9 +112,11 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 	m.log.Debug("node event", "type", fmt.Sprintf("%T", ev))
 	switch ev := ev.(type) {
 	case app.PeerJoined:
+		// The node lists a peer that joined, so its conversation stays
+		// while it is listed (see refreshPeers).
 		p := ev.Peer
 		c := m.conv(p.Key, p.Nickname)
-		text := "→ " + c.nick + " joined"
+		text := "→ " + textsafe.Name(p.Nickname) + " joined"
 		if p.Source != "" || p.Addr.IsValid() {
 			text += " (" + joinNonEmpty(", ", p.Source, addrText(p)) + ")"
 		}
@@ -125,25 +130,33 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		p := ev.Peer
 		old, had := m.list.item(p.Key)
 		c := m.conv(p.Key, p.Nickname)
-		if had && old.peer.Nickname != c.nick {
-			m.addLine(c, kindSystem, "· "+old.peer.Nickname+" is now known as "+c.nick)
+		name := textsafe.Name(p.Nickname)
+		if had && old.peer.Nickname != p.Nickname {
+			m.addLine(c, kindSystem, "· "+textsafe.Name(old.peer.Nickname)+" is now known as "+name)
 		}
 		if had && old.peer.Trust != p.Trust {
 			switch p.Trust {
 			case app.TrustVerified:
-				m.addLine(c, kindSystem, "✓ "+c.nick+" is verified")
+				m.addLine(c, kindSystem, "✓ "+name+" is verified")
 			case app.TrustChanged:
-				m.addLine(c, kindWarning, "⚠ "+c.nick+" has a different key than before: this may be someone else. Compare safety codes with /verify.")
+				m.addLine(c, kindWarning, "⚠ "+name+" has a different key than before: this may be someone else. Compare safety codes with /verify.")
 			default:
-				m.addLine(c, kindSystem, "· "+c.nick+": "+p.Trust.String())
+				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.String())
 			}
 		}
 		return true, false, nil
 
 	case app.PeerLeft:
+		// The line goes only into a conversation that is already there
+		// or whose peer has a row: a made-up peer that comes and goes
+		// must leave nothing behind.
 		p := ev.Peer
+		_, listed := m.list.index[p.Key]
+		if _, ok := m.convs[p.Key]; !ok && !listed {
+			return false, false, nil
+		}
 		c := m.conv(p.Key, p.Nickname)
-		text := "← " + c.nick + " left"
+		text := "← " + textsafe.Name(p.Nickname) + " left"
 		if ev.Reason != "" {
 			text += " (" + ev.Reason + ")"
 		}
@@ -155,7 +168,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		_, listed := m.list.index[msg.Peer]
 		c := m.conv(msg.Peer, "")
 		if c.nick == "" {
-			c.nick = textsafe.Line(msg.From)
+			c.nick = msg.From
 		}
 		at := msg.At
 		if at.IsZero() {
@@ -165,7 +178,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if msg.Outgoing {
 			kind = kindOut
 		}
-		c.add(entry{kind: kind, at: at, from: textsafe.Line(msg.From), color: string(msg.Peer), text: textsafe.Sanitize(msg.Text, true)}, m.loc)
+		c.add(entry{kind: kind, at: at, from: textsafe.Name(msg.From), color: string(msg.Peer), text: textsafe.Sanitize(msg.Text, true)}, m.loc)
 		inView := m.list.sel == msg.Peer
 		if !inView {
 			c.unread++
@@ -210,7 +223,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 // setSelf takes a new Self, saying so when the nickname changed.
 func (m *Model) setSelf(s app.Self) {
 	if s.Nickname != m.self.Nickname && m.self.Nickname != "" {
-		m.say(kindSystem, "· you are now known as "+textsafe.Line(s.Nickname))
+		m.say(kindSystem, "· you are now known as "+textsafe.Name(s.Nickname))
 	}
 	m.self = s
 }

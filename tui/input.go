@@ -119,12 +119,17 @@ type completion struct {
 	i       int
 }
 
-// names are the completed words, for the help line.
+// names are the completed words (a quoted name as one), for the help
+// line.
 func (c *completion) names() []string {
 	out := make([]string, len(c.options))
 	for i, o := range c.options {
 		o = strings.TrimRight(o, " ")
-		out[i] = o[strings.LastIndexByte(o, ' ')+1:]
+		start := strings.LastIndexByte(o, ' ') + 1
+		if strings.HasSuffix(o, `"`) && len(o) > 1 {
+			start = strings.LastIndexByte(o[:len(o)-1], '"')
+		}
+		out[i] = o[start:]
 	}
 	return out
 }
@@ -135,7 +140,7 @@ func (m *Model) complete() {
 	if m.comp != nil && len(m.comp.options) > 0 && m.input.Value() == m.comp.options[m.comp.i] {
 		m.comp.i = (m.comp.i + 1) % len(m.comp.options)
 	} else {
-		m.comp = &completion{options: completeLine(m.input.Value(), m.list.names())}
+		m.comp = &completion{options: completeInput(m.input.Value(), m.list.names())}
 		if len(m.comp.options) == 0 {
 			m.comp = nil
 			return
@@ -143,4 +148,86 @@ func (m *Model) complete() {
 	}
 	m.input.SetValue(m.comp.options[m.comp.i])
 	m.input.CursorEnd()
+}
+
+// completeInput is command.Complete (completeLine) for the names of the
+// peer list, which may hold spaces ("Mary Ann"): such a name is completed
+// in double quotes, as the commands take it, and it is also completed
+// from what was typed of it in quotes (`/msg "Mary A`) or without
+// (`/msg Mary A`).
+func completeInput(line string, names []string) []string {
+	return completeInputWith(completeLine, line, names)
+}
+
+// completeInputWith is completeInput with another completeLine.
+func completeInputWith(completeLine func(line string, names []string) []string, line string, names []string) []string {
+	if start, ok := openQuote(line); ok {
+		return completeName(line[:start], line[start+1:], names)
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(opts []string) {
+		for _, o := range opts {
+			if !seen[o] {
+				seen[o] = true
+				out = append(out, o)
+			}
+		}
+	}
+	// Several words that begin a name with spaces. (One word is left to
+	// completeLine.)
+	from := 0
+	if strings.HasPrefix(line, "/") {
+		from = strings.IndexByte(line, ' ') + 1
+		if from == 0 {
+			from = len(line)
+		}
+	}
+	for i := from; i < len(line); i++ {
+		if (i == 0 || line[i-1] == ' ') && line[i] != ' ' && strings.Contains(line[i:], " ") {
+			add(completeName(line[:i], line[i:], names))
+		}
+	}
+	opts := completeLine(line, names)
+	start := strings.LastIndexByte(line, ' ') + 1
+	for i, o := range opts {
+		// Quote a name with spaces, if completeLine did not.
+		name, ok := strings.CutPrefix(o, line[:start])
+		name = strings.TrimSuffix(name, " ")
+		if ok && strings.Contains(name, " ") && !strings.HasPrefix(name, `"`) {
+			opts[i] = line[:start] + quoteName(name) + " "
+		}
+	}
+	add(opts)
+	return out
+}
+
+// completeName returns before + name + " " for each of names that starts
+// with typed (ignoring case), the name in quotes when it holds a space.
+func completeName(before, typed string, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(strings.ToLower(n), strings.ToLower(typed)) {
+			out = append(out, before+quoteName(n)+" ")
+		}
+	}
+	return out
+}
+
+// quoteName puts a name with a space in double quotes.
+func quoteName(n string) string {
+	if strings.Contains(n, " ") {
+		return `"` + n + `"`
+	}
+	return n
+}
+
+// openQuote finds a double quote that opens a word and is not closed: the
+// start of a quoted name being typed.
+func openQuote(line string) (int, bool) {
+	if strings.Count(line, `"`)%2 == 0 {
+		return 0, false
+	}
+	q := strings.LastIndexByte(line, '"')
+	return q, q == 0 || line[q-1] == ' '
 }

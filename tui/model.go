@@ -8,10 +8,12 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/parlance-chat/parlance/tui/textsafe"
@@ -51,7 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Input and Output replace the terminal (stdin and stdout) in Run.
 	// The bell is written to Output too. Colours are chosen for Output,
-	// and NO_COLOR is honoured.
+	// and NO_COLOR is honoured. Run serialises the writes to an Output
+	// that is not a terminal file, so it need not be safe for concurrent
+	// use.
 	Input  io.Reader
 	Output io.Writer
 	// Now is the clock (time.Now when nil) and Location the time zone
@@ -93,8 +97,11 @@ type Model struct {
 
 	list      peerList
 	convs     map[app.PeerKey]*conversation
-	home      *conversation // shown when no peer is selected
-	nextLocal int           // last local id given to a message being sent
+	home      *conversation     // shown when no peer is selected
+	nextLocal int               // last local id given to a message being sent
+	budget    *budget           // limits of the conversations, shared by them
+	folds     map[string]string // textsafe.Fold of the nicknames in the list
+	activity  uint64            // counts uses of conversations, to find the least recent
 
 	picked     bool // a peer was selected at some time
 	showHelp   bool
@@ -153,6 +160,7 @@ func New(node Node, opts Options) Model {
 	h := help.New()
 	h.Styles = helpStyles(r)
 
+	b := newBudget()
 	m := Model{
 		node:   node,
 		events: node.Events(),
@@ -167,7 +175,8 @@ func New(node Node, opts Options) Model {
 		input:  in,
 		self:   node.Self(),
 		convs:  map[app.PeerKey]*conversation{},
-		home:   newConversation("", ""),
+		home:   newConversation("", "", b),
+		budget: b,
 		tick:   tea.Tick,
 	}
 	m.refreshPeers()
@@ -243,16 +252,84 @@ func (m *Model) current() *conversation {
 	return m.home
 }
 
-// conv returns the conversation with key, making it when there is none.
+// conv returns the conversation with key, making it when there is none,
+// and marks it as used now.
 func (m *Model) conv(key app.PeerKey, nick string) *conversation {
 	c, ok := m.convs[key]
 	if !ok {
-		c = newConversation(key, textsafe.Line(nick))
+		c = newConversation(key, nick, m.budget)
 		m.convs[key] = c
 	} else if nick != "" {
-		c.nick = textsafe.Line(nick)
+		c.nick = nick
 	}
+	m.activity++
+	c.active = m.activity
 	return c
+}
+
+// dropConversation forgets a conversation. Its row goes at the next
+// refreshPeers, unless the node lists its peer.
+func (m *Model) dropConversation(key app.PeerKey) {
+	if c, ok := m.convs[key]; ok {
+		c.release()
+		delete(m.convs, key)
+	}
+}
+
+// overBudget reports whether the conversations hold more than the budget
+// allows.
+func (m *Model) overBudget() bool {
+	return len(m.convs) > m.budget.convs || m.budget.used > m.budget.totalBytes
+}
+
+// pruneConversations drops conversations until there are at most nine
+// tenths of the budget's number and bytes (so that it runs once in a
+// while, not at every new conversation). It drops first those without
+// unread messages, among them first those without any messages, and the
+// least recently used first. The conversation in view and those with a
+// message being sent stay. It reports whether it dropped any.
+func (m *Model) pruneConversations() bool {
+	type candidate struct {
+		key              app.PeerKey
+		unread, messages bool
+		active           uint64
+	}
+	var cands []candidate
+	for key, c := range m.convs {
+		if key == m.list.sel || len(c.pending) > 0 {
+			continue
+		}
+		cands = append(cands, candidate{key, c.unread > 0, c.messages > 0, c.active})
+	}
+	slices.SortFunc(cands, func(a, b candidate) int {
+		if a.unread != b.unread {
+			return boolCmp(a.unread, b.unread)
+		}
+		if a.messages != b.messages {
+			return boolCmp(a.messages, b.messages)
+		}
+		return cmp.Compare(a.active, b.active)
+	})
+	dropped := false
+	for _, cd := range cands {
+		if len(m.convs) <= m.budget.convs/10*9 && m.budget.used <= m.budget.totalBytes/10*9 {
+			break
+		}
+		m.dropConversation(cd.key)
+		dropped = true
+	}
+	return dropped
+}
+
+// boolCmp orders false before true.
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 // selectKey puts the conversation with key in view.

@@ -18,20 +18,22 @@ type peerItem struct {
 	// known is false for a conversation whose peer node.Peers() does not
 	// list (say, a message from someone never discovered).
 	known bool
-	// name is what the list and the commands call the peer: the nickname,
-	// or "nickname#tag" when several peers share it.
+	// name is what the list and the commands call the peer: the nickname
+	// as textsafe.Name shows it, with "#tag" when it needs one to be told
+	// apart (see nameItems). resolve knows these names.
 	name string
 }
 
 // peerList is the left pane: every known peer and every conversation.
 // The selection is held by key, so it survives reordering.
 type peerList struct {
-	items  []peerItem
-	index  map[app.PeerKey]int
-	sel    app.PeerKey
-	offset int // first row shown
-	width  int // inside the border
-	height int
+	items   []peerItem
+	index   map[app.PeerKey]int
+	nOnline int // items whose peer is online, counted when they are made
+	sel     app.PeerKey
+	offset  int // first row shown
+	width   int // inside the border
+	height  int
 }
 
 func (l *peerList) setSize(w, h int) {
@@ -95,57 +97,88 @@ func (l *peerList) names() []string {
 	return out
 }
 
-// online counts the peers that are online.
-func (l *peerList) online() int {
-	n := 0
-	for _, it := range l.items {
-		if it.peer.Online {
-			n++
-		}
-	}
-	return n
-}
+// online is the number of peers online.
+func (l *peerList) online() int { return l.nOnline }
 
 // refreshPeers rebuilds the peer list from node.Peers() and the
-// conversations the node does not list.
+// conversations the node does not list. Such a conversation is kept (and
+// has a row) only while it holds something worth keeping (see
+// conversation.keep) or is in view; the others are dropped here, so peers
+// that come and go leave nothing behind. What it costs depends on the
+// peers the node lists and on the conversations kept, which the budget
+// bounds.
 func (m *Model) refreshPeers() {
 	peers := m.node.Peers()
 	items := make([]peerItem, 0, len(peers)+4)
 	index := make(map[app.PeerKey]int, len(peers)+4)
+	online := 0
 	for _, p := range peers {
-		p.Nickname = textsafe.Line(p.Nickname)
 		index[p.Key] = len(items)
 		items = append(items, peerItem{peer: p, known: true})
+		if p.Online {
+			online++
+		}
 	}
 	var extra []app.PeerKey
-	for key := range m.convs {
-		if _, ok := index[key]; !ok {
-			extra = append(extra, key)
+	for key, c := range m.convs {
+		if _, ok := index[key]; ok {
+			continue
 		}
+		if !c.keep() && key != m.list.sel {
+			m.dropConversation(key)
+			continue
+		}
+		extra = append(extra, key)
 	}
 	slices.Sort(extra)
 	for _, key := range extra {
 		index[key] = len(items)
 		items = append(items, peerItem{peer: peerFromKey(key, m.convs[key].nick)})
 	}
-	count := make(map[string]int, len(items))
-	for _, it := range items {
-		count[strings.ToLower(it.peer.Nickname)]++
-	}
-	for i := range items {
-		it := &items[i]
-		it.name = it.peer.Nickname
-		if count[strings.ToLower(it.name)] > 1 || it.name == "" {
-			it.name += "#" + tagOf(it.peer)
-		}
-	}
-	m.list.items, m.list.index = items, index
+	m.nameItems(items)
+	m.list.items, m.list.index, m.list.nOnline = items, index, online
 	if _, ok := index[m.list.sel]; !ok && m.list.sel != "" {
 		// Peers() should keep every peer with a conversation, so this is
 		// unlikely; keep the conversation and fall back to none.
 		m.list.sel = ""
 	}
 	m.list.scrollToSelection()
+}
+
+// nameItems gives each row its name: the nickname as textsafe.Name shows
+// it, with "#tag" when another row's nickname looks the same (equal under
+// textsafe.Fold: "alice", "Alice", "alice\u200b" and "ali\u00adce" all get
+// tags), when the nickname holds a "#" (so that it cannot pass for another
+// peer's name and tag), or when it is empty. The folded forms are cached
+// from one rebuild to the next, as folding costs more than the rest.
+func (m *Model) nameItems(items []peerItem) {
+	folds := make(map[string]string, len(items))
+	count := make(map[string]int, len(items))
+	group := make([]string, len(items))
+	for i, it := range items {
+		nick := it.peer.Nickname
+		f, ok := folds[nick]
+		if !ok {
+			if f, ok = m.folds[nick]; !ok {
+				// "alice#x" is grouped with "alice": it looks like her
+				// name with a tag.
+				base, _, _ := strings.Cut(nick, "#")
+				f = textsafe.Fold(base)
+			}
+			folds[nick] = f
+		}
+		group[i] = f
+		count[f]++
+	}
+	m.folds = folds
+	for i := range items {
+		it := &items[i]
+		nick := it.peer.Nickname
+		it.name = textsafe.Name(nick)
+		if count[group[i]] > 1 || nick == "" || strings.Contains(nick, "#") {
+			it.name += "#" + tagOf(it.peer)
+		}
+	}
 }
 
 // peerFromKey makes a Peer for a conversation node.Peers() does not list.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/term"
@@ -19,6 +21,15 @@ func Run(ctx context.Context, node Node, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the wait for node events
 
+	// The bell is written from a command's goroutine while Bubble Tea's
+	// renderer writes the frames: both go through one lock. A terminal
+	// (an *os.File) is safe to write from several goroutines as it is,
+	// and Bubble Tea needs to see it is one.
+	if opts.Output != nil {
+		if _, ok := opts.Output.(term.File); !ok {
+			opts.Output = &syncWriter{w: opts.Output}
+		}
+	}
 	m := New(node, opts)
 	m.ctx = ctx
 	// Bubble Tea reports the size only of a terminal; start with the real
@@ -51,4 +62,16 @@ func Run(ctx context.Context, node Node, opts Options) error {
 		return nil
 	}
 	return fmt.Errorf("terminal UI: %w", err)
+}
+
+// syncWriter serialises the writes of several goroutines to one writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

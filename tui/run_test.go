@@ -1,9 +1,13 @@
 package tui
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +130,84 @@ func TestNoColor(t *testing.T) {
 				t.Errorf("escape sequences in frame: %v, want %v", hasStyle, want)
 			}
 		})
+	}
+}
+
+// plainWriter is an output that is not safe for concurrent use, as most
+// writers are not: the race detector reports two goroutines writing it
+// without synchronisation. It tells when the bell is written and when a
+// frame holds a given text.
+type plainWriter struct {
+	buf   []byte
+	bell  chan struct{}
+	want  atomic.Pointer[regexp.Regexp] // what frame is told about
+	frame chan struct{}
+}
+
+func newPlainWriter() *plainWriter {
+	w := &plainWriter{bell: make(chan struct{}, 1), frame: make(chan struct{}, 1)}
+	w.want.Store(regexp.MustCompile(`^$`))
+	return w
+}
+
+func (w *plainWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	if bytes.IndexByte(p, '\a') >= 0 {
+		signal(w.bell)
+	}
+	if w.want.Load().Match(p) {
+		signal(w.frame)
+	}
+	return len(p), nil
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func waitSignal(t *testing.T, ch chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s", what)
+	}
+}
+
+// TestBellWithPlainWriter: the bell (written by a command) and the frames
+// (written by Bubble Tea's renderer) go to the output one at a time. Run
+// it with -race.
+func TestBellWithPlainWriter(t *testing.T) {
+	n := threePeers().withEvents(t, 16)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	out := newPlainWriter()
+	done := make(chan error, 1)
+	go func() { done <- Run(t.Context(), n, Options{Input: r, Output: out, Bell: true, NoBlink: true}) }()
+	// Each message for bob (not in view) rings the bell and changes the
+	// frame, which the renderer writes a little later, from another
+	// goroutine.
+	for i := range 5 {
+		text := fmt.Sprintf("ring %d", i)
+		out.want.Store(regexp.MustCompile(fmt.Sprintf(`● bob +%d │`, i+1))) // bob's unread count
+		n.events <- incoming(bob, text, testStart)
+		waitSignal(t, out.bell, "bell")
+		waitSignal(t, out.frame, "frame")
+	}
+	if _, err := w.Write([]byte{0x03}); err != nil { // ctrl+c
+		t.Fatal(err)
+	}
+	if err := waitRun(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Count(out.buf, []byte("\a")); got != 5 {
+		t.Errorf("the bell rang %d times, want 5", got)
 	}
 }

@@ -159,7 +159,7 @@ func (m *Model) conversationLines() (lines []string, below int) {
 
 func (m *Model) welcome() []string {
 	text := []string{
-		"Welcome to Parlance, " + textsafe.Line(m.self.Nickname) + ".",
+		"Welcome to Parlance, " + textsafe.Name(m.self.Nickname) + ".",
 		"",
 		"Peers appear on the left as they are found. Pick one with ↑/↓ and type to chat; Enter sends.",
 		"",
@@ -261,7 +261,7 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 // statusLine: own nickname, mode, listen address, peers online and the
 // bootstrap server's state.
 func (m *Model) statusLine() string {
-	parts := []string{textsafe.Line(m.self.Nickname)}
+	parts := []string{textsafe.Name(m.self.Nickname)}
 	if m.self.Mode != "" {
 		parts = append(parts, m.self.Mode)
 	}
@@ -363,7 +363,9 @@ func (m *Model) helpText() []helpRow {
 		helpRow{term: "!", desc: "unencrypted: an original client"},
 		helpRow{term: "✓", desc: "verified with /verify"},
 		helpRow{term: "⚠", desc: "key changed: not the peer this nickname had before"},
-		helpRow{term: "alice#ABCDEFG", desc: "several peers share a nickname; the tag tells them apart"},
+		helpRow{term: "alice#ABCDEFG", desc: "several peers share a nickname, or nicknames that look alike; the tag tells them apart"},
+		helpRow{term: "<U+200B>", desc: "a character in a nickname that would not be seen (zero-width, format or control)"},
+		helpRow{term: `"Mary Ann"`, desc: "a nickname with spaces; Tab adds the quotes"},
 	)
 	return rows
 }
