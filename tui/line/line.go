@@ -224,11 +224,11 @@ func (u *UI) send(ctx context.Context, name, text string) {
 // the same nickname.
 func (u *UI) name(p app.Peer) string {
 	for _, q := range u.node.Peers() {
-		if q.Key != p.Key && q.Nickname == p.Nickname {
-			return textsafe.Line(p.Nickname) + "#" + p.Tag()
+		if q.Key != p.Key && textsafe.Fold(q.Nickname) == textsafe.Fold(p.Nickname) {
+			return textsafe.Name(p.Nickname) + "#" + p.Tag()
 		}
 	}
-	return textsafe.Line(p.Nickname)
+	return textsafe.Name(p.Nickname)
 }
 
 func (u *UI) peers() {
@@ -244,7 +244,7 @@ func (u *UI) peers() {
 		if p.Online {
 			state = "online"
 		}
-		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Line(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
 	}
 	u.printf("%s", b.String())
 }
@@ -261,7 +261,7 @@ func (u *UI) whois(p app.Peer) {
 	if p.Identity != "" {
 		id = identity.ID(p.Identity).Grouped()
 	}
-	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Line(p.Nickname), id, addr(p), p.Source, p.Trust)
+	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust)
 }
 
 func (u *UI) verify(c command.Command) {
@@ -283,7 +283,7 @@ func (u *UI) verify(c command.Command) {
 		return
 	}
 	u.printf("* safety code with %s: %s\n  Compare it with %s in person or by phone; if it matches, run /verify %s#%s confirm",
-		u.name(p), code, textsafe.Line(p.Nickname), textsafe.Line(p.Nickname), p.Tag())
+		u.name(p), code, textsafe.Name(p.Nickname), textsafe.Name(p.Nickname), p.Tag())
 }
 
 func (u *UI) help() {
