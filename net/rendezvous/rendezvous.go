@@ -13,6 +13,7 @@ package rendezvous
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -90,8 +91,9 @@ type Config struct {
 // Client keeps this node registered on a bootstrap server and reports the
 // peers of its room. It implements discovery.Source.
 type Client struct {
-	cfg Config
-	log *slog.Logger
+	cfg       Config
+	log       *slog.Logger
+	signedURL string // cfg.URL normalised: what an identity proof names
 
 	mu       sync.Mutex
 	nickname string
@@ -108,6 +110,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
 		return nil, fmt.Errorf("bootstrap server URL %q: want ws://host:port or wss://host:port", cfg.URL)
+	}
+	signedURL, err := wire.NormalizeServerURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap server URL: %w", err)
 	}
 	if err := wire.ValidateNickname(cfg.Self.Nickname); err != nil {
 		return nil, err
@@ -142,10 +148,11 @@ func New(cfg Config) (*Client, error) {
 		cfg.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: cfg.DialTimeout}
 	}
 	return &Client{
-		cfg:      cfg,
-		log:      cfg.Logger.With("server", cfg.URL),
-		nickname: cfg.Self.Nickname,
-		renamed:  make(chan struct{}, 1),
+		cfg:       cfg,
+		signedURL: signedURL,
+		log:       cfg.Logger.With("server", cfg.URL),
+		nickname:  cfg.Self.Nickname,
+		renamed:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -240,6 +247,8 @@ type session struct {
 	peers *peerSet
 
 	registered bool            // the server confirmed a register
+	awaiting   bool            // a register is not confirmed yet
+	regSum     [32]byte        // SHA-256 of the last register frame sent
 	push       bool            // the server pushes changes
 	ownIDs     map[string]bool // peer ids the server gave this node
 	ownAddr    netip.AddrPort  // public_addr the server gave this node
@@ -408,7 +417,7 @@ func (s *session) handle(msg wire.ServerMessage) error {
 	switch m := msg.(type) {
 	case wire.Registered:
 		first := !s.registered
-		s.registered = true
+		s.registered, s.awaiting = true, false
 		s.ownIDs[m.PeerID] = true
 		s.ownAddr = m.PublicAddr
 		s.push = wire.HasFeature(m.Features, wire.FeaturePush)
@@ -430,7 +439,8 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		if id == nil {
 			return errors.New("server sent a challenge, but no identity is configured")
 		}
-		return s.send(wire.Auth{Signature: id.Sign(wire.AuthMessage(m.Nonce))})
+		url := s.c.signedURL
+		return s.send(wire.Auth{Signature: id.Sign(wire.AuthMessage(m.Nonce, url, s.regSum)), URL: url})
 	case wire.PeerList:
 		if m.Skipped > 0 {
 			s.c.log.Debug("peer_list entries skipped as invalid", "count", m.Skipped)
@@ -483,12 +493,20 @@ func (s *session) register() error {
 		reg.Identity = c.cfg.Identity.ID().String()
 		reg.PublicKey = c.cfg.Identity.PublicKey()
 	}
-	return s.send(reg)
+	b, err := s.sendFrame(reg)
+	if err != nil {
+		return err
+	}
+	// The identity proof covers the exact frame.
+	s.regSum, s.awaiting = sha256.Sum256(b), true
+	return nil
 }
 
-// rename registers again after SetNickname.
+// rename registers again after SetNickname. One register at a time: the
+// server answers each with its own challenge, and a proof answers the
+// latest one only.
 func (s *session) rename() error {
-	if !s.registered {
+	if !s.registered || s.awaiting {
 		s.nickDirty = true // done when the pending register is confirmed
 		return nil
 	}
@@ -529,15 +547,21 @@ func (s *session) goodbye(incoming <-chan inbound) {
 }
 
 func (s *session) send(m wire.ClientMessage) error {
+	_, err := s.sendFrame(m)
+	return err
+}
+
+// sendFrame sends m and returns the frame sent.
+func (s *session) sendFrame(m wire.ClientMessage) ([]byte, error) {
 	b, err := wire.MarshalClient(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_ = s.ws.SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout))
 	if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		return fmt.Errorf("send %s: %w", m.ClientType(), err)
+		return nil, fmt.Errorf("send %s: %w", m.ClientType(), err)
 	}
-	return nil
+	return b, nil
 }
 
 func (s *session) ping() error {
