@@ -8,7 +8,13 @@
 // an original server ignores them, so the client then polls list_peers
 // every PollInterval like the original client. A Parlance server pushes
 // peer_joined and peer_left instead, and checks the identity by a
-// challenge the client signs.
+// challenge the client signs (wire.AuthMessage: bound to the server URL
+// dialled and the register sent).
+//
+// A room asked of an original server, which has none, is reported in
+// the Note of the online state. A registration replaced by the same
+// identity on another connection stops the client (see ErrReplaced). The
+// client keeps at most Config.MaxPeers peers, whatever the server sends.
 package rendezvous
 
 import (
@@ -39,6 +45,19 @@ const SourceName = "internet"
 
 // GoneReason is the Reason of a Gone sighting.
 const GoneReason = "left the server"
+
+// StoppedReason is the Reason of the Gone sightings of every known peer
+// when the client stops for good (see ErrReplaced).
+const StoppedReason = "no longer connected to the bootstrap server"
+
+// ErrReplaced is wrapped by the Err of the Stopped state reported when the
+// server replaced this registration because the same identity registered
+// from another connection: another process runs with the same key. The
+// client then stops for the rest of Run instead of reconnecting; two
+// processes with one key would otherwise take turns replacing each other
+// forever, and their room would see each turn as a leave and a join. The
+// user ends one of them and restarts the other.
+var ErrReplaced = errors.New("this identity is online elsewhere (another parlance with the same key?); not reconnecting")
 
 // Defaults of Config (those of the original client).
 const (
@@ -82,7 +101,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// DialTimeout bounds connecting and registering.
 	DialTimeout time.Duration
-	Logger      *slog.Logger
+	// MaxPeers caps the peers the client keeps (default
+	// wire.MaxPeerListEntries, the most a Parlance server lists): a
+	// hostile server cannot grow the set without bound. Peers beyond it
+	// are ignored, with a warning at most once a minute.
+	MaxPeers int
+	Logger   *slog.Logger
 	// Dialer connects to the server (tests hook NetDialContext here); nil
 	// means a default one.
 	Dialer *websocket.Dialer
@@ -141,6 +165,9 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.ReadTimeout, 4*cfg.HeartbeatInterval)
 	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = wire.MaxPeerListEntries
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -193,13 +220,25 @@ func (c *Client) currentNickname() string {
 // each change of the connection's state goes to h.State. Peers are kept
 // across a reconnection, and those missing from the new server's list
 // are then reported gone.
+//
+// When the server replaces the registration because this identity
+// registered from another connection, Run reports every peer gone and a
+// Stopped state whose Err wraps ErrReplaced, and then only waits for ctx:
+// it does not reconnect.
 func (c *Client) Run(ctx context.Context, h discovery.Handler) error {
-	peers := newPeerSet(h)
+	peers := newPeerSet(h, c.cfg.MaxPeers, c.log)
 	attempt := 0
 	for {
 		h.State(discovery.State{Phase: discovery.Connecting})
 		online, err := c.session(ctx, h, peers)
 		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrReplaced) {
+			c.log.Warn("identity registered again from another connection; not reconnecting", "err", err)
+			peers.clear(StoppedReason)
+			h.State(discovery.State{Phase: discovery.Stopped, Err: err})
+			<-ctx.Done()
 			return nil
 		}
 		if online >= c.cfg.MaxBackoff {
@@ -254,6 +293,7 @@ type session struct {
 	ownAddr    netip.AddrPort  // public_addr the server gave this node
 	sentNick   string          // nickname of the last register sent
 	nickDirty  bool            // renamed while a register was pending
+	note       string          // discovery.State.Note while online
 	poll       *time.Ticker
 }
 
@@ -317,7 +357,7 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 			if s.registered && !wasRegistered {
 				regTimeout.Stop()
 				onlineSince = time.Now()
-				h.State(discovery.State{Phase: discovery.Online})
+				h.State(discovery.State{Phase: discovery.Online, Note: s.note})
 			}
 		case <-regTimeout.C:
 			if !s.registered {
@@ -423,6 +463,13 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		s.push = wire.HasFeature(m.Features, wire.FeaturePush)
 		if first {
 			s.c.log.Info("registered on the bootstrap server", "peer_id", m.PeerID, "public_addr", m.PublicAddr, "push", s.push)
+			if room := s.c.cfg.Room; room != "" && len(m.Features) == 0 {
+				// A Parlance server answers features with features; one
+				// that names none is an original server, which has one
+				// room for everybody.
+				s.note = fmt.Sprintf("this server ignores rooms (an original bootstrap server?): you see everyone on it, not only room %q", room)
+				s.c.log.Warn("room not supported by the bootstrap server", "room", room)
+			}
 			if !s.push {
 				// Like the original: list at once, then poll.
 				if err := s.send(wire.ListPeers{}); err != nil {
@@ -463,6 +510,9 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		if strings.HasPrefix(m.Message, "Too many list_peers") {
 			s.c.log.Warn("bootstrap server rate-limits list_peers", "message", m.Message)
 			return nil
+		}
+		if strings.HasPrefix(m.Message, "Replaced") {
+			return fmt.Errorf("%w (server: %s)", ErrReplaced, m.Message)
 		}
 		return fmt.Errorf("server error: %s", m.Message)
 	}
