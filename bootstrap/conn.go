@@ -71,6 +71,7 @@ type conn struct {
 	mu      sync.Mutex // guards the fields below
 	queue   []frame
 	queued  int  // bytes of the text frames in queue
+	waited  int  // frames queued behind a peer_list not built yet (see admitLocked)
 	writing bool // a writer goroutine is running
 	closing bool // a close frame is queued: nothing more is accepted
 	dead    bool // the connection is closed
@@ -351,28 +352,46 @@ func (c *conn) enqueue(f frame) {
 	if c.closing || c.dead {
 		return
 	}
-	if !c.roomForLocked(1, f.size) {
+	if !c.admitLocked(f.size) {
 		return
+	}
+	if len(c.queue) > 0 && c.queue[0].list != nil {
+		c.waited++
 	}
 	c.queue = append(c.queue, f)
 	c.queued += f.size
 	c.startWriterLocked()
 }
 
-// roomForLocked reports whether msgs more messages of size bytes may be
-// queued; if not, it disconnects the client. A message bigger than
-// SendQueueBytes passes when no other bytes are waiting (the one being
-// written does not count), so that a big room's peer_list reaches a
-// client that reads.
-func (c *conn) roomForLocked(msgs, size int) bool {
+// admitLocked reports whether a message of size bytes may be queued; if
+// not, it disconnects the client, which does not read. The limits are
+// about what the client could have read and did not:
+//
+//   - SendQueue messages. Frames queued while the head of the queue was a
+//     peer_list not built yet (waited) do not count until written: the
+//     client could not read them, the server was building its list.
+//   - SendQueueBytes bytes behind the next frame to write, which does not
+//     count, so one message bigger than the limit (a big room's
+//     peer_list) passes when nothing else waits, and pushes may follow it.
+func (c *conn) admitLocked(size int) bool {
 	cfg := &c.s.cfg
-	if len(c.queue)+msgs <= cfg.SendQueue && (c.queued == 0 || c.queued+size <= cfg.SendQueueBytes) {
+	n := len(c.queue)
+	blocked := n > 0 && c.queue[0].list != nil
+	behind := c.queued
+	if n > 0 {
+		behind -= c.queue[0].size
+	}
+	if (blocked || n-c.waited < cfg.SendQueue) && (behind == 0 || behind+size <= cfg.SendQueueBytes) {
 		return true
 	}
+	c.dropSlowLocked()
+	return false
+}
+
+func (c *conn) dropSlowLocked() {
 	c.s.warn.log(slog.LevelWarn, "client does not read its messages; disconnecting it",
 		"ip", c.ip, "queued_messages", len(c.queue), "queued_bytes", c.queued)
 	c.killLocked()
-	return false
 }
 
 // fillList turns the placeholder of req into the peer_list data+more,
@@ -388,8 +407,15 @@ func (c *conn) fillList(req *listReq, data []byte, more [][]byte, gen uint64) {
 	if i < 0 {
 		return
 	}
+	// The byte limit of admitLocked, for what waits ahead of the list
+	// (what follows it came later and was admitted on its own).
 	size := msgSize(data, more)
-	if !c.roomForLocked(0, size) {
+	ahead := 0
+	for _, f := range c.queue[min(i, 1):i] {
+		ahead += f.size
+	}
+	if ahead > 0 && ahead+size > c.s.cfg.SendQueueBytes {
+		c.dropSlowLocked()
 		return
 	}
 	c.queue[i] = frame{kind: websocket.TextMessage, data: data, more: more, size: size}
@@ -402,6 +428,7 @@ func (c *conn) fillList(req *listReq, data []byte, more [][]byte, gen uint64) {
 	for _, f := range tail {
 		if f.room == req.r && f.gen <= gen {
 			c.queued -= f.size
+			c.waited = max(0, c.waited-1)
 			continue
 		}
 		kept = append(kept, f)
@@ -451,7 +478,7 @@ func (c *conn) killLocked() {
 		return
 	}
 	c.dead = true
-	c.queue, c.queued = nil, 0
+	c.queue, c.queued, c.waited = nil, 0, 0
 	_ = c.ws.Close() // unblocks the reader and any writer
 }
 
@@ -487,6 +514,7 @@ func (c *conn) writeLoop() {
 		c.queue[0] = frame{}
 		c.queue = c.queue[1:]
 		c.queued -= f.size
+		c.waited = max(0, c.waited-1)
 		c.mu.Unlock()
 
 		deadline := time.Now().Add(c.s.cfg.WriteWait)

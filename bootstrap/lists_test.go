@@ -364,3 +364,98 @@ func TestSendQueueBytes(t *testing.T) {
 		t.Errorf("got %d bytes: %.100s", len(raw), raw)
 	}
 }
+
+// What the send queue admits, without a writer draining it.
+func TestSendQueueAdmission(t *testing.T) {
+	srv := startServer(t, Config{SendQueue: 4, SendQueueBytes: 1000})
+	// newConn returns the server's side of a new connection, with its
+	// writer marked as running so that what is queued stays queued.
+	newConn := func() *conn {
+		dial(t, srv.url)
+		var c *conn
+		waitFor(t, "the connection", func() bool {
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			for sc := range srv.conns {
+				sc.mu.Lock()
+				if !sc.writing && !sc.dead && len(sc.queue) == 0 {
+					sc.writing = true
+					c = sc
+				}
+				sc.mu.Unlock()
+				if c != nil {
+					return true
+				}
+			}
+			return false
+		})
+		t.Cleanup(func() {
+			c.mu.Lock()
+			c.writing, c.queue, c.queued, c.waited = false, nil, 0, 0
+			c.mu.Unlock()
+			c.kill()
+		})
+		return c
+	}
+	big := bytes.Repeat([]byte("x"), 3000)
+	push := []byte("push")
+
+	t.Run("a big message, then pushes behind it", func(t *testing.T) {
+		c := newConn()
+		c.sendRaw(big) // over SendQueueBytes, but nothing else waits
+		c.sendRaw(push)
+		c.sendRaw(push)
+		if c.dead || len(c.queue) != 3 {
+			t.Fatalf("dead %v, %d queued", c.dead, len(c.queue))
+		}
+		c.sendRaw(big) // 8 bytes behind the head: 8+3000 > 1000
+		if !c.dead {
+			t.Error("a second big message was admitted behind pushes")
+		}
+	})
+	t.Run("message count", func(t *testing.T) {
+		c := newConn()
+		for range 4 {
+			c.sendRaw(push)
+		}
+		if c.dead {
+			t.Fatal("dropped at the limit")
+		}
+		c.sendRaw(push)
+		if !c.dead {
+			t.Error("a fifth message was admitted")
+		}
+	})
+	t.Run("pushes behind a list being built do not count", func(t *testing.T) {
+		c := newConn()
+		r := &room{}
+		req := &listReq{c: c, r: r}
+		c.queueList(req)
+		for i := range 20 {
+			c.sendPush(push, r, uint64(10+i))
+		}
+		if c.dead {
+			t.Fatal("dropped while its list was being built")
+		}
+		c.fillList(req, big, nil, 14) // shows gens up to 14: five pushes go
+		if c.dead || len(c.queue) != 16 {
+			t.Fatalf("dead %v, %d queued, want the list and 15 pushes", c.dead, len(c.queue))
+		}
+		// The client could not read them yet: one more is still fine.
+		c.sendPush(push, r, 40)
+		if c.dead {
+			t.Error("dropped right after its list was built")
+		}
+	})
+	t.Run("a list filled behind too many bytes", func(t *testing.T) {
+		c := newConn()
+		c.sendRaw(push)
+		c.sendRaw(bytes.Repeat([]byte("y"), 900))
+		req := &listReq{c: c, r: &room{}}
+		c.queueList(req)
+		c.fillList(req, big, nil, 1) // 900 bytes wait ahead of it
+		if !c.dead {
+			t.Error("a big list was admitted behind 900 bytes")
+		}
+	})
+}
