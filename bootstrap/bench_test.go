@@ -243,3 +243,181 @@ func memNow() memSample {
 	runtime.ReadMemStats(&m)
 	return memSample{heap: int64(m.HeapAlloc), stack: int64(m.StackInuse)}
 }
+
+// BenchmarkPollBigRoom: K original clients in one room poll list_peers
+// (each operation is one round: every client asks once, and gets its
+// K-entry list), while a probe client in another room measures how long
+// its own small list_peers takes meanwhile, i.e. how long the server
+// holds its lock. The payloads are read and thrown away.
+func BenchmarkPollBigRoom(b *testing.B) {
+	k := benchConns(b)
+	srv := startServer(b, benchConfig())
+	conns := make([]net.Conn, 0, k)
+	var got sync.WaitGroup
+	var readers sync.WaitGroup
+	var listBytes atomic.Int64
+	for i := range k {
+		c, br := dialRaw(b, srv.addr)
+		conns = append(conns, c)
+		writeFrame(b, c, registerJSON(fmt.Sprintf("p%d", i), false, ""))
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				n, list, err := skipFrame(br)
+				if err != nil {
+					return
+				}
+				if list {
+					listBytes.Store(n)
+					got.Done()
+				}
+			}
+		}()
+	}
+	waitFor(b, "all registered", func() bool { return srv.Stats().Peers == k })
+
+	probe, pbr := dialRaw(b, srv.addr)
+	writeFrame(b, probe, registerJSON("probe", true, "probe-room"))
+	for range 2 { // registered, peer_list
+		if _, _, err := readFrame(pbr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	probeDone := make(chan []time.Duration)
+	go func() {
+		var lat []time.Duration
+		for {
+			select {
+			case <-stop:
+				probeDone <- lat
+				return
+			default:
+			}
+			start := time.Now()
+			writeFrame(b, probe, `{"type":"list_peers"}`)
+			if _, _, err := readFrame(pbr); err != nil {
+				probeDone <- lat
+				return
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}()
+
+	b.ResetTimer()
+	for b.Loop() {
+		got.Add(k)
+		for _, c := range conns {
+			writeFrame(b, c, `{"type":"list_peers"}`)
+		}
+		got.Wait()
+	}
+	b.StopTimer()
+	close(stop)
+	lat := <-probeDone
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "µs-probe-p50")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "µs-probe-p99")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "µs-probe-max")
+	}
+	b.ReportMetric(float64(listBytes.Load()), "list-bytes")
+	b.ReportMetric(float64(k), "clients")
+	_ = probe.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	readers.Wait()
+}
+
+// skipFrame reads one server frame and discards its payload; it reports
+// the payload size and whether it was a peer_list.
+func skipFrame(br *bufio.Reader) (int64, bool, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, false, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var x [2]byte
+		if _, err := io.ReadFull(br, x[:]); err != nil {
+			return 0, false, err
+		}
+		n = uint64(binary.BigEndian.Uint16(x[:]))
+	case 127:
+		var x [8]byte
+		if _, err := io.ReadFull(br, x[:]); err != nil {
+			return 0, false, err
+		}
+		n = binary.BigEndian.Uint64(x[:])
+	}
+	prefix := []byte(`{"type":"peer_list"`)
+	head := make([]byte, min(int(n), len(prefix)))
+	if _, err := io.ReadFull(br, head); err != nil {
+		return 0, false, err
+	}
+	if _, err := io.CopyN(io.Discard, br, int64(n)-int64(len(head))); err != nil {
+		return 0, false, err
+	}
+	return int64(n), h[0]&0x0f == 0x1 && bytes.Equal(head, prefix), nil
+}
+
+// BenchmarkMassJoin: K push clients register in one room as fast as they
+// can; each operation is the whole burst, timed until every client has
+// its first peer_list. Each joiner's list holds everyone before it, so
+// encoding one list per joiner costs O(K²); lists built while joins keep
+// coming are shared instead. The clients read and discard everything.
+func BenchmarkMassJoin(b *testing.B) {
+	k := benchConns(b)
+	var lists, ended, dropped atomic.Int64
+	for b.Loop() {
+		b.StopTimer()
+		srv := startServer(b, benchConfig())
+		lists.Store(0)
+		ended.Store(0)
+		var readers sync.WaitGroup
+		conns := make([]net.Conn, 0, k)
+		brs := make([]*bufio.Reader, 0, k)
+		for range k {
+			c, br := dialRaw(b, srv.addr)
+			conns = append(conns, c)
+			brs = append(brs, br)
+		}
+		b.StartTimer()
+		for i, c := range conns {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				listed := false
+				for {
+					_, list, err := skipFrame(brs[i])
+					if err != nil {
+						if !listed {
+							ended.Add(1) // dropped before its list
+						}
+						return
+					}
+					if list && !listed {
+						listed = true
+						lists.Add(1)
+					}
+				}
+			}()
+			writeFrame(b, c, registerJSON(fmt.Sprintf("p%d", i), true, "big"))
+		}
+		waitFor(b, "every list", func() bool { return lists.Load()+ended.Load() == int64(k) })
+		b.StopTimer()
+		// Clients dropped after their list count too.
+		dropped.Add(int64(k - srv.Stats().Connections))
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		readers.Wait()
+		_ = srv.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(dropped.Load())/float64(b.N), "dropped/op")
+	b.ReportMetric(float64(k), "clients")
+}

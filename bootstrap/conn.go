@@ -2,10 +2,14 @@ package bootstrap
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -27,7 +31,18 @@ const maxErrorText = 256
 // frame is one queued outgoing WebSocket message.
 type frame struct {
 	kind int // websocket.TextMessage, PingMessage or CloseMessage
+	// The message is data followed by the parts of more (nil but for a
+	// peer_list that shares parts with other clients' lists).
 	data []byte
+	more [][]byte
+	size int // bytes counted in conn.queued (text frames)
+	// A peer_list whose bytes are not ready yet: the writer stops before
+	// it until fillList makes it a text frame.
+	list *listReq
+	// For a push: the room and its generation after the change pushed,
+	// so that a peer_list that already shows the change can drop it.
+	room *room
+	gen  uint64
 }
 
 // conn is one client's WebSocket connection.
@@ -42,14 +57,21 @@ type conn struct {
 	ws *websocket.Conn
 	ip netip.Addr // the source IP, which becomes the peer's public_addr
 
+	// signedURL is the server URL an identity proof must name when
+	// Config.PublicURLs is empty: the one the upgrade request named.
+	signedURL string
+
 	// Guarded by Server.mu:
 	peer       *peer  // the registration, or nil
 	lastPeerID string // the id of a registration the server removed
 	ext        bool   // the client's register used extensions
 	push       bool   // the client asked for pushes
+	since      int64  // Unix ns (Config.Clock) since when it has no registration
 
 	mu      sync.Mutex // guards the fields below
 	queue   []frame
+	queued  int  // bytes of the text frames in queue
+	waited  int  // frames queued behind a peer_list not built yet (see admitLocked)
 	writing bool // a writer goroutine is running
 	closing bool // a close frame is queued: nothing more is accepted
 	dead    bool // the connection is closed
@@ -86,11 +108,12 @@ func (b *bucket) take(now time.Time, interval time.Duration, burst int) bool {
 // pendingAuth is a register waiting for the answer to its challenge.
 type pendingAuth struct {
 	reg   wire.Register
+	sum   [sha256.Size]byte // of the register frame
 	nonce []byte
 }
 
-func newConn(s *Server, ws *websocket.Conn, ip netip.Addr) *conn {
-	return &conn{s: s, ws: ws, ip: ip}
+func newConn(s *Server, ws *websocket.Conn, ip netip.Addr, signedURL string) *conn {
+	return &conn{s: s, ws: ws, ip: ip, signedURL: signedURL}
 }
 
 // readLoop reads and handles the client's messages until the connection
@@ -158,7 +181,7 @@ func (c *conn) logReadError(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		log.Info("client sent a message over the limit; closed with 1009", "ip", c.ip, "limit", wire.MaxClientMessage)
+		c.s.warn.log(slog.LevelWarn, "client sent a message over the limit; closed with 1009", "ip", c.ip, "limit", wire.MaxClientMessage)
 	case errors.As(err, &ce):
 		log.Debug("client closed the connection", "ip", c.ip, "code", ce.Code)
 	case errors.As(err, &ne) && ne.Timeout():
@@ -177,7 +200,7 @@ func (c *conn) handle(data []byte) {
 	}
 	switch m := msg.(type) {
 	case wire.Register:
-		c.onRegister(m)
+		c.onRegister(m, data)
 	case wire.Auth:
 		c.onAuth(m)
 	case wire.ListPeers:
@@ -190,8 +213,9 @@ func (c *conn) handle(data []byte) {
 }
 
 // onRegister registers at once a client that claims no identity; one that
-// does gets a challenge first.
-func (c *conn) onRegister(m wire.Register) {
+// does gets a challenge first. frame is the register as received, which
+// the proof covers.
+func (c *conn) onRegister(m wire.Register, frame []byte) {
 	cfg := &c.s.cfg
 	if !c.register.take(cfg.Clock.Now(), cfg.RegisterInterval, cfg.RegisterBurst) {
 		c.sendError(errRegisterLimited)
@@ -208,7 +232,7 @@ func (c *conn) onRegister(m wire.Register) {
 	}
 	nonce := make([]byte, wire.NonceSize)
 	_, _ = rand.Read(nonce) // crypto/rand.Read never fails on supported platforms
-	c.pending = &pendingAuth{reg: m, nonce: nonce}
+	c.pending = &pendingAuth{reg: m, sum: sha256.Sum256(frame), nonce: nonce}
 	c.sendMsg(wire.Challenge{Nonce: nonce})
 }
 
@@ -218,8 +242,12 @@ func (c *conn) onAuth(m wire.Auth) {
 	switch {
 	case p == nil:
 		c.sendError(errNoChallenge)
-	case !identity.Verify(p.reg.PublicKey, wire.AuthMessage(p.nonce), m.Signature):
-		c.s.log.Info("identity proof failed", "ip", c.ip, "identity", p.reg.Identity)
+	case !c.s.urlAccepted(c, m.URL):
+		c.s.warn.log(slog.LevelWarn, "identity proof for another server URL", "ip", c.ip, "identity", p.reg.Identity,
+			"signed_url", m.URL, "want", c.s.wantURL(c))
+		c.sendError(fmt.Sprintf(errAuthURL, m.URL, c.s.wantURL(c)))
+	case !identity.Verify(p.reg.PublicKey, wire.AuthMessage(p.nonce, m.URL, p.sum), m.Signature):
+		c.s.warn.log(slog.LevelWarn, "identity proof failed", "ip", c.ip, "identity", p.reg.Identity)
 		c.sendError(errAuthFailed)
 	default:
 		c.s.register(c, p.reg, true)
@@ -234,12 +262,9 @@ func (c *conn) onListPeers() {
 	}
 	s := c.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var r *room
-	if c.peer != nil {
-		r = c.peer.room
-	}
-	c.sendRaw(s.peerListLocked(r, c))
+	req := s.requestListLocked(c)
+	s.mu.Unlock()
+	s.finishList(req)
 }
 
 func (c *conn) onHeartbeat() {
@@ -290,21 +315,131 @@ func (c *conn) sendError(text string) {
 	c.sendMsg(wire.Error{Message: text})
 }
 
-// sendRaw queues an encoded message. If the client has let the queue fill
-// up, it is disconnected instead.
+// sendRaw queues an encoded message.
 func (c *conn) sendRaw(msg []byte) {
+	c.enqueue(frame{kind: websocket.TextMessage, data: msg, size: len(msg)})
+}
+
+// sendPush queues a push about a change of room r, which is now at
+// generation gen.
+func (c *conn) sendPush(msg []byte, r *room, gen uint64) {
+	c.enqueue(frame{kind: websocket.TextMessage, data: msg, size: len(msg), room: r, gen: gen})
+}
+
+// sendList queues a peer_list (data followed by the parts of more).
+func (c *conn) sendList(data []byte, more [][]byte) {
+	c.enqueue(frame{kind: websocket.TextMessage, data: data, more: more, size: msgSize(data, more)})
+}
+
+func msgSize(data []byte, more [][]byte) int {
+	n := len(data)
+	for _, p := range more {
+		n += len(p)
+	}
+	return n
+}
+
+// queueList queues the placeholder of a peer_list request.
+func (c *conn) queueList(req *listReq) {
+	c.enqueue(frame{kind: websocket.TextMessage, list: req})
+}
+
+// enqueue queues a frame. If the client has let too many messages or
+// bytes pile up, it is disconnected instead.
+func (c *conn) enqueue(f frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || c.dead {
 		return
 	}
-	if len(c.queue) >= c.s.cfg.SendQueue {
-		c.s.log.Info("client does not read its messages; disconnecting it", "ip", c.ip, "queued", len(c.queue))
-		c.killLocked()
+	if !c.admitLocked(f.size) {
 		return
 	}
-	c.queue = append(c.queue, frame{kind: websocket.TextMessage, data: msg})
+	if len(c.queue) > 0 && c.queue[0].list != nil {
+		c.waited++
+	}
+	c.queue = append(c.queue, f)
+	c.queued += f.size
 	c.startWriterLocked()
+}
+
+// admitLocked reports whether a message of size bytes may be queued; if
+// not, it disconnects the client, which does not read. The limits are
+// about what the client could have read and did not:
+//
+//   - SendQueue messages. Frames queued while the head of the queue was a
+//     peer_list not built yet (waited) do not count until written: the
+//     client could not read them, the server was building its list.
+//   - SendQueueBytes bytes behind the next frame to write, which does not
+//     count, so one message bigger than the limit (a big room's
+//     peer_list) passes when nothing else waits, and pushes may follow it.
+func (c *conn) admitLocked(size int) bool {
+	cfg := &c.s.cfg
+	n := len(c.queue)
+	blocked := n > 0 && c.queue[0].list != nil
+	behind := c.queued
+	if n > 0 {
+		behind -= c.queue[0].size
+	}
+	if (blocked || n-c.waited < cfg.SendQueue) && (behind == 0 || behind+size <= cfg.SendQueueBytes) {
+		return true
+	}
+	c.dropSlowLocked()
+	return false
+}
+
+func (c *conn) dropSlowLocked() {
+	c.s.warn.log(slog.LevelWarn, "client does not read its messages; disconnecting it",
+		"ip", c.ip, "queued_messages", len(c.queue), "queued_bytes", c.queued)
+	c.killLocked()
+}
+
+// fillList turns the placeholder of req into the peer_list data+more,
+// which shows the room at generation gen, and drops the pushes queued
+// after it that the list already shows.
+func (c *conn) fillList(req *listReq, data []byte, more [][]byte, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	i := slices.IndexFunc(c.queue, func(f frame) bool { return f.list == req })
+	if i < 0 {
+		return
+	}
+	// The byte limit of admitLocked, for what waits ahead of the list
+	// (what follows it came later and was admitted on its own).
+	size := msgSize(data, more)
+	ahead := 0
+	for _, f := range c.queue[min(i, 1):i] {
+		ahead += f.size
+	}
+	if ahead > 0 && ahead+size > c.s.cfg.SendQueueBytes {
+		c.dropSlowLocked()
+		return
+	}
+	c.queue[i] = frame{kind: websocket.TextMessage, data: data, more: more, size: size}
+	c.queued += size
+	tail := c.queue[i+1:]
+	if end := slices.IndexFunc(tail, func(f frame) bool { return f.list != nil }); end >= 0 {
+		tail = tail[:end]
+	}
+	kept := tail[:0]
+	for _, f := range tail {
+		if f.room == req.r && f.gen <= gen {
+			c.queued -= f.size
+			c.waited = max(0, c.waited-1)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	if n := len(tail) - len(kept); n > 0 {
+		clear(tail[len(kept):])
+		c.queue = slices.Delete(c.queue, i+1+len(kept), i+1+len(tail))
+	}
+	if i == 0 {
+		c.startWriterLocked()
+	}
 }
 
 // ping queues a ping unless the connection is busy anyway.
@@ -343,15 +478,17 @@ func (c *conn) killLocked() {
 		return
 	}
 	c.dead = true
-	c.queue = nil
+	c.queue, c.queued, c.waited = nil, 0, 0
 	_ = c.ws.Close() // unblocks the reader and any writer
 }
 
-// startWriterLocked starts the writer goroutine unless it runs already.
-// The reader goroutine is alive whenever this is reached (the connection
-// is not dead), so the WaitGroup never restarts from zero.
+// startWriterLocked starts the writer goroutine unless it runs already
+// or has nothing it may write yet. The reader goroutine is alive whenever
+// this is reached (the connection is not dead, and a peer_list
+// placeholder is filled by the reader goroutine), so the WaitGroup never
+// restarts from zero.
 func (c *conn) startWriterLocked() {
-	if c.writing {
+	if c.writing || len(c.queue) == 0 || c.queue[0].list != nil {
 		return
 	}
 	c.writing = true
@@ -359,27 +496,32 @@ func (c *conn) startWriterLocked() {
 	go c.writeLoop()
 }
 
-// writeLoop writes queued frames until the queue is empty.
+// writeLoop writes queued frames until the queue is empty or its head is
+// a peer_list not built yet.
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
 	for {
 		c.mu.Lock()
-		if c.dead || len(c.queue) == 0 {
+		if c.dead || len(c.queue) == 0 || c.queue[0].list != nil {
 			c.writing = false
-			c.queue = nil
+			if len(c.queue) == 0 {
+				c.queue = nil
+			}
 			c.mu.Unlock()
 			return
 		}
 		f := c.queue[0]
 		c.queue[0] = frame{}
 		c.queue = c.queue[1:]
+		c.queued -= f.size
+		c.waited = max(0, c.waited-1)
 		c.mu.Unlock()
 
 		deadline := time.Now().Add(c.s.cfg.WriteWait)
 		var err error
 		if f.kind == websocket.TextMessage {
 			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+			err = c.writeText(f)
 		} else {
 			err = c.ws.WriteControl(f.kind, f.data, deadline)
 		}
@@ -392,4 +534,22 @@ func (c *conn) writeLoop() {
 			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 		}
 	}
+}
+
+// writeText writes one text message made of f.data and f.more.
+func (c *conn) writeText(f frame) error {
+	if f.more == nil {
+		return c.ws.WriteMessage(websocket.TextMessage, f.data)
+	}
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for _, p := range append([][]byte{f.data}, f.more...) {
+		if _, err := w.Write(p); err != nil {
+			_ = w.Close()
+			return err
+		}
+	}
+	return w.Close()
 }

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,12 +12,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
@@ -89,13 +92,22 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // rawClient is a bare WebSocket client that speaks whatever the test
 // writes.
 type rawClient struct {
-	t  testing.TB
-	ws *websocket.Conn
+	t   testing.TB
+	ws  *websocket.Conn
+	url string // the server URL an identity proof names
+	reg []byte // the last register sent
 }
 
 func dial(t testing.TB, url string) *rawClient {
 	t.Helper()
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	return dialWith(t, websocket.DefaultDialer, url, nil)
+}
+
+// dialWith dials with d and the request header h; an identity proof on
+// the connection names url, or the Host of h if it has one.
+func dialWith(t testing.TB, d *websocket.Dialer, url string, h http.Header) *rawClient {
+	t.Helper()
+	ws, resp, err := d.Dial(url, h)
 	if err != nil {
 		status := ""
 		if resp != nil {
@@ -103,9 +115,37 @@ func dial(t testing.TB, url string) *rawClient {
 		}
 		t.Fatalf("dial %s: %v %s", url, err, status)
 	}
-	c := &rawClient{t: t, ws: ws}
+	signed := url
+	if host := h.Get("Host"); host != "" {
+		signed = "ws://" + host
+	}
+	if signed, err = wire.NormalizeServerURL(signed); err != nil {
+		t.Fatal(err)
+	}
+	c := &rawClient{t: t, ws: ws, url: signed}
 	t.Cleanup(func() { _ = ws.Close() })
 	return c
+}
+
+// dialSmallBuffer dials with a tiny socket receive buffer, so that a
+// client that does not read fills up fast.
+func dialSmallBuffer(t testing.TB, url string) *rawClient {
+	t.Helper()
+	d := &websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}).DialContext}
+	return dialWith(t, d, url, nil)
+}
+
+// auth answers a challenge with nonce for the last register sent, as a
+// Parlance client does.
+func (c *rawClient) auth(id *identity.Identity, nonce []byte) wire.Auth {
+	return wire.Auth{Signature: id.Sign(wire.AuthMessage(nonce, c.url, sha256.Sum256(c.reg))), URL: c.url}
 }
 
 // sendText sends one text frame as is.
@@ -122,6 +162,9 @@ func (c *rawClient) send(m wire.ClientMessage) {
 	b, err := wire.MarshalClient(m)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if _, ok := m.(wire.Register); ok {
+		c.reg = b
 	}
 	c.sendText(string(b))
 }

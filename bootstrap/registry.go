@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -24,9 +25,14 @@ type peer struct {
 }
 
 // room is a set of peers that see each other. The default room is "".
+// All fields are guarded by Server.mu.
 type room struct {
 	name  string
 	peers map[string]*peer // by peer id
+	// gen counts the changes of the room (a peer joined, left or changed
+	// its registration), for the peer_list cache and the pushes.
+	gen   uint64
+	lists [listKinds]listCache
 }
 
 // info describes p for a peer_list or peer_joined; withIdentity is false
@@ -56,9 +62,16 @@ func (p *peer) info(withIdentity bool) wire.PeerInfo {
 // has not timed out yet).
 func (s *Server) register(c *conn, reg wire.Register, proved bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	req := s.registerLocked(c, reg, proved)
+	s.mu.Unlock()
+	s.finishList(req)
+}
+
+// registerLocked does register's work under s.mu, and returns the
+// peer_list request to finish without it (or nil).
+func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listReq {
 	if s.closing {
-		return
+		return nil
 	}
 	ident := ""
 	if proved {
@@ -67,11 +80,11 @@ func (s *Server) register(c *conn, reg wire.Register, proved bool) {
 	p := c.peer
 	if p == nil && s.npeers >= s.cfg.MaxPeers {
 		c.sendError(errServerFull)
-		return
+		return nil
 	}
 	if ident != "" {
 		if other := s.byIdentity[ident]; other != nil && other != p {
-			s.log.Info("identity taken over by a new connection", "identity", ident, "old_peer_id", other.id)
+			s.warn.log(slog.LevelInfo, "identity taken over by a new connection", "identity", ident, "old_peer_id", other.id)
 			oc := other.c
 			s.removePeer(other)
 			oc.sendError(errReplaced)
@@ -100,6 +113,8 @@ func (s *Server) register(c *conn, reg wire.Register, proved bool) {
 	}
 	if p.room == nil {
 		s.attach(p, reg.Room)
+	} else {
+		p.room.gen++
 	}
 	c.ext = reg.Extended()
 	c.push = c.ext && wire.HasFeature(reg.Features, wire.FeaturePush)
@@ -110,13 +125,13 @@ func (s *Server) register(c *conn, reg wire.Register, proved bool) {
 		reply.Features = []string{wire.FeaturePush}
 	}
 	c.sendMsg(reply)
-	// The others first: encoding a big room's list for c takes a while.
 	s.pushJoined(p)
-	if c.push {
-		// The full list once, queued under the lock so that every later
-		// push to c follows it.
-		c.sendRaw(s.peerListLocked(p.room, c))
+	if !c.push {
+		return nil
 	}
+	// The full list once, queued under the lock so that every later push
+	// to c follows it (and is dropped if the list shows it already).
+	return s.requestListLocked(c)
 }
 
 // attach puts p into the named room, creating it if needed.
@@ -127,6 +142,7 @@ func (s *Server) attach(p *peer, name string) {
 		s.rooms[name] = r
 	}
 	r.peers[p.id] = p
+	r.gen++
 	p.room = r
 }
 
@@ -134,9 +150,11 @@ func (s *Server) attach(p *peer, name string) {
 func (s *Server) detach(p *peer) {
 	r := p.room
 	delete(r.peers, p.id)
+	r.gen++
 	p.room = nil
 	if len(r.peers) == 0 {
 		delete(s.rooms, r.name)
+		delete(s.listed, r)
 	}
 	s.pushLeft(r, p.id)
 }
@@ -152,6 +170,7 @@ func (s *Server) removePeer(p *peer) {
 	s.npeers--
 	p.c.peer = nil
 	p.c.lastPeerID = p.id
+	p.c.since = s.cfg.Clock.Now().UnixNano()
 }
 
 // pushJoined tells every pushing client in p's room (but p) about p. The
@@ -172,7 +191,7 @@ func (s *Server) pushJoined(p *peer) {
 				return
 			}
 		}
-		q.c.sendRaw(msg)
+		q.c.sendPush(msg, p.room, p.room.gen)
 	}
 }
 
@@ -193,38 +212,8 @@ func (s *Server) pushLeft(r *room, id string) {
 				return
 			}
 		}
-		q.c.sendRaw(msg)
+		q.c.sendPush(msg, r, r.gen)
 	}
-}
-
-// peerListLocked encodes the peer_list of room r (nil: the default room)
-// for c: c's own entry first, then the others up to MaxListPeers.
-func (s *Server) peerListLocked(r *room, c *conn) []byte {
-	if r == nil {
-		r = s.rooms[""]
-	}
-	var peers []wire.PeerInfo
-	if r != nil {
-		peers = make([]wire.PeerInfo, 0, min(len(r.peers), s.cfg.MaxListPeers))
-		if c.peer != nil && c.peer.room == r {
-			peers = append(peers, c.peer.info(c.ext))
-		}
-		for _, p := range r.peers {
-			if len(peers) >= s.cfg.MaxListPeers {
-				break
-			}
-			if p != c.peer {
-				peers = append(peers, p.info(c.ext))
-			}
-		}
-	}
-	msg, err := wire.MarshalServer(wire.PeerList{Peers: peers})
-	if err != nil {
-		// Cannot happen: every field was validated at register.
-		s.log.Error("encode peer_list", "err", err)
-		msg, _ = wire.MarshalServer(wire.PeerList{})
-	}
-	return msg
 }
 
 // newPeerID returns a random (version 4) UUID.

@@ -18,6 +18,18 @@
 // heap and 3-4 KB of goroutine stack per idle registered connection
 // (gorilla's defaults with a reader and a writer goroutine cost ~13 KB).
 //
+// # What a room's peer list costs
+//
+// A peer_list is encoded outside the server's lock, once per change of the
+// room, and shared: every client that asks while nothing changed gets the
+// same bytes (per kind of client: original clients get the original
+// fields only). Heartbeats do not count as a change; a cached list is
+// reused for at most a second, so its last_seen values are never more than
+// about a second staler than the original server's. Requests that arrive
+// while a list is being encoded wait for the next one, so a burst of joins
+// costs a few encodings, not one per joiner. Lists of fewer than
+// listCacheMin entries are cheap and are not kept.
+//
 // # Identity takeover
 //
 // A register that claims an identity already online replaces the online
@@ -25,7 +37,20 @@
 // connection gets an error and is closed with 1008. The newest holder of
 // the key wins, so a restarted client does not wait for its old
 // connection to time out. A register that fails the proof changes
-// nothing.
+// nothing. The client that was replaced stops (package rendezvous: it
+// reports the identity online elsewhere and does not reconnect), so two
+// processes with one key do not take turns replacing each other.
+//
+// # Identity proofs
+//
+// The client signs wire.AuthMessage: the nonce, the server URL it dialled
+// and the SHA-256 of its register frame. The server accepts the URL when it
+// is one of Config.PublicURLs or, if none are set, when it is the URL the
+// request names: scheme wss if the connection is TLS (or a trusted proxy
+// says X-Forwarded-Proto: https), else ws; the Host header (or a trusted
+// proxy's X-Forwarded-Host); and the request path. Without PublicURLs a
+// hostile server could relay its clients' proofs to this one under a Host
+// header naming itself: set PublicURLs for a server on the internet.
 package bootstrap
 
 import (
@@ -56,6 +81,8 @@ const (
 	DefaultPongWait         = 60 * time.Second
 	DefaultWriteWait        = 10 * time.Second
 	DefaultSendQueue        = 256
+	DefaultSendQueueBytes   = 4 << 20
+	DefaultRegisterTimeout  = 30 * time.Second
 	DefaultListInterval     = time.Second
 	DefaultListBurst        = 10
 	DefaultRegisterInterval = 2 * time.Second
@@ -67,8 +94,9 @@ const (
 type Config struct {
 	// MaxConns caps open WebSocket connections (beyond it: HTTP 503).
 	MaxConns int
-	// MaxConnsPerIP caps connections from one source IP (beyond it:
-	// HTTP 429).
+	// MaxConnsPerIP caps connections from one source IPv4 address or
+	// IPv6 /64 (one subscriber usually holds a whole /64); beyond it:
+	// HTTP 429.
 	MaxConnsPerIP int
 	// MaxPeers caps registered peers (beyond it: error "Server full").
 	MaxPeers int
@@ -81,9 +109,16 @@ type Config struct {
 	PongWait time.Duration
 	// WriteWait bounds every write.
 	WriteWait time.Duration
-	// SendQueue is how many messages may wait for a client; a client
-	// that lets more pile up is disconnected.
-	SendQueue int
+	// SendQueue is how many messages may wait for a client, and
+	// SendQueueBytes how many bytes; a client that lets more pile up is
+	// disconnected. One message bigger than SendQueueBytes (a big room's
+	// peer_list) is let through when nothing else is waiting.
+	SendQueue      int
+	SendQueueBytes int
+	// RegisterTimeout closes a connection that has no registration for
+	// this long: from its start (original clients register at once) or
+	// from the end of its registration.
+	RegisterTimeout time.Duration
 	// ListInterval and ListBurst rate-limit list_peers per connection
 	// (a token bucket: ListBurst tokens, one more every ListInterval).
 	ListInterval time.Duration
@@ -93,9 +128,22 @@ type Config struct {
 	// to the whole room.
 	RegisterInterval time.Duration
 	RegisterBurst    int
-	// MaxListPeers caps the entries of one peer_list (the caller's own
-	// entry always comes first).
+	// MaxListPeers caps the entries of one peer_list. The caller is
+	// always in its list: a caller that a cut list leaves out gets its
+	// own entry first, in place of the list's last one.
 	MaxListPeers int
+	// TrustedProxies are the addresses of reverse proxies (e.g. one
+	// that terminates TLS) whose X-Forwarded-For names the client: a
+	// connection from one of them counts as coming from the rightmost
+	// X-Forwarded-For address that is not itself a trusted proxy. Their
+	// X-Forwarded-Proto and X-Forwarded-Host are believed too, for the
+	// URL an identity proof must name.
+	TrustedProxies []netip.Prefix
+	// PublicURLs are the URLs clients use to reach the server, e.g.
+	// "wss://chat.example.org". When set, an identity proof must name one
+	// of them; when empty, the URL the request names (see the package
+	// doc). Serve fails if one is not a ws:// or wss:// URL.
+	PublicURLs []string
 	// ShutdownTimeout bounds the close handshakes at shutdown.
 	ShutdownTimeout time.Duration
 	Clock           Clock
@@ -117,6 +165,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	def(&c.MaxPeers, DefaultMaxPeers)
 	def(&c.SendQueue, DefaultSendQueue)
+	def(&c.SendQueueBytes, DefaultSendQueueBytes)
 	def(&c.ListBurst, DefaultListBurst)
 	def(&c.RegisterBurst, DefaultRegisterBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
@@ -128,6 +177,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.ListInterval, DefaultListInterval)
 	defDur(&c.RegisterInterval, DefaultRegisterInterval)
 	defDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	defDur(&c.RegisterTimeout, DefaultRegisterTimeout)
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
 	}
@@ -146,24 +196,29 @@ const (
 	errRegisterLimited = "Too many register requests, slow down"
 	errIdentityMissing = "Identity does not match public_key"
 	errNoChallenge     = "No challenge pending: send register with an identity first"
-	errAuthFailed      = "Authentication failed: the signature does not match the identity's key"
+	errAuthFailed      = "Authentication failed: the signature does not match the identity's key, the nonce, the server URL and the register"
+	errAuthURL         = "Authentication failed: signed for server %s, but this is %s"
 	errReplaced        = "Replaced: this identity registered again from another connection"
 )
 
 // Server is the bootstrap server. Create it with New and run it with Serve.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	upgrader websocket.Upgrader
+	cfg        Config
+	log        *slog.Logger
+	warn       *logLimiter // events a client can cause: once a minute per kind
+	upgrader   websocket.Upgrader
+	publicURLs []string // normalised Config.PublicURLs
+	cfgErr     error    // a bad Config.PublicURLs, reported by Serve
 
 	mu         sync.Mutex // guards everything below and conn.peer, conn.ext, conn.push
 	closing    bool
 	conns      map[*conn]struct{}
-	nconns     int // admitted, including connections being upgraded
-	perIP      map[netip.Addr]int
+	nconns     int                  // admitted, including connections being upgraded
+	perIP      map[netip.Prefix]int // by ipKey
 	rooms      map[string]*room
 	byIdentity map[string]*peer
 	npeers     int
+	listed     map[*room]struct{} // rooms with a cached peer_list
 
 	wg sync.WaitGroup // connection goroutines (readers and writers)
 }
@@ -175,9 +230,19 @@ func New(cfg Config) *Server {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		conns:      make(map[*conn]struct{}),
-		perIP:      make(map[netip.Addr]int),
+		perIP:      make(map[netip.Prefix]int),
 		rooms:      make(map[string]*room),
 		byIdentity: make(map[string]*peer),
+		listed:     make(map[*room]struct{}),
+		warn:       newLogLimiter(cfg.Logger, cfg.Clock, time.Minute),
+	}
+	for _, u := range cfg.PublicURLs {
+		n, err := wire.NormalizeServerURL(u)
+		if err != nil {
+			s.cfgErr = fmt.Errorf("public URL: %w", err)
+			break
+		}
+		s.publicURLs = append(s.publicURLs, n)
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -201,8 +266,14 @@ func New(cfg Config) *Server {
 // which reports health as JSON) until ctx is cancelled. Then it stops
 // accepting, closes every connection with a close frame (1001, going
 // away), waits for them up to ShutdownTimeout, and returns nil. It returns
-// an error only if serving fails. Call it once.
+// an error only if serving fails or Config.PublicURLs is bad. Call it
+// once. For wss:// give it a TLS listener (tls.NewListener, with
+// NextProtos "http/1.1").
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfgErr != nil {
+		_ = ln.Close()
+		return s.cfgErr
+	}
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -245,11 +316,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.health(w)
 		return
 	}
-	ip := remoteIP(r)
+	ip, proxied := s.clientIP(r)
 	if status, msg := s.admit(ip); status != 0 {
-		s.log.Debug("connection refused", "ip", ip, "reason", msg)
+		s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
 		http.Error(w, msg, status)
 		return
+	}
+	var signedURL string // the URL an identity proof must name
+	if len(s.publicURLs) == 0 {
+		signedURL = requestURL(r, proxied)
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -257,7 +332,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "ip", ip, "err", err)
 		return
 	}
-	c := newConn(s, ws, ip)
+	c := newConn(s, ws, ip, signedURL)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -265,6 +340,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
+	c.since = s.cfg.Clock.Now().UnixNano()
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -277,6 +353,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admit reserves a connection slot for ip, or says why not (an HTTP
 // status and text).
 func (s *Server) admit(ip netip.Addr) (int, string) {
+	key := ipKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -284,12 +361,26 @@ func (s *Server) admit(ip netip.Addr) (int, string) {
 		return http.StatusServiceUnavailable, "server shutting down"
 	case s.nconns >= s.cfg.MaxConns:
 		return http.StatusServiceUnavailable, "too many connections, try again later"
-	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		return http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", ip, s.cfg.MaxConnsPerIP)
+	case s.perIP[key] >= s.cfg.MaxConnsPerIP:
+		from := ip.String()
+		if key.Bits() == 64 {
+			from = key.String()
+		}
+		return http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", from, s.cfg.MaxConnsPerIP)
 	}
 	s.nconns++
-	s.perIP[ip]++
+	s.perIP[key]++
 	return 0, ""
+}
+
+// ipKey is what MaxConnsPerIP counts: an IPv4 address, or the /64 of an
+// IPv6 address.
+func ipKey(ip netip.Addr) netip.Prefix {
+	if ip.Is4() {
+		return netip.PrefixFrom(ip, 32)
+	}
+	p, _ := ip.Prefix(64) // the zero Prefix for the zero Addr: one key for all unknown
+	return p
 }
 
 // release gives back a slot taken by admit.
@@ -301,17 +392,10 @@ func (s *Server) release(ip netip.Addr) {
 
 func (s *Server) releaseLocked(ip netip.Addr) {
 	s.nconns--
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	key := ipKey(ip)
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
-}
-
-func remoteIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap().WithZone("")
 }
 
 // Stats is a snapshot of the server's counters.
@@ -351,31 +435,44 @@ func (s *Server) runTimers(ctx context.Context) {
 	defer sweep.Stop()
 	ping := s.cfg.Clock.NewTicker(s.cfg.PongWait * 9 / 10)
 	defer ping.Stop()
+	lists := s.cfg.Clock.NewTicker(listMaxAge)
+	defer lists.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-sweep.C():
 			s.sweep(now)
+			s.warn.flush(now)
 		case <-ping.C():
 			s.pingAll()
+		case now := <-lists.C():
+			s.expireLists(now)
 		}
 	}
 }
 
-// sweep drops registrations not refreshed since PeerTimeout before now.
-// Their connections stay open; a heartbeat on them gets "Peer not
-// registered", as from the original.
+// sweep drops registrations not refreshed since PeerTimeout before now,
+// and closes connections without a registration for RegisterTimeout.
+// Connections whose registration expired stay open until then; a
+// heartbeat on them gets "Peer not registered", as from the original.
 func (s *Server) sweep(now time.Time) {
 	cutoff := now.Add(-s.cfg.PeerTimeout).UnixNano()
+	idleCutoff := now.Add(-s.cfg.RegisterTimeout).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.rooms {
 		for _, p := range r.peers {
 			if p.lastSeen < cutoff {
-				s.log.Info("registration expired", "peer_id", p.id, "nickname", p.nickname)
+				s.warn.log(slog.LevelInfo, "registration expired", "peer_id", p.id, "nickname", p.nickname)
 				s.removePeer(p)
 			}
+		}
+	}
+	for c := range s.conns {
+		if c.peer == nil && c.since <= idleCutoff {
+			s.warn.log(slog.LevelInfo, "closing a connection that did not register", "ip", c.ip, "timeout", s.cfg.RegisterTimeout)
+			c.closeWith(websocket.ClosePolicyViolation, "no register within "+s.cfg.RegisterTimeout.String())
 		}
 	}
 }

@@ -3,14 +3,21 @@
 // addresses and then message each other directly over TCP.
 //
 //	bootstrap-server [--host 0.0.0.0] [--port 8080]
+//	                 [--tls-cert FILE --tls-key FILE]
+//	                 [--trusted-proxy CIDR]... [--public-url URL]...
 //
-// Clients reach it as ws://HOST:PORT (any path; /healthz reports health).
-// It runs until SIGINT or SIGTERM, then closes every connection with a
-// close frame and exits 0.
+// Clients reach it as ws://HOST:PORT, or wss://HOST:PORT with
+// --tls-cert and --tls-key (any path; /healthz reports health). Behind a
+// reverse proxy (one that terminates TLS, say), --trusted-proxy names the
+// proxy's addresses: connections from them count as coming from the
+// client that X-Forwarded-For names. --public-url names the URLs clients
+// use, which identity proofs must be bound to. It runs until SIGINT or
+// SIGTERM, then closes every connection with a close frame and exits 0.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,10 +28,12 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/parlance-chat/parlance/bootstrap"
+	"github.com/parlance-chat/parlance/net/wire"
 )
 
 func main() {
@@ -42,14 +51,37 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	host := fs.String("host", "0.0.0.0", "IP address to listen on (an IP literal, e.g. 0.0.0.0, 127.0.0.1 or ::)")
 	port := fs.Uint("port", 8080, "TCP port to listen on (0 picks a free one)")
 	maxConns := fs.Int("max-conns", bootstrap.DefaultMaxConns, "maximum open connections")
-	maxPerIP := fs.Int("max-conns-per-ip", bootstrap.DefaultMaxConnsPerIP, "maximum connections from one IP address")
+	maxPerIP := fs.Int("max-conns-per-ip", bootstrap.DefaultMaxConnsPerIP, "maximum connections from one IPv4 address or IPv6 /64")
 	maxPeers := fs.Int("max-peers", bootstrap.DefaultMaxPeers, "maximum registered peers")
 	peerTimeout := fs.Duration("peer-timeout", bootstrap.DefaultPeerTimeout, "drop a peer after this long without a heartbeat")
+	registerTimeout := fs.Duration("register-timeout", bootstrap.DefaultRegisterTimeout, "close a connection that has not registered for this long")
+	tlsCert := fs.String("tls-cert", "", "serve wss:// with this PEM certificate (chain) file; needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM private key file of --tls-cert")
+	var proxies []netip.Prefix
+	fs.Func("trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable, or comma-separated)", func(v string) error {
+		for _, item := range strings.Split(v, ",") {
+			p, err := parsePrefix(strings.TrimSpace(item))
+			if err != nil {
+				return err
+			}
+			proxies = append(proxies, p)
+		}
+		return nil
+	})
+	var publicURLs []string
+	fs.Func("public-url", "a URL clients use to reach this server, e.g. wss://chat.example.org; identity proofs must name one (repeatable)", func(v string) error {
+		if _, err := wire.NormalizeServerURL(v); err != nil {
+			return err
+		}
+		publicURLs = append(publicURLs, v)
+		return nil
+	})
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
 			"Parlance rendezvous server: keeps a registry of online peers over WebSocket\n"+
-			"(clients connect to ws://HOST:PORT) so that they can message each other directly.\n\nFlags:\n")
+			"(clients connect to ws://HOST:PORT, or wss://HOST:PORT with --tls-cert and --tls-key)\n"+
+			"so that they can message each other directly.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -71,6 +103,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bootstrap-server: --port must be 0 to 65535, not %d\n", *port)
 		return 2
 	}
+	var tlsConfig *tls.Config
+	switch {
+	case (*tlsCert == "") != (*tlsKey == ""):
+		fmt.Fprintf(stderr, "bootstrap-server: --tls-cert and --tls-key go together\n")
+		return 2
+	case *tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintf(stderr, "bootstrap-server: load --tls-cert %s / --tls-key %s: %v\n", *tlsCert, *tlsKey, err)
+			return 2
+		}
+		// HTTP/1.1 only: WebSocket upgrades do not run over HTTP/2.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
+	}
 
 	level := slog.LevelInfo
 	if *verbose {
@@ -84,14 +130,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", addr, "err", err)
 		return 1
 	}
+	scheme := "ws://"
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+		scheme = "wss://"
+	}
 	srv := bootstrap.New(bootstrap.Config{
-		MaxConns:      *maxConns,
-		MaxConnsPerIP: *maxPerIP,
-		MaxPeers:      *maxPeers,
-		PeerTimeout:   *peerTimeout,
-		Logger:        log,
+		MaxConns:        *maxConns,
+		MaxConnsPerIP:   *maxPerIP,
+		MaxPeers:        *maxPeers,
+		PeerTimeout:     *peerTimeout,
+		RegisterTimeout: *registerTimeout,
+		TrustedProxies:  proxies,
+		PublicURLs:      publicURLs,
+		Logger:          log,
 	})
-	log.Info("bootstrap server listening", "addr", ln.Addr().String(), "url", "ws://"+ln.Addr().String())
+	log.Info("bootstrap server listening", "addr", ln.Addr().String(), "url", scheme+ln.Addr().String())
+	if len(publicURLs) == 0 {
+		log.Info("no --public-url: identity proofs are checked against the Host header clients send; set --public-url on a server reachable from the internet")
+	}
 	start := time.Now()
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("server failed", "err", err)
@@ -99,4 +156,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log.Info("bootstrap server stopped", "uptime", time.Since(start).Round(time.Second))
 	return 0
+}
+
+// parsePrefix reads a CIDR, or a single address as a prefix of its own.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -4,14 +4,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,4 +153,197 @@ func TestBinary(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 	t.Logf("server log:\n%s", strings.Join(logged, "\n"))
+}
+
+func TestFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		args    []string
+		wantOut string
+	}{
+		{"cert without key", []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{"key without cert", []string{"--tls-key", "k.pem"}, "--tls-cert and --tls-key go together"},
+		{"missing cert file", []string{"--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "load --tls-cert"},
+		{"bad proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, `"10.0.0.0/33" is not an address or CIDR`},
+		{"bad public URL", []string{"--public-url", "http://example.org"}, "want ws:// or wss://"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(context.Background(), append(tc.args, "--port", "0", "--host", "127.0.0.1"), &out)
+			if code != 2 || !strings.Contains(out.String(), tc.wantOut) {
+				t.Errorf("exit %d, output:\n%s\nwant exit 2 and %q", code, out.String(), tc.wantOut)
+			}
+		})
+	}
+	for _, v := range []string{"127.0.0.1", "10.0.0.0/8, ::1", "2001:db8::/48"} {
+		if _, err := parsePrefix(strings.TrimSpace(strings.Split(v, ",")[0])); err != nil {
+			t.Errorf("parsePrefix(%q): %v", v, err)
+		}
+	}
+}
+
+// runServer runs the command in this process with args (on a free
+// loopback port) and returns the address it listens on and a function
+// that stops it and returns its exit code.
+func runServer(t *testing.T, args ...string) (string, func() int) {
+	t.Helper()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, append(args, "--host", "127.0.0.1", "--port", "0"), &out) }()
+	addrRE := regexp.MustCompile(`msg="bootstrap server listening" addr=(127\.0\.0\.1:\d+) url=(\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+			var once sync.Once
+			var c int
+			return m[1], func() int {
+				once.Do(func() {
+					cancel()
+					c = <-code
+				})
+				return c
+			}
+		}
+		select {
+		case c := <-code:
+			cancel()
+			t.Fatalf("server exited with %d:\n%s", c, out.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no listening line:\n%s", out.String())
+		}
+	}
+}
+
+// --tls-cert and --tls-key: the server speaks wss:// only.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := writeSelfSigned(t, dir)
+	addr, stop := runServer(t, "--tls-cert", certFile, "--tls-key", keyFile)
+
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: 5 * time.Second}
+	ws, _, err := d.Dial("wss://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"register","nickname":"alice","local_addr":"0.0.0.0:54321"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(msg), `{"type":"registered","peer_id":"`) {
+		t.Fatalf("register over wss: %s %v", msg, err)
+	}
+	// Plain ws:// gets no WebSocket.
+	if _, _, err := websocket.DefaultDialer.Dial("ws://"+addr, nil); err == nil {
+		t.Error("plain ws:// accepted by a TLS server")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz over https: %d", resp.StatusCode)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
+
+// --trusted-proxy: the client's address comes from X-Forwarded-For of a
+// connection from the proxy, and from nowhere else.
+func TestTrustedProxyFlag(t *testing.T) {
+	register := func(addr string, xff string) string {
+		h := http.Header{}
+		h.Set("X-Forwarded-For", xff)
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"register","nickname":"alice","local_addr":"0.0.0.0:54321"}`))
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(msg)
+	}
+	addr, stop := runServer(t, "--trusted-proxy", "127.0.0.0/8,::1")
+	if msg := register(addr, "203.0.113.5"); !strings.Contains(msg, `"public_addr":"203.0.113.5:54321"`) {
+		t.Errorf("through a trusted proxy: %s", msg)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	addr, stop = runServer(t, "--trusted-proxy", "192.0.2.1")
+	if msg := register(addr, "203.0.113.5"); !strings.Contains(msg, `"public_addr":"127.0.0.1:54321"`) {
+		t.Errorf("from an untrusted address: %s", msg)
+	}
+	stop()
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key as PEM
+// files in dir, and returns their paths and a pool that trusts it.
+func writeSelfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "test bootstrap server"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return certFile, keyFile, pool
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

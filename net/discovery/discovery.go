@@ -75,7 +75,11 @@ type Sighting struct {
 type State struct {
 	Phase   Phase
 	RetryIn time.Duration // for Retrying
-	Err     error         // the last error, for Retrying
+	Err     error         // the last error, for Retrying; why, for Stopped
+	// Note is a warning about a connection that works but not as asked,
+	// for the user to see next to the phase (e.g. "this server ignores
+	// rooms"); empty when there is none.
+	Note string
 }
 
 // Phase is the coarse state of a source's connection.
@@ -85,6 +89,9 @@ const (
 	Connecting Phase = iota
 	Online
 	Retrying
+	// Stopped: the source gave up for this run and will not reconnect;
+	// Err says why (e.g. the identity is online elsewhere).
+	Stopped
 )
 
 func (p Phase) String() string {
@@ -93,6 +100,8 @@ func (p Phase) String() string {
 		return "online"
 	case Retrying:
 		return "retrying"
+	case Stopped:
+		return "stopped"
 	default:
 		return "connecting"
 	}

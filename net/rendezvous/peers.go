@@ -1,7 +1,9 @@
 package rendezvous
 
 import (
+	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/wire"
@@ -9,15 +11,24 @@ import (
 
 // peerSet is what the client knows of the server's registry, by peer_id.
 // It turns changes into sightings: Seen when a peer is new or changed,
-// Gone when it leaves. It belongs to the goroutine running Run.
+// Gone when it leaves. It holds at most max entries. It belongs to the
+// goroutine running Run.
 type peerSet struct {
 	h     discovery.Handler
 	byID  map[string]discovery.Peer
 	known map[string]int // entries per app-level key (see peerKey)
+	max   int
+
+	log       *slog.Logger
+	now       func() time.Time
+	warnedAt  time.Time // last warning about ignored peers
+	ignored   int       // peers ignored since then
+	warnEvery time.Duration
 }
 
-func newPeerSet(h discovery.Handler) *peerSet {
-	return &peerSet{h: h, byID: make(map[string]discovery.Peer), known: make(map[string]int)}
+func newPeerSet(h discovery.Handler, max int, log *slog.Logger) *peerSet {
+	return &peerSet{h: h, byID: make(map[string]discovery.Peer), known: make(map[string]int), max: max,
+		log: log, now: time.Now, warnEvery: time.Minute}
 }
 
 // peerKey is how the app tells peers apart: the identity, or for a peer
@@ -60,11 +71,16 @@ func altAddr(public netip.AddrPort, local netip.AddrPort) netip.AddrPort {
 	return local
 }
 
-// upsert records a peer and reports it Seen if it is new or changed.
+// upsert records a peer and reports it Seen if it is new or changed. A
+// new peer beyond max is ignored.
 func (s *peerSet) upsert(pi wire.PeerInfo) {
 	p := toPeer(pi)
 	old, ok := s.byID[pi.PeerID]
 	if ok && old == p {
+		return
+	}
+	if !ok && len(s.byID) >= s.max {
+		s.ignore(pi)
 		return
 	}
 	if ok {
@@ -73,6 +89,32 @@ func (s *peerSet) upsert(pi wire.PeerInfo) {
 	s.byID[pi.PeerID] = p
 	s.known[peerKey(p)]++
 	s.h.Sighting(discovery.Sighting{Kind: discovery.Seen, Peer: p, Source: SourceName})
+}
+
+// ignore counts a peer left out because the set is full, and warns at
+// most once per warnEvery.
+func (s *peerSet) ignore(pi wire.PeerInfo) {
+	s.ignored++
+	now := s.now()
+	if !s.warnedAt.IsZero() && now.Sub(s.warnedAt) < s.warnEvery {
+		s.log.Debug("peer ignored: too many peers", "nickname", pi.Nickname, "limit", s.max)
+		return
+	}
+	s.log.Warn("the bootstrap server reports more peers than the limit; ignoring new ones",
+		"limit", s.max, "ignored", s.ignored, "nickname", pi.Nickname)
+	s.warnedAt, s.ignored = now, 0
+}
+
+// clear forgets every peer and reports each Gone with reason.
+func (s *peerSet) clear(reason string) {
+	for id, p := range s.byID {
+		delete(s.byID, id)
+		k := peerKey(p)
+		if _, ok := s.known[k]; ok {
+			delete(s.known, k)
+			s.h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: p, Source: SourceName, Reason: reason})
+		}
+	}
 }
 
 // remove forgets a peer and reports it Gone.

@@ -8,11 +8,18 @@
 // an original server ignores them, so the client then polls list_peers
 // every PollInterval like the original client. A Parlance server pushes
 // peer_joined and peer_left instead, and checks the identity by a
-// challenge the client signs.
+// challenge the client signs (wire.AuthMessage: bound to the server URL
+// dialled and the register sent).
+//
+// A room asked of an original server, which has none, is reported in
+// the Note of the online state. A registration replaced by the same
+// identity on another connection stops the client (see ErrReplaced). The
+// client keeps at most Config.MaxPeers peers, whatever the server sends.
 package rendezvous
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +45,19 @@ const SourceName = "internet"
 
 // GoneReason is the Reason of a Gone sighting.
 const GoneReason = "left the server"
+
+// StoppedReason is the Reason of the Gone sightings of every known peer
+// when the client stops for good (see ErrReplaced).
+const StoppedReason = "no longer connected to the bootstrap server"
+
+// ErrReplaced is wrapped by the Err of the Stopped state reported when the
+// server replaced this registration because the same identity registered
+// from another connection: another process runs with the same key. The
+// client then stops for the rest of Run instead of reconnecting; two
+// processes with one key would otherwise take turns replacing each other
+// forever, and their room would see each turn as a leave and a join. The
+// user ends one of them and restarts the other.
+var ErrReplaced = errors.New("this identity is online elsewhere (another parlance with the same key?); not reconnecting")
 
 // Defaults of Config (those of the original client).
 const (
@@ -81,7 +101,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// DialTimeout bounds connecting and registering.
 	DialTimeout time.Duration
-	Logger      *slog.Logger
+	// MaxPeers caps the peers the client keeps (default
+	// wire.MaxPeerListEntries, the most a Parlance server lists): a
+	// hostile server cannot grow the set without bound. Peers beyond it
+	// are ignored, with a warning at most once a minute.
+	MaxPeers int
+	Logger   *slog.Logger
 	// Dialer connects to the server (tests hook NetDialContext here); nil
 	// means a default one.
 	Dialer *websocket.Dialer
@@ -90,8 +115,9 @@ type Config struct {
 // Client keeps this node registered on a bootstrap server and reports the
 // peers of its room. It implements discovery.Source.
 type Client struct {
-	cfg Config
-	log *slog.Logger
+	cfg       Config
+	log       *slog.Logger
+	signedURL string // cfg.URL normalised: what an identity proof names
 
 	mu       sync.Mutex
 	nickname string
@@ -108,6 +134,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
 		return nil, fmt.Errorf("bootstrap server URL %q: want ws://host:port or wss://host:port", cfg.URL)
+	}
+	signedURL, err := wire.NormalizeServerURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap server URL: %w", err)
 	}
 	if err := wire.ValidateNickname(cfg.Self.Nickname); err != nil {
 		return nil, err
@@ -135,6 +165,9 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.ReadTimeout, 4*cfg.HeartbeatInterval)
 	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = wire.MaxPeerListEntries
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,10 +175,11 @@ func New(cfg Config) (*Client, error) {
 		cfg.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: cfg.DialTimeout}
 	}
 	return &Client{
-		cfg:      cfg,
-		log:      cfg.Logger.With("server", cfg.URL),
-		nickname: cfg.Self.Nickname,
-		renamed:  make(chan struct{}, 1),
+		cfg:       cfg,
+		signedURL: signedURL,
+		log:       cfg.Logger.With("server", cfg.URL),
+		nickname:  cfg.Self.Nickname,
+		renamed:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -186,13 +220,25 @@ func (c *Client) currentNickname() string {
 // each change of the connection's state goes to h.State. Peers are kept
 // across a reconnection, and those missing from the new server's list
 // are then reported gone.
+//
+// When the server replaces the registration because this identity
+// registered from another connection, Run reports every peer gone and a
+// Stopped state whose Err wraps ErrReplaced, and then only waits for ctx:
+// it does not reconnect.
 func (c *Client) Run(ctx context.Context, h discovery.Handler) error {
-	peers := newPeerSet(h)
+	peers := newPeerSet(h, c.cfg.MaxPeers, c.log)
 	attempt := 0
 	for {
 		h.State(discovery.State{Phase: discovery.Connecting})
 		online, err := c.session(ctx, h, peers)
 		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrReplaced) {
+			c.log.Warn("identity registered again from another connection; not reconnecting", "err", err)
+			peers.clear(StoppedReason)
+			h.State(discovery.State{Phase: discovery.Stopped, Err: err})
+			<-ctx.Done()
 			return nil
 		}
 		if online >= c.cfg.MaxBackoff {
@@ -240,11 +286,14 @@ type session struct {
 	peers *peerSet
 
 	registered bool            // the server confirmed a register
+	awaiting   bool            // a register is not confirmed yet
+	regSum     [32]byte        // SHA-256 of the last register frame sent
 	push       bool            // the server pushes changes
 	ownIDs     map[string]bool // peer ids the server gave this node
 	ownAddr    netip.AddrPort  // public_addr the server gave this node
 	sentNick   string          // nickname of the last register sent
 	nickDirty  bool            // renamed while a register was pending
+	note       string          // discovery.State.Note while online
 	poll       *time.Ticker
 }
 
@@ -308,7 +357,7 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 			if s.registered && !wasRegistered {
 				regTimeout.Stop()
 				onlineSince = time.Now()
-				h.State(discovery.State{Phase: discovery.Online})
+				h.State(discovery.State{Phase: discovery.Online, Note: s.note})
 			}
 		case <-regTimeout.C:
 			if !s.registered {
@@ -408,12 +457,19 @@ func (s *session) handle(msg wire.ServerMessage) error {
 	switch m := msg.(type) {
 	case wire.Registered:
 		first := !s.registered
-		s.registered = true
+		s.registered, s.awaiting = true, false
 		s.ownIDs[m.PeerID] = true
 		s.ownAddr = m.PublicAddr
 		s.push = wire.HasFeature(m.Features, wire.FeaturePush)
 		if first {
 			s.c.log.Info("registered on the bootstrap server", "peer_id", m.PeerID, "public_addr", m.PublicAddr, "push", s.push)
+			if room := s.c.cfg.Room; room != "" && len(m.Features) == 0 {
+				// A Parlance server answers features with features; one
+				// that names none is an original server, which has one
+				// room for everybody.
+				s.note = fmt.Sprintf("this server ignores rooms (an original bootstrap server?): you see everyone on it, not only room %q", room)
+				s.c.log.Warn("room not supported by the bootstrap server", "room", room)
+			}
 			if !s.push {
 				// Like the original: list at once, then poll.
 				if err := s.send(wire.ListPeers{}); err != nil {
@@ -430,7 +486,8 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		if id == nil {
 			return errors.New("server sent a challenge, but no identity is configured")
 		}
-		return s.send(wire.Auth{Signature: id.Sign(wire.AuthMessage(m.Nonce))})
+		url := s.c.signedURL
+		return s.send(wire.Auth{Signature: id.Sign(wire.AuthMessage(m.Nonce, url, s.regSum)), URL: url})
 	case wire.PeerList:
 		if m.Skipped > 0 {
 			s.c.log.Debug("peer_list entries skipped as invalid", "count", m.Skipped)
@@ -453,6 +510,9 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		if strings.HasPrefix(m.Message, "Too many list_peers") {
 			s.c.log.Warn("bootstrap server rate-limits list_peers", "message", m.Message)
 			return nil
+		}
+		if strings.HasPrefix(m.Message, "Replaced") {
+			return fmt.Errorf("%w (server: %s)", ErrReplaced, m.Message)
 		}
 		return fmt.Errorf("server error: %s", m.Message)
 	}
@@ -483,12 +543,20 @@ func (s *session) register() error {
 		reg.Identity = c.cfg.Identity.ID().String()
 		reg.PublicKey = c.cfg.Identity.PublicKey()
 	}
-	return s.send(reg)
+	b, err := s.sendFrame(reg)
+	if err != nil {
+		return err
+	}
+	// The identity proof covers the exact frame.
+	s.regSum, s.awaiting = sha256.Sum256(b), true
+	return nil
 }
 
-// rename registers again after SetNickname.
+// rename registers again after SetNickname. One register at a time: the
+// server answers each with its own challenge, and a proof answers the
+// latest one only.
 func (s *session) rename() error {
-	if !s.registered {
+	if !s.registered || s.awaiting {
 		s.nickDirty = true // done when the pending register is confirmed
 		return nil
 	}
@@ -529,15 +597,21 @@ func (s *session) goodbye(incoming <-chan inbound) {
 }
 
 func (s *session) send(m wire.ClientMessage) error {
+	_, err := s.sendFrame(m)
+	return err
+}
+
+// sendFrame sends m and returns the frame sent.
+func (s *session) sendFrame(m wire.ClientMessage) ([]byte, error) {
 	b, err := wire.MarshalClient(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_ = s.ws.SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout))
 	if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		return fmt.Errorf("send %s: %w", m.ClientType(), err)
+		return nil, fmt.Errorf("send %s: %w", m.ClientType(), err)
 	}
-	return nil
+	return b, nil
 }
 
 func (s *session) ping() error {

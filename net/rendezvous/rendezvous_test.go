@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -303,7 +304,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // changed nickname of an original peer is a new peer to the app.
 func TestPeerSetReconcile(t *testing.T) {
 	rec := newRecorder()
-	ps := newPeerSet(rec)
+	ps := newPeerSet(rec, 100, slog.New(slog.DiscardHandler))
 	none := func(wire.PeerInfo) bool { return false }
 	pi := func(id, nick, ident string) wire.PeerInfo {
 		return wire.PeerInfo{PeerID: id, Nickname: nick, Identity: ident,

@@ -2,10 +2,15 @@ package wire
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -72,14 +77,80 @@ const (
 // will send them.
 const FeaturePush = "push"
 
-// AuthDomain prefixes the nonce in the message a client signs to answer a
-// challenge, so that the signature cannot be replayed in another protocol.
-const AuthDomain = "parlance-bootstrap-auth-v1\x00"
+// AuthDomain starts the message a client signs to answer a challenge, so
+// that the signature cannot be replayed in another protocol or by a client
+// of the first version (whose message bound only the nonce).
+const AuthDomain = "parlance-bootstrap-auth-v2\x00"
+
+// MaxURLBytes bounds the server URL of an Auth.
+const MaxURLBytes = 2048
 
 // AuthMessage returns the bytes a client signs (and the server verifies)
-// to answer a challenge with nonce: AuthDomain followed by the nonce.
-func AuthMessage(nonce []byte) []byte {
-	return append([]byte(AuthDomain), nonce...)
+// to answer a challenge. It binds the proof to one server and one
+// register, so that neither a hostile server relaying another server's
+// challenge nor anyone altering the register on the way can use it:
+//
+//	AuthDomain
+//	uint16 big-endian length of the nonce ‖ nonce
+//	uint16 big-endian length of serverURL ‖ serverURL
+//	registerSum: the SHA-256 of the register frame, exactly the bytes sent
+//
+// serverURL is the server's URL as the client dialled it, in the form
+// NormalizeServerURL returns (e.g. "wss://example.org:443/").
+func AuthMessage(nonce []byte, serverURL string, registerSum [sha256.Size]byte) []byte {
+	sum := registerSum
+	out := make([]byte, 0, len(AuthDomain)+2+len(nonce)+2+len(serverURL)+len(sum))
+	out = append(out, AuthDomain...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(nonce)))
+	out = append(out, nonce...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(serverURL)))
+	out = append(out, serverURL...)
+	return append(out, sum[:]...)
+}
+
+// NormalizeServerURL returns the form of a bootstrap server URL that
+// AuthMessage binds: the scheme (ws or wss) and host in lower case, the
+// port always written (80 for ws, 443 for wss), the path ("/" if empty),
+// and nothing else (no user, query or fragment). Client and server both
+// normalise, so "ws://Example.org" and "ws://example.org:80/" are one URL.
+func NormalizeServerURL(raw string) (string, error) {
+	if len(raw) > MaxURLBytes {
+		return "", fmt.Errorf("server URL of %d bytes is over the %d byte limit", len(raw), MaxURLBytes)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("server URL: %w", err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch {
+	case scheme != "ws" && scheme != "wss":
+		return "", fmt.Errorf("server URL %q: want ws:// or wss://", raw)
+	case u.Hostname() == "":
+		return "", fmt.Errorf("server URL %q has no host", raw)
+	case port == "" && scheme == "ws":
+		port = "80"
+	case port == "":
+		port = "443"
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || strconv.FormatUint(n, 10) != port {
+		return "", fmt.Errorf("server URL %q: bad port %q", raw, port)
+	}
+	host := strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") {
+		if ip, err := netip.ParseAddr(host); err != nil || ip.Zone() != "" {
+			return "", fmt.Errorf("server URL %q: bad IPv6 host %q", raw, host)
+		}
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	out := scheme + "://" + net.JoinHostPort(host, port) + path
+	if _, err := url.Parse(out); err != nil { // what url.Parse let through in raw
+		return "", fmt.Errorf("server URL %q: %w", raw, err)
+	}
+	return out, nil
 }
 
 // ClientMessage is a message from a client to the bootstrap server:
@@ -129,9 +200,12 @@ type Heartbeat struct{}
 type Unregister struct{}
 
 // Auth (extension) answers a Challenge: Signature is the Ed25519
-// signature of AuthMessage(nonce) by the key of the register's identity.
+// signature of AuthMessage(nonce, URL, register frame) by the key of the
+// register's identity, and URL the server URL that was signed (in the
+// form of NormalizeServerURL).
 type Auth struct {
 	Signature []byte `json:"signature"`
+	URL       string `json:"url"`
 }
 
 // Registered confirms a register.
@@ -184,8 +258,9 @@ type PeerLeft struct {
 	PeerID string `json:"peer_id"`
 }
 
-// Challenge (extension) asks the client to sign AuthMessage(Nonce) and
-// send it back in an Auth. Nonce is base64 in JSON.
+// Challenge (extension) asks the client to sign AuthMessage(Nonce, its
+// server URL, its register frame) and send it back in an Auth. Nonce is
+// base64 in JSON.
 type Challenge struct {
 	Nonce []byte `json:"nonce"`
 }
@@ -277,6 +352,27 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 	return b, nil
 }
 
+// PeerListHead and PeerListTail frame the entries of an encoded peer_list:
+// PeerListHead, the entries as MarshalPeerInfo encodes them separated by
+// commas, PeerListTail. MarshalServer(PeerList{...}) gives the same bytes;
+// a server uses the pieces to share one encoded list among its clients.
+const (
+	PeerListHead = `{"type":"peer_list","peers":[`
+	PeerListTail = `]}`
+)
+
+// MarshalPeerInfo validates p and encodes it as one entry of a peer_list.
+func MarshalPeerInfo(p PeerInfo) ([]byte, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode peer: %w", err)
+	}
+	return b, nil
+}
+
 // ParseClientMessage decodes and validates one message from a client.
 // Unknown fields are ignored, as the original does.
 func ParseClientMessage(b []byte) (ClientMessage, error) {
@@ -321,11 +417,12 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 	case TypeAuth:
 		var raw struct {
 			Signature []byte `json:"signature"`
+			URL       string `json:"url"`
 		}
 		if err := unmarshal(typ, b, &raw); err != nil {
 			return nil, err
 		}
-		m = Auth{Signature: raw.Signature}
+		m = Auth{Signature: raw.Signature, URL: raw.URL}
 	default:
 		return nil, fmt.Errorf("unknown message type %q", typ)
 	}
@@ -509,6 +606,14 @@ func validateClient(m ClientMessage) error {
 	case Auth:
 		if len(v.Signature) != ed25519.SignatureSize {
 			return fmt.Errorf("auth signature of %d bytes, want %d", len(v.Signature), ed25519.SignatureSize)
+		}
+		if v.URL == "" {
+			return errors.New("auth without url (a client of auth version 1?)")
+		}
+		if n, err := NormalizeServerURL(v.URL); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		} else if n != v.URL {
+			return fmt.Errorf("auth url %q is not normalised (want %q)", v.URL, n)
 		}
 	case ListPeers, Heartbeat, Unregister:
 	default:

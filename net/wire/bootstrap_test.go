@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -72,8 +73,8 @@ func TestMarshalExtensionShapes(t *testing.T) {
 			return MarshalClient(Register{Nickname: "alice", LocalAddr: netip.MustParseAddrPort("192.168.1.5:54321"),
 				Features: []string{FeaturePush}, Room: "friends", Identity: "ABC", PublicKey: testKey})
 		}, `{"type":"register","nickname":"alice","local_addr":"192.168.1.5:54321","features":["push"],"room":"friends","identity":"ABC","public_key":"6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw="}`},
-		{"auth", func() ([]byte, error) { return MarshalClient(Auth{Signature: make([]byte, 64)}) },
-			`{"type":"auth","signature":"` + strings.Repeat("A", 86) + `=="}`},
+		{"auth", func() ([]byte, error) { return MarshalClient(Auth{Signature: make([]byte, 64), URL: "ws://h:80/"}) },
+			`{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"ws://h:80/"}`},
 		{"registered", func() ([]byte, error) {
 			return MarshalServer(Registered{PeerID: "p1", PublicAddr: netip.MustParseAddrPort("127.0.0.1:5"), Features: []string{"push"}})
 		}, `{"type":"registered","peer_id":"p1","public_addr":"127.0.0.1:5","features":["push"]}`},
@@ -115,7 +116,7 @@ func TestParseClientMessage(t *testing.T) {
 		{"list_peers", `{"type":"list_peers"}`, ListPeers{}, ""},
 		{"heartbeat with spaces", " {\"type\" : \"heartbeat\"}\n", Heartbeat{}, ""},
 		{"unregister", `{"type":"unregister"}`, Unregister{}, ""},
-		{"auth", `{"type":"auth","signature":"` + strings.Repeat("A", 86) + `=="}`, Auth{Signature: make([]byte, 64)}, ""},
+		{"auth", `{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"ws://h:80/"}`, Auth{Signature: make([]byte, 64), URL: "ws://h:80/"}, ""},
 
 		{"not json", `hello`, nil, "parse bootstrap message"},
 		{"no type", `{"nickname":"a"}`, nil, "message without type"},
@@ -138,7 +139,10 @@ func TestParseClientMessage(t *testing.T) {
 		{"register short key", `{"type":"register","nickname":"a","local_addr":"0.0.0.0:1","identity":"A","public_key":"AAAA"}`, nil, "needs a public_key"},
 		{"register too many features", `{"type":"register","nickname":"a","local_addr":"0.0.0.0:1","features":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]}`, nil, "17 features"},
 		{"register feature with space", `{"type":"register","nickname":"a","local_addr":"0.0.0.0:1","features":["a b"]}`, nil, "feature contains"},
-		{"auth short signature", `{"type":"auth","signature":"AAAA"}`, nil, "signature of 3 bytes"},
+		{"auth short signature", `{"type":"auth","signature":"AAAA","url":"ws://h:80/"}`, nil, "signature of 3 bytes"},
+		{"auth v1 (no url)", `{"type":"auth","signature":"` + strings.Repeat("A", 86) + `=="}`, nil, "auth without url"},
+		{"auth url not normalised", `{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"ws://H"}`, nil, "not normalised"},
+		{"auth url not ws", `{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"ftp://h/"}`, nil, "want ws://"},
 		{"auth missing signature", `{"type":"auth"}`, nil, "signature of 0 bytes"},
 		{"trailing garbage", `{"type":"heartbeat"} x`, nil, "parse bootstrap message"},
 		{"too big", `{"type":"heartbeat","pad":"` + strings.Repeat(" ", MaxClientMessage) + `"}`, nil, "over the 65536 byte limit"},
@@ -241,10 +245,115 @@ func TestValidateRoom(t *testing.T) {
 }
 
 func TestAuthMessage(t *testing.T) {
-	got := AuthMessage([]byte{1, 2})
-	if want := "parlance-bootstrap-auth-v1\x00\x01\x02"; string(got) != want {
+	reg := sha256.Sum256([]byte(`{"type":"register"}`))
+	got := AuthMessage([]byte{1, 2}, "ws://a:80/", reg)
+	sum := reg
+	want := "parlance-bootstrap-auth-v2\x00" + "\x00\x02\x01\x02" + "\x00\x0aws://a:80/" + string(sum[:])
+	if string(got) != want {
 		t.Errorf("AuthMessage = %q, want %q", got, want)
 	}
+	// Each input changes the message, and the lengths keep fields apart.
+	variants := [][]byte{
+		AuthMessage([]byte{1, 2, 3}, "ws://a:80/", reg),
+		AuthMessage([]byte{1, 2}, "ws://b:80/", reg),
+		AuthMessage([]byte{1, 2}, "ws://a:80/", sha256.Sum256([]byte(`{"type":"register","room":"x"}`))),
+		AuthMessage([]byte{1, 2, 0, 10}, "s://a:80/", reg),
+	}
+	for i, v := range variants {
+		if bytes.Equal(v, got) {
+			t.Errorf("variant %d signs the same bytes", i)
+		}
+	}
+}
+
+func TestNormalizeServerURL(t *testing.T) {
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{"ws://localhost:8080", "ws://localhost:8080/", ""},
+		{"ws://LOCALHOST:8080/", "ws://localhost:8080/", ""},
+		{"WS://example.org", "ws://example.org:80/", ""},
+		{"wss://example.org", "wss://example.org:443/", ""},
+		{"wss://example.org:443/parlance?x=1#f", "wss://example.org:443/parlance", ""},
+		{"ws://user:pw@127.0.0.1:9/", "ws://127.0.0.1:9/", ""},
+		{"ws://[::1]:8080", "ws://[::1]:8080/", ""},
+		{"ws://[2001:DB8::1]", "ws://[2001:db8::1]:80/", ""},
+		{"ws://h:8080/a%20b", "ws://h:8080/a%20b", ""},
+		{"http://h:8080", "", "want ws:// or wss://"},
+		{"ws://", "", "no host"},
+		{"ws://h:0", "", "bad port"},
+		{"ws://h:65536", "", "bad port"},
+		{"ws://h:08080", "", "bad port"},
+		{"ws://h:x", "", "server URL"},
+		{"ws://h/" + strings.Repeat("p", MaxURLBytes), "", "over the 2048 byte limit"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := NormalizeServerURL(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %q, %v; want an error containing %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+			if again, err := NormalizeServerURL(got); err != nil || again != got {
+				t.Errorf("not idempotent: %q -> %q, %v", got, again, err)
+			}
+		})
+	}
+}
+
+// A peer_list built from its pieces is byte for byte what MarshalServer
+// makes.
+func TestPeerListPieces(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	peers := []PeerInfo{
+		{PeerID: "p1", Nickname: "al<i>ce \"q\"", PublicAddr: ap("1.2.3.4:5"), LocalAddr: ap("0.0.0.0:5"), LastSeen: 7},
+		{PeerID: "p2", Nickname: "bob", PublicAddr: ap("[::1]:6"), LocalAddr: ap("10.0.0.1:6"), LastSeen: 8, Identity: "XYZ"},
+	}
+	for n := 0; n <= len(peers); n++ {
+		want, err := MarshalServer(PeerList{Peers: peers[:n]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []byte(PeerListHead)
+		for i, p := range peers[:n] {
+			e, err := MarshalPeerInfo(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 {
+				got = append(got, ',')
+			}
+			got = append(got, e...)
+		}
+		got = append(got, PeerListTail...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d entries:\n got %s\nwant %s", n, got, want)
+		}
+	}
+	if _, err := MarshalPeerInfo(PeerInfo{PeerID: "p"}); err == nil {
+		t.Error("invalid entry encoded")
+	}
+}
+
+func FuzzNormalizeServerURL(f *testing.F) {
+	for _, s := range []string{"ws://localhost:8080", "wss://Example.org/a/b?c", "ws://[::1]", "ws://h:0", "ws://%zz", "ws://h/%2F"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := NormalizeServerURL(s)
+		if err != nil {
+			return
+		}
+		again, err := NormalizeServerURL(n)
+		if err != nil || again != n {
+			t.Fatalf("%q normalises to %q, which normalises to %q, %v", s, n, again, err)
+		}
+	})
 }
 
 func FuzzParseClientMessage(f *testing.F) {
@@ -252,7 +361,7 @@ func FuzzParseClientMessage(f *testing.F) {
 		`{"type":"register","nickname":"alice","local_addr":"0.0.0.0:54321"}`,
 		`{"type":"register","nickname":"a","local_addr":"[::1]:9","features":["push"],"room":"r","identity":"ABC","public_key":"6kpsY5ZTKp4cpe3C5T9ohRJR/4TyaoIrGKX+ABDmoWQ="}`,
 		`{"type":"list_peers"}`, `{"type":"heartbeat"}`, `{"type":"unregister"}`,
-		`{"type":"auth","signature":"` + strings.Repeat("A", 86) + `=="}`,
+		`{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"wss://example.org:443/p"}`,
 		`{"type":"x"}`, `[]`, `{`,
 	} {
 		f.Add([]byte(s))
