@@ -297,7 +297,16 @@ func (m *Model) serverState() string {
 	}
 	switch m.source.Phase {
 	case discovery.Online:
+		if m.source.Note != "" {
+			return "server: online (" + textsafe.Line(m.source.Note) + ")"
+		}
 		return "server: online"
+	case discovery.Stopped:
+		s := "server: stopped"
+		if m.source.Err != nil {
+			s += " (" + textsafe.Line(m.source.Err.Error()) + ")"
+		}
+		return s
 	case discovery.Retrying:
 		secs := int((m.retryAt.Sub(m.now()) + time.Second - 1) / time.Second)
 		s := "server: retrying…"

@@ -42,7 +42,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // recorder is a discovery.Handler that keeps what it was told.
 type recorder struct {
 	mu        sync.Mutex
-	online    map[string]discovery.Peer // by peerKey
+	online    map[string]discovery.Peer // by discovery.Peer.Key
 	sightings []discovery.Sighting
 	states    []discovery.State
 	seenAt    map[string]time.Time // nickname -> first Seen
@@ -63,12 +63,12 @@ func (r *recorder) Sighting(s discovery.Sighting) {
 	r.mu.Lock()
 	r.sightings = append(r.sightings, s)
 	if s.Kind == discovery.Seen {
-		r.online[peerKey(s.Peer)] = s.Peer
+		r.online[s.Peer.Key()] = s.Peer
 		if _, ok := r.seenAt[s.Peer.Nickname]; !ok {
 			r.seenAt[s.Peer.Nickname] = time.Now()
 		}
 	} else {
-		delete(r.online, peerKey(s.Peer))
+		delete(r.online, s.Peer.Key())
 		r.goneAt[s.Peer.Nickname] = time.Now()
 	}
 	r.mu.Unlock()

@@ -14,9 +14,12 @@ import (
 // Gone when it leaves. It holds at most max entries. It belongs to the
 // goroutine running Run.
 type peerSet struct {
-	h     discovery.Handler
-	byID  map[string]discovery.Peer
-	known map[string]int // entries per app-level key (see peerKey)
+	h    discovery.Handler
+	byID map[string]discovery.Peer
+	// known counts entries per app-level key (discovery.Peer.Key): two
+	// registrations of one key are one peer to the app, so a Gone is
+	// reported only when the last one goes.
+	known map[string]int
 	max   int
 
 	log       *slog.Logger
@@ -29,16 +32,6 @@ type peerSet struct {
 func newPeerSet(h discovery.Handler, max int, log *slog.Logger) *peerSet {
 	return &peerSet{h: h, byID: make(map[string]discovery.Peer), known: make(map[string]int), max: max,
 		log: log, now: time.Now, warnEvery: time.Minute}
-}
-
-// peerKey is how the app tells peers apart: the identity, or for a peer
-// without one its nickname and IP. Two registrations of one key are one
-// peer to the app, so a Gone is reported only when the last one goes.
-func peerKey(p discovery.Peer) string {
-	if p.Identity != "" {
-		return "id:" + p.Identity
-	}
-	return "orig:" + p.Nickname + "@" + p.Addr.Addr().String()
 }
 
 // toPeer converts a server entry.
@@ -84,10 +77,10 @@ func (s *peerSet) upsert(pi wire.PeerInfo) {
 		return
 	}
 	if ok {
-		s.forget(pi.PeerID, old, peerKey(old) != peerKey(p))
+		s.forget(pi.PeerID, old, old.Key() != p.Key())
 	}
 	s.byID[pi.PeerID] = p
-	s.known[peerKey(p)]++
+	s.known[p.Key()]++
 	s.h.Sighting(discovery.Sighting{Kind: discovery.Seen, Peer: p, Source: SourceName})
 }
 
@@ -109,7 +102,7 @@ func (s *peerSet) ignore(pi wire.PeerInfo) {
 func (s *peerSet) clear(reason string) {
 	for id, p := range s.byID {
 		delete(s.byID, id)
-		k := peerKey(p)
+		k := p.Key()
 		if _, ok := s.known[k]; ok {
 			delete(s.known, k)
 			s.h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: p, Source: SourceName, Reason: reason})
@@ -128,7 +121,7 @@ func (s *peerSet) remove(id string) {
 // no other entry has p's key.
 func (s *peerSet) forget(id string, p discovery.Peer, report bool) {
 	delete(s.byID, id)
-	k := peerKey(p)
+	k := p.Key()
 	if s.known[k]--; s.known[k] > 0 {
 		return
 	}
@@ -150,11 +143,11 @@ func (s *peerSet) reconcile(list []wire.PeerInfo, own func(wire.PeerInfo) bool) 
 			continue
 		}
 		listed[pi.PeerID] = pi
-		keys[peerKey(toPeer(pi))] = true
+		keys[toPeer(pi).Key()] = true
 	}
 	for id, p := range s.byID {
 		if _, ok := listed[id]; !ok {
-			s.forget(id, p, !keys[peerKey(p)])
+			s.forget(id, p, !keys[p.Key()])
 		}
 	}
 	for _, pi := range list {

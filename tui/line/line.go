@@ -343,6 +343,16 @@ func (u *UI) event(e app.Event) {
 
 func stateText(s discovery.State) string {
 	switch s.Phase {
+	case discovery.Online:
+		if s.Note != "" {
+			return "online (" + textsafe.Line(s.Note) + ")"
+		}
+		return "online"
+	case discovery.Stopped:
+		if s.Err != nil {
+			return "stopped (" + textsafe.Line(s.Err.Error()) + ")"
+		}
+		return "stopped"
 	case discovery.Retrying:
 		t := fmt.Sprintf("retrying in %s", s.RetryIn.Round(time.Second))
 		if s.Err != nil {
