@@ -1,0 +1,33 @@
+package sysinfo
+
+import (
+	"os"
+	"testing"
+)
+
+func TestOwnProcess(t *testing.T) {
+	pid := os.Getpid()
+	rss, err := RSS(pid)
+	if err != nil || rss < 1<<20 {
+		t.Errorf("RSS = %d, %v; want over 1 MiB", rss, err)
+	}
+	busy := 0
+	for i := range 20_000_000 {
+		busy += i
+	}
+	_ = busy
+	if _, err := CPUTime(pid); err != nil {
+		t.Error(err)
+	}
+	m := Machine()
+	if m.CPUs < 1 || m.GoVersion == "" || m.CPUModel == "" {
+		t.Errorf("Machine() = %+v", m)
+	}
+}
+
+func TestRaiseFileLimitKeepsAHigherLimit(t *testing.T) {
+	got, err := RaiseFileLimit(16)
+	if err != nil || got < 16 {
+		t.Errorf("RaiseFileLimit(16) = %d, %v", got, err)
+	}
+}
