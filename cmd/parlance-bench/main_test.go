@@ -62,7 +62,7 @@ func TestTinyRun(t *testing.T) {
 			t.Errorf("row %s / %s has a target but no status", r.Scenario, r.Metric)
 		}
 	}
-	want := map[string]int{"discovery": 6, "messaging": 15, "bootstrap": 4 + 5}
+	want := map[string]int{"discovery": 6, "messaging": 18, "bootstrap": 4 + 5}
 	for s, n := range want {
 		if perScenario[s] != n {
 			t.Errorf("%s: %d rows, want %d", s, perScenario[s], n)

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -47,26 +48,43 @@ type Config struct {
 	Baseline bool
 	// PerAddr is how many clients share one loopback source address.
 	PerAddr int
+	// ProfileDir, if set, receives the Parlance server's heap profile with
+	// K clients held and its CPU profile over the steady window, per K.
+	ProfileDir string
 	// Progress receives a line per step (may be nil).
 	Progress io.Writer
 }
 
 // Idle is what one server measured with K idle clients.
 type Idle struct {
-	Impl              string  `json:"impl"`
-	K                 int     `json:"k"`
-	Connections       int     `json:"connections_held"`
-	Peers             int     `json:"peers_registered"`
-	ConnectSeconds    float64 `json:"connect_s"`
-	RSSPerConn        float64 `json:"rss_bytes_per_conn"`
-	HeapPerConn       float64 `json:"heap_bytes_per_conn"`
-	StackPerConn      float64 `json:"stack_bytes_per_conn"`
-	GoroutinesPerConn float64 `json:"goroutines_per_conn"`
-	RSSBefore         int64   `json:"rss_before"`
-	RSSAfter          int64   `json:"rss_after"`
-	CPUPercent        float64 `json:"cpu_percent_of_one_core"`
-	HeartbeatsPerSec  float64 `json:"heartbeats_per_s"`
-	HeartbeatErrors   int64   `json:"heartbeat_errors"`
+	Impl           string  `json:"impl"`
+	K              int     `json:"k"`
+	Connections    int     `json:"connections_held"`
+	Peers          int     `json:"peers_registered"`
+	ConnectSeconds float64 `json:"connect_s"`
+	// RSSPerConn is taken at the end of the steady window, after every
+	// client sent a heartbeat or more; RSSConnectedPerConn just after
+	// they all registered.
+	RSSPerConn          float64 `json:"rss_bytes_per_conn"`
+	RSSConnectedPerConn float64 `json:"rss_connected_bytes_per_conn"`
+	// HeapPerConn is the live heap (after forced GCs). StackPerConn is
+	// taken at the end of the steady window without a forced GC (which
+	// shrinks stacks that heartbeats grow again); StackAfterGCPerConn
+	// right after the forced GCs.
+	HeapPerConn         float64 `json:"heap_bytes_per_conn"`
+	StackPerConn        float64 `json:"stack_bytes_per_conn"`
+	StackAfterGCPerConn float64 `json:"stack_after_gc_bytes_per_conn"`
+	HeapInusePerConn    float64 `json:"heap_inuse_bytes_per_conn"`
+	SysPerConn          float64 `json:"sys_bytes_per_conn"`
+	GoroutinesPerConn   float64 `json:"goroutines_per_conn"`
+	RSSBefore           int64   `json:"rss_before"`
+	RSSAfter            int64   `json:"rss_after"`
+	CPUPercent          float64 `json:"cpu_percent_of_one_core"`
+	HeartbeatsPerSec    float64 `json:"heartbeats_per_s"`
+	HeartbeatErrors     int64   `json:"heartbeat_errors"`
+	// The server's own figures: before any client, with K clients (after
+	// a GC), and at the end of the steady window (no GC forced).
+	Before, After, Steady serverStats
 }
 
 // Propagation is what the join rounds measured.
@@ -136,7 +154,7 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 	}
 	rep.Note(Scenario, "The server runs in a child process (this binary re-executed): bootstrap.Server with its defaults except the caps on connections, connections per IP and peers, raised for simulated clients that all come from a few loopback addresses. RSS and CPU are read from /proc/PID; the live heap and stacks come from runtime.MemStats after two forced GCs.")
 	rep.Note(Scenario, "Idle clients are raw WebSocket connections spread over 127.1.0.x source addresses (%d per address): half original clients (default room, no extensions), half Parlance clients asking for pushes in rooms of 20. They register, then send a heartbeat every 10 s (spread evenly, so K/10 a second); they never read, and need no goroutine.", cfg.PerAddr)
-	rep.Note(Scenario, "memory per idle conn = (value with K clients registered and quiet - value before any client) / K. RSS is what the OS charges; heap+stacks is the Go runtime's live memory. CPU is the server's user+system time over %v of steady state, in %% of one core.", cfg.Steady)
+	rep.Note(Scenario, "memory per idle conn = (value with K clients - value before any client) / K. RSS is what the OS charges, taken at the end of the steady window (every client has sent a heartbeat); live heap is HeapAlloc after two forced GCs; stacks are StackInuse at the end of the steady window (a forced GC shrinks stacks, and the next heartbeat grows them again). CPU is the server's user+system time over %v of steady state, in %% of one core.", cfg.Steady)
 	if cfg.Baseline {
 		rep.Note(Scenario, "baseline: a registry server shaped like gorilla/websocket's chat example with the library's defaults (4 KB read and write buffers per connection, a reader and a writer goroutine with its own ping ticker per connection), answering register and heartbeat; measured with the same clients.")
 	}
@@ -182,7 +200,7 @@ func addIdleRows(rep *report.Report, ours, base *Idle) {
 	rep.Add(
 		report.NewRow(Scenario, prefix+"connections held (registered)", float64(ours.Peers), "", &report.Target{Op: ">=", Value: float64(k)}),
 		withBase(report.NewRow(Scenario, prefix+"server RSS per idle conn", kb(ours.RSSPerConn), "KB", memTarget), func(x *Idle) float64 { return kb(x.RSSPerConn) }),
-		withBase(report.NewRow(Scenario, prefix+"server Go heap+stacks per idle conn", kb(ours.HeapPerConn+ours.StackPerConn), "KB", memTarget), func(x *Idle) float64 { return kb(x.HeapPerConn + x.StackPerConn) }),
+		withBase(report.NewRow(Scenario, prefix+"server live heap + stacks per idle conn", kb(ours.HeapPerConn+ours.StackPerConn), "KB", memTarget), func(x *Idle) float64 { return kb(x.HeapPerConn + x.StackPerConn) }),
 		withBase(report.NewRow(Scenario, fmt.Sprintf("%sserver CPU, steady (%s heartbeats/s)", prefix, report.FormatNumber(ours.HeartbeatsPerSec)), ours.CPUPercent, "%", nil), func(x *Idle) float64 { return x.CPUPercent }),
 	)
 }
@@ -261,10 +279,19 @@ func measure(ctx context.Context, cfg Config, impl string, k int, withRoom bool,
 	if err != nil {
 		return nil, nil, err
 	}
+	if cfg.ProfileDir != "" && impl == ImplParlance && !withRoom {
+		file := filepath.Join(cfg.ProfileDir, fmt.Sprintf("bootstrap-K%d-heap.pprof", k))
+		if err := srv.saveProfile("/debug/pprof/heap?gc=1", file); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(progress, "bootstrap: heap profile in %s\n", file)
+	}
 	perConn := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(k) }
-	res.RSSPerConn = float64(res.RSSAfter-res.RSSBefore) / float64(k)
+	res.RSSConnectedPerConn = float64(res.RSSAfter-res.RSSBefore) / float64(k)
 	res.HeapPerConn = perConn(after.HeapAlloc, before.HeapAlloc)
-	res.StackPerConn = perConn(after.StackInuse, before.StackInuse)
+	res.StackAfterGCPerConn = perConn(after.StackInuse, before.StackInuse)
+	res.HeapInusePerConn = perConn(after.HeapInuse, before.HeapInuse)
+	res.SysPerConn = perConn(after.Sys, before.Sys)
 	res.GoroutinesPerConn = float64(after.Goroutines-before.Goroutines) / float64(k)
 
 	if withRoom { // this server is for propagation: no steady state
@@ -279,6 +306,15 @@ func measure(ctx context.Context, cfg Config, impl string, k int, withRoom bool,
 		return nil, nil, err
 	}
 	t0 := time.Now()
+	profiled := make(chan error, 1)
+	if cfg.ProfileDir != "" && impl == ImplParlance {
+		file := filepath.Join(cfg.ProfileDir, fmt.Sprintf("bootstrap-K%d-cpu.pprof", k))
+		secs := max(1, int(cfg.Steady.Seconds()))
+		go func() { profiled <- srv.saveProfile(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), file) }()
+		fmt.Fprintf(progress, "bootstrap: CPU profile of the steady state in %s\n", file)
+	} else {
+		profiled <- nil
+	}
 	select {
 	case <-time.After(cfg.Steady):
 	case <-ctx.Done():
@@ -295,7 +331,17 @@ func measure(ctx context.Context, cfg Config, impl string, k int, withRoom bool,
 		return nil, nil, err
 	}
 	res.Connections, res.Peers = held.Connections, held.Peers
+	res.Before, res.After, res.Steady = before, after, held
 	res.HeartbeatErrors = hb.errs.Load()
+	res.StackPerConn = perConn(held.StackInuse, before.StackInuse)
+	rss, err := srv.rss()
+	if err != nil {
+		return nil, nil, err
+	}
+	res.RSSPerConn = float64(rss-res.RSSBefore) / float64(k)
+	if err := <-profiled; err != nil {
+		return nil, nil, err
+	}
 	return res, nil, nil
 }
 

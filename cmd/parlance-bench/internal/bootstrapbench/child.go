@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -54,14 +56,18 @@ func ChildMain() int {
 
 // serverStats is what /stats reports.
 type serverStats struct {
-	Connections int    `json:"connections"`
-	Peers       int    `json:"peers"`
-	Goroutines  int    `json:"goroutines"`
-	HeapAlloc   uint64 `json:"heap_alloc"` // live heap after a GC when asked for
-	HeapInuse   uint64 `json:"heap_inuse"`
-	StackInuse  uint64 `json:"stack_inuse"`
-	Sys         uint64 `json:"sys"`
-	RSS         int64  `json:"rss"`
+	Connections  int    `json:"connections"`
+	Peers        int    `json:"peers"`
+	Goroutines   int    `json:"goroutines"`
+	HeapAlloc    uint64 `json:"heap_alloc"` // live heap after a GC when asked for
+	HeapInuse    uint64 `json:"heap_inuse"`
+	StackInuse   uint64 `json:"stack_inuse"`
+	HeapIdle     uint64 `json:"heap_idle"`
+	HeapReleased uint64 `json:"heap_released"`
+	NextGC       uint64 `json:"next_gc"`
+	NumGC        uint32 `json:"num_gc"`
+	Sys          uint64 `json:"sys"`
+	RSS          int64  `json:"rss"`
 }
 
 type statsFunc func() (connections, peers int)
@@ -103,7 +109,11 @@ func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("unknown implementation %q", impl)
 	}
-	statsSrv := &http.Server{Handler: statsHandler(counts), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/stats", statsHandler(counts))
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/debug/pprof/heap", pprof.Handler("heap"))
+	statsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = statsSrv.Serve(statsLn) }()
 	defer statsSrv.Close()
 	fmt.Fprintf(stdout, "ready ws=%s stats=%s\n", ln.Addr(), statsLn.Addr())
@@ -131,6 +141,7 @@ func statsHandler(counts statsFunc) http.Handler {
 		_ = json.NewEncoder(w).Encode(serverStats{
 			Connections: conns, Peers: peers, Goroutines: runtime.NumGoroutine(),
 			HeapAlloc: m.HeapAlloc, HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys, RSS: rss,
+			HeapIdle: m.HeapIdle, HeapReleased: m.HeapReleased, NextGC: m.NextGC, NumGC: m.NumGC,
 		})
 	})
 }
@@ -141,6 +152,7 @@ type child struct {
 	stdin  io.WriteCloser
 	stderr *tail // the end of what it logged
 	ws     netip.AddrPort
+	base   string // http://addr of /stats and /debug/pprof
 	stats  string // http://addr/stats
 	pid    int
 	done   chan error
@@ -192,7 +204,8 @@ func startChild(impl string) (*child, error) {
 		c.stop()
 		return nil, fmt.Errorf("server address %q: %w", ws, err)
 	}
-	c.stats = "http://" + stats + "/stats"
+	c.base = "http://" + stats
+	c.stats = c.base + "/stats"
 	return c, nil
 }
 
@@ -229,6 +242,32 @@ func (c *child) getStats(gc bool) (serverStats, error) {
 		return serverStats{}, fmt.Errorf("server stats: %w", err)
 	}
 	return s, nil
+}
+
+// saveProfile fetches a profile of the server (path: /debug/pprof/...)
+// into file.
+func (c *child) saveProfile(path, file string) error {
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Get(c.base + path)
+	if err != nil {
+		return fmt.Errorf("fetch profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch profile %s: %s", path, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return fmt.Errorf("save profile: %w", err)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("save profile: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("save profile: %w", err)
+	}
+	return f.Close()
 }
 
 // rss and cpu read the server process from /proc, from outside.

@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 	base := map[int]*result{}
 	if cfg.BaselineRounds > 0 {
 		o := cfg.Original
-		fmt.Fprintf(progress, "discovery: original behaviour, %d rounds of each pattern per size at once (up to %v)\n", cfg.BaselineRounds, 3*o.Announce+o.Timeout+o.Sweep)
+		fmt.Fprintf(progress, "discovery: original behaviour, %d rounds of each pattern per size at once (up to %v)\n", cfg.BaselineRounds, 3*o.Announce+o.Announce/2+o.Timeout+o.Sweep)
 		var err error
 		base, err = runBaseline(ctx, cfg)
 		if err != nil {
@@ -125,9 +125,9 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 		addRows(rep, n, cfg, res, base[n])
 	}
 	rep.Note(Scenario, "Whole nodes (app.Node + net/lan + transport) on loopback multicast, interface %q, ports of this run's own; a node knows a peer when its PeerJoined event is read.", Interface)
-	rep.Note(Scenario, "together: N nodes started one right after another; time from the first start until every node knows every other. join: one node starts beside N-1 running ones; time until it knows them all and they all know it. p50/p99 are over rounds (%d per size for parlance; with so few, p99 is the worst round).", cfg.Rounds)
+	rep.Note(Scenario, "together: N nodes start %v apart; time from the last start until every node knows every other. join: one node starts beside N-1 running ones; time from its start until it knows them all and they all know it. p50/p99 are over rounds (%d per size for parlance; with so few, p99 is the worst round).", Stagger, cfg.Rounds)
 	rep.Note(Scenario, "goodbye: time from stopping the joiner until every other node has removed it. The original sends no goodbye: its peers drop a silent peer after 15 s, swept every 5 s.")
-	rep.Note(Scenario, "baseline: the same nodes with lan.Config.LikeOriginal (announce at start and every 5 s only, no immediate re-announce, no goodbye), %d rounds per pattern and size, run at once on separate ports since each waits seconds on timers; the joiner starts at a random phase of the group's 5 s announce cycle.", cfg.BaselineRounds)
+	rep.Note(Scenario, "baseline: the same nodes with lan.Config.LikeOriginal (announce at start and every 5 s only, no immediate re-announce, no goodbye), %d rounds per pattern and size, run at once on separate ports (starting at random times within 2.5 s) since each waits seconds on timers; the joiner starts at a random phase of the group's 5 s announce cycle.", cfg.BaselineRounds)
 	return nil
 }
 
@@ -210,8 +210,7 @@ func runOurs(ctx context.Context, cfg Config, n int) (*result, error) {
 // returns the time until every node knows every other.
 func roundTogether(ctx context.Context, port uint16, n int, b behaviour, timeout time.Duration) (time.Duration, error) {
 	tr := newTracker()
-	start := time.Now()
-	nodes, err := startNodes(port, n, "node", b, tr)
+	nodes, err := startNodes(port, n, "node", b, tr, Stagger)
 	defer stopAll(nodes)
 	if err != nil {
 		return 0, err
@@ -220,12 +219,20 @@ func roundTogether(ctx context.Context, port uint16, n int, b behaviour, timeout
 	if err != nil {
 		return 0, err
 	}
-	return last.Sub(start), stopAll(nodes)
+	return last.Sub(nodes[n-1].started), stopAll(nodes)
 }
 
-func startNodes(port uint16, n int, prefix string, b behaviour, tr *tracker) ([]*node, error) {
+// Stagger is the time between the starts of the nodes of a together
+// round. Without it, whether a node's socket opens before or after
+// another's first announce would be a race, decided by the scheduler.
+const Stagger = 5 * time.Millisecond
+
+func startNodes(port uint16, n int, prefix string, b behaviour, tr *tracker, stagger time.Duration) ([]*node, error) {
 	nodes := make([]*node, 0, n)
 	for i := range n {
+		if i > 0 {
+			time.Sleep(stagger)
+		}
 		x, err := startNode(port, fmt.Sprint(prefix, i), b, tr)
 		if err != nil {
 			return nodes, err
@@ -237,7 +244,7 @@ func startNodes(port uint16, n int, prefix string, b behaviour, tr *tracker) ([]
 
 // startGroup starts n nodes and waits until they all know each other.
 func startGroup(ctx context.Context, port uint16, n int, b behaviour, tr *tracker, timeout time.Duration) ([]*node, error) {
-	group, err := startNodes(port, n, "member", b, tr)
+	group, err := startNodes(port, n, "member", b, tr, 0)
 	if err == nil {
 		_, err = tr.waitAll(ctx, allPairs(group), false, timeout)
 	}
@@ -296,6 +303,9 @@ func runBaseline(ctx context.Context, cfg Config) (map[int]*result, error) {
 		for range cfg.BaselineRounds {
 			togetherPort, joinPort := cfg.Ports.Next(), cfg.Ports.Next()
 			wg.Go(func() {
+				// Rounds start at random times, so that they do not all
+				// compete for the CPU at the same instant.
+				time.Sleep(time.Duration(rand.Int64N(int64(o.Announce / 2))))
 				d, err := roundTogether(ctx, togetherPort, n, original, baselineTimeout)
 				if err != nil {
 					fail(fmt.Errorf("discovery: original together N=%d: %w", n, err))
