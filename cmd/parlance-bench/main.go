@@ -33,6 +33,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,10 +63,11 @@ var allScenarios = []string{discoverybench.Scenario, messagingbench.Scenario, bo
 
 // options are the parsed flags.
 type options struct {
-	scenarios []string
-	jsonPath  string
-	quiet     bool
-	timeout   time.Duration
+	scenarios  []string
+	jsonPath   string
+	cpuProfile string
+	quiet      bool
+	timeout    time.Duration
 
 	discovery discoverybench.Config
 	portBase  uint
@@ -93,10 +95,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if opts.quiet {
 		progress = io.Discard
 	}
+	machine := sysinfo.Machine()
+	machine.LoadStart = sysinfo.LoadAverage()
 	rep := &report.Report{
-		Machine: sysinfo.Machine(),
+		Machine: machine,
 		Command: strings.TrimSpace("parlance-bench " + strings.Join(args, " ")),
 		Started: time.Now(),
+	}
+	if opts.cpuProfile != "" {
+		f, err := os.Create(opts.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "parlance-bench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "parlance-bench: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	failed := false
 	for _, s := range opts.scenarios {
@@ -120,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	rep.Duration = time.Since(rep.Started)
+	rep.Machine.LoadEnd = sysinfo.LoadAverage()
 	if err := rep.WriteTable(stdout); err != nil {
 		fmt.Fprintf(stderr, "parlance-bench: %v\n", err)
 		return 1
@@ -166,6 +184,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ", "))
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results to `FILE` as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (discovery, messaging and the bootstrap clients run in it) to `FILE`")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up on a scenario after this long")
 
 	nodes := fs.String("nodes", "2,10,50", "discovery: group sizes N")

@@ -114,6 +114,10 @@ type Machine struct {
 	GoVersion string `json:"go_version"`
 	Kernel    string `json:"kernel"`
 	MemoryGiB int    `json:"memory_gib"`
+	// Load is the 1-minute load average at the start and at the end of
+	// the run: other busy processes make every figure noisier.
+	LoadStart float64 `json:"load_start"`
+	LoadEnd   float64 `json:"load_end"`
 }
 
 // Add appends rows.
@@ -151,7 +155,11 @@ func (r *Report) WriteJSON(path string) error {
 func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
 	fmt.Fprintf(w, "machine: %d CPUs, %s, %d GiB, %s, %s\n", m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.GoVersion)
-	fmt.Fprintf(w, "command: %s\n", r.Command)
+	fmt.Fprintf(w, "load average (1 min): %.2f at the start, %.2f at the end", m.LoadStart, m.LoadEnd)
+	if max(m.LoadStart, m.LoadEnd) > 0.5*float64(max(m.CPUs, 1)) {
+		fmt.Fprint(w, " (other processes were busy: the figures are noisier than on an idle machine)")
+	}
+	fmt.Fprintf(w, "\ncommand: %s\n", r.Command)
 	fmt.Fprintf(w, "started: %s, took %s\n\n", r.Started.Format(time.RFC3339), r.Duration.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tMETRIC\tMEASURED\tTARGET\tBASELINE\tRATIO\tSTATUS\t")

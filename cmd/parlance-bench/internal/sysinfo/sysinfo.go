@@ -53,6 +53,20 @@ func firstField(path, key string) string {
 	return ""
 }
 
+// LoadAverage returns the 1-minute load average (0 if unknown).
+func LoadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // RSS returns the resident set size of process pid, in bytes.
 func RSS(pid int) (int64, error) {
 	v := firstField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")

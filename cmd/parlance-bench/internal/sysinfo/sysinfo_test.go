@@ -19,6 +19,9 @@ func TestOwnProcess(t *testing.T) {
 	if _, err := CPUTime(pid); err != nil {
 		t.Error(err)
 	}
+	if l := LoadAverage(); l < 0 {
+		t.Errorf("load average %v", l)
+	}
 	m := Machine()
 	if m.CPUs < 1 || m.GoVersion == "" || m.CPUModel == "" {
 		t.Errorf("Machine() = %+v", m)
