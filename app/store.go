@@ -35,13 +35,17 @@ func NewMemoryStore(limit int) *MemoryStore {
 func (s *MemoryStore) Append(m Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := append(s.convs[m.Peer], m)
-	if len(c) > s.limit {
-		// Drop the oldest tenth at once so trimming is amortised O(1).
-		drop := len(c) - s.limit + s.limit/10
-		c = append(c[:0:0], c[drop:]...)
+	c := s.convs[m.Peer]
+	if len(c) >= s.limit {
+		// Drop the oldest tenth at once so trimming is amortised O(1),
+		// in place: the backing array is kept, so neither the trim nor
+		// the appends after it allocate and copy a new one.
+		drop := len(c) - s.limit + 1 + s.limit/10
+		n := copy(c, c[drop:])
+		clear(c[n:]) // let the dropped messages' strings be collected
+		c = c[:n]
 	}
-	s.convs[m.Peer] = c
+	s.convs[m.Peer] = append(c, m)
 	return nil
 }
 
