@@ -97,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	machine := sysinfo.Machine()
 	machine.LoadStart = sysinfo.LoadAverage()
+	machine.OthersCPU = -1
+	cpuStart, cpuErr := sysinfo.SampleCPU()
 	rep := &report.Report{
 		Machine: machine,
 		Command: strings.TrimSpace("parlance-bench " + strings.Join(args, " ")),
@@ -138,6 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rep.Duration = time.Since(rep.Started)
 	rep.Machine.LoadEnd = sysinfo.LoadAverage()
+	if cpuEnd, err := sysinfo.SampleCPU(); err == nil && cpuErr == nil {
+		rep.Machine.OthersCPU = cpuStart.OthersPercent(cpuEnd)
+	}
 	if err := rep.WriteTable(stdout); err != nil {
 		fmt.Fprintf(stderr, "parlance-bench: %v\n", err)
 		return 1

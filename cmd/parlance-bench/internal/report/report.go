@@ -118,6 +118,9 @@ type Machine struct {
 	// the run: other busy processes make every figure noisier.
 	LoadStart float64 `json:"load_start"`
 	LoadEnd   float64 `json:"load_end"`
+	// OthersCPU is the share of the machine's CPU that other processes
+	// used during the run, in percent (-1: unknown).
+	OthersCPU float64 `json:"others_cpu_percent"`
 }
 
 // Add appends rows.
@@ -156,8 +159,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
 	fmt.Fprintf(w, "machine: %d CPUs, %s, %d GiB, %s, %s\n", m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.GoVersion)
 	fmt.Fprintf(w, "load average (1 min): %.2f at the start, %.2f at the end", m.LoadStart, m.LoadEnd)
-	if max(m.LoadStart, m.LoadEnd) > 0.5*float64(max(m.CPUs, 1)) {
-		fmt.Fprint(w, " (other processes were busy: the figures are noisier than on an idle machine)")
+	if m.OthersCPU >= 0 {
+		fmt.Fprintf(w, "; other processes used %.1f%% of the CPU during the run", m.OthersCPU)
+		if m.OthersCPU > 5 {
+			fmt.Fprint(w, " (the figures are noisier than on an idle machine)")
+		}
 	}
 	fmt.Fprintf(w, "\ncommand: %s\n", r.Command)
 	fmt.Fprintf(w, "started: %s, took %s\n\n", r.Started.Format(time.RFC3339), r.Duration.Round(time.Second))

@@ -67,6 +67,55 @@ func LoadAverage() float64 {
 	return v
 }
 
+// CPUSample is a reading of the machine's and this process's CPU time,
+// to tell how busy other processes kept the machine between two readings.
+type CPUSample struct {
+	busy, total time.Duration // the machine's, from /proc/stat
+	own         time.Duration // this process and its reaped children
+}
+
+// SampleCPU reads the CPU counters.
+func SampleCPU() (CPUSample, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUSample{}, fmt.Errorf("read cpu counters: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return CPUSample{}, errors.New("read cpu counters: malformed /proc/stat")
+	}
+	var v [8]int64
+	for i := range v {
+		if v[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return CPUSample{}, fmt.Errorf("read cpu counters: %w", err)
+		}
+	}
+	busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	var s CPUSample
+	s.busy = time.Duration(busy) * clockTick
+	s.total = time.Duration(busy+v[3]+v[4]) * clockTick
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err != nil {
+			return CPUSample{}, fmt.Errorf("read own cpu time: %w", err)
+		}
+		s.own += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return s, nil
+}
+
+// OthersPercent is the share of the machine's CPU capacity that other
+// processes used between s and a later sample.
+func (s CPUSample) OthersPercent(later CPUSample) float64 {
+	total := later.total - s.total
+	if total <= 0 {
+		return 0
+	}
+	others := (later.busy - s.busy) - (later.own - s.own)
+	return max(0, 100*float64(others)/float64(total))
+}
+
 // RSS returns the resident set size of process pid, in bytes.
 func RSS(pid int) (int64, error) {
 	v := firstField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")

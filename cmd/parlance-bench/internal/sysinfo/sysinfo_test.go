@@ -19,6 +19,23 @@ func TestOwnProcess(t *testing.T) {
 	if _, err := CPUTime(pid); err != nil {
 		t.Error(err)
 	}
+	a, err := SampleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30_000_000 {
+		busy += i
+	}
+	b, err := SampleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.own <= a.own || b.total < a.total {
+		t.Errorf("cpu samples %+v then %+v", a, b)
+	}
+	if p := a.OthersPercent(b); p < 0 || p > 100 {
+		t.Errorf("others used %v%%", p)
+	}
 	if l := LoadAverage(); l < 0 {
 		t.Errorf("load average %v", l)
 	}
