@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +36,8 @@ var tinyArgs = []string{
 
 func runBench(t *testing.T, args ...string) (report.Report, string) {
 	t.Helper()
+	// Ports of this test's own (the discovery package's test uses 30000-31500).
+	args = append(args, "--port-base", strconv.Itoa(31600+rand.IntN(300)))
 	path := filepath.Join(t.TempDir(), "out.json")
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), append(args, "--json", path), &stdout, &stderr); code != 0 {
@@ -71,7 +75,7 @@ func TestTinyRun(t *testing.T) {
 			t.Errorf("table lacks %s rows:\n%s", s, table)
 		}
 	}
-	for _, w := range []string{"SCENARIO", "TARGET", "BASELINE", "RATIO", "machine:", "command: parlance-bench --scenarios discovery,messaging,bootstrap --quiet"} {
+	for _, w := range []string{"SCENARIO", "TARGET", "BASELINE", "RATIO", "machine:", "other processes used", "command: parlance-bench --scenarios discovery,messaging,bootstrap --quiet"} {
 		if !strings.Contains(table, w) {
 			t.Errorf("table lacks %q", w)
 		}
