@@ -69,13 +69,17 @@ func (s *MemoryStore) Append(m Message) error {
 	c.bytes += msgBytes(m)
 	s.total += msgBytes(m)
 	if len(c.msgs) > s.limit || c.bytes > s.convBytes {
-		// Drop the oldest tenth at once so trimming is amortised O(1).
+		// Drop the oldest tenth at once so trimming is amortised O(1),
+		// in place: the backing array is kept, so neither the trim nor
+		// the appends after it allocate and copy a new one.
 		drop := max(len(c.msgs)-s.limit, 0) + len(c.msgs)/10
 		for _, old := range c.msgs[:drop] {
 			c.bytes -= msgBytes(old)
 			s.total -= msgBytes(old)
 		}
-		c.msgs = append(c.msgs[:0:0], c.msgs[drop:]...)
+		n := copy(c.msgs, c.msgs[drop:])
+		clear(c.msgs[n:]) // let the dropped messages' strings be collected
+		c.msgs = c.msgs[:n]
 	}
 	for s.total > s.totalBytes && len(s.convs) > 1 {
 		var lru PeerKey

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -96,11 +97,17 @@ func TestContactsCorrupt(t *testing.T) {
 func TestMemoryStoreBounded(t *testing.T) {
 	s := NewMemoryStore(100)
 	for i := range 1000 {
-		s.Append(Message{Peer: "p", Text: string(rune('a' + i%26))})
-	}
-	h, _ := s.History("p")
-	if len(h) > 100 || len(h) < 90 {
-		t.Fatalf("kept %d messages, want about 100", len(h))
+		s.Append(Message{Peer: "p", Text: fmt.Sprint(i)})
+		h, _ := s.History("p")
+		if len(h) > 100 || i >= 100 && len(h) < 90 {
+			t.Fatalf("after %d appends: kept %d messages, want 90 to 100", i+1, len(h))
+		}
+		// The newest messages are kept, in order.
+		for k, m := range h {
+			if want := fmt.Sprint(i - len(h) + 1 + k); m.Text != want {
+				t.Fatalf("after %d appends: message %d is %q, want %q", i+1, k, m.Text, want)
+			}
+		}
 	}
 
 	// Bytes: per conversation and in all.

@@ -205,6 +205,32 @@ func TestReannounceCoalesces(t *testing.T) {
 	})
 }
 
+func TestLikeOriginalAnnouncesOnlyOnTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeNode(t, Config{AnnounceInterval: 5 * time.Second, ReannounceGap: time.Second, LikeOriginal: true})
+		f.start()
+		f.wantAnnounces(t, "at start", 1)
+		for i := range 3 {
+			f.deliver(t, peerAnnounce(fmt.Sprint("peer", i)))
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		f.wantAnnounces(t, "after new peers", 1)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		f.wantAnnounces(t, "after one interval", 2)
+		if got := len(f.rec.all()); got != 3 {
+			t.Errorf("%d sightings, want 3", got)
+		}
+		f.stop(t)
+		for _, dg := range f.send.all() {
+			if dg.Type == wire.TypeGoodbye {
+				t.Errorf("goodbye sent: %+v", dg)
+			}
+		}
+	})
+}
+
 func TestReannounceAfterExpiryAndGoodbye(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeNode(t, Config{AnnounceInterval: time.Hour, PeerTimeout: 15 * time.Second, ReannounceGap: time.Second})

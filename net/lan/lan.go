@@ -72,6 +72,11 @@ type Config struct {
 	// ReannounceGap is the minimum time between two immediate
 	// re-announces triggered by new peers (default 100 ms).
 	ReannounceGap time.Duration
+	// LikeOriginal makes discovery behave as the original did: announce
+	// only at start and every AnnounceInterval (no immediate re-announce
+	// when a new peer appears) and send no goodbye at shutdown. It exists
+	// to measure against the original in benchmarks; leave it off.
+	LikeOriginal bool
 	// Self is what this node announces. An empty Instance is replaced by
 	// a random one (it is how a node recognises its own announces).
 	Self   discovery.Self
@@ -226,7 +231,9 @@ func (d *Discovery) Run(ctx context.Context, h discovery.Handler) error {
 			if gapTimer != nil {
 				gapTimer.Stop()
 			}
-			d.sayGoodbye()
+			if !d.cfg.LikeOriginal {
+				d.sayGoodbye()
+			}
 			_ = d.recv.Close() // unblocks the reader
 			<-readerDone
 			return nil
@@ -388,7 +395,7 @@ func (d *Discovery) handle(dg wire.Datagram, src netip.Addr, now time.Time, know
 	switch dg.Type {
 	case wire.TypeAnnounce:
 		peer.Addr = netip.AddrPortFrom(src, dg.TCPPort)
-		if known.seen(key, now) {
+		if known.seen(key, now) && !d.cfg.LikeOriginal {
 			select {
 			case kick <- struct{}{}:
 			default: // a re-announce is already asked for

@@ -356,6 +356,52 @@ func FuzzNormalizeServerURL(f *testing.F) {
 	})
 }
 
+func TestParseClientMessageFastPathAgreesWithDecoder(t *testing.T) {
+	// The exact spellings take a shortcut; any other spelling of the
+	// same message goes through the decoder, and both must agree.
+	tests := []struct {
+		exact, spaced string
+		want          ClientMessage
+	}{
+		{`{"type":"heartbeat"}`, `{ "type" : "heartbeat" }`, Heartbeat{}},
+		{`{"type":"list_peers"}`, "{\"type\":\"list_peers\"}\n", ListPeers{}},
+		{`{"type":"unregister"}`, `{"type":"unregister","extra":1}`, Unregister{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.exact, func(t *testing.T) {
+			for _, in := range []string{tt.exact, tt.spaced} {
+				got, err := ParseClientMessage([]byte(in))
+				if err != nil || got != tt.want {
+					t.Errorf("ParseClientMessage(%q) = %#v, %v; want %#v", in, got, err, tt.want)
+				}
+			}
+			enc, err := MarshalClient(tt.want)
+			if err != nil || string(enc) != tt.exact {
+				t.Errorf("MarshalClient(%#v) = %s, %v; the shortcut expects %s", tt.want, enc, err, tt.exact)
+			}
+		})
+	}
+	for _, bad := range []string{`{"type":"heartbeat"`, `{"type":"heartbeat"}}`, `{"type":"Heartbeat"}`} {
+		if m, err := ParseClientMessage([]byte(bad)); err == nil {
+			t.Errorf("ParseClientMessage(%q) = %#v, want an error", bad, m)
+		}
+	}
+}
+
+func BenchmarkParseHeartbeat(b *testing.B) {
+	for _, in := range []string{`{"type":"heartbeat"}`, `{ "type": "heartbeat" }`} {
+		b.Run(in, func(b *testing.B) {
+			msg := []byte(in)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseClientMessage(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func FuzzParseClientMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"register","nickname":"alice","local_addr":"0.0.0.0:54321"}`,
