@@ -1,29 +1,22 @@
 package rendezvous
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/parlance-chat/parlance/bootstrap"
+	"github.com/parlance-chat/parlance/bootstrap/bootstraptest"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/wire"
 )
@@ -108,7 +101,7 @@ func TestRoomOnOriginalServerNoted(t *testing.T) {
 func TestHostileServerPeerCap(t *testing.T) {
 	const max, sent = 20, 200
 	url := startHostileServer(t, sent)
-	var logs syncBuffer
+	var logs bootstraptest.SyncBuffer
 	cfg := fastConfig(url, "alice", 4001, nil)
 	cfg.MaxPeers = max
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -168,7 +161,7 @@ func startHostileServer(t *testing.T, n int) string {
 
 func TestPeerSetCap(t *testing.T) {
 	rec := newRecorder()
-	var logs syncBuffer
+	var logs bootstraptest.SyncBuffer
 	ps := newPeerSet(rec, 3, slog.New(slog.NewTextHandler(&logs, nil)))
 	now := time.Unix(1000, 0)
 	ps.now = func() time.Time { return now }
@@ -204,7 +197,7 @@ func TestPeerSetCap(t *testing.T) {
 // Our client registers (and proves its identity) over wss:// against a
 // server that terminates TLS itself.
 func TestRegisterOverWSS(t *testing.T) {
-	cert, pool := selfSignedCert(t)
+	cert, pool := bootstraptest.SelfSigned(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -243,53 +236,4 @@ func TestRegisterOverWSS(t *testing.T) {
 	if st.Err == nil || !strings.Contains(st.Err.Error(), "certificate") {
 		t.Errorf("untrusted server: %v", st.Err)
 	}
-}
-
-// selfSignedCert makes a certificate for 127.0.0.1 and a pool that trusts
-// it.
-func selfSignedCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test bootstrap server"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,12 +10,12 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/parlance-chat/parlance/bootstrap/bootstraptest"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/wire"
 )
@@ -265,7 +264,7 @@ func TestParseForwarded(t *testing.T) {
 // Events a client can cause are logged once a minute per kind, with the
 // number held back.
 func TestLogLimiter(t *testing.T) {
-	var buf syncBuffer
+	var buf bootstraptest.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	clock := newFakeClock()
 	l := newLogLimiter(log, clock, time.Minute)
@@ -299,7 +298,7 @@ func TestLogLimiter(t *testing.T) {
 
 // A flood of bad proofs on a running server gives one log line.
 func TestBadProofsLoggedOnce(t *testing.T) {
-	var buf syncBuffer
+	var buf bootstraptest.SyncBuffer
 	srv := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), RegisterBurst: 100})
 	alice, mallory := mustIdentity(t), mustIdentity(t)
 	c := dial(t, srv.url)
@@ -314,23 +313,6 @@ func TestBadProofsLoggedOnce(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func mustIdentity(t testing.TB) *identity.Identity {
 	t.Helper()
