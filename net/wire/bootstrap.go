@@ -12,8 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Bootstrap (rendezvous) server messages travel as one JSON object per
@@ -767,20 +765,8 @@ var ErrBadRoom = errors.New("invalid room name")
 // MaxRoomBytes bytes of valid UTF-8 without control characters or leading
 // or trailing spaces.
 func ValidateRoom(room string) error {
-	switch {
-	case room == "":
+	if room == "" {
 		return nil
-	case len(room) > MaxRoomBytes:
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrBadRoom, len(room), MaxRoomBytes)
-	case !utf8.ValidString(room):
-		return fmt.Errorf("%w: not valid UTF-8", ErrBadRoom)
-	case strings.TrimSpace(room) != room:
-		return fmt.Errorf("%w: leading or trailing spaces", ErrBadRoom)
 	}
-	for _, r := range room {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: contains a control character (%U)", ErrBadRoom, r)
-		}
-	}
-	return nil
+	return validateName(ErrBadRoom, room, MaxRoomBytes)
 }

@@ -21,19 +21,27 @@ var ErrBadNickname = errors.New("invalid nickname")
 // ValidateNickname applies the original's nickname rules: 1 to 32 bytes of
 // valid UTF-8, no control characters, no leading or trailing spaces.
 func ValidateNickname(name string) error {
-	switch {
-	case name == "":
+	if name == "" {
 		return fmt.Errorf("%w: it is empty", ErrBadNickname)
-	case len(name) > MaxNicknameBytes:
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrBadNickname, len(name), MaxNicknameBytes)
+	}
+	return validateName(ErrBadNickname, name, MaxNicknameBytes)
+}
+
+// validateName checks a name (nickname or room) against the shared rules:
+// at most limit bytes of valid UTF-8, no control characters, no leading or
+// trailing spaces. Errors wrap kind.
+func validateName(kind error, name string, limit int) error {
+	switch {
+	case len(name) > limit:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", kind, len(name), limit)
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: not valid UTF-8", ErrBadNickname)
+		return fmt.Errorf("%w: not valid UTF-8", kind)
 	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("%w: leading or trailing spaces", ErrBadNickname)
+		return fmt.Errorf("%w: leading or trailing spaces", kind)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: contains a control character (%U)", ErrBadNickname, r)
+			return fmt.Errorf("%w: contains a control character (%U)", kind, r)
 		}
 	}
 	return nil
