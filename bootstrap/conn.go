@@ -128,14 +128,10 @@ func (c *conn) readLoop() {
 		c.extendRead()
 		return nil
 	})
+	pong := ws.PingHandler() // gorilla's: answers, ignoring a closed or slow peer
 	ws.SetPingHandler(func(data string) error {
 		c.extendRead()
-		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.s.cfg.WriteWait))
-		var ne net.Error
-		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
+		return pong(data)
 	})
 	for {
 		_, data, err := ws.ReadMessage()

@@ -312,26 +312,13 @@ func (c *conversation) scrollUp(n, width, height int, render lineRenderer) {
 	if len(c.entries) == 0 {
 		return
 	}
-	p := c.bottom(width, render)
-	for ; n > 0; n-- {
-		q, ok := c.prev(p, width, render)
-		if !ok {
-			break
-		}
-		p = q
-	}
+	p := c.walk(c.bottom(width, render), n, width, render, c.prev)
 	// Keep a full view: at least height-1 lines above the bottom line.
 	above := 0
 	for q, ok := c.prev(p, width, render); ok && above < height-1; q, ok = c.prev(q, width, render) {
 		above++
 	}
-	for ; above < height-1; above++ {
-		q, ok := c.next(p, width, render)
-		if !ok {
-			break
-		}
-		p = q
-	}
+	p = c.walk(p, height-1-above, width, render, c.next)
 	c.anchor = p
 	c.follow = p == c.last(width, render)
 }
@@ -342,16 +329,22 @@ func (c *conversation) scrollDown(n, width int, render lineRenderer) {
 	if c.follow || len(c.entries) == 0 {
 		return
 	}
-	p := c.bottom(width, render)
+	p := c.walk(c.bottom(width, render), n, width, render, c.next)
+	c.anchor = p
+	c.follow = p == c.last(width, render)
+}
+
+// walk moves p up to n lines with step (c.prev or c.next), stopping at
+// either end.
+func (c *conversation) walk(p pos, n, width int, render lineRenderer, step func(pos, int, lineRenderer) (pos, bool)) pos {
 	for ; n > 0; n-- {
-		q, ok := c.next(p, width, render)
+		q, ok := step(p, width, render)
 		if !ok {
 			break
 		}
 		p = q
 	}
-	c.anchor = p
-	c.follow = p == c.last(width, render)
+	return p
 }
 
 // dayKey is the local date of t as yyyymmdd.

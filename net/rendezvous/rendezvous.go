@@ -406,14 +406,10 @@ func (s *session) readLoop(incoming chan<- inbound, done <-chan struct{}, reader
 	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(timeout)) }
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
+	pong := ws.PingHandler() // gorilla's: answers, ignoring a closed or slow peer
 	ws.SetPingHandler(func(data string) error {
 		extend()
-		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.c.cfg.WriteTimeout))
-		var ne net.Error
-		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
+		return pong(data)
 	})
 	for {
 		_, data, err := ws.ReadMessage()
