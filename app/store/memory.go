@@ -161,9 +161,10 @@ func (s *Memory) trim(c *memConv, n int) bool {
 			c.bytes -= msgBytes(m)
 			s.total -= msgBytes(m)
 			s.live--
-			// Keep the id, so a late retry is still known as a
-			// duplicate; the message itself is gone.
-			m.Text, m.Seq = "", 0
+			if m.ID != "" {
+				delete(c.byID, m.ID)
+			}
+			m.Text, m.Seq = "", 0 // its log entry is now stale
 			continue
 		}
 		kept = append(kept, m)
