@@ -27,7 +27,6 @@ type Memory struct {
 
 	mu      sync.Mutex
 	closed  bool
-	seq     int64
 	version int64
 	convs   map[ConvID]*memConv
 	total   int
@@ -114,8 +113,7 @@ func (s *Memory) Append(ms []Message) ([]Message, error) {
 		}
 		p := new(Message)
 		*p = m
-		s.seq++
-		p.Seq = s.seq
+		p.Seq = s.version + 1 // the Version it is added at
 		s.touch(p)
 		s.live++
 		c.msgs = append(c.msgs, p)

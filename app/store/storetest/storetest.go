@@ -67,6 +67,11 @@ func appendAssigns(t *testing.T, s store.Store) {
 			t.Fatalf("seq/version not increasing: %+v", got)
 		}
 	}
+	for _, m := range got {
+		if m.Seq != m.Version {
+			t.Fatalf("a new message's Seq %d is not the Version %d it was added at", m.Seq, m.Version)
+		}
+	}
 	if got[0].Text != "hi" || got[0].Conv != "id:B" || !got[0].Sent.Equal(t0) {
 		t.Fatalf("fields not kept: %+v", got[0])
 	}
