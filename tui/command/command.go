@@ -5,6 +5,7 @@ package command
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -23,6 +24,10 @@ const (
 	ID                 // /id
 	Whois              // /whois <nick>
 	Verify             // /verify <nick> [confirm]
+	Outbox             // /outbox
+	History            // /history <nick> [N]
+	Search             // /search <text>
+	Resend             // /resend [nick]
 )
 
 // Command is one parsed input line.
@@ -35,6 +40,8 @@ type Command struct {
 	Text string
 	// Confirm is set by "/verify <nick> confirm".
 	Confirm bool
+	// Count is N of "/history <nick> [N]" (0: the default).
+	Count int
 
 	// rest is what followed "/send " unsplit, when the target was not
 	// quoted: see PreferKnownTarget.
@@ -63,6 +70,10 @@ var Specs = []Spec{
 	{Name: "id", Help: "show your own peer ID", kind: ID},
 	{Name: "whois", Args: "<nick>", Help: "show a peer's full ID, address and trust", kind: Whois, minArgs: 1},
 	{Name: "verify", Args: "<nick> [confirm]", Help: "show the safety code to compare; confirm marks the peer verified", kind: Verify, minArgs: 1},
+	{Name: "outbox", Help: "list messages waiting for their peer", kind: Outbox},
+	{Name: "history", Args: "<nick> [N]", Help: "print the last N stored messages with a peer (default 20)", kind: History, minArgs: 1},
+	{Name: "search", Args: "<text>", Help: "search all history", kind: Search, minArgs: 1},
+	{Name: "resend", Args: "[nick]", Help: "send failed messages again (to nick, or all)", kind: Resend},
 	{Name: "clear", Help: "clear the conversation on screen", kind: Clear, Only: "tui"},
 	{Name: "help", Aliases: []string{"h"}, Help: "show commands and keys", kind: Help},
 	{Name: "quit", Aliases: []string{"exit", "q"}, Help: "say goodbye and quit", kind: Quit},
@@ -130,6 +141,37 @@ func Parse(line string) (Command, error) {
 		}
 		target, text, _ := strings.Cut(rest, " ")
 		c.Target, c.Text, c.rest = target, strings.TrimLeft(text, " "), rest
+	case Search:
+		c.Text = strings.TrimSpace(rest)
+	case Resend:
+		c.Target = strings.TrimSpace(rest)
+		if t, extra, quoted, err := quotedTarget(rest); err != nil {
+			return Command{}, err
+		} else if quoted && strings.TrimSpace(extra) == "" {
+			c.Target = t
+		}
+	case History:
+		target, extra, quoted, err := quotedTarget(rest)
+		if err != nil {
+			return Command{}, err
+		}
+		if !quoted {
+			// "/history Mary Ann 50": a last word that is a number is N.
+			target, extra = strings.TrimSpace(rest), ""
+			if i := strings.LastIndexByte(target, ' '); i > 0 {
+				if _, err := strconv.Atoi(target[i+1:]); err == nil {
+					target, extra = strings.TrimSpace(target[:i]), target[i+1:]
+				}
+			}
+		}
+		c.Target = target
+		if extra = strings.TrimSpace(extra); extra != "" {
+			n, err := strconv.Atoi(extra)
+			if err != nil || n <= 0 || n > 10_000 {
+				return Command{}, fmt.Errorf("usage: %s (N from 1 to 10000)", spec.Usage())
+			}
+			c.Count = n
+		}
 	case Select, Whois, Nick:
 		target, extra, quoted, err := quotedTarget(rest)
 		switch {

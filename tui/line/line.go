@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/tui/command"
@@ -31,6 +32,15 @@ type Node interface {
 	SetNickname(name string) error
 	SafetyCode(key app.PeerKey) (string, error)
 	MarkVerified(key app.PeerKey) error
+
+	// Messages live in the store: Changed signals, Changes reads.
+	Changed() <-chan struct{}
+	Changes(after int64, limit int) ([]app.Message, error)
+	LastVersion() (int64, error)
+	History(conv app.ConvID, before int64, limit int) ([]app.Message, error)
+	Search(query string, limit int) ([]app.Message, error)
+	Outbox() ([]app.Message, error)
+	Resend(conv app.ConvID, id string) (app.Message, error)
 }
 
 // maxInputLine bounds one line of standard input.
@@ -45,12 +55,27 @@ type UI struct {
 	mu   sync.Mutex // serialises writes to out
 	out  io.Writer
 	now  func() time.Time
+
+	// version is the last store change printed; every message added
+	// after it (Seq > version at start) is printed once, in order.
+	version int64
+	// waiting holds the outgoing messages printed as queued (or sent
+	// without a receipt yet), to say when they are delivered or fail.
+	waiting map[string]bool
 }
+
+// changesBatch is how many store changes are read at a time.
+const changesBatch = 1000
 
 // Run reads commands from in and prints events to out until /quit, EOF on
 // in, the node's event stream closing, or ctx being cancelled.
 func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
-	u := &UI{node: node, out: out, now: time.Now}
+	u := &UI{node: node, out: out, now: time.Now, waiting: map[string]bool{}}
+	v, err := node.LastVersion()
+	if err != nil {
+		return fmt.Errorf("read the message store: %w", err)
+	}
+	u.version = v
 	self := node.Self()
 	id := "no identity key"
 	if self.Identity != "" {
@@ -79,13 +104,17 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 		}
 	}()
 
+	u.reportOutbox()
 	events := node.Events()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-node.Changed():
+			u.catchUp()
 		case e, ok := <-events:
 			if !ok {
+				u.catchUp()
 				u.printf("* network stopped")
 				return nil
 			}
@@ -177,6 +206,14 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		}
 	case command.Verify:
 		u.verify(c)
+	case command.Outbox:
+		u.outbox()
+	case command.History:
+		u.history(c.Target, c.Count)
+	case command.Search:
+		u.searchHistory(c.Text)
+	case command.Resend:
+		u.resend(c.Target)
 	case command.Help:
 		u.help()
 	case command.Quit:
@@ -217,7 +254,202 @@ func (u *UI) send(ctx context.Context, name, text string) {
 		u.printf("error: %v", err)
 		return
 	}
-	u.printf("[%s] you -> %s: %s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text))
+	note := ""
+	switch {
+	case !p.Online:
+		note = " (queued: " + u.name(p) + " is offline; it goes when they are back)"
+	case p.Original():
+		note = " (no receipts: original peer)"
+	}
+	if !p.Original() {
+		u.waiting[m.ID] = !p.Online
+	}
+	u.printf("[%s] you -> %s: %s%s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text), note)
+}
+
+// catchUp prints what the store has that was not printed: every message
+// received since (in order, however many), and the fate of messages this
+// session sent and reported as queued.
+func (u *UI) catchUp() {
+	for {
+		ch, err := u.node.Changes(u.version, changesBatch)
+		if err != nil {
+			u.printf("! warning: cannot read messages: %v", err)
+			return
+		}
+		for _, m := range ch {
+			u.change(m)
+			u.version = m.Version
+		}
+		if len(ch) < changesBatch {
+			return
+		}
+	}
+}
+
+// change prints one store change.
+func (u *UI) change(m app.Message) {
+	isNew := m.Seq > u.version
+	switch {
+	case isNew && !m.Outgoing:
+		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.nameOf(m), textsafe.Line(m.Text))
+	case m.Outgoing:
+		queued, ok := u.waiting[m.ID]
+		if !ok {
+			return
+		}
+		switch m.State {
+		case store.Delivered, store.Read:
+			delete(u.waiting, m.ID)
+			if queued {
+				u.printf("* delivered to %s: %s", u.nameOf(m), excerpt(m.Text))
+			}
+		case store.Failed:
+			delete(u.waiting, m.ID)
+			u.printf("! not delivered to %s: %s (%s)", u.nameOf(m), excerpt(m.Text), textsafe.Line(m.Error))
+		case store.SentNoReceipt:
+			delete(u.waiting, m.ID)
+		}
+	}
+}
+
+// nameOf names the peer of a message's conversation.
+func (u *UI) nameOf(m app.Message) string {
+	p, ok := u.node.Peer(app.PeerKey(m.Peer))
+	if !ok {
+		p = app.Peer{Key: app.PeerKey(m.Peer), Nickname: m.From}
+	}
+	return u.name(p)
+}
+
+func excerpt(s string) string {
+	s = textsafe.Line(s)
+	if r := []rune(s); len(r) > 40 {
+		return "“" + string(r[:39]) + "…”"
+	}
+	return "“" + s + "”"
+}
+
+// reportOutbox says, at start, what is still waiting for its peer.
+func (u *UI) reportOutbox() {
+	ob, err := u.node.Outbox()
+	if err != nil || len(ob) == 0 {
+		return
+	}
+	for _, m := range ob {
+		u.waiting[m.ID] = true
+	}
+	u.printf("* %d message(s) waiting for their peer; /outbox lists them", len(ob))
+}
+
+// outbox lists the messages waiting for their peer.
+func (u *UI) outbox() {
+	ob, err := u.node.Outbox()
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ob) == 0 {
+		u.printf("* the outbox is empty")
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* %d message(s) waiting:", len(ob))
+	for _, m := range ob {
+		fmt.Fprintf(&b, "\n  [%s] to %s: %s (%s, %d attempt(s))", m.At.Local().Format("2 Jan 15:04"), u.nameOf(m), excerpt(m.Text), m.State, m.Attempts)
+	}
+	u.printf("%s", b.String())
+}
+
+// history prints the last n stored messages with a peer.
+func (u *UI) history(name string, n int) {
+	p, ok := u.resolve(name)
+	if !ok {
+		return
+	}
+	if n <= 0 {
+		n = 20
+	}
+	ms, err := u.node.History(app.ConvOf(p.Key), 0, n)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ms) == 0 {
+		u.printf("* no messages with %s", u.name(p))
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* last %d message(s) with %s:", len(ms), u.name(p))
+	for _, m := range ms {
+		b.WriteString("\n  " + u.historyLine(m))
+	}
+	u.printf("%s", b.String())
+}
+
+func (u *UI) historyLine(m app.Message) string {
+	who := u.nameOf(m)
+	if m.Outgoing {
+		who = "you -> " + who
+	}
+	line := fmt.Sprintf("[%s] %s: %s", m.At.Local().Format("2 Jan 15:04:05"), who, textsafe.Line(m.Text))
+	if m.Outgoing {
+		line += " (" + m.State.String() + ")"
+	}
+	return line
+}
+
+// searchHistory prints the messages matching text.
+func (u *UI) searchHistory(text string) {
+	ms, err := u.node.Search(text, 50)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ms) == 0 {
+		u.printf("* no message matches %q", text)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* %d match(es) for %q, newest first:", len(ms), text)
+	for _, m := range ms {
+		b.WriteString("\n  " + u.historyLine(m))
+	}
+	u.printf("%s", b.String())
+}
+
+// resend queues the failed messages again (to one peer, or all).
+func (u *UI) resend(name string) {
+	var only app.PeerKey
+	if name != "" {
+		p, ok := u.resolve(name)
+		if !ok {
+			return
+		}
+		only = p.Key
+	}
+	n := 0
+	var v int64
+	for {
+		ch, err := u.node.Changes(v, changesBatch)
+		if err != nil {
+			u.printf("error: %v", err)
+			return
+		}
+		for _, m := range ch {
+			v = m.Version
+			if m.Outgoing && m.State == store.Failed && (only == "" || app.PeerKey(m.Peer) == only) {
+				if _, err := u.node.Resend(m.Conv, m.ID); err == nil {
+					u.waiting[m.ID] = true
+					n++
+				}
+			}
+		}
+		if len(ch) < changesBatch {
+			break
+		}
+	}
+	u.printf("* %d failed message(s) queued again", n)
 }
 
 // name shows a peer's nickname, with its tag when another known peer has
@@ -307,13 +539,6 @@ func (u *UI) help() {
 // event prints one node event as one line (or a few).
 func (u *UI) event(e app.Event) {
 	switch e := e.(type) {
-	case app.MessageReceived:
-		m := e.Message
-		p, ok := u.node.Peer(m.Peer)
-		if !ok {
-			p = app.Peer{Key: m.Peer, Nickname: m.From}
-		}
-		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text))
 	case app.PeerJoined:
 		mark := ""
 		if e.Peer.Original() {
@@ -337,7 +562,7 @@ func (u *UI) event(e app.Event) {
 	case app.SourceState:
 		u.printf("* bootstrap server: %s", stateText(e.State))
 	case app.Resync:
-		u.printf("! warning: output fell behind and %d events were dropped; /peers shows the current state", e.Dropped)
+		u.printf("! warning: output fell behind and %d peer events were dropped (no message was); /peers shows the current state", e.Dropped)
 	}
 }
 
