@@ -13,21 +13,21 @@ import (
 type Kind int
 
 const (
-	Text   Kind = iota // a chat message to the selected peer
-	Peers              // /peers
-	Send               // /send <nick> <message>
-	Select             // /msg <nick>, /query <nick>
-	Nick               // /nick <name>
-	Clear              // /clear
-	Help               // /help, /h
-	Quit               // /quit, /exit, /q
-	ID                 // /id
-	Whois              // /whois <nick>
-	Verify             // /verify <nick> [confirm]
-	Outbox             // /outbox
-	History            // /history <nick> [N]
-	Search             // /search <text>
-	Resend             // /resend [nick]
+	Text    Kind = iota // a chat message to the selected peer
+	Peers               // /peers
+	Send                // /send <nick> <message>
+	Select              // /msg <nick>, /query <nick>
+	Nick                // /nick <name>
+	Clear               // /clear
+	Help                // /help, /h
+	Quit                // /quit, /exit, /q
+	ID                  // /id
+	Whois               // /whois <nick>
+	Verify              // /verify <nick> [confirm]
+	Outbox              // /outbox
+	History             // /history <nick> [N]
+	Search              // /search <text>
+	Resend              // /resend [nick]
 )
 
 // Command is one parsed input line.

@@ -59,7 +59,9 @@ func (f *fakeNode) LastVersion() (int64, error) { return f.store.LastVersion() }
 func (f *fakeNode) History(c app.ConvID, before int64, limit int) ([]app.Message, error) {
 	return f.store.History(c, before, limit)
 }
-func (f *fakeNode) Search(q string, limit int) ([]app.Message, error) { return f.store.Search(q, limit) }
+func (f *fakeNode) Search(q string, limit int) ([]app.Message, error) {
+	return f.store.Search(q, limit)
+}
 func (f *fakeNode) Outbox() ([]app.Message, error) {
 	convs, _ := f.store.OutboxConvs()
 	var out []app.Message
