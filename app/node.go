@@ -554,6 +554,16 @@ var (
 // Delivered, Failed...) arrive through Changed/Changes. A peer that is
 // offline is not an error: the message waits for it, up to OutboxTTL.
 func (n *Node) Send(ctx context.Context, key PeerKey, text string) (Message, error) {
+	return n.SendWithID(ctx, key, wire.NewMessageID(), text)
+}
+
+// NewMessageID returns a new random message id, for SendWithID.
+func NewMessageID() string { return wire.NewMessageID() }
+
+// SendWithID is Send with the message id chosen by the caller (a UI that
+// shows the message before Send returns, and matches its state changes
+// by id). The id must be new: from NewMessageID.
+func (n *Node) SendWithID(ctx context.Context, key PeerKey, id, text string) (Message, error) {
 	if strings.TrimSpace(text) == "" {
 		return Message{}, errors.New("nothing to send")
 	}
@@ -573,7 +583,7 @@ func (n *Node) Send(ctx context.Context, key PeerKey, text string) (Message, err
 	if p.Original() && n.cfg.RequireEncryption {
 		return Message{}, fmt.Errorf("send to %s: %w", p.Nickname, transport.ErrPlaintextRefused)
 	}
-	msg := Message{ID: wire.NewMessageID(), Conv: ConvOf(key), Peer: string(key), From: from, Text: text,
+	msg := Message{ID: id, Conv: ConvOf(key), Peer: string(key), From: from, Text: text,
 		Outgoing: true, Sent: time.Unix(now.Unix(), 0), At: now, State: store.Queued}
 	added, err := n.store.Append([]Message{msg})
 	if err != nil {

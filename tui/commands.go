@@ -23,6 +23,7 @@ type sendResultMsg struct {
 	key   app.PeerKey
 	local int    // local id of the pending entry
 	text  string // the message, for the error line if its entry is gone
+	msg   app.Message
 	err   error
 }
 
@@ -203,48 +204,54 @@ func (m *Model) knownName(name string) bool {
 	return len(m.node.Resolve(name)) > 0
 }
 
-// send shows the message as pending at once and sends it in a command;
-// sendResultMsg marks it sent or failed. Nothing typed is lost: a message
-// that cannot go stays visible, marked, with an error line.
+// send shows the message as being sent at once and commits it to the
+// outbox in a command (Node.Send returns as soon as it is stored); its
+// delivery state (queued, ✓, ✓✓, failed) then comes from the store. A peer
+// that is offline is no error: the message waits for it. Nothing typed is
+// lost: a message the node refuses stays visible, marked, with an error
+// line.
 func (m *Model) send(it peerItem, text string) tea.Cmd {
 	key := it.peer.Key
 	c := m.conv(key, it.peer.Nickname)
 	m.nextLocal++
-	id := m.nextLocal
-	c.pending[id] = c.add(entry{
+	local := m.nextLocal
+	msgID := app.NewMessageID()
+	c.pending[local] = c.add(entry{
 		kind:  kindOut,
 		at:    m.now(),
 		from:  textsafe.Name(m.self.Nickname),
 		text:  textsafe.Sanitize(text, true),
 		state: sendPending,
+		id:    msgID,
 	}, m.loc)
 	c.follow = true
-	var reason string
-	switch {
-	case m.stopped:
-		reason = "the network stopped"
-	case !it.peer.Online:
-		reason = it.name + " is offline"
-	}
-	if reason != "" {
-		m.handleSendResult(sendResultMsg{key: key, local: id, text: text, err: errors.New(reason)})
+	if m.stopped {
+		m.handleSendResult(sendResultMsg{key: key, local: local, text: text, err: errors.New("the network stopped")})
 		return nil
 	}
 	node, ctx := m.node, m.ctx
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		defer cancel()
-		_, err := node.Send(ctx, key, text)
-		return sendResultMsg{key: key, local: id, text: text, err: err}
+		sent, err := node.SendWithID(ctx, key, msgID, text)
+		return sendResultMsg{key: key, local: local, text: text, msg: sent, err: err}
 	}
 }
 
-// handleSendResult marks a message sent or failed. A failure gets an error
-// line in the conversation, and in the one in view if that is another.
+// handleSendResult marks a message stored (queued) or refused. A refusal
+// gets an error line in the conversation, and in the one in view if that
+// is another.
 func (m *Model) handleSendResult(msg sendResultMsg) {
 	c := m.conv(msg.key, "")
 	if msg.err == nil {
-		c.setState(msg.local, sendDone)
+		if i, ok := c.pending[msg.local]; ok {
+			delete(c.pending, msg.local)
+			if c.entries[i].state == sendPending { // the store's changes may have come first
+				c.entries[i].state, c.entries[i].mstate, c.entries[i].seq = sendStored, msg.msg.State, msg.msg.Seq
+				c.entries[i].wrapW = 0
+			}
+			c.newestSeq = max(c.newestSeq, msg.msg.Seq)
+		}
 		return
 	}
 	m.log.Debug("send failed", "peer", msg.key, "err", msg.err)

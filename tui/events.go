@@ -18,10 +18,12 @@ import (
 const maxEventBatch = 256
 
 // eventsMsg carries node events to Update: one or more that were waiting
-// on the channel. stopped means the channel closed after them.
+// on the channel. stopped means the channel closed after them; changed
+// that the store has new or changed messages (Node.Changed).
 type eventsMsg struct {
 	events  []app.Event
 	stopped bool
+	changed bool
 }
 
 // retryTickMsg updates the "retrying in N s" countdown.
@@ -33,21 +35,23 @@ type retryTickMsg struct{ gen int }
 // again after each batch. A closed channel means the network stopped. It
 // returns nil when the model's context ends, so no goroutine outlives Run.
 func (m *Model) waitForEvents() tea.Cmd {
-	ch, ctx := m.events, m.ctx
+	ch, changed, ctx := m.events, m.node.Changed(), m.ctx
 	if ch == nil {
 		return nil
 	}
-	return func() tea.Msg { return receiveEvents(ctx, ch) }
+	return func() tea.Msg { return receiveEvents(ctx, ch, changed) }
 }
 
-func receiveEvents(ctx context.Context, ch <-chan app.Event) tea.Msg {
+func receiveEvents(ctx context.Context, ch <-chan app.Event, changed <-chan struct{}) tea.Msg {
 	var batch []app.Event
 	select {
 	case ev, ok := <-ch:
 		if !ok {
-			return eventsMsg{stopped: true}
+			return eventsMsg{stopped: true, changed: true}
 		}
 		batch = append(batch, ev)
+	case <-changed:
+		return eventsMsg{changed: true}
 	case <-ctx.Done():
 		return nil
 	}
@@ -65,6 +69,28 @@ func receiveEvents(ctx context.Context, ch <-chan app.Event) tea.Msg {
 	return eventsMsg{events: batch}
 }
 
+// handleChanges reads the store's changes outside an events batch (a
+// catch-up that had more to read).
+func (m *Model) handleChanges(bool) tea.Cmd {
+	refresh, ring, more := m.catchUp()
+	if m.overBudget() && m.pruneConversations() {
+		refresh = true
+	}
+	if refresh {
+		m.refreshPeers()
+		m.updatePlaceholder()
+	}
+	cmds := []tea.Cmd{more}
+	if ring && m.bell != nil {
+		w := m.bell
+		cmds = append(cmds, func() tea.Msg {
+			_, _ = w.Write([]byte("\a"))
+			return nil
+		})
+	}
+	return tea.Batch(cmds...)
+}
+
 // handleEvents applies a batch of node events and re-arms the wait.
 func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	var cmds []tea.Cmd
@@ -75,6 +101,14 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 		ring = ring || b
 		if cmd != nil {
 			cmds = append(cmds, cmd)
+		}
+	}
+	if msg.changed {
+		r, b, more := m.catchUp()
+		refresh = refresh || r
+		ring = ring || b
+		if more != nil {
+			cmds = append(cmds, more)
 		}
 	}
 	if m.overBudget() && m.pruneConversations() {
@@ -163,28 +197,6 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		m.addLine(c, kindSystem, text)
 		return true, false, nil
 
-	case app.MessageReceived:
-		msg := ev.Message
-		_, listed := m.list.index[msg.Peer]
-		c := m.conv(msg.Peer, "")
-		if c.nick == "" {
-			c.nick = msg.From
-		}
-		at := msg.At
-		if at.IsZero() {
-			at = m.now()
-		}
-		kind := kindIn
-		if msg.Outgoing {
-			kind = kindOut
-		}
-		c.add(entry{kind: kind, at: at, from: textsafe.Name(msg.From), color: string(msg.Peer), text: textsafe.Sanitize(msg.Text, true)}, m.loc)
-		inView := m.list.sel == msg.Peer
-		if !inView {
-			c.unread++
-		}
-		return !listed, !inView, nil
-
 	case app.Notice:
 		c := m.current()
 		if ev.Peer != "" {
@@ -213,8 +225,9 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		return false, false, nil
 
 	case app.Resync:
-		m.addLine(m.current(), kindWarning, fmt.Sprintf(
-			"⚠ the screen fell behind the network and missed %d events; the peer list is current again, but messages that arrived meanwhile are not shown", ev.Dropped))
+		// Only peer events were dropped (messages come from the store):
+		// the list is rebuilt from the node.
+		m.log.Info("peer events dropped; peer list reloaded", "dropped", ev.Dropped)
 		return true, false, nil
 	}
 	return false, false, nil

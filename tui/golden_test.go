@@ -35,13 +35,17 @@ func TestGolden(t *testing.T) {
 			name += "-help"
 		}
 		t.Run(name, func(t *testing.T) {
-			n, evs := goldenScene()
+			n, msgs, evs := goldenScene()
 			n.withEvents(t, len(evs))
 			clock := &fixedClock{t: time.Date(2024, 3, 5, 13, 10, 0, 0, time.UTC)}
 			m := New(n, Options{NoBlink: true, Now: clock.Now, Location: time.FixedZone("CET", 3600)})
 			m.ctx = t.Context()
 			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(tt.w, tt.h))
 
+			for _, m := range msgs {
+				n.receive(m)
+			}
+			waitFor(t, tm, "会议室")
 			for _, ev := range evs {
 				n.events <- ev
 			}
@@ -51,7 +55,7 @@ func TestGolden(t *testing.T) {
 			waitFor(t, tm, "see you at 3")
 			tm.Type("see you there")
 			tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
-			n.events <- app.MessageReceived{Message: app.Message{Peer: alice.Key, From: "alice", Text: "great 👍", At: clock.Now()}}
+			n.receive(app.Message{Peer: string(alice.Key), From: "alice", Text: "great 👍", At: clock.Now()})
 			waitFor(t, tm, "great")
 			if tt.help {
 				tm.Type("?")
@@ -73,10 +77,11 @@ func waitFor(t *testing.T, tm *teatest.TestModel, s string) {
 		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
 }
 
-// goldenScene is a node with peers of every kind and the events of a
-// short conversation.
-func goldenScene() (*fakeNode, []app.Event) {
+// goldenScene is a node with peers of every kind, the messages of a short
+// conversation and the events after them.
+func goldenScene() (*fakeNode, []app.Message, []app.Event) {
 	n := newFakeNode()
+	n.deliver = true
 	n.self.Mode = "internet"
 	n.self.ListenAddr = "203.0.113.7:7878"
 	alice2 := testPeer("alice", "zed")
@@ -93,18 +98,20 @@ func goldenScene() (*fakeNode, []app.Event) {
 		t, _ := time.Parse("15:04", hm)
 		return time.Date(2024, 3, 5, t.Hour()-1, t.Minute(), 0, 0, time.UTC) // shown in CET
 	}
-	msg := func(p app.Peer, hm, text string) app.Event {
-		return app.MessageReceived{Message: app.Message{Peer: p.Key, From: p.Nickname, Text: text, At: at(hm)}}
+	msg := func(p app.Peer, hm, text string) app.Message {
+		return app.Message{Peer: string(p.Key), From: p.Nickname, Text: text, At: at(hm)}
+	}
+	msgs := []app.Message{
+		msg(alice, "14:02", "hi ada! are you coming to the meeting?"),
+		msg(alice, "14:03", "it is in room 4b, 这是会议室 🙂"),
+		msg(carol, "14:06", "\x1b[31mhey\x1b[0m"),
+		msg(v, "14:05", "lunch?"),
 	}
 	evs := []app.Event{
 		app.SourceState{State: discovery.State{Phase: discovery.Connecting}},
 		app.SourceState{State: discovery.State{Phase: discovery.Online}},
-		msg(alice, "14:02", "hi ada! are you coming to the meeting?"),
-		msg(alice, "14:03", "it is in room 4b, 这是会议室 🙂"),
-		msg(v, "14:05", "lunch?"),
-		msg(carol, "14:06", "\x1b[31mhey\x1b[0m"),
 		app.PeerLeft{Peer: dave, Reason: "goodbye"},
 		app.Notice{Peer: alice.Key, Text: "a long notice that is wrapped to the width of the pane, with the next lines indented under the text"},
 	}
-	return n, evs
+	return n, msgs, evs
 }

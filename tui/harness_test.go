@@ -107,10 +107,24 @@ func (h *harness) enter(line string) {
 	h.key("enter")
 }
 
-// events delivers node events as the event command would.
-func (h *harness) events(evs ...app.Event) {
+// events delivers node events as the event command would; messages
+// (inMsg, from incoming) are committed to the node's store first, and the
+// batch says the store changed.
+func (h *harness) events(evs ...any) {
 	h.t.Helper()
-	h.update(eventsMsg{events: evs})
+	msg := eventsMsg{}
+	for _, e := range evs {
+		switch e := e.(type) {
+		case inMsg:
+			h.node.receive(e.msg)
+			msg.changed = true
+		case app.Event:
+			msg.events = append(msg.events, e)
+		default:
+			h.t.Fatalf("harness.events: %T is neither an event nor a message", e)
+		}
+	}
+	h.update(msg)
 }
 
 // screen is the frame as plain text.

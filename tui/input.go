@@ -31,7 +31,7 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Down):
 		m.selectKey(m.list.move(+1))
 	case key.Matches(msg, m.keys.PageUp) && !m.layout.tooSmall:
-		c.scrollUp(max(m.layout.viewH-1, 1), m.layout.textW, m.layout.viewH, m.renderEntry)
+		m.scrollUpLoading(c, max(m.layout.viewH-1, 1))
 	case key.Matches(msg, m.keys.PageDown) && !m.layout.tooSmall:
 		c.scrollDown(max(m.layout.viewH-1, 1), m.layout.textW, m.renderEntry)
 	case key.Matches(msg, m.keys.Complete):
@@ -48,6 +48,15 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	}
 	return m, nil
+}
+
+// scrollUpLoading scrolls up n lines, first reading older messages from
+// the store when the view would reach the top of what is loaded.
+func (m *Model) scrollUpLoading(c *conversation, n int) {
+	if !c.complete && c.nearTop(n+m.layout.viewH, m.layout.textW, m.renderEntry) {
+		m.loadOlder(c)
+	}
+	c.scrollUp(n, m.layout.textW, m.layout.viewH, m.renderEntry)
 }
 
 func (m *Model) openHelp() {
@@ -91,7 +100,7 @@ func (m *Model) handleMouse(msg tea.MouseMsg) {
 			m.scrollHelp(-mouseWheelLines)
 			return
 		}
-		c.scrollUp(mouseWheelLines, m.layout.textW, m.layout.viewH, m.renderEntry)
+		m.scrollUpLoading(c, mouseWheelLines)
 	case tea.MouseButtonWheelDown:
 		if m.showHelp {
 			m.scrollHelp(+mouseWheelLines)

@@ -25,6 +25,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 )
 
@@ -33,12 +34,22 @@ import (
 type Node interface {
 	Events() <-chan app.Event
 	Self() app.Self
-	Peers() []app.Peer                                                           // every known peer, online or not, sorted for display
-	Resolve(name string) []app.Peer                                              // by nickname or "nickname#tag"; >1 result = ambiguous
-	Send(ctx context.Context, key app.PeerKey, text string) (app.Message, error) // may block (dial+TLS): call it in a tea.Cmd
+	Peers() []app.Peer              // every known peer, online or not, sorted for display
+	Resolve(name string) []app.Peer // by nickname or "nickname#tag"; >1 result = ambiguous
 	SetNickname(name string) error
 	SafetyCode(key app.PeerKey) (string, error) // for /verify
 	MarkVerified(key app.PeerKey) error         // for /verify <nick> confirm
+
+	// Messages are read from the store: Changed signals that some were
+	// added or changed, Changes reads them by version.
+	SendWithID(ctx context.Context, key app.PeerKey, id, text string) (app.Message, error)
+	Changed() <-chan struct{}
+	Changes(after int64, limit int) ([]app.Message, error)
+	LastVersion() (int64, error)
+	History(conv app.ConvID, before int64, limit int) ([]app.Message, error)
+	Conversations() ([]store.Conversation, error)
+	MarkRead(conv app.ConvID, upTo int64) error
+	Search(query string, limit int) ([]app.Message, error)
 }
 
 // Options configure the UI.
@@ -102,6 +113,10 @@ type Model struct {
 	budget    *budget           // limits of the conversations, shared by them
 	folds     map[string]string // textsafe.Fold of the nicknames in the list
 	activity  uint64            // counts uses of conversations, to find the least recent
+
+	// version is the last store change read (see catchUp).
+	version     int64
+	pendingRead []readMark
 
 	picked     bool // a peer was selected at some time
 	showHelp   bool
@@ -179,6 +194,18 @@ func New(node Node, opts Options) Model {
 		budget: b,
 		tick:   tea.Tick,
 	}
+	if v, err := node.LastVersion(); err == nil {
+		m.version = v
+	} else {
+		m.log.Warn("read the store", "err", err)
+	}
+	if convs, err := node.Conversations(); err == nil {
+		for _, cv := range convs {
+			if cv.Unread > 0 {
+				m.conv(app.PeerOf(cv.Conv), cv.Nickname).unread = cv.Unread
+			}
+		}
+	}
 	m.refreshPeers()
 	if len(m.list.items) > 0 {
 		m.selectKey(m.list.items[0].peer.Key)
@@ -198,6 +225,15 @@ func (m Model) Init() tea.Cmd {
 
 // Update handles one message.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	mm, cmd := m.update(msg)
+	model := mm.(Model)
+	if reads := model.flushReads(); reads != nil {
+		return model, tea.Batch(cmd, reads)
+	}
+	return model, cmd
+}
+
+func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
@@ -209,6 +245,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case eventsMsg:
 		return m, m.handleEvents(msg)
+	case changesMsg:
+		return m, m.handleChanges(false)
 	case sendResultMsg:
 		m.handleSendResult(msg)
 		return m, nil
@@ -339,6 +377,7 @@ func (m *Model) selectKey(key app.PeerKey) {
 	if key != "" {
 		m.picked = true
 		m.conv(key, "").unread = 0
+		m.openConversation(key)
 	}
 	m.updatePlaceholder()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 )
 
@@ -31,8 +32,9 @@ func threePeers() *fakeNode {
 	return n
 }
 
-func incoming(p app.Peer, text string, at time.Time) app.MessageReceived {
-	return app.MessageReceived{Message: app.Message{Peer: p.Key, From: p.Nickname, Text: text, At: at}}
+// incoming is a message from p, for harness.events.
+func incoming(p app.Peer, text string, at time.Time) inMsg {
+	return inMsg{app.Message{Peer: string(p.Key), Conv: app.ConvOf(p.Key), From: p.Nickname, Text: text, At: at}}
 }
 
 func TestSelectionWithArrows(t *testing.T) {
@@ -126,6 +128,8 @@ func TestOwnMessagePendingThenFailed(t *testing.T) {
 	}
 }
 
+// TestSendToPeerThatLeft: a message to an offline peer is queued in the
+// outbox (it goes when the peer is back), not refused.
 func TestSendToPeerThatLeft(t *testing.T) {
 	n := threePeers()
 	h := newHarness(t, n, Options{})
@@ -134,10 +138,16 @@ func TestSendToPeerThatLeft(t *testing.T) {
 	n.upsert(gone)
 	h.events(app.PeerLeft{Peer: gone, Reason: "goodbye"})
 	h.enter("still there?")
-	if len(n.sentMessages()) != 0 {
-		t.Errorf("sent to an offline peer: %v", n.sentMessages())
+	if sent := n.sentMessages(); len(sent) != 1 {
+		t.Errorf("not given to the node's outbox: %v", sent)
 	}
-	h.wantScreen("← alice left (goodbye)", "ada: still there? ✗ not sent", "✗ not sent to alice: alice is offline", "○ alice")
+	h.wantScreen("← alice left (goodbye)", "ada: still there? (queued)", "○ alice")
+	h.dontWantScreen("not sent")
+	// Delivered later: ✓✓.
+	ob, _ := n.store.Outbox(app.ConvOf(alice.Key), 10)
+	n.store.SetState(app.ConvOf(alice.Key), []string{ob[0].ID}, store.Delivered, "")
+	h.update(eventsMsg{changed: true})
+	h.wantScreen("ada: still there? ✓✓")
 }
 
 func TestSendResultForAnotherConversation(t *testing.T) {
@@ -218,7 +228,7 @@ func TestSlashCommands(t *testing.T) {
 		}, line: "/nick " + strings.Repeat("x", 40), want: []string{"✗ cannot change nickname to xxxx", "the limit is 32"}},
 		{name: "nick without name", line: "/nick", want: []string{"✗ usage: /nick <name>"}},
 		{name: "clear", line: "/clear", dontWant: []string{"earlier words"}},
-		{name: "help", line: "/help", want: []string{"╭─ Help", "/verify <nick> [confirm]  show the safety code", "ctrl+c  quit"}},
+		{name: "help", line: "/help", want: []string{"╭─ Help", "/verify <nick> [confirm]  show the safety code", "/search <text>", "↓ more (pgdn)"}},
 		{name: "h", line: "/h", want: []string{"╭─ Help"}},
 		{name: "quit", line: "/quit", check: func(t *testing.T, h *harness) {
 			if !h.quit {
@@ -417,7 +427,7 @@ func TestNetworkStopped(t *testing.T) {
 func TestTypingNeverScrollsOrMoves(t *testing.T) {
 	n := threePeers()
 	h := newHarness(t, n, Options{})
-	var evs []app.Event
+	var evs []any
 	for i := range 200 {
 		evs = append(evs, incoming(alice, fmt.Sprintf("message %d", i), testStart))
 	}
@@ -451,7 +461,7 @@ func TestTypingNeverScrollsOrMoves(t *testing.T) {
 
 func TestScrolling(t *testing.T) {
 	h := newHarness(t, threePeers(), Options{})
-	var evs []app.Event
+	var evs []any
 	for i := range 100 {
 		evs = append(evs, incoming(alice, fmt.Sprintf("message %03d", i), testStart))
 	}
@@ -651,26 +661,32 @@ func TestWaitForEvents(t *testing.T) {
 	n := threePeers().withEvents(t, 8)
 	m := New(n, Options{NoBlink: true})
 	cmd := m.waitForEvents()
-	n.events <- incoming(alice, "a", testStart)
-	n.events <- incoming(alice, "b", testStart)
+	n.events <- app.PeerJoined{Peer: alice}
+	n.events <- app.PeerLeft{Peer: alice}
 	msg, ok := cmd().(eventsMsg)
 	if !ok || len(msg.events) != 2 || msg.stopped {
 		t.Fatalf("got %#v, want both waiting events in one batch", msg)
 	}
+	// A message arriving is a change of the store.
+	n.receive(incoming(alice, "a", testStart).msg)
+	if msg, ok := m.waitForEvents()().(eventsMsg); !ok || !msg.changed {
+		t.Fatalf("got %#v, want the store's change", msg)
+	}
 
 	ch := make(chan app.Event, 1)
-	ch <- incoming(alice, "last", testStart)
+	ch <- app.PeerJoined{Peer: alice}
 	close(ch)
-	if got := receiveEvents(t.Context(), ch).(eventsMsg); len(got.events) != 1 || !got.stopped {
+	never := make(chan struct{})
+	if got := receiveEvents(t.Context(), ch, never).(eventsMsg); len(got.events) != 1 || !got.stopped {
 		t.Errorf("closing after an event: %#v", got)
 	}
-	if got := receiveEvents(t.Context(), ch).(eventsMsg); len(got.events) != 0 || !got.stopped {
+	if got := receiveEvents(t.Context(), ch, never).(eventsMsg); len(got.events) != 0 || !got.stopped {
 		t.Errorf("closed channel: %#v", got)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if got := receiveEvents(ctx, make(chan app.Event)); got != nil {
+	if got := receiveEvents(ctx, make(chan app.Event), never); got != nil {
 		t.Errorf("after cancel: %#v, want nil", got)
 	}
 }

@@ -233,15 +233,13 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 			out[i] = strings.Repeat(" ", indent) + l
 		}
 	}
-	var mark string
-	var markStyle lipgloss.Style
-	switch e.state {
-	case sendPending:
-		mark, markStyle = "(sending…)", m.st.dim
-	case sendFailed:
-		mark, markStyle = "✗ not sent", m.st.errorText
-	default:
+	mark, failed := stateMark(e)
+	if mark == "" {
 		return out
+	}
+	markStyle := m.st.dim
+	if failed {
+		markStyle = m.st.errorText
 	}
 	last := len(out) - 1
 	lastW := textWidth(body[last])

@@ -63,7 +63,7 @@ func NewMemory(limit int) *Memory {
 	}
 }
 
-func msgBytes(m *Message) int { return len(m.Text) + len(m.From) + len(m.ID) + len(m.Peer) + 96 }
+func msgBytes(m *Message) int { return len(m.Text) + len(m.From) + 64 }
 
 func (s *Memory) check() error {
 	if s.closed {
