@@ -250,7 +250,6 @@ func (m *Model) handleSendResult(msg sendResultMsg) {
 				c.entries[i].state, c.entries[i].mstate, c.entries[i].seq = sendStored, msg.msg.State, msg.msg.Seq
 				c.entries[i].wrapW = 0
 			}
-			c.newestSeq = max(c.newestSeq, msg.msg.Seq)
 		}
 		return
 	}

@@ -72,7 +72,9 @@ func (f *fakeNode) MarkRead(c app.ConvID, upTo int64) error {
 	_, err := f.store.MarkRead(c, upTo)
 	return err
 }
-func (f *fakeNode) Search(q string, limit int) ([]app.Message, error) { return f.store.Search(q, limit) }
+func (f *fakeNode) Search(q string, limit int) ([]app.Message, error) {
+	return f.store.Search(q, limit)
+}
 
 type sentMessage struct {
 	Key  app.PeerKey

@@ -60,7 +60,7 @@ func (m *Model) catchUp() (refresh, bell bool, more tea.Cmd) {
 		if c.nick == "" {
 			c.nick = msg.From
 		}
-		if msg.Seq <= c.newestSeq {
+		if _, shown := c.byID[msg.ID]; shown && msg.ID != "" || msg.ID == "" && msg.Seq <= c.newestSeq {
 			continue // already read with its history
 		}
 		m.addStored(c, msg)
@@ -166,6 +166,9 @@ func (m *Model) loadOlder(c *conversation) bool {
 	for _, msg := range ms {
 		if c.nick == "" && !msg.Outgoing {
 			c.nick = msg.From
+		}
+		if _, shown := c.byID[msg.ID]; shown && msg.ID != "" {
+			continue // sent or received while the conversation was not open
 		}
 		e := m.storedEntry(msg)
 		if d := dayKey(e.at.In(m.loc)); d != lastDay {
