@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -241,15 +242,24 @@ func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int) 
 	return twoWay, nil
 }
 
-// sendOnce is Send for ConnPerMessage: dial, write the lines, close.
+// sendOnce is Send for ConnPerMessage: for each line, dial, write it,
+// close.
 func (t *Transport) sendOnce(ctx context.Context, d Dest, lines []byte, n int) error {
-	c, err := t.dialDest(ctx, d)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if _, err := t.write(ctx, c, lines, n); err != nil {
-		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	for len(lines) > 0 {
+		end := bytes.IndexByte(lines, '\n') + 1
+		if end == 0 {
+			end = len(lines)
+		}
+		c, err := t.dialDest(ctx, d)
+		if err != nil {
+			return err
+		}
+		_, err = t.write(ctx, c, lines[:end], 1)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("send to %s: %w", d.Addr, err)
+		}
+		lines = lines[end:]
 	}
 	return nil
 }
