@@ -182,7 +182,9 @@ func (s *Store) open() error {
 	if mode != "wal" {
 		return fmt.Errorf("open database %s: journal mode %q, want wal", s.path, mode)
 	}
-	for _, p := range []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -32768"} {
+	// secure_delete: with history off, a delivered message leaves the
+	// file's outbox without a trace.
+	for _, p := range []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA secure_delete = ON", "PRAGMA cache_size = -32768"} {
 		if _, err := s.conn.ExecContext(bg, p); err != nil {
 			return fileError("open database", s.path, err)
 		}
