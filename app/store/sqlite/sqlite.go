@@ -148,10 +148,12 @@ func (s *Store) prepareFile() error {
 	case st.Mode().Perm()&0o077 != 0:
 		s.log.Warn("database file is readable by others; chmod 600 it", "path", s.path, "mode", st.Mode().Perm())
 	}
-	for _, p := range []string{s.path, filepath.Dir(s.path)} {
-		if err := unix.Access(p, unix.W_OK); err != nil {
-			return fmt.Errorf("open database %s: %s: %w (%w); %s", s.path, p, ErrReadOnly, err, advice[ErrReadOnly])
-		}
+	if err := unix.Access(s.path, unix.W_OK); err != nil {
+		return fmt.Errorf("open database %s: %w (%w); %s", s.path, ErrReadOnly, err, advice[ErrReadOnly])
+	}
+	if dir := filepath.Dir(s.path); unix.Access(dir, unix.W_OK) != nil {
+		err := unix.Access(dir, unix.W_OK)
+		return fmt.Errorf("open database %s: %w: its directory %s (%w); %s", s.path, ErrReadOnly, dir, err, advice[ErrReadOnly])
 	}
 	return nil
 }
