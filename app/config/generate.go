@@ -57,10 +57,21 @@ bell = false
 log_file = ""
 # debug, info, warn or error.
 log_level = "warn"
+# Tell peers when you have read their messages, and see when they read
+# yours (shown only when both of you turn this on).
+read_receipts = false
 
 [storage]
-# Identity key and contacts. "" means $XDG_DATA_HOME/parlance.
+# Where identity, history and contacts live. "" means one profile per
+# nickname under $XDG_DATA_HOME/parlance/profiles/; a directory set here
+# (or with --data-dir) is used as it is, for whatever nickname.
 data_dir = ""
+# "on": messages are kept in the profile's database (parlance.db).
+# "off": history lasts for the session only, as in the original; messages
+# still waiting for an offline peer are kept on disk either way.
+history = "on"
+# A message waits this many days for an offline peer, then is marked failed.
+outbox_days = 7
 `
 
 // WriteDefault writes the commented default config to path, refusing to

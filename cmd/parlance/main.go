@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/config"
+	"github.com/parlance-chat/parlance/app/store"
+	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
@@ -161,25 +164,29 @@ func loadConfig(o options) (config.Config, error) {
 }
 
 // start wires the node together and runs the chosen UI until it quits.
-func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+// Everything it opens is closed, in reverse order, on every path out.
+func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	var closers closeStack
+	defer func() {
+		if cerr := closers.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	logger, closeLog, err := openLog(cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
+	closers.push(func() error { closeLog(); return nil })
 
-	dataDir, err := cfg.DataDir()
+	dataDir, err := openProfile(cfg, logger)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
 	}
 	unlock, err := lockDataDir(dataDir)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	closers.push(func() error { unlock(); return nil })
 	id, created, err := identity.LoadOrCreate(dataDir)
 	if err != nil {
 		return err
@@ -187,10 +194,11 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	if created {
 		logger.Info("created a new identity", "id", id.ID().Grouped(), "dir", dataDir)
 	}
-	contacts, err := app.OpenContacts(filepath.Join(dataDir, app.ContactsFileName))
+	st, err := openStore(cfg, dataDir, logger)
 	if err != nil {
 		return err
 	}
+	closers.push(st.Close)
 
 	tr, err := transport.Listen(transport.Config{
 		Identity:          id,
@@ -201,11 +209,11 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen for messages: %w", err)
 	}
+	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
 	src, err := newSource(cfg, self, id, logger)
 	if err != nil {
-		tr.Close()
 		return err
 	}
 	node, err := app.NewNode(app.Config{
@@ -215,12 +223,13 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 		Mode:              cfg.Network.Mode,
 		Transport:         tr,
 		Sources:           []discovery.Source{src},
-		Contacts:          contacts,
+		Store:             st,
+		OutboxTTL:         cfg.OutboxTTL(),
+		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
-		tr.Close()
 		return err
 	}
 
@@ -241,6 +250,97 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 		logger.Warn("network did not stop within 5 s")
 	}
 	return uiErr
+}
+
+// closeStack closes what start opened, last opened first.
+type closeStack []func() error
+
+func (s *closeStack) push(f func() error) { *s = append(*s, f) }
+
+func (s *closeStack) close() error {
+	var errs []error
+	for i := len(*s) - 1; i >= 0; i-- {
+		if err := (*s)[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	*s = nil
+	return errors.Join(errs...)
+}
+
+// DatabaseFileName is the profile's SQLite database.
+const DatabaseFileName = "parlance.db"
+
+// openStore opens the profile's database, importing an older data
+// directory's contacts.json the first time.
+func openStore(cfg config.Config, dataDir string, logger *slog.Logger) (store.Store, error) {
+	path := filepath.Join(dataDir, DatabaseFileName)
+	st, err := sqlite.Open(path, sqlite.Options{History: cfg.Storage.History == config.HistoryOn, Logger: logger.With("part", "store")})
+	if err != nil {
+		return nil, err
+	}
+	imported, err := st.ImportContactsJSON(filepath.Join(dataDir, app.ContactsFileName))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if imported {
+		logger.Info("imported contacts.json into the database", "dir", dataDir)
+	}
+	return st, nil
+}
+
+// openProfile returns this run's data directory, creating it: the one
+// --data-dir (or [storage] data_dir) names, else the nickname's profile.
+// A data directory from before profiles existed (its identity.pem at the
+// top) is adopted, by copy, by the first nickname that starts: its
+// identity, contacts and trust carry over; the originals stay in place.
+func openProfile(cfg config.Config, logger *slog.Logger) (string, error) {
+	dir, perNick, err := cfg.ProfileDir()
+	if err != nil {
+		return "", err
+	}
+	if !perNick {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create data directory %s: %w", dir, err)
+		}
+		return dir, nil
+	}
+	base := filepath.Dir(filepath.Dir(dir))
+	_, errProfiles := os.Stat(filepath.Join(base, config.ProfilesDir))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create profile directory %s: %w", dir, err)
+	}
+	if errors.Is(errProfiles, fs.ErrNotExist) {
+		if adopted, err := adoptLegacy(base, dir); err != nil {
+			return "", err
+		} else if adopted {
+			logger.Info("the data directory's identity and contacts now belong to this nickname's profile", "from", base, "to", dir)
+		}
+	}
+	return dir, nil
+}
+
+// adoptLegacy copies identity.pem and contacts.json from a data directory
+// of the layout before profiles into a new, empty profile.
+func adoptLegacy(base, profile string) (bool, error) {
+	src := filepath.Join(base, identity.KeyFileName)
+	if _, err := os.Stat(src); err != nil {
+		return false, nil
+	}
+	for _, name := range []string{identity.KeyFileName, app.ContactsFileName} {
+		b, err := os.ReadFile(filepath.Join(base, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("adopt %s into the profile: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(profile, name), b, 0o600); err != nil {
+			return false, fmt.Errorf("adopt %s into the profile %s: %w", name, profile, err)
+		}
+	}
+	return true, nil
 }
 
 func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) (discovery.Source, error) {
@@ -326,7 +426,7 @@ func lockDataDir(dir string) (func(), error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another parlance is running with the data directory %s; give this one its own with --data-dir DIR", dir)
+			return nil, fmt.Errorf("another parlance is running with the profile %s (same nickname?); use another nickname, or give this one its own directory with --data-dir DIR", dir)
 		}
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}

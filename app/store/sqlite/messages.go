@@ -26,7 +26,9 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 	out := make([]store.Message, 0, len(ms))
 	err := s.write("save messages to", func() error {
 		for _, m := range ms {
-			res, err := s.insert.ExecContext(bg, seq+1, ver+1, "text", string(m.Conv), m.ID, m.Peer, m.From, m.Text,
+			// Seq is the Version the message is added at (see
+			// store.Message.Seq).
+			res, err := s.insert.ExecContext(bg, ver+1, ver+1, "text", string(m.Conv), m.ID, m.Peer, m.From, m.Text,
 				m.Outgoing, micros(m.Sent), micros(m.At), int(m.State), m.Attempts, m.Error)
 			if err != nil {
 				return err
@@ -34,8 +36,8 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 			if n, err := res.RowsAffected(); err != nil || n == 0 {
 				continue // a duplicate
 			}
-			seq++
 			ver++
+			seq = ver
 			m.Seq, m.Version = seq, ver
 			out = append(out, m)
 		}
