@@ -111,6 +111,42 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		m.current().clear()
 		return nil, nil
 
+	case command.Search:
+		return nil, m.runSearch(cmd.Text)
+
+	case command.Outbox:
+		text, err := m.outboxText()
+		if err != nil {
+			return nil, err
+		}
+		m.say(kindInfo, text)
+		return nil, nil
+
+	case command.History:
+		// The conversation is the history: open it, with the last N.
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		m.selectKey(it.peer.Key)
+		c := m.current()
+		for c.messages < cmd.Count && m.loadOlder(c) {
+		}
+		return nil, nil
+
+	case command.Resend:
+		c := m.current()
+		if cmd.Target != "" {
+			it, err := m.resolve(cmd.Target)
+			if err != nil {
+				return nil, err
+			}
+			c = m.conv(it.peer.Key, it.peer.Nickname)
+		}
+		n := m.resendFailed(c)
+		m.say(kindInfo, fmt.Sprintf("· %d failed message(s) queued again", n))
+		return nil, nil
+
 	case command.Help:
 		m.openHelp()
 		return nil, nil

@@ -76,6 +76,25 @@ func (f *fakeNode) Search(q string, limit int) ([]app.Message, error) {
 	return f.store.Search(q, limit)
 }
 
+func (f *fakeNode) Outbox() ([]app.Message, error) {
+	convs, _ := f.store.OutboxConvs()
+	var out []app.Message
+	for _, c := range convs {
+		ms, _ := f.store.Outbox(c, 1000)
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func (f *fakeNode) Resend(c app.ConvID, id string) (app.Message, error) {
+	ch, err := f.store.SetState(c, []string{id}, store.Queued, "")
+	if err != nil || len(ch) == 0 {
+		return app.Message{}, errors.New("not failed")
+	}
+	f.notify()
+	return ch[0], nil
+}
+
 type sentMessage struct {
 	Key  app.PeerKey
 	Text string

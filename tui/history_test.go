@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 )
 
 // TestFloodShownInFull: 100,000 messages from one peer, far more than any
@@ -93,4 +94,56 @@ func TestStoredHistoryOnStart(t *testing.T) {
 	if cs, _ := n.Conversations(); cs[0].Unread != 0 {
 		t.Fatalf("store still counts %d unread", cs[0].Unread)
 	}
+}
+
+// TestSearchJumpsToTheMessage: /search lists matches with peer, time and
+// excerpt; Enter opens the conversation on the message, reading older
+// pages from the store as needed.
+func TestSearchJumpsToTheMessage(t *testing.T) {
+	n := threePeers()
+	for i := range 1000 {
+		text := fmt.Sprintf("filler %04d", i)
+		if i == 10 {
+			text = "the needle is here"
+		}
+		n.receive(app.Message{ID: fmt.Sprintf("%032x", i+1), Peer: string(bob.Key), From: "bob", Text: text, At: testStart})
+	}
+	h := newHarness(t, n, Options{})
+	h.enter("/search needle")
+	h.wantScreen(`Search "needle": 1 matches`, "bob: the needle is here")
+	h.key("enter")
+	if h.m.search != nil || h.m.list.sel != bob.Key {
+		t.Fatalf("after enter: search open %v, selected %q", h.m.search != nil, h.m.list.sel)
+	}
+	h.wantScreen("bob: the needle is here", "filler 0011")
+	h.dontWantScreen("filler 0999")
+	// Esc closes the results without jumping.
+	h.enter("/search filler")
+	h.key("esc")
+	if h.m.search != nil {
+		t.Fatal("esc did not close the results")
+	}
+	h.enter("/search nothing-like-this")
+	c := h.m.current()
+	if last := c.entries[len(c.entries)-1].text; !strings.Contains(last, "no message matches") {
+		t.Fatalf("last line %q", last)
+	}
+}
+
+// TestOutboxAndResend: /outbox lists what waits; a failed message is sent
+// again with /resend.
+func TestOutboxAndResend(t *testing.T) {
+	n := threePeers()
+	h := newHarness(t, n, Options{})
+	h.enter("hello alice")
+	h.enter("/outbox")
+	h.wantScreen("1 waiting for their peer:", "to alice: hello alice (queued")
+	ob, _ := n.Outbox()
+	n.store.SetState(app.ConvOf(alice.Key), []string{ob[0].ID}, store.Failed, "not delivered within 7 days")
+	h.update(eventsMsg{changed: true})
+	h.wantScreen("ada: hello alice ✗ not delivered")
+	h.enter("/resend")
+	h.wantScreen("1 failed message(s) queued again")
+	h.update(eventsMsg{changed: true})
+	h.wantScreen("ada: hello alice (queued)")
 }

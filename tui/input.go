@@ -21,6 +21,10 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.helpKey(msg)
 		return m, nil
 	}
+	if m.search != nil {
+		m.searchKey(msg)
+		return m, nil
+	}
 	if !key.Matches(msg, m.keys.Complete) {
 		m.comp = nil
 	}

@@ -50,6 +50,8 @@ type Node interface {
 	Conversations() ([]store.Conversation, error)
 	MarkRead(conv app.ConvID, upTo int64) error
 	Search(query string, limit int) ([]app.Message, error)
+	Outbox() ([]app.Message, error)
+	Resend(conv app.ConvID, id string) (app.Message, error)
 }
 
 // Options configure the UI.
@@ -120,6 +122,7 @@ type Model struct {
 
 	picked     bool // a peer was selected at some time
 	showHelp   bool
+	search     *searchView // /search results, shown over the panes
 	helpScroll int
 	comp       *completion
 

@@ -31,6 +31,8 @@ func (m Model) View() string {
 			footer = "↓ more (pgdn)"
 		}
 		body = m.box("Help", footer, lines, m.width, m.layout.bodyH, true)
+	} else if m.search != nil {
+		body = m.box(m.searchTitle(), "", m.searchLines(m.width-4, m.layout.bodyH-2), m.width, m.layout.bodyH, true)
 	} else {
 		left := m.box(m.listTitle(), "", m.listView(), m.layout.listW, m.layout.bodyH, false)
 		lines, below := m.conversationLines()
