@@ -703,7 +703,7 @@ func (n *Node) sendReceipts(p Peer, ids []string) {
 	ctx := n.runCtx
 	n.mu.Unlock()
 	if ctx == nil {
-		return
+		ctx = context.Background() // before Run (tests): the timeout bounds it
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -696,5 +698,108 @@ func TestEventsNeverBlock(t *testing.T) {
 	}
 	if d := n.DroppedEvents(); d != 8 {
 		t.Fatalf("dropped = %d, want 8", d)
+	}
+}
+
+// failingStore is a store whose writes fail while fail is set, like a
+// full disk.
+type failingStore struct {
+	*store.Memory
+	mu   sync.Mutex
+	fail bool
+}
+
+func (s *failingStore) Append(ms []Message) ([]Message, error) {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail {
+		return nil, errors.New("save messages to parlance.db: database or disk is full")
+	}
+	return s.Memory.Append(ms)
+}
+
+func (s *failingStore) setFail(v bool) { s.mu.Lock(); s.fail = v; s.mu.Unlock() }
+
+// TestFullDiskKeepsRunning: when the store cannot write, the node keeps
+// running, warns once that new messages are not being saved, and does not
+// acknowledge what it could not save (the sender keeps it and resends);
+// once writes work again it says so and acknowledges.
+func TestFullDiskKeepsRunning(t *testing.T) {
+	fs := &failingStore{Memory: store.NewMemory(0)}
+	n := newTestNode(t, func(c *Config) { c.Store = fs })
+	bob := newID(t)
+	rep := &fakeReplier{}
+	fs.setFail(true)
+	n.receive(transport.Inbound{Identity: bob, Reply: rep, Message: wire.Message{From: "bob", Content: "one", Timestamp: 1, ID: "m1"}})
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || !strings.Contains(w.Text, "not being saved") || !strings.Contains(w.Text, "disk is full") {
+		t.Fatalf("want the warning, got %#v", w)
+	}
+	n.receive(transport.Inbound{Identity: bob, Reply: rep, Message: wire.Message{From: "bob", Content: "two", Timestamp: 1, ID: "m2"}})
+	noEvent(t, n.Node) // warned once
+	rep.mu.Lock()
+	acks := len(rep.acks)
+	rep.mu.Unlock()
+	if acks != 0 {
+		t.Fatalf("acknowledged %d messages that were not saved", acks)
+	}
+	fs.setFail(false)
+	n.receive(transport.Inbound{Identity: bob, Reply: rep, Message: wire.Message{From: "bob", Content: "one", Timestamp: 1, ID: "m1"}})
+	if e, ok := next(t, n.Node).(Notice); !ok || e.Warning || !strings.Contains(e.Text, "saved again") {
+		t.Fatalf("want the all-clear, got %#v", e)
+	}
+	rep.waitAcks(t, 1)
+	if m := n.nextMsg(t); m.Text != "one" {
+		t.Fatalf("stored %+v", m)
+	}
+}
+
+// TestReadReceipts: with read receipts on, reading a conversation tells
+// the peer, and a peer's read receipt marks our message read; with them
+// off, neither happens.
+func TestReadReceipts(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		n := newTestNode(t, func(c *Config) { c.ReadReceipts = on })
+		alice := lanPeer("alice", newID(t), "i1", 5000)
+		sourceHandler{n.Node}.Sighting(seen(alice))
+		key := next(t, n.Node).(PeerJoined).Peer.Key
+		n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1, ID: "in1"}})
+		in := n.nextMsg(t)
+		if err := n.MarkRead(ConvOf(key), in.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if r := n.nextMsg(t); r.State != store.Read {
+			t.Fatalf("after MarkRead: %+v", r)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for on && time.Now().Before(deadline) {
+			n.tr.mu.Lock()
+			got := len(n.tr.controls)
+			n.tr.mu.Unlock()
+			if got > 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		n.tr.mu.Lock()
+		controls := slices.Clone(n.tr.controls)
+		n.tr.mu.Unlock()
+		if on && (len(controls) != 1 || controls[0].Type != wire.ControlRead || controls[0].IDs[0] != "in1") {
+			t.Fatalf("read receipts on: sent %+v", controls)
+		}
+		if !on && len(controls) != 0 {
+			t.Fatalf("read receipts off: sent %+v", controls)
+		}
+		// Our message, read by alice.
+		m, err := n.Send(context.Background(), key, "did you read this")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.nextMsg(t)
+		n.receive(transport.Inbound{Identity: alice.Identity, Control: &wire.Control{Type: wire.ControlRead, IDs: []string{m.ID}}})
+		got, _ := n.store.Message(m.Conv, m.ID)
+		if (got.State == store.Read) != on {
+			t.Fatalf("read receipts %v: our message is %v", on, got.State)
+		}
 	}
 }
