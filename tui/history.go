@@ -194,7 +194,7 @@ func (m *Model) loadOlder(c *conversation) bool {
 func stateMark(e *entry) (mark string, failed bool) {
 	switch e.state {
 	case sendPending:
-		return "(sending…)", false
+		return "(saving…)", false // not in the outbox yet
 	case sendFailed:
 		return "✗ not sent", true
 	case sendStored:

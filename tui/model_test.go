@@ -113,7 +113,7 @@ func TestOwnMessagePendingThenFailed(t *testing.T) {
 	// Update alone: the message shows at once, before Send has run.
 	mm, cmd := h.m.Update(keyMsg("enter"))
 	h.m = mm.(Model)
-	if got := h.conversationText(); !strings.Contains(got, "ada: are you there? (sending…)") {
+	if got := h.conversationText(); !strings.Contains(got, "ada: are you there? (saving…)") {
 		t.Fatalf("pending message not shown:\n%s", got)
 	}
 	if len(n.sentMessages()) != 0 {

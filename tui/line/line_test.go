@@ -275,7 +275,7 @@ func TestFloodPrintsEveryMessage(t *testing.T) {
 	bob := peer("bob", strings.Repeat("B", 52), 6000, true)
 	node := newFakeNode("me", make(chan app.Event), bob)
 	s := start(t, node)
-	const n = 20_000
+	const n = 100_000
 	go func() {
 		for i := range n {
 			node.receive(app.Message{ID: fmt.Sprintf("%032x", i+1), Conv: app.ConvOf(bob.Key), Peer: string(bob.Key), From: "bob", Text: fmt.Sprint("m", i), Sent: time.Now()})
