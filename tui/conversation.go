@@ -271,8 +271,8 @@ func (c *conversation) setStored(id string, seq int64, st store.State) bool {
 		return false
 	}
 	e := &c.entries[i]
-	if e.state == sendStored && e.mstate == st && e.seq == seq {
-		return true
+	if e.kind != kindOut || e.state == sendStored && e.mstate == st && e.seq == seq {
+		return true // a received message's state (read) is not drawn
 	}
 	e.state, e.mstate = sendStored, st
 	if seq > 0 {

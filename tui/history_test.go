@@ -147,3 +147,14 @@ func TestOutboxAndResend(t *testing.T) {
 	h.update(eventsMsg{changed: true})
 	h.wantScreen("ada: hello alice (queued)")
 }
+
+// TestReadMarkOnlyOnOwnMessages: a received message marked read (by
+// viewing it) shows no delivery mark.
+func TestReadMarkOnlyOnOwnMessages(t *testing.T) {
+	n := threePeers()
+	h := newHarness(t, n, Options{})
+	h.events(incoming(alice, "hello ada", testStart))
+	h.update(eventsMsg{changed: true}) // the read mark's change comes back
+	h.wantScreen("alice: hello ada ")
+	h.dontWantScreen("hello ada ✓", "read")
+}
