@@ -68,11 +68,14 @@ func receiveEvents(ctx context.Context, ch <-chan app.Event) tea.Msg {
 // handleEvents applies a batch of node events and re-arms the wait.
 func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	var cmds []tea.Cmd
-	refresh, ring := false, false
+	refresh := false
+	var notes []string
 	for _, ev := range msg.events {
-		r, b, cmd := m.handleEvent(ev)
+		r, note, cmd := m.handleEvent(ev)
 		refresh = refresh || r
-		ring = ring || b
+		if note != "" {
+			notes = append(notes, note)
+		}
 		if cmd != nil {
 			cmds = append(cmds, cmd)
 		}
@@ -82,19 +85,10 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	}
 	if refresh {
 		m.refreshPeers()
-		if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
-			// The first peer to appear is selected, so that typing
-			// and Enter just work.
-			m.selectKey(m.list.items[0].peer.Key)
-		}
 		m.updatePlaceholder()
 	}
-	if ring && m.bell != nil {
-		w := m.bell
-		cmds = append(cmds, func() tea.Msg {
-			_, _ = w.Write([]byte("\a"))
-			return nil
-		})
+	if cmd := m.notify(notes); cmd != nil {
+		cmds = append(cmds, cmd)
 	}
 	if msg.stopped {
 		m.log.Debug("node event channel closed")
@@ -107,8 +101,8 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 }
 
 // handleEvent applies one event. It reports whether the peer list must be
-// rebuilt and whether to ring the bell.
-func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
+// rebuilt, and what to notify the user of ("" for nothing).
+func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cmd) {
 	m.log.Debug("node event", "type", fmt.Sprintf("%T", ev))
 	switch ev := ev.(type) {
 	case app.PeerJoined:
@@ -124,7 +118,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			text += "; unencrypted: an original client"
 		}
 		m.addLine(c, kindSystem, text)
-		return true, false, nil
+		return true, "", nil
 
 	case app.PeerUpdated:
 		p := ev.Peer
@@ -144,7 +138,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.String())
 			}
 		}
-		return true, false, nil
+		return true, "", nil
 
 	case app.PeerLeft:
 		// The line goes only into a conversation that is already there
@@ -153,7 +147,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		p := ev.Peer
 		_, listed := m.list.index[p.Key]
 		if _, ok := m.convs[p.Key]; !ok && !listed {
-			return false, false, nil
+			return false, "", nil
 		}
 		c := m.conv(p.Key, p.Nickname)
 		text := "← " + textsafe.Name(p.Nickname) + " left"
@@ -161,10 +155,16 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			text += " (" + ev.Reason + ")"
 		}
 		m.addLine(c, kindSystem, text)
-		return true, false, nil
+		return true, "", nil
 
 	case app.MessageReceived:
 		msg := ev.Message
+		if !msg.Outgoing && m.ignored.Drop(msg.Peer) {
+			return false, "", nil
+		}
+		if m.closed[msg.Peer] {
+			delete(m.closed, msg.Peer) // news: the row comes back
+		}
 		_, listed := m.list.index[msg.Peer]
 		c := m.conv(msg.Peer, "")
 		if c.nick == "" {
@@ -178,12 +178,19 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if msg.Outgoing {
 			kind = kindOut
 		}
-		c.add(entry{kind: kind, at: at, from: textsafe.Name(msg.From), color: string(msg.Peer), text: textsafe.Sanitize(msg.Text, true)}, m.loc)
+		text := textsafe.Sanitize(msg.Text, true)
+		c.talked = m.activity
+		i := c.add(entry{kind: kind, at: at, from: textsafe.Name(msg.From), color: string(msg.Peer), text: text}, m.loc)
 		inView := m.list.sel == msg.Peer
+		if kind == kindIn && (!inView || !m.focused) {
+			c.setMark(i) // where the unseen messages start
+			note = textsafe.Name(msg.From) + ": " + text
+		}
 		if !inView {
 			c.unread++
+			c.mention = c.mention || mentions(text, m.self.Nickname)
 		}
-		return !listed, !inView, nil
+		return !listed, note, nil
 
 	case app.Notice:
 		c := m.current()
@@ -196,7 +203,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			m.addLine(c, kindSystem, "· "+ev.Text)
 		}
 		_, listed := m.list.index[ev.Peer]
-		return ev.Peer != "" && !listed, false, nil
+		return ev.Peer != "" && !listed, "", nil
 
 	case app.SourceState:
 		st := ev.State
@@ -204,20 +211,20 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if st.Phase == discovery.Retrying {
 			m.retryAt = m.now().Add(st.RetryIn)
 			m.retryN++
-			return false, false, m.retryTick()
+			return false, "", m.retryTick()
 		}
-		return false, false, nil
+		return false, "", nil
 
 	case app.SelfChanged:
 		m.setSelf(ev.Self)
-		return false, false, nil
+		return false, "", nil
 
 	case app.Resync:
 		m.addLine(m.current(), kindWarning, fmt.Sprintf(
 			"⚠ the screen fell behind the network and missed %d events; the peer list is current again, but messages that arrived meanwhile are not shown", ev.Dropped))
-		return true, false, nil
+		return true, "", nil
 	}
-	return false, false, nil
+	return false, "", nil
 }
 
 // setSelf takes a new Self, saying so when the nickname changed.

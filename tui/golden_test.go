@@ -41,6 +41,7 @@ func TestGolden(t *testing.T) {
 			m := New(n, Options{NoBlink: true, Now: clock.Now, Location: time.FixedZone("CET", 3600)})
 			m.ctx = t.Context()
 			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(tt.w, tt.h))
+			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlN}) // pick alice
 
 			for _, ev := range evs {
 				n.events <- ev
@@ -54,13 +55,15 @@ func TestGolden(t *testing.T) {
 			n.events <- app.MessageReceived{Message: app.Message{Peer: alice.Key, From: "alice", Text: "great 👍", At: clock.Now()}}
 			waitFor(t, tm, "great")
 			if tt.help {
-				tm.Type("?")
+				tm.Send(tea.KeyMsg{Type: tea.KeyF1})
 				waitFor(t, tm, "Commands")
 			} else {
 				tm.Type("typing a reply")
 				waitFor(t, tm, "reply")
 			}
-			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+			if err := tm.Quit(); err != nil {
+				t.Fatal(err)
+			}
 			final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
 			teatest.RequireEqualOutput(t, []byte(final.View()))
 		})
@@ -101,6 +104,7 @@ func goldenScene() (*fakeNode, []app.Event) {
 		app.SourceState{State: discovery.State{Phase: discovery.Online}},
 		msg(alice, "14:02", "hi ada! are you coming to the meeting?"),
 		msg(alice, "14:03", "it is in room 4b, 这是会议室 🙂"),
+		msg(alice, "14:04", "two lines:\nthe second one"),
 		msg(v, "14:05", "lunch?"),
 		msg(carol, "14:06", "\x1b[31mhey\x1b[0m"),
 		app.PeerLeft{Peer: dave, Reason: "goodbye"},

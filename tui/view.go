@@ -32,7 +32,7 @@ func (m Model) View() string {
 		}
 		body = m.box("Help", footer, lines, m.width, m.layout.bodyH, true)
 	} else {
-		left := m.box(m.listTitle(), "", m.listView(), m.layout.listW, m.layout.bodyH, false)
+		left := m.box(m.listTitle(), m.listFooter(), m.listView(), m.layout.listW, m.layout.bodyH, false)
 		lines, below := m.conversationLines()
 		footer := ""
 		if below > 0 {
@@ -51,8 +51,10 @@ func (m Model) View() string {
 	}
 	b.WriteString(m.statusLine())
 	b.WriteByte('\n')
-	b.WriteString(padRight(truncate(m.input.View(), m.width), m.width))
-	b.WriteByte('\n')
+	for _, l := range strings.Split(strings.TrimSuffix(m.input.View(), "\n"), "\n") {
+		b.WriteString(padRight(truncate(l, m.width), m.width))
+		b.WriteByte('\n')
+	}
 	b.WriteString(m.helpLine())
 	return b.String()
 }
@@ -141,9 +143,7 @@ func trustText(t app.Trust) string {
 		return "✓ verified"
 	case app.TrustChanged:
 		return "⚠ key changed"
-	case app.TrustKnown:
-		return "encrypted"
-	default:
+	default: // new or known: the key is pinned, not verified
 		return "encrypted, not verified"
 	}
 }
@@ -161,9 +161,9 @@ func (m *Model) welcome() []string {
 	text := []string{
 		"Welcome to Parlance, " + textsafe.Name(m.self.Nickname) + ".",
 		"",
-		"Peers appear on the left as they are found. Pick one with ↑/↓ and type to chat; Enter sends.",
+		"Peers appear on the left as they are found. Pick one with Alt+↓ or Ctrl+N (or Alt+1…9, a click, /msg <nick>) and type to chat; Enter sends.",
 		"",
-		"/help lists the commands and keys. Ctrl+C quits.",
+		"F1 or /help lists the commands and keys. Ctrl+C quits.",
 	}
 	var out []string
 	for _, t := range text {
@@ -187,7 +187,11 @@ func (m *Model) renderEntry(e *entry, width int) []string {
 	stamp := e.at.In(m.loc).Format(timeFormat)
 	switch e.kind {
 	case kindIn, kindOut:
-		return m.renderMessage(e, stamp, width)
+		lines := m.renderMessage(e, stamp, width)
+		if e.marked {
+			lines = append([]string{m.readMarker(width)}, lines...)
+		}
+		return lines
 	}
 	style := m.st.dim
 	switch e.kind {
@@ -211,24 +215,42 @@ func (m *Model) renderEntry(e *entry, width int) []string {
 	return out
 }
 
+// readMarker is the line above the first message that arrived while
+// the conversation was out of view.
+func (m *Model) readMarker(width int) string {
+	label := " new "
+	side := max((width-textWidth(label))/2, 2)
+	return m.st.marker.Render(truncate(strings.Repeat("─", side)+label+strings.Repeat("─", max(width-side-textWidth(label), 2)), width))
+}
+
 // renderMessage draws "HH:MM nick: text", the nickname in the sender's
-// colour (bold for our own), and the send state of our own messages.
+// colour (bold for our own), and the send state of our own messages. An
+// action (/me) is "HH:MM * nick text"; a message naming the user is
+// highlighted.
 func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 	nick := truncate(e.from, max(width/3, 4))
 	nickStyle := m.st.nickStyle(e.color)
 	if e.kind == kindOut {
 		nickStyle = m.st.own
 	}
-	prefixW := textWidth(stamp) + 1 + textWidth(nick) + 2
+	text, sep := e.text, ": "
+	if act, ok := command.IsAction(text); ok {
+		text, sep = act, " "
+		nick = "* " + nick
+	}
+	if e.kind == kindIn && mentions(text, m.self.Nickname) {
+		nickStyle = m.st.mention
+	}
+	prefixW := textWidth(stamp) + 1 + textWidth(nick) + textWidth(sep)
 	indent := prefixW
 	if indent > width/2 {
 		indent = textWidth(stamp) + 1
 	}
-	body := wrapText(e.text, width-prefixW, width-indent)
+	body := wrapText(text, width-prefixW, width-indent)
 	out := make([]string, len(body))
 	for i, l := range body {
 		if i == 0 {
-			out[i] = m.st.dim.Render(stamp) + " " + nickStyle.Render(nick) + ": " + l
+			out[i] = m.st.dim.Render(stamp) + " " + nickStyle.Render(nick) + sep + l
 		} else {
 			out[i] = strings.Repeat(" ", indent) + l
 		}
@@ -258,15 +280,20 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 	return out
 }
 
-// statusLine: own nickname, mode, listen address, peers online and the
-// bootstrap server's state.
+// statusLine: own nickname, mode (and room), the hotlist (the
+// conversations with unread messages), peers online, the bootstrap
+// server's state and the listen address.
 func (m *Model) statusLine() string {
 	parts := []string{textsafe.Name(m.self.Nickname)}
 	if m.self.Mode != "" {
-		parts = append(parts, m.self.Mode)
+		mode := m.self.Mode
+		if m.self.Mode == "internet" && m.room != "" {
+			mode += " room " + textsafe.Name(m.room)
+		}
+		parts = append(parts, mode)
 	}
-	if m.self.ListenAddr != "" {
-		parts = append(parts, "listening on "+m.self.ListenAddr)
+	if h := m.hotlist(); h != "" {
+		parts = append(parts, h)
 	}
 	if !m.self.Encrypted {
 		parts = append(parts, "! unencrypted")
@@ -277,6 +304,9 @@ func (m *Model) statusLine() string {
 	}
 	if m.stopped {
 		parts = append(parts, "network stopped")
+	}
+	if m.self.ListenAddr != "" {
+		parts = append(parts, "listening on "+m.self.ListenAddr)
 	}
 	nick := parts[0]
 	rest := " · " + strings.Join(parts[1:], " · ") + " "
@@ -322,8 +352,72 @@ func (m *Model) serverState() string {
 	}
 }
 
-// helpLine is the short help, or the completions on offer.
+// hotlist names the conversations with unread messages, by their place
+// in the list (Alt+1…9 opens them), e.g. "unread: 2 bob (3), 4 carol (1)";
+// "@" marks a mention of your nickname.
+func (m *Model) hotlist() string {
+	var parts []string
+	more := 0
+	for i, it := range m.list.items {
+		c, ok := m.convs[it.peer.Key]
+		if !ok || c.unread == 0 {
+			continue
+		}
+		if len(parts) == 5 {
+			more++
+			continue
+		}
+		mark := ""
+		if c.mention {
+			mark = "@"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s (%d%s)", i+1, it.name, c.unread, mark))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	s := "unread: " + strings.Join(parts, ", ")
+	if more > 0 {
+		s += fmt.Sprintf(" +%d more", more)
+	}
+	return s
+}
+
+// listFooter says when peers with unread messages are scrolled out of
+// the peer list's view, above (↑) or below (↓).
+func (m *Model) listFooter() string {
+	above, below := 0, 0
+	for i, it := range m.list.items {
+		if i >= m.list.offset && i < m.list.offset+m.list.height {
+			continue
+		}
+		if c, ok := m.convs[it.peer.Key]; ok && c.unread > 0 {
+			if i < m.list.offset {
+				above++
+			} else {
+				below++
+			}
+		}
+	}
+	var parts []string
+	if above > 0 {
+		parts = append(parts, fmt.Sprintf("↑%d", above))
+	}
+	if below > 0 {
+		parts = append(parts, fmt.Sprintf("↓%d", below))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, " ") + " unread"
+}
+
+// helpLine is the short help, a one-time note, or the completions on
+// offer.
 func (m *Model) helpLine() string {
+	if m.flash != "" {
+		return padRight(truncate(m.st.warning.Render(m.flash), m.width), m.width)
+	}
 	if m.comp != nil && len(m.comp.options) > 1 {
 		s := "tab: " + strings.Join(m.comp.names(), "  ")
 		return padRight(truncate(s, m.width), m.width)
@@ -355,7 +449,7 @@ func (m *Model) helpText() []helpRow {
 		rows = append(rows, helpRow{term: specUsage(s), desc: s.Help})
 	}
 	rows = append(rows,
-		helpRow{desc: "Text not starting with / goes to the selected peer; // sends a leading /."},
+		helpRow{desc: "Text not starting with / goes to the selected peer; // sends a leading /. Nothing is selected at start: pick a peer first."},
 		helpRow{},
 		helpRow{title: true, desc: "Keys"})
 	for _, g := range m.keys.FullHelp() {
@@ -364,11 +458,12 @@ func (m *Model) helpText() []helpRow {
 		}
 	}
 	rows = append(rows,
-		helpRow{desc: "Typing goes to the input line; letters never scroll or move anything."},
+		helpRow{desc: "Typing goes to the input; typed or pasted text never acts as a key (a pasted \"up\" is text). Each conversation keeps its draft and history."},
 		helpRow{},
 		helpRow{title: true, desc: "Peer list"},
 		helpRow{term: "● / ○", desc: "online / offline (the conversation is kept)"},
-		helpRow{term: "3", desc: "unread messages"},
+		helpRow{term: "3", desc: "unread messages (also in the status line; ↑2/↓1 at the list's edge: unread peers scrolled out of view)"},
+		helpRow{term: "── new ──", desc: "the read marker: messages below it arrived while you were away"},
 		helpRow{term: "!", desc: "unencrypted: an original client"},
 		helpRow{term: "✓", desc: "verified with /verify"},
 		helpRow{term: "⚠", desc: "key changed: not the peer this nickname had before"},
