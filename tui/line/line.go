@@ -17,6 +17,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/ignore"
 	"github.com/parlance-chat/parlance/tui/textsafe"
 )
 
@@ -45,12 +46,44 @@ type UI struct {
 	mu   sync.Mutex // serialises writes to out
 	out  io.Writer
 	now  func() time.Time
+
+	sel     app.PeerKey  // the peer /msg selected: plain lines go to it
+	waiting []string     // names /wait or --wait-peer wait for; no input is read meanwhile
+	failed  int          // /send commands (or plain lines) that failed
+	ignored *ignore.List // /ignore
 }
 
-// Run reads commands from in and prints events to out until /quit, EOF on
-// in, the node's event stream closing, or ctx being cancelled.
+// Options configure a line-mode session.
+type Options struct {
+	// WaitPeers are names (nick or nick#tag) to wait for, until each is
+	// online, before the first command is read.
+	WaitPeers []string
+}
+
+// ErrSendFailed is returned (wrapped) by Run when a message could not be
+// sent, so that a script's exit code tells.
+var ErrSendFailed = errors.New("a message was not sent")
+
+// Run is RunWith without options.
 func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
-	u := &UI{node: node, out: out, now: time.Now}
+	return RunWith(ctx, node, in, out, Options{})
+}
+
+// RunWith reads commands from in and prints events to out until /quit,
+// EOF on in, the node's event stream closing, or ctx being cancelled.
+// When a message could not be sent, it returns an error wrapping
+// ErrSendFailed.
+func RunWith(ctx context.Context, node Node, in io.Reader, out io.Writer, opts Options) error {
+	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New()}
+	err := u.run(ctx, in, opts)
+	if err == nil && u.failed > 0 {
+		err = fmt.Errorf("%d message(s) not sent: %w", u.failed, ErrSendFailed)
+	}
+	return err
+}
+
+func (u *UI) run(ctx context.Context, in io.Reader, opts Options) error {
+	node := u.node
 	self := node.Self()
 	id := "no identity key"
 	if self.Identity != "" {
@@ -80,7 +113,12 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 	}()
 
 	events := node.Events()
+	u.wait(opts.WaitPeers)
 	for {
+		input := lines
+		if len(u.waiting) > 0 {
+			input = nil // commands wait until the peers are there
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -90,7 +128,8 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 				return nil
 			}
 			u.event(e)
-		case l, ok := <-lines:
+			u.wait(nil)
+		case l, ok := <-input:
 			if !ok {
 				if err := <-readErr; !errors.Is(err, io.EOF) {
 					return fmt.Errorf("read input: %w", err)
@@ -153,8 +192,31 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		return false
 	}
 	switch c.Kind {
-	case command.Text:
-		u.printf("error: line mode has no selected peer; use /send <nick> <message>")
+	case command.Text, command.Me:
+		if u.sel == "" {
+			u.printf("error: no peer selected; use /msg <nick> first, or /send <nick> <message>")
+			return false
+		}
+		text := c.Text
+		if c.Kind == command.Me {
+			text = command.Action(text)
+		}
+		p, ok := u.node.Peer(u.sel)
+		if !ok {
+			u.failed++
+			u.printf("error: the selected peer is no longer known; /msg <nick> picks another")
+			return false
+		}
+		u.sendTo(ctx, p, text)
+	case command.Select:
+		if p, ok := u.resolve(c.Target); ok {
+			u.sel = p.Key
+			u.printf("* plain lines now go to %s", u.name(p))
+		}
+	case command.Wait:
+		u.wait([]string{c.Target})
+	case command.Ignore, command.Unignore:
+		u.ignore(c)
 	case command.Peers:
 		u.peers()
 	case command.Send:
@@ -208,12 +270,18 @@ func (u *UI) resolve(name string) (app.Peer, bool) {
 func (u *UI) send(ctx context.Context, name, text string) {
 	p, ok := u.resolve(name)
 	if !ok {
+		u.failed++
 		return
 	}
+	u.sendTo(ctx, p, text)
+}
+
+func (u *UI) sendTo(ctx context.Context, p app.Peer, text string) {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	m, err := u.node.Send(ctx, p.Key, text)
 	if err != nil {
+		u.failed++
 		u.printf("error: %v", err)
 		return
 	}
@@ -309,6 +377,9 @@ func (u *UI) event(e app.Event) {
 	switch e := e.(type) {
 	case app.MessageReceived:
 		m := e.Message
+		if !m.Outgoing && u.ignored.Drop(m.Peer) {
+			return
+		}
 		p, ok := u.node.Peer(m.Peer)
 		if !ok {
 			p = app.Peer{Key: m.Peer, Nickname: m.From}
@@ -361,5 +432,62 @@ func stateText(s discovery.State) string {
 		return t
 	default:
 		return s.Phase.String()
+	}
+}
+
+// wait adds names to wait for and drops those now online; it says when
+// waiting starts and ends.
+func (u *UI) wait(names []string) {
+	for _, n := range names {
+		u.printf("* waiting for %s to be online", n)
+		u.waiting = append(u.waiting, n)
+	}
+	left := u.waiting[:0]
+	for _, n := range u.waiting {
+		online := false
+		for _, p := range u.node.Resolve(n) {
+			online = online || p.Online
+		}
+		if online {
+			u.printf("* %s is online", n)
+		} else {
+			left = append(left, n)
+		}
+	}
+	u.waiting = left
+}
+
+// ignore runs /ignore and /unignore.
+func (u *UI) ignore(c command.Command) {
+	if c.Kind == command.Ignore && c.Target == "" {
+		keys := u.ignored.Keys()
+		if len(keys) == 0 {
+			u.printf("* nobody is ignored")
+		}
+		for _, k := range keys {
+			name := string(k)
+			if p, ok := u.node.Peer(k); ok {
+				name = u.name(p)
+			}
+			u.printf("* ignored: %s (%d message(s) dropped)", name, u.ignored.Dropped(k))
+		}
+		return
+	}
+	p, ok := u.resolve(c.Target)
+	if !ok {
+		return
+	}
+	if c.Kind == command.Ignore {
+		if u.ignored.Add(p.Key) {
+			u.printf("* %s is ignored: their messages are dropped", u.name(p))
+		} else {
+			u.printf("error: %s is already ignored", u.name(p))
+		}
+		return
+	}
+	if n, ok := u.ignored.Remove(p.Key); ok {
+		u.printf("* %s is no longer ignored (%d message(s) dropped)", u.name(p), n)
+	} else {
+		u.printf("error: %s is not ignored", u.name(p))
 	}
 }
