@@ -108,8 +108,8 @@ const (
 	ModeInternet = "internet"
 	// ModeLAN is accepted for ModeLocal (see NormalizeMode).
 	ModeLAN = "lan"
-	UITUI        = "tui"
-	UILine       = "line"
+	UITUI   = "tui"
+	UILine  = "line"
 )
 
 // NormalizeMode maps the alias "lan" to "local".
