@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/parlance-chat/parlance/app"
 )
@@ -18,7 +19,7 @@ import (
 // several lines (Alt+Enter, Ctrl+J or a bracketed paste). The textarea
 // also wraps a long line instead of scrolling it sideways, so the whole
 // message stays in view. Its height follows what was typed, from one row
-// up to maxInputRows.
+// up to maxInputRows (see fitInput).
 
 const (
 	// maxInputRows is the tallest the input box grows; past it, it
@@ -75,7 +76,7 @@ func newEditor(r *lipgloss.Renderer, noBlink bool) textarea.Model {
 	// would read the system clipboard from another process.
 	km.Paste = key.NewBinding(key.WithDisabled())
 	ta.KeyMap = km
-	ta.SetHeight(1)
+	ta.SetHeight(maxInputRows)
 	ta.Focus()
 	return ta
 }
@@ -193,16 +194,35 @@ func (m *Model) editKey(msg tea.KeyMsg) tea.Cmd {
 	return cmd
 }
 
-// fitInput sets the input box's height to the rows its text takes, and
-// lays the screen out again when that changed.
+// fitInput sets how many rows of the input box are shown: those its
+// text takes, and lays the screen out again when that changed. The
+// textarea itself is always maxInputRows high, so that it never scrolls
+// while it grows (a newline typed in a one-row box would scroll the first
+// line away); inputView shows its first inputH rows.
 func (m *Model) fitInput() {
 	rows := inputRows(m.input.Value(), m.input.Width())
-	if rows != m.input.Height() {
-		m.input.SetHeight(rows)
+	// The textarea wraps at word boundaries, which may take a row more
+	// than the estimate: count the rows it draws.
+	view := strings.Split(strings.TrimSuffix(m.input.View(), "\n"), "\n")
+	for i := len(view) - 1; i >= rows; i-- {
+		if strings.TrimSpace(ansi.Strip(view[i])) != "" {
+			rows = i + 1
+			break
+		}
+	}
+	rows = min(rows, maxInputRows)
+	if rows != m.inputH {
+		m.inputH = rows
 		if m.width > 0 {
 			m.resize(m.width, m.height)
 		}
 	}
+}
+
+// inputView is the shown rows of the input box.
+func (m *Model) inputView() []string {
+	view := strings.Split(strings.TrimSuffix(m.input.View(), "\n"), "\n")
+	return view[:min(max(m.inputH, 1), len(view))]
 }
 
 // inputRows is how many rows text takes in a box width columns wide,

@@ -86,16 +86,16 @@ func TestBracketedPasteIsText(t *testing.T) {
 	if h.quit || h.m.list.sel != alice.Key {
 		t.Fatal("a paste acted as keys")
 	}
-	if h.m.input.Height() != 3 {
-		t.Errorf("input height %d for three lines, want 3", h.m.input.Height())
+	if h.m.inputH != 3 {
+		t.Errorf("input height %d for three lines, want 3", h.m.inputH)
 	}
 	h.wantScreen("> first line", "  up", "  ctrl+c")
 	h.key("enter")
 	if s := n.sentMessages(); len(s) != 1 || s[0].Text != "first line\nup\nctrl+c" {
 		t.Fatalf("sent %v", s)
 	}
-	if h.m.input.Height() != 1 {
-		t.Errorf("input height %d after sending, want 1", h.m.input.Height())
+	if h.m.inputH != 1 {
+		t.Errorf("input height %d after sending, want 1", h.m.inputH)
 	}
 	if got := h.conversationText(); !strings.Contains(got, "14:30 ada: first line\n           up\n           ctrl+c") {
 		t.Errorf("conversation:\n%s", got)

@@ -100,6 +100,7 @@ type Model struct {
 	keys      keyMap
 	help      help.Model
 	input     textarea.Model
+	inputH    int                         // rows of the input shown (see fitInput)
 	inputs    map[app.PeerKey]*inputState // drafts and history per conversation
 	flash     string                      // a one-time note on the help line, until the next key
 
@@ -185,6 +186,7 @@ func New(node Node, opts Options) Model {
 		keys:      newKeyMap(),
 		help:      h,
 		input:     newEditor(r, opts.NoBlink),
+		inputH:    1,
 		inputs:    map[app.PeerKey]*inputState{},
 		ignored:   ignore.New(),
 		closed:    map[app.PeerKey]bool{},
@@ -255,7 +257,7 @@ func (m *Model) resize(w, h int) {
 	m.width, m.height = w, h
 	l := layout{tooSmall: w < minWidth || h < minHeight}
 	if !l.tooSmall {
-		l.bodyH = h - 2 - m.input.Height() // status, input and help lines
+		l.bodyH = h - 2 - m.inputH // status, input and help lines
 		l.listW = min(max(w/4, 18), 32)
 		l.convW = w - l.listW
 		l.textW = l.convW - 4 // borders and one space of padding each side

@@ -51,7 +51,7 @@ func (m Model) View() string {
 	}
 	b.WriteString(m.statusLine())
 	b.WriteByte('\n')
-	for _, l := range strings.Split(strings.TrimSuffix(m.input.View(), "\n"), "\n") {
+	for _, l := range m.inputView() {
 		b.WriteString(padRight(truncate(l, m.width), m.width))
 		b.WriteByte('\n')
 	}
