@@ -200,14 +200,18 @@ func (m *Model) editKey(msg tea.KeyMsg) tea.Cmd {
 // while it grows (a newline typed in a one-row box would scroll the first
 // line away); inputView shows its first inputH rows.
 func (m *Model) fitInput() {
-	rows := inputRows(m.input.Value(), m.input.Width())
-	// The textarea wraps at word boundaries, which may take a row more
-	// than the estimate: count the rows it draws.
-	view := strings.Split(strings.TrimSuffix(m.input.View(), "\n"), "\n")
-	for i := len(view) - 1; i >= rows; i-- {
-		if strings.TrimSpace(ansi.Strip(view[i])) != "" {
-			rows = i + 1
-			break
+	value := m.input.Value()
+	rows := inputRows(value, m.input.Width())
+	if rows < maxInputRows && textWidth(value) >= m.input.Width() {
+		// A line may wrap, and the textarea wraps at word boundaries,
+		// which may take a row more than the estimate: count the rows
+		// it draws.
+		view := strings.Split(strings.TrimSuffix(m.input.View(), "\n"), "\n")
+		for i := len(view) - 1; i >= rows; i-- {
+			if strings.TrimSpace(ansi.Strip(view[i])) != "" {
+				rows = i + 1
+				break
+			}
 		}
 	}
 	rows = min(rows, maxInputRows)

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -356,47 +357,54 @@ func (m *Model) serverState() string {
 // in the list (Alt+1…9 opens them), e.g. "unread: 2 bob (3), 4 carol (1)";
 // "@" marks a mention of your nickname.
 func (m *Model) hotlist() string {
+	rows := m.unreadRows()
+	if len(rows) == 0 {
+		return ""
+	}
 	var parts []string
-	more := 0
-	for i, it := range m.list.items {
-		c, ok := m.convs[it.peer.Key]
-		if !ok || c.unread == 0 {
-			continue
-		}
-		if len(parts) == 5 {
-			more++
-			continue
-		}
+	for _, i := range rows[:min(len(rows), 5)] {
+		it := m.list.items[i]
+		c := m.convs[it.peer.Key]
 		mark := ""
 		if c.mention {
 			mark = "@"
 		}
 		parts = append(parts, fmt.Sprintf("%d %s (%d%s)", i+1, it.name, c.unread, mark))
 	}
-	if len(parts) == 0 {
-		return ""
-	}
 	s := "unread: " + strings.Join(parts, ", ")
-	if more > 0 {
-		s += fmt.Sprintf(" +%d more", more)
+	if len(rows) > 5 {
+		s += fmt.Sprintf(" +%d more", len(rows)-5)
 	}
 	return s
+}
+
+// unreadRows are the rows of the list whose conversation has unread
+// messages, in order. It walks the conversations (at most the budget's
+// number), not the list, which may hold many more peers.
+func (m *Model) unreadRows() []int {
+	var rows []int
+	for key, c := range m.convs {
+		if c.unread == 0 {
+			continue
+		}
+		if i, ok := m.list.index[key]; ok {
+			rows = append(rows, i)
+		}
+	}
+	slices.Sort(rows)
+	return rows
 }
 
 // listFooter says when peers with unread messages are scrolled out of
 // the peer list's view, above (↑) or below (↓).
 func (m *Model) listFooter() string {
 	above, below := 0, 0
-	for i, it := range m.list.items {
-		if i >= m.list.offset && i < m.list.offset+m.list.height {
-			continue
-		}
-		if c, ok := m.convs[it.peer.Key]; ok && c.unread > 0 {
-			if i < m.list.offset {
-				above++
-			} else {
-				below++
-			}
+	for _, i := range m.unreadRows() {
+		switch {
+		case i < m.list.offset:
+			above++
+		case i >= m.list.offset+m.list.height:
+			below++
 		}
 	}
 	var parts []string

@@ -106,6 +106,30 @@ func (p *tuiProc) keys(s string) {
 	}
 }
 
+// quit presses Ctrl+C on an empty input, which quits. If the UI has not
+// yet heard that the last message went, it asks first; a second Ctrl+C
+// then quits.
+func (p *tuiProc) quit() {
+	p.t.Helper()
+	p.keys("\x03")
+	asked := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not quit on Ctrl+C", p.name)
+		}
+		if !asked && strings.Contains(p.text(), "ctrl+c again quits anyway") {
+			asked = true
+			p.keys("\x03")
+		}
+	}
+}
+
 // TestTUITwoPeers runs the real binary in pseudo-terminals: alice picks bob
 // in the peer list with Alt+↓ (nothing is selected at first; aaron is
 // listed first), types a message and presses Enter; bob sees an unread
@@ -132,12 +156,7 @@ func TestTUITwoPeers(t *testing.T) {
 	bob.keys("\x1b2")
 	bob.waitFor("alice: hello bob from the TUI")
 
-	alice.keys("\x03") // Ctrl+C
-	select {
-	case <-alice.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("alice did not quit on Ctrl+C")
-	}
+	alice.quit()
 	bob.waitFor("alice left (goodbye)")
 	aaron.expect("alice left (goodbye)")
 	aaron.send("/quit")
@@ -185,25 +204,7 @@ func TestTUITypedWordsAreText(t *testing.T) {
 		t.Fatal("alice quit on typed text")
 	default:
 	}
-	// Ctrl+C on an empty input quits; if alice's UI has not yet heard
-	// that the last message went, it asks first, and a second one quits.
-	alice.keys("\x03")
-	asked := false
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		select {
-		case <-alice.done:
-		case <-time.After(20 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("alice did not quit on Ctrl+C")
-			}
-			if !asked && strings.Contains(alice.text(), "ctrl+c again quits anyway") {
-				asked = true
-				alice.keys("\x03")
-			}
-			continue
-		}
-		break
-	}
+	alice.quit()
 	aaron.send("/quit")
 	if err := aaron.wait(); err != nil {
 		t.Fatal(err)
