@@ -135,7 +135,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 			case app.TrustChanged:
 				m.addLine(c, kindWarning, "⚠ "+name+" has a different key than before: this may be someone else. Compare safety codes with /verify.")
 			default:
-				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.String())
+				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.Label())
 			}
 		}
 		return true, "", nil

@@ -453,3 +453,22 @@ func TestStatusLineRoomAndServer(t *testing.T) {
 	h.events(app.SourceState{State: discovery.State{Phase: discovery.Online}})
 	h.wantScreen("no peers on the server yet")
 }
+
+// TestTrustLabelsAreTheSameEverywhere: a pinned key that was never
+// compared is "encrypted, not verified" wherever it is named, never a bare
+// "encrypted".
+func TestTrustLabelsAreTheSameEverywhere(t *testing.T) {
+	for _, tr := range []app.Trust{app.TrustNew, app.TrustKnown} {
+		if got := trustText(tr); got != "encrypted, not verified" {
+			t.Errorf("trustText(%v) = %q", tr, got)
+		}
+	}
+	known := bob
+	known.Trust = app.TrustKnown
+	n := newFakeNode()
+	n.upsert(known)
+	h := newPickedHarness(t, n, Options{})
+	h.wantScreen("bob · online · lan · encrypted, not verified")
+	h.enter("/whois bob")
+	h.wantScreen("trust: encrypted, not verified")
+}

@@ -139,14 +139,13 @@ func (m *Model) conversationTitle() string {
 func trustText(t app.Trust) string {
 	switch t {
 	case app.TrustNone:
-		return "! unencrypted"
+		return "! " + t.Label()
 	case app.TrustVerified:
-		return "✓ verified"
+		return "✓ " + t.Label()
 	case app.TrustChanged:
-		return "⚠ key changed"
-	default: // new or known: the key is pinned, not verified
-		return "encrypted, not verified"
+		return "⚠ " + t.Label()
 	}
+	return t.Label() // new or known: "encrypted, not verified"
 }
 
 // conversationLines are the visible lines of the conversation in view.

@@ -312,7 +312,7 @@ func (u *UI) peers() {
 		if p.Online {
 			state = "online"
 		}
-		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust.Label())
 	}
 	u.printf("%s", b.String())
 }
@@ -329,7 +329,7 @@ func (u *UI) whois(p app.Peer) {
 	if p.Identity != "" {
 		id = identity.ID(p.Identity).Grouped()
 	}
-	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust)
+	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust.Label())
 }
 
 func (u *UI) verify(c command.Command) {
@@ -396,7 +396,7 @@ func (u *UI) event(e app.Event) {
 	case app.PeerLeft:
 		u.printf("* %s left (%s)", u.name(e.Peer), e.Reason)
 	case app.PeerUpdated:
-		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust)
+		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust.Label())
 	case app.Notice:
 		if e.Warning {
 			u.printf("! warning: %s", textsafe.Line(e.Text))
