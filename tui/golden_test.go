@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,4 +112,37 @@ func goldenScene() (*fakeNode, []app.Event) {
 		app.Notice{Peer: alice.Key, Text: "a long notice that is wrapped to the width of the pane, with the next lines indented under the text"},
 	}
 	return n, evs
+}
+
+// TestTypedWordsThroughTheProgram sends the whole program (teatest) the
+// messages Bubble Tea v1 makes of "press enter to continue ctrl+c see you
+// up there" arriving in one read: one KeyRunes message per word. None of
+// them acts as a key; the real Enter at the end sends the line whole.
+func TestTypedWordsThroughTheProgram(t *testing.T) {
+	lipgloss.SetColorProfile(termenv.Ascii)
+	n := threePeers().withEvents(t, 4)
+	m := New(n, Options{NoBlink: true, Location: time.UTC})
+	m.ctx = t.Context()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 24))
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlN}) // pick alice
+	waitFor(t, tm, "alice · online")
+	text := "press enter to continue ctrl+c see you up there"
+	for i, w := range strings.Split(text, " ") {
+		if i > 0 {
+			tm.Send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+	}
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "ada: "+text)
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	if final.list.sel != alice.Key {
+		t.Errorf("the words moved the selection to %q", final.list.sel)
+	}
+	if s := n.sentMessages(); len(s) != 1 || s[0] != (sentMessage{alice.Key, text}) {
+		t.Errorf("sent %v, want the whole line to alice", s)
+	}
 }
