@@ -130,17 +130,26 @@ func (p *tuiProc) quit() {
 	}
 }
 
+// startAaronAndAlice starts aaron in line mode and alice in the
+// full-screen UI on one fresh multicast port, and waits until they know
+// each other.
+func startAaronAndAlice(t *testing.T) (port int, aaron *proc, alice *tuiProc) {
+	t.Helper()
+	port = e2ePort()
+	aaron = startLine(t, "aaron", port)
+	alice = startTUI(t, "alice", port)
+	aaron.expect("alice joined")
+	alice.waitFor("● aaron")
+	return port, aaron, alice
+}
+
 // TestTUITwoPeers runs the real binary in pseudo-terminals: alice picks bob
 // in the peer list with Alt+↓ (nothing is selected at first; aaron is
 // listed first), types a message and presses Enter; bob sees an unread
 // count, opens the conversation with Alt+1 and his screen shows the
 // message; aaron gets nothing. Ctrl+C quits with a goodbye.
 func TestTUITwoPeers(t *testing.T) {
-	port := e2ePort()
-	aaron := startLine(t, "aaron", port)
-	alice := startTUI(t, "alice", port)
-	aaron.expect("alice joined")
-	alice.waitFor("● aaron")
+	port, aaron, alice := startAaronAndAlice(t)
 	bob := startTUI(t, "bob", port)
 	alice.waitFor("● bob")
 	bob.waitFor("● alice")
@@ -179,11 +188,7 @@ func TestTUITwoPeers(t *testing.T) {
 // to the selected peer (aaron, a line-mode peer), and alice keeps
 // running.
 func TestTUITypedWordsAreText(t *testing.T) {
-	port := e2ePort()
-	aaron := startLine(t, "aaron", port)
-	alice := startTUI(t, "alice", port)
-	aaron.expect("alice joined")
-	alice.waitFor("● aaron")
+	_, aaron, alice := startAaronAndAlice(t)
 	alice.keys("/msg aaron\r")
 	alice.waitFor("aaron · online")
 	for _, line := range []string{
