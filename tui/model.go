@@ -23,6 +23,7 @@ import (
 	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/net/discovery"
@@ -96,6 +97,7 @@ type Model struct {
 	desktop   []string
 	room      string
 	tmux      bool // notifications pass through tmux
+	links     bool // web addresses are terminal hyperlinks (not on a plain-text output)
 	st        *styles
 	keys      keyMap
 	help      help.Model
@@ -193,6 +195,7 @@ func New(node Node, opts Options) Model {
 		mouse:     !opts.NoMouse,
 		focused:   true,
 		tmux:      os.Getenv("TMUX") != "",
+		links:     r.ColorProfile() != termenv.Ascii,
 		self:      node.Self(),
 		convs:     map[app.PeerKey]*conversation{},
 		home:      newConversation("", "", b),

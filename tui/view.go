@@ -247,12 +247,16 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 		indent = textWidth(stamp) + 1
 	}
 	body := wrapText(text, width-prefixW, width-indent)
+	shown := body
+	if m.links {
+		shown = linkURLs(text, body)
+	}
 	out := make([]string, len(body))
-	for i, l := range body {
+	for i := range body {
 		if i == 0 {
-			out[i] = m.st.dim.Render(stamp) + " " + nickStyle.Render(nick) + sep + l
+			out[i] = m.st.dim.Render(stamp) + " " + nickStyle.Render(nick) + sep + shown[i]
 		} else {
-			out[i] = strings.Repeat(" ", indent) + l
+			out[i] = strings.Repeat(" ", indent) + shown[i]
 		}
 	}
 	var mark string
