@@ -394,7 +394,7 @@ func TestNoticesAndServerState(t *testing.T) {
 	h.events(app.Notice{Text: "general info"}, app.Notice{Peer: alice.Key, Warning: true, Text: "alice presented a different certificate"})
 	h.wantScreen("· general info", "⚠ alice presented a different certificate")
 
-	h.events(app.SourceState{State: discovery.State{Phase: discovery.Retrying, RetryIn: 5 * time.Second, Err: errors.New("connection refused")}})
+	h.events(app.SourceState{State: discovery.State{Phase: discovery.Retrying, RetryIn: 5 * time.Second, Err: fmt.Errorf("dial ws://127.0.0.1:8080: %w", syscall.ECONNREFUSED)}})
 	h.wantScreen("server: retrying in 5 s (connection refused)")
 	h.clock.Add(2 * time.Second)
 	h.update(retryTickMsg{gen: h.m.retryN})

@@ -338,7 +338,7 @@ func (m *Model) serverState() string {
 	case discovery.Stopped:
 		s := "server: stopped"
 		if m.source.Err != nil {
-			s += " (" + textsafe.Line(m.source.Err.Error()) + ")"
+			s += " (" + textsafe.Line(innermost(m.source.Err)) + ")"
 		}
 		return s
 	case discovery.Retrying:
@@ -348,7 +348,7 @@ func (m *Model) serverState() string {
 			s = fmt.Sprintf("server: retrying in %d s", secs)
 		}
 		if m.source.Err != nil {
-			s += " (" + textsafe.Line(m.source.Err.Error()) + ")"
+			s += " (" + textsafe.Line(innermost(m.source.Err)) + ")"
 		}
 		return s
 	default:
