@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/parlance-chat/parlance/tui/textsafe"
 )
 
 func TestLinkURLs(t *testing.T) {
@@ -61,4 +63,45 @@ func TestLinksInMessages(t *testing.T) {
 		t.Fatalf("no hyperlink:\n%q", h.m.View())
 	}
 	h.wantScreen("alice: see https://example.org/x")
+}
+
+// FuzzLinkURLs: whatever a peer sends, links never change what a line
+// shows or how wide it is.
+func FuzzLinkURLs(f *testing.F) {
+	f.Add("see https://example.org/x. and http://a.b/c?d=(e)", 12)
+	f.Add("https://https://x\nhttp://", 3)
+	f.Fuzz(func(t *testing.T, text string, width int) {
+		text = textsafe.Sanitize(text, true)
+		width = width%80 + 1
+		if width < 1 {
+			width += 80
+		}
+		lines := wrapText(text, width, width)
+		got := linkURLs(text, lines)
+		if len(got) != len(lines) {
+			t.Fatalf("%d lines, want %d", len(got), len(lines))
+		}
+		for i := range got {
+			if ansi.Strip(got[i]) != lines[i] || ansi.StringWidth(got[i]) != textWidth(lines[i]) {
+				t.Fatalf("line %d changed: %q -> %q", i, lines[i], got[i])
+			}
+		}
+	})
+}
+
+// FuzzNotifyText: a notification's text never carries a control
+// character (which could end the escape sequence early) or a ";".
+func FuzzNotifyText(f *testing.F) {
+	f.Add("bob: hi;\x1b]0;x\x07 there\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := notifyText(textsafe.Sanitize(s, true))
+		for _, r := range got {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == ';' || r == '\u2028' || r == '\u2029' {
+				t.Fatalf("notifyText(%q) = %q holds %U", s, got, r)
+			}
+		}
+		if n := len([]rune(got)); n > maxNotifyText {
+			t.Fatalf("%d characters", n)
+		}
+	})
 }
