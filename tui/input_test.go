@@ -472,3 +472,22 @@ func TestTrustLabelsAreTheSameEverywhere(t *testing.T) {
 	h.enter("/whois bob")
 	h.wantScreen("trust: encrypted, not verified")
 }
+
+// TestHotlistNamesTheFirstFive: the hotlist names the first five rows
+// with unread messages, in the list's order, and counts the rest.
+func TestHotlistNamesTheFirstFive(t *testing.T) {
+	n := newFakeNode()
+	var peers []app.Peer
+	for _, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"} {
+		p := testPeer(name, name)
+		peers = append(peers, p)
+		n.upsert(p)
+	}
+	h := newPickedHarness(t, n, Options{}) // p1 in view
+	var evs []app.Event
+	for _, i := range []int{7, 2, 5, 1, 6, 3, 4} { // all but p1, out of order
+		evs = append(evs, incoming(peers[i], "hi", testStart))
+	}
+	h.events(evs...)
+	h.wantScreen("unread: 2 p2 (1), 3 p3 (1), 4 p4 (1), 5 p5 (1), 6 p6 (1) +2 more")
+}

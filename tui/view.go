@@ -24,6 +24,7 @@ func (m Model) View() string {
 	if m.layout.tooSmall {
 		return m.tooSmallView()
 	}
+	unread := m.unread()
 	var body []string
 	if m.showHelp {
 		lines, more := m.helpLines(m.width-4, m.layout.bodyH-2)
@@ -33,7 +34,7 @@ func (m Model) View() string {
 		}
 		body = m.box("Help", footer, lines, m.width, m.layout.bodyH, true)
 	} else {
-		left := m.box(m.listTitle(), m.listFooter(), m.listView(), m.layout.listW, m.layout.bodyH, false)
+		left := m.box(m.listTitle(), m.listFooter(unread), m.listView(), m.layout.listW, m.layout.bodyH, false)
 		lines, below := m.conversationLines()
 		footer := ""
 		if below > 0 {
@@ -50,7 +51,7 @@ func (m Model) View() string {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	b.WriteString(m.statusLine())
+	b.WriteString(m.statusLine(unread))
 	b.WriteByte('\n')
 	for _, l := range m.inputView() {
 		b.WriteString(padRight(truncate(l, m.width), m.width))
@@ -287,7 +288,7 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 // statusLine: own nickname, mode (and room), the hotlist (the
 // conversations with unread messages), peers online, the bootstrap
 // server's state and the listen address.
-func (m *Model) statusLine() string {
+func (m *Model) statusLine(unread unreadSummary) string {
 	parts := []string{textsafe.Name(m.self.Nickname)}
 	if m.self.Mode != "" {
 		mode := m.self.Mode
@@ -296,7 +297,7 @@ func (m *Model) statusLine() string {
 		}
 		parts = append(parts, mode)
 	}
-	if h := m.hotlist(); h != "" {
+	if h := m.hotlist(unread); h != "" {
 		parts = append(parts, h)
 	}
 	if !m.self.Encrypted {
@@ -356,16 +357,56 @@ func (m *Model) serverState() string {
 	}
 }
 
+// hotlistSize is how many conversations the hotlist names.
+const hotlistSize = 5
+
+// unreadSummary is what the hotlist and the peer list's edge show of the
+// conversations with unread messages.
+type unreadSummary struct {
+	first        []int // the first rows of the list with unread, in order (at most hotlistSize)
+	total        int   // rows with unread
+	above, below int   // of those, rows scrolled out of the list's view
+}
+
+// unread sums up the conversations with unread messages in one walk of
+// the conversations (at most the budget's number), not of the list,
+// which may hold many more peers.
+func (m *Model) unread() unreadSummary {
+	var u unreadSummary
+	for key, c := range m.convs {
+		if c.unread == 0 {
+			continue
+		}
+		i, ok := m.list.index[key]
+		if !ok {
+			continue
+		}
+		u.total++
+		switch {
+		case i < m.list.offset:
+			u.above++
+		case i >= m.list.offset+m.list.height:
+			u.below++
+		}
+		// Keep the hotlistSize smallest rows, in order.
+		at, _ := slices.BinarySearch(u.first, i)
+		if at < hotlistSize {
+			u.first = slices.Insert(u.first, at, i)
+			u.first = u.first[:min(len(u.first), hotlistSize)]
+		}
+	}
+	return u
+}
+
 // hotlist names the conversations with unread messages, by their place
 // in the list (Alt+1…9 opens them), e.g. "unread: 2 bob (3), 4 carol (1)";
 // "@" marks a mention of your nickname.
-func (m *Model) hotlist() string {
-	rows := m.unreadRows()
-	if len(rows) == 0 {
+func (m *Model) hotlist(u unreadSummary) string {
+	if u.total == 0 {
 		return ""
 	}
-	var parts []string
-	for _, i := range rows[:min(len(rows), 5)] {
+	parts := make([]string, 0, len(u.first))
+	for _, i := range u.first {
 		it := m.list.items[i]
 		c := m.convs[it.peer.Key]
 		mark := ""
@@ -375,47 +416,21 @@ func (m *Model) hotlist() string {
 		parts = append(parts, fmt.Sprintf("%d %s (%d%s)", i+1, it.name, c.unread, mark))
 	}
 	s := "unread: " + strings.Join(parts, ", ")
-	if len(rows) > 5 {
-		s += fmt.Sprintf(" +%d more", len(rows)-5)
+	if more := u.total - len(u.first); more > 0 {
+		s += fmt.Sprintf(" +%d more", more)
 	}
 	return s
 }
 
-// unreadRows are the rows of the list whose conversation has unread
-// messages, in order. It walks the conversations (at most the budget's
-// number), not the list, which may hold many more peers.
-func (m *Model) unreadRows() []int {
-	var rows []int
-	for key, c := range m.convs {
-		if c.unread == 0 {
-			continue
-		}
-		if i, ok := m.list.index[key]; ok {
-			rows = append(rows, i)
-		}
-	}
-	slices.Sort(rows)
-	return rows
-}
-
 // listFooter says when peers with unread messages are scrolled out of
 // the peer list's view, above (↑) or below (↓).
-func (m *Model) listFooter() string {
-	above, below := 0, 0
-	for _, i := range m.unreadRows() {
-		switch {
-		case i < m.list.offset:
-			above++
-		case i >= m.list.offset+m.list.height:
-			below++
-		}
-	}
+func (m *Model) listFooter(u unreadSummary) string {
 	var parts []string
-	if above > 0 {
-		parts = append(parts, fmt.Sprintf("↑%d", above))
+	if u.above > 0 {
+		parts = append(parts, fmt.Sprintf("↑%d", u.above))
 	}
-	if below > 0 {
-		parts = append(parts, fmt.Sprintf("↓%d", below))
+	if u.below > 0 {
+		parts = append(parts, fmt.Sprintf("↓%d", u.below))
 	}
 	if len(parts) == 0 {
 		return ""
