@@ -52,7 +52,7 @@ func newKeyMap() keyMap {
 		Bottom:     key.NewBinding(key.WithKeys("ctrl+end", "end"), key.WithHelp("ctrl+end", "bottom, following new messages (end too, when the input is empty)")),
 		Complete:   key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "complete a command or nickname, recent peers first (again: next match)")),
 		Help:       key.NewBinding(key.WithKeys("f1"), key.WithHelp("f1", "this help (or /help)")),
-		CloseHelp:  key.NewBinding(key.WithKeys("esc", "f1", "q"), key.WithHelp("esc", "close the help")),
+		CloseHelp:  key.NewBinding(key.WithKeys("esc", "f1", "q"), key.WithHelp("esc", "close the help (also f1, q, ctrl+c)")),
 		Clear:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear the input (↑ brings it back)")),
 		Mouse:      key.NewBinding(key.WithKeys("f2"), key.WithHelp("f2", "mouse on/off: off lets the terminal select and copy text")),
 		Quit:       key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "clear the input; on an empty input, quit")),
@@ -110,6 +110,5 @@ func (k keyMap) helpScreenKeys() []key.Binding {
 	return []key.Binding{
 		k.CloseHelp,
 		key.NewBinding(key.WithKeys("up", "down", "pgup", "pgdown"), key.WithHelp("↑/↓ pgup/pgdn", "scroll")),
-		key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
 	}
 }
