@@ -91,6 +91,19 @@ func (t Trust) String() string {
 	}
 }
 
+// Label is how both UIs name the trust: "unencrypted", "encrypted, not
+// verified" (new or known: the key is pinned, never compared),
+// "verified", "key changed".
+func (t Trust) Label() string {
+	switch t {
+	case TrustNew, TrustKnown:
+		return "encrypted, not verified"
+	case TrustVerified, TrustChanged:
+		return t.String()
+	}
+	return "unencrypted"
+}
+
 // Message is one chat message, as the store keeps it (see store.Message).
 type Message = store.Message
 

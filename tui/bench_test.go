@@ -26,7 +26,7 @@ var benchTexts = []string{
 // newBenchHarness is a harness drawing in true colour, as a modern
 // terminal would (styles cost more than plain text).
 func newBenchHarness(b *testing.B, n *fakeNode) *harness {
-	h := newHarness(b, n, Options{})
+	h := newPickedHarness(b, n, Options{})
 	h.m.st.r.SetColorProfile(termenv.TrueColor)
 	return h
 }
@@ -149,9 +149,9 @@ func BenchmarkPeers100(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; b.Loop(); i++ {
-			k := "down"
+			k := "ctrl+n"
 			if (i/99)%2 == 1 {
-				k = "up"
+				k = "ctrl+p"
 			}
 			step(h, keyMsg(k))
 		}
@@ -183,7 +183,7 @@ func BenchmarkPeers100(b *testing.B) {
 func TestBenchHelpersBuildTheScreen(t *testing.T) {
 	// The benchmarks measure what they claim: a full frame with the
 	// history in view.
-	h := newHarness(t, threePeers(), Options{})
+	h := newPickedHarness(t, threePeers(), Options{})
 	h.events(incoming(alice, benchTexts[2], testStart))
 	step(h, keyMsg("a"))
 	if !strings.Contains(sink, "wrap over two") || !strings.Contains(sink, "> a") {

@@ -47,6 +47,9 @@ type entry struct {
 	id     string
 	seq    int64
 	mstate store.State
+	// marked puts the read marker above the entry: the first one that
+	// arrived while the conversation was out of view.
+	marked bool
 
 	wrapW int      // width lines were made for; 0 = not made
 	lines []string // rendered (styled) lines
@@ -106,9 +109,12 @@ type conversation struct {
 	entries  []entry
 	lastDay  int // yyyymmdd of the newest entry, 0 when empty
 	unread   int
+	mention  bool   // an unread message names the user
+	mark     int    // index+1 of the entry under the read marker; 0: none
 	messages int    // entries that are messages, in or out
 	bytes    int    // cost of the entries
 	active   uint64 // when it was last used (Model.activity)
+	talked   uint64 // when a message last came or went (Model.activity), for completion
 	budget   *budget
 
 	// follow keeps the newest line at the bottom. When false, anchor is the
@@ -241,6 +247,31 @@ func (c *conversation) trim() {
 	} else {
 		c.anchor.e -= shift
 	}
+	if c.mark-1 < cut {
+		c.mark = 0
+	} else {
+		c.mark -= shift
+	}
+}
+
+// setMark puts the read marker above entry i, unless one is there.
+func (c *conversation) setMark(i int) {
+	if c.mark != 0 || i < 0 || i >= len(c.entries) {
+		return
+	}
+	c.mark = i + 1
+	c.entries[i].marked = true
+	c.entries[i].wrapW = 0 // draw again
+}
+
+// clearMark removes the read marker: everything has been seen.
+func (c *conversation) clearMark() {
+	if c.mark != 0 && c.mark-1 < len(c.entries) {
+		e := &c.entries[c.mark-1]
+		e.marked = false
+		e.wrapW = 0
+	}
+	c.mark = 0
 }
 
 // clear forgets the history on screen. Messages still being sent are
@@ -252,6 +283,7 @@ func (c *conversation) clear() {
 	c.messages = 0
 	c.follow = true
 	c.anchor = pos{}
+	c.mark = 0
 	clear(c.pending)
 	clear(c.byID)
 	// What was stored stays in the store; the view starts afresh.
@@ -462,6 +494,15 @@ func (c *conversation) scrollDown(n, width int, render lineRenderer) {
 	p := c.walk(c.bottom(width, render), n, width, render, c.next)
 	c.anchor = p
 	c.follow = p == c.last(width, render)
+}
+
+// scrollTop shows the first lines of the history.
+func (c *conversation) scrollTop(width, height int, render lineRenderer) {
+	if len(c.entries) == 0 {
+		return
+	}
+	c.anchor = c.walk(pos{}, height-1, width, render, c.next)
+	c.follow = c.anchor == c.last(width, render)
 }
 
 // walk moves p up to n lines with step (c.prev or c.next), stopping at

@@ -71,8 +71,8 @@ func receiveEvents(ctx context.Context, ch <-chan app.Event, changed <-chan stru
 
 // handleChanges reads the store's changes outside an events batch (a
 // catch-up that had more to read).
-func (m *Model) handleChanges(bool) tea.Cmd {
-	refresh, ring, more := m.catchUp()
+func (m *Model) handleChanges() tea.Cmd {
+	refresh, notes, more := m.catchUp()
 	if m.overBudget() && m.pruneConversations() {
 		refresh = true
 	}
@@ -80,33 +80,28 @@ func (m *Model) handleChanges(bool) tea.Cmd {
 		m.refreshPeers()
 		m.updatePlaceholder()
 	}
-	cmds := []tea.Cmd{more}
-	if ring && m.bell != nil {
-		w := m.bell
-		cmds = append(cmds, func() tea.Msg {
-			_, _ = w.Write([]byte("\a"))
-			return nil
-		})
-	}
-	return tea.Batch(cmds...)
+	return tea.Batch(more, m.notify(notes))
 }
 
 // handleEvents applies a batch of node events and re-arms the wait.
 func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	var cmds []tea.Cmd
-	refresh, ring := false, false
+	refresh := false
+	var notes []string
 	for _, ev := range msg.events {
-		r, b, cmd := m.handleEvent(ev)
+		r, note, cmd := m.handleEvent(ev)
 		refresh = refresh || r
-		ring = ring || b
+		if note != "" {
+			notes = append(notes, note)
+		}
 		if cmd != nil {
 			cmds = append(cmds, cmd)
 		}
 	}
 	if msg.changed {
-		r, b, more := m.catchUp()
+		r, n, more := m.catchUp()
 		refresh = refresh || r
-		ring = ring || b
+		notes = append(notes, n...)
 		if more != nil {
 			cmds = append(cmds, more)
 		}
@@ -116,19 +111,10 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	}
 	if refresh {
 		m.refreshPeers()
-		if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
-			// The first peer to appear is selected, so that typing
-			// and Enter just work.
-			m.selectKey(m.list.items[0].peer.Key)
-		}
 		m.updatePlaceholder()
 	}
-	if ring && m.bell != nil {
-		w := m.bell
-		cmds = append(cmds, func() tea.Msg {
-			_, _ = w.Write([]byte("\a"))
-			return nil
-		})
+	if cmd := m.notify(notes); cmd != nil {
+		cmds = append(cmds, cmd)
 	}
 	if msg.stopped {
 		m.log.Debug("node event channel closed")
@@ -141,8 +127,8 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 }
 
 // handleEvent applies one event. It reports whether the peer list must be
-// rebuilt and whether to ring the bell.
-func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
+// rebuilt, and what to notify the user of ("" for nothing).
+func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cmd) {
 	m.log.Debug("node event", "type", fmt.Sprintf("%T", ev))
 	switch ev := ev.(type) {
 	case app.PeerJoined:
@@ -158,7 +144,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			text += "; unencrypted: an original client"
 		}
 		m.addLine(c, kindSystem, text)
-		return true, false, nil
+		return true, "", nil
 
 	case app.PeerUpdated:
 		p := ev.Peer
@@ -175,10 +161,10 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			case app.TrustChanged:
 				m.addLine(c, kindWarning, "⚠ "+name+" has a different key than before: this may be someone else. Compare safety codes with /verify.")
 			default:
-				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.String())
+				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.Label())
 			}
 		}
-		return true, false, nil
+		return true, "", nil
 
 	case app.PeerLeft:
 		// The line goes only into a conversation that is already there
@@ -187,7 +173,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		p := ev.Peer
 		_, listed := m.list.index[p.Key]
 		if _, ok := m.convs[p.Key]; !ok && !listed {
-			return false, false, nil
+			return false, "", nil
 		}
 		c := m.conv(p.Key, p.Nickname)
 		text := "← " + textsafe.Name(p.Nickname) + " left"
@@ -195,7 +181,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			text += " (" + ev.Reason + ")"
 		}
 		m.addLine(c, kindSystem, text)
-		return true, false, nil
+		return true, "", nil
 
 	case app.Notice:
 		c := m.current()
@@ -208,7 +194,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			m.addLine(c, kindSystem, "· "+ev.Text)
 		}
 		_, listed := m.list.index[ev.Peer]
-		return ev.Peer != "" && !listed, false, nil
+		return ev.Peer != "" && !listed, "", nil
 
 	case app.SourceState:
 		st := ev.State
@@ -216,21 +202,21 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if st.Phase == discovery.Retrying {
 			m.retryAt = m.now().Add(st.RetryIn)
 			m.retryN++
-			return false, false, m.retryTick()
+			return false, "", m.retryTick()
 		}
-		return false, false, nil
+		return false, "", nil
 
 	case app.SelfChanged:
 		m.setSelf(ev.Self)
-		return false, false, nil
+		return false, "", nil
 
 	case app.Resync:
 		// Only peer events were dropped (messages come from the store):
 		// the list is rebuilt from the node.
 		m.log.Info("peer events dropped; peer list reloaded", "dropped", ev.Dropped)
-		return true, false, nil
+		return true, "", nil
 	}
-	return false, false, nil
+	return false, "", nil
 }
 
 // setSelf takes a new Self, saying so when the nickname changed.

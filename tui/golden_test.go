@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,11 +42,12 @@ func TestGolden(t *testing.T) {
 			m := New(n, Options{NoBlink: true, Now: clock.Now, Location: time.FixedZone("CET", 3600)})
 			m.ctx = t.Context()
 			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(tt.w, tt.h))
-
+			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlN}) // pick alice
+			waitFor(t, tm, "ALICALI · online")
 			for _, m := range msgs {
 				n.receive(m)
 			}
-			waitFor(t, tm, "会议室")
+			waitFor(t, tm, "the second one")
 			for _, ev := range evs {
 				n.events <- ev
 			}
@@ -58,13 +60,15 @@ func TestGolden(t *testing.T) {
 			n.receive(app.Message{Peer: string(alice.Key), From: "alice", Text: "great 👍", At: clock.Now()})
 			waitFor(t, tm, "great")
 			if tt.help {
-				tm.Type("?")
+				tm.Send(tea.KeyMsg{Type: tea.KeyF1})
 				waitFor(t, tm, "Commands")
 			} else {
 				tm.Type("typing a reply")
 				waitFor(t, tm, "reply")
 			}
-			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+			if err := tm.Quit(); err != nil {
+				t.Fatal(err)
+			}
 			final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
 			teatest.RequireEqualOutput(t, []byte(final.View()))
 		})
@@ -104,6 +108,7 @@ func goldenScene() (*fakeNode, []app.Message, []app.Event) {
 	msgs := []app.Message{
 		msg(alice, "14:02", "hi ada! are you coming to the meeting?"),
 		msg(alice, "14:03", "it is in room 4b, 这是会议室 🙂"),
+		msg(alice, "14:04", "two lines:\nthe second one"),
 		msg(carol, "14:06", "\x1b[31mhey\x1b[0m"),
 		msg(v, "14:05", "lunch?"),
 	}
@@ -114,4 +119,37 @@ func goldenScene() (*fakeNode, []app.Message, []app.Event) {
 		app.Notice{Peer: alice.Key, Text: "a long notice that is wrapped to the width of the pane, with the next lines indented under the text"},
 	}
 	return n, msgs, evs
+}
+
+// TestTypedWordsThroughTheProgram sends the whole program (teatest) the
+// messages Bubble Tea v1 makes of "press enter to continue ctrl+c see you
+// up there" arriving in one read: one KeyRunes message per word. None of
+// them acts as a key; the real Enter at the end sends the line whole.
+func TestTypedWordsThroughTheProgram(t *testing.T) {
+	lipgloss.SetColorProfile(termenv.Ascii)
+	n := threePeers().withEvents(t, 4)
+	m := New(n, Options{NoBlink: true, Location: time.UTC})
+	m.ctx = t.Context()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 24))
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlN}) // pick alice
+	waitFor(t, tm, "alice · online")
+	text := "press enter to continue ctrl+c see you up there"
+	for i, w := range strings.Split(text, " ") {
+		if i > 0 {
+			tm.Send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+	}
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "ada: "+text)
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	if final.list.sel != alice.Key {
+		t.Errorf("the words moved the selection to %q", final.list.sel)
+	}
+	if s := n.sentMessages(); len(s) != 1 || s[0] != (sentMessage{alice.Key, text}) {
+		t.Errorf("sent %v, want the whole line to alice", s)
+	}
 }

@@ -25,13 +25,14 @@ type changesMsg struct{}
 
 // catchUp applies up to catchUpBatch store changes: messages added since
 // the last read go into their conversation (in order, however many came),
-// and the state changes of messages in view are shown. It returns a
+// and the state changes of messages in view are shown. It returns whether
+// the list must be rebuilt, the notifications to give (see notify), and a
 // command to go on when there is more.
-func (m *Model) catchUp() (refresh, bell bool, more tea.Cmd) {
+func (m *Model) catchUp() (refresh bool, notes []string, more tea.Cmd) {
 	ch, err := m.node.Changes(m.version, catchUpBatch)
 	if err != nil {
 		m.say(kindError, "✗ cannot read messages from the store: "+err.Error())
-		return false, false, nil
+		return false, nil, nil
 	}
 	read := map[app.PeerKey]int64{}
 	for _, msg := range ch {
@@ -46,6 +47,13 @@ func (m *Model) catchUp() (refresh, bell bool, more tea.Cmd) {
 				m.addStored(c, msg)
 			}
 			continue
+		}
+		if m.ignored.Drop(key) {
+			continue // counted; never shown
+		}
+		if m.closed[key] {
+			delete(m.closed, key) // news: the row comes back
+			refresh = true
 		}
 		_, listed := m.list.index[key]
 		if !ok {
@@ -63,12 +71,18 @@ func (m *Model) catchUp() (refresh, bell bool, more tea.Cmd) {
 		if _, shown := c.byID[msg.ID]; shown && msg.ID != "" || msg.ID == "" && msg.Seq <= c.newestSeq {
 			continue // already read with its history
 		}
-		m.addStored(c, msg)
-		if m.list.sel == key {
+		c.talked = m.activity
+		i := c.add(m.storedEntry(msg), m.loc)
+		inView := m.list.sel == key
+		if !inView || !m.focused {
+			c.setMark(i) // where the unseen messages start
+			notes = append(notes, textsafe.Name(msg.From)+": "+c.entries[i].text)
+		}
+		if inView {
 			read[key] = msg.Seq
 		} else {
 			c.unread++
-			bell = true
+			c.mention = c.mention || mentions(c.entries[i].text, m.self.Nickname)
 		}
 	}
 	for key, seq := range read {
@@ -77,7 +91,7 @@ func (m *Model) catchUp() (refresh, bell bool, more tea.Cmd) {
 	if len(ch) == catchUpBatch {
 		more = func() tea.Msg { return changesMsg{} }
 	}
-	return refresh, bell, more
+	return refresh, notes, more
 }
 
 // addStored shows a stored message at the end of its conversation.

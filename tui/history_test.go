@@ -62,7 +62,7 @@ func TestStoredHistoryOnStart(t *testing.T) {
 		t.Fatalf("bob's conversation at start: %+v", c)
 	}
 	h.wantScreen("bob", "450")
-	h.key("down") // bob
+	h.key("ctrl+n", "ctrl+n") // alice, then bob
 	c := h.m.convs[bob.Key]
 	if msgs := c.messages; msgs != historyPage {
 		t.Fatalf("opened with %d messages, want the newest page of %d", msgs, historyPage)
@@ -134,7 +134,7 @@ func TestSearchJumpsToTheMessage(t *testing.T) {
 // again with /resend.
 func TestOutboxAndResend(t *testing.T) {
 	n := threePeers()
-	h := newHarness(t, n, Options{})
+	h := newPickedHarness(t, n, Options{})
 	h.enter("hello alice")
 	h.enter("/outbox")
 	h.wantScreen("1 waiting for their peer:", "to alice: hello alice (queued")
@@ -152,7 +152,7 @@ func TestOutboxAndResend(t *testing.T) {
 // viewing it) shows no delivery mark.
 func TestReadMarkOnlyOnOwnMessages(t *testing.T) {
 	n := threePeers()
-	h := newHarness(t, n, Options{})
+	h := newPickedHarness(t, n, Options{})
 	h.events(incoming(alice, "hello ada", testStart))
 	h.update(eventsMsg{changed: true}) // the read mark's change comes back
 	h.wantScreen("alice: hello ada ")

@@ -67,6 +67,9 @@ func waitOutput(t *testing.T, out *lockedBuffer, want string) {
 func TestRunQuitsOnCtrlC(t *testing.T) {
 	n := threePeers().withEvents(t, 4)
 	in, out, done := runForTest(t, t.Context(), n)
+	waitOutput(t, out, "alice")
+	in.Write([]byte{0x0e}) // ctrl+n: alice
+	waitOutput(t, out, "alice · online")
 	n.receive(incoming(alice, "hello from the network", testStart).msg)
 	waitOutput(t, out, "hello from the network")
 	if _, err := in.Write([]byte{0x03}); err != nil { // ctrl+c
@@ -95,6 +98,8 @@ func TestRunSendsTypedMessage(t *testing.T) {
 	n := threePeers().withEvents(t, 4)
 	in, out, done := runForTest(t, t.Context(), n)
 	waitOutput(t, out, "alice")
+	in.Write([]byte{0x0e}) // ctrl+n: alice
+	waitOutput(t, out, "alice · online")
 	in.Write([]byte("hi there\r"))
 	waitOutput(t, out, "ada: hi there")
 	in.Write([]byte("/quit\r"))

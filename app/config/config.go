@@ -67,11 +67,37 @@ type Multicast struct {
 type UI struct {
 	Mode     string `toml:"mode"`
 	Bell     bool   `toml:"bell"`
+	Notify   string `toml:"notify"`
+	Mouse    bool   `toml:"mouse"`
 	LogFile  string `toml:"log_file"`
 	LogLevel string `toml:"log_level"`
 	// ReadReceipts tells peers when you read their messages, and shows
 	// when they read yours (only when both turn it on).
 	ReadReceipts bool `toml:"read_receipts"`
+}
+
+// Notification methods of [ui] notify, a comma-separated list ("off" for
+// none).
+const (
+	NotifyOff    = "off"
+	NotifyBell   = "bell"   // the terminal bell
+	NotifyOSC777 = "osc777" // desktop notification: ESC ] 777 ; notify (rxvt, foot, WezTerm, Ghostty, ...)
+	NotifyOSC9   = "osc9"   // desktop notification: ESC ] 9 (iTerm2, Windows Terminal, kitty, ...)
+)
+
+// NotifyMethods splits [ui] notify into its methods; bell = true adds the
+// bell. Validate has checked the names.
+func (u UI) NotifyMethods() (bell bool, desktop []string) {
+	bell = u.Bell
+	for _, m := range strings.Split(u.Notify, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case NotifyBell:
+			bell = true
+		case NotifyOSC777, NotifyOSC9:
+			desktop = append(desktop, m)
+		}
+	}
+	return bell, desktop
 }
 
 // Storage is the [storage] table.
@@ -96,9 +122,19 @@ const (
 const (
 	ModeLocal    = "local"
 	ModeInternet = "internet"
-	UITUI        = "tui"
-	UILine       = "line"
+	// ModeLAN is accepted for ModeLocal (see NormalizeMode).
+	ModeLAN = "lan"
+	UITUI   = "tui"
+	UILine  = "line"
 )
+
+// NormalizeMode maps the alias "lan" to "local".
+func NormalizeMode(mode string) string {
+	if mode == ModeLAN {
+		return ModeLocal
+	}
+	return mode
+}
 
 // Default returns the configuration used when there is no file.
 func Default() Config {
@@ -107,7 +143,7 @@ func Default() Config {
 		Discovery: Discovery{HeartbeatIntervalSecs: 10, PeerTimeoutSecs: 30},
 		Peer:      PeerCfg{AnnounceIntervalSecs: 5, TimeoutSecs: 15},
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
-		UI:        UI{Mode: UITUI, LogLevel: "warn"},
+		UI:        UI{Mode: UITUI, LogLevel: "warn", Notify: NotifyOff, Mouse: true},
 		Storage:   Storage{History: HistoryOn, OutboxDays: 7},
 	}
 }
@@ -158,6 +194,7 @@ func Parse(name string, b []byte) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, decodeError(name, err)
 	}
+	c.Network.Mode = NormalizeMode(c.Network.Mode)
 	if err := c.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
@@ -240,7 +277,7 @@ func (c Config) Validate() error {
 	switch c.Network.Mode {
 	case ModeLocal, ModeInternet:
 	default:
-		return bad("network.mode", "%q is not a mode; use %q or %q", c.Network.Mode, ModeLocal, ModeInternet)
+		return bad("network.mode", "%q is not a mode; use %q (or %q) or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet)
 	}
 	if c.Network.Mode == ModeInternet || c.Network.BootstrapServer != "" {
 		if err := checkServerURL(c.Network.BootstrapServer); err != nil {
@@ -280,6 +317,13 @@ func (c Config) Validate() error {
 	case UITUI, UILine:
 	default:
 		return bad("ui.mode", "%q is not a UI; use %q or %q", c.UI.Mode, UITUI, UILine)
+	}
+	for _, m := range strings.Split(c.UI.Notify, ",") {
+		switch strings.TrimSpace(m) {
+		case NotifyOff, NotifyBell, NotifyOSC777, NotifyOSC9:
+		default:
+			return bad("ui.notify", "%q is not a notification method; use %q, or a list of %q, %q and %q such as \"bell,osc777\"", m, NotifyOff, NotifyBell, NotifyOSC777, NotifyOSC9)
+		}
 	}
 	switch c.UI.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -50,8 +50,16 @@ interface = ""
 [ui]
 # "tui": the full-screen interface. "line": a plain REPL for pipes and scripts.
 mode = "tui"
-# Ring the terminal bell when a message arrives for a conversation not in view.
+# Ring the terminal bell when a message arrives for a conversation not in view
+# (or while the terminal is not focused). The same as "bell" in notify.
 bell = false
+# How to tell of such a message: "off", or a list of "bell" (the terminal
+# bell), "osc777" (a desktop notification in rxvt, foot, WezTerm, Ghostty,
+# ...) and "osc9" (iTerm2, Windows Terminal, kitty, ...), e.g. "bell,osc777".
+notify = "off"
+# Capture the mouse (wheel scrolling, clicks on peers). false leaves it to
+# the terminal, to select and copy text; F2 switches while running.
+mouse = true
 # Log file. "" logs to $XDG_STATE_HOME/parlance/parlance.log in the TUI and
 # to standard error in line mode.
 log_file = ""

@@ -15,9 +15,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"golang.org/x/sys/unix"
 
 	"github.com/parlance-chat/parlance/app"
@@ -33,8 +36,9 @@ import (
 	"github.com/parlance-chat/parlance/tui/line"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, when set at build time with -ldflags "-X main.version=...",
+// replaces the module version of the build info.
+var version = ""
 
 // exitUsage is the exit code for usage and configuration errors.
 const exitUsage = 2
@@ -46,14 +50,20 @@ func main() {
 // options are the command-line flags; empty means "not given".
 type options struct {
 	nickname, configPath, generate, mode, server, ui string
-	logFile, dataDir, iface, room                    string
+	logFile, dataDir, iface, room, waitPeers         string
 	version                                          bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+// errUsage is a mistake on the command line, already described.
+var errUsage = errors.New("usage")
+
+// parseFlags reads the command line. --help prints the usage to stdout
+// (flag.ErrHelp); a mistake is one line on stderr plus a pointer to
+// --help (errUsage).
+func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("parlance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported below, the usage on --help
 	str := func(p *string, long, short, usage string) {
 		fs.StringVar(p, long, "", usage)
 		if short != "" {
@@ -63,39 +73,76 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	str(&o.nickname, "nickname", "n", "your nickname (required unless set in the config)")
 	str(&o.configPath, "config", "c", "config file (default ./parlance.toml, then $XDG_CONFIG_HOME/parlance/parlance.toml)")
 	str(&o.generate, "generate-config", "", "write a commented default config to `FILE` and exit")
-	str(&o.mode, "mode", "m", "local (LAN multicast) or internet (bootstrap server)")
+	str(&o.mode, "mode", "m", "local (LAN multicast; lan works too) or internet (bootstrap server)")
 	str(&o.server, "bootstrap-server", "", "bootstrap server `URL` for internet mode, e.g. ws://host:8080")
 	str(&o.ui, "ui", "", "tui (full screen, default) or line (REPL for pipes and scripts)")
 	str(&o.logFile, "log-file", "", "write logs to `FILE`")
 	str(&o.dataDir, "data-dir", "", "directory of the identity key and contacts (default $XDG_DATA_HOME/parlance)")
 	str(&o.iface, "interface", "", "pin LAN discovery to one network interface, e.g. eth0")
 	str(&o.room, "room", "", "internet mode: the room to join (default: the shared room)")
+	str(&o.waitPeers, "wait-peer", "", "line mode: wait until the peers `NICK[,NICK...]` are online before reading commands (for scripts)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: parlance -n NICKNAME [flags]\n\nA peer-to-peer messenger for the terminal.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: parlance -n NICKNAME [flags]\n\nA peer-to-peer messenger for the terminal.\n\nFlags:\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return o, err
+		}
+		fmt.Fprintf(stderr, "parlance: %v\nsee parlance --help\n", err)
+		return o, errUsage
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintf(stderr, "parlance: unexpected argument %q\nsee parlance --help\n", fs.Arg(0))
+		return o, errUsage
 	}
 	return o, nil
 }
 
+// versionText is the module version and VCS revision from the build
+// info; a build without VCS stamping (-buildvcs=false, go run) says so.
+func versionText(info *debug.BuildInfo, ok bool) string {
+	v := version
+	if v == "" && ok {
+		v = info.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	rev, modified := "", false
+	if ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	switch {
+	case rev == "":
+		return "parlance " + v + " (no VCS revision in the build)"
+	case modified:
+		return "parlance " + v + " (revision " + rev + ", modified)"
+	}
+	return "parlance " + v + " (revision " + rev + ")"
+}
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
+	o, err := parseFlags(args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "parlance:", err)
 		return exitUsage
 	}
 	if o.version {
-		fmt.Fprintln(stdout, "parlance", version)
+		fmt.Fprintln(stdout, versionText(debug.ReadBuildInfo()))
+		return 0
+	}
+	if o.generate == "-" {
+		fmt.Fprint(stdout, config.Commented)
 		return 0
 	}
 	if o.generate != "" {
@@ -108,14 +155,41 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "parlance:", err)
+		fmt.Fprintf(stderr, "parlance: %v\nsee parlance --help\n", err)
 		return exitUsage
 	}
-	if err := start(cfg, stdin, stdout, stderr); err != nil {
+	var wait []string
+	if o.waitPeers != "" {
+		if cfg.UI.Mode != config.UILine {
+			fmt.Fprintln(stderr, "parlance: --wait-peer works with --ui line\nsee parlance --help")
+			return exitUsage
+		}
+		for _, n := range strings.Split(o.waitPeers, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				wait = append(wait, n)
+			}
+		}
+	}
+	if cfg.UI.Mode == config.UITUI && !isTerminal(stdin, stdout) {
+		fmt.Fprintln(stderr, "parlance: the full-screen UI needs a terminal, and standard input or output is not one; use --ui line for pipes and scripts")
+		return exitUsage
+	}
+	if err := start(cfg, wait, stdin, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "parlance:", err)
 		return 1
 	}
 	return 0
+}
+
+// isTerminal reports whether both in and out are terminals.
+func isTerminal(in io.Reader, out io.Writer) bool {
+	for _, f := range []any{in, out} {
+		fd, ok := f.(interface{ Fd() uintptr })
+		if !ok || !term.IsTerminal(fd.Fd()) {
+			return false
+		}
+	}
+	return true
 }
 
 // loadConfig finds and reads the config file, then applies the flags.
@@ -136,7 +210,7 @@ func loadConfig(o options) (config.Config, error) {
 		}
 	}
 	set(&cfg.Nickname, o.nickname)
-	set(&cfg.Network.Mode, o.mode)
+	set(&cfg.Network.Mode, config.NormalizeMode(o.mode))
 	set(&cfg.Network.BootstrapServer, o.server)
 	set(&cfg.Network.Room, o.room)
 	set(&cfg.UI.Mode, o.ui)
@@ -165,7 +239,7 @@ func loadConfig(o options) (config.Config, error) {
 
 // start wires the node together and runs the chosen UI until it quits.
 // Everything it opens is closed, in reverse order, on every path out.
-func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	var closers closeStack
 	defer func() {
 		if cerr := closers.close(); cerr != nil && err == nil {
@@ -239,7 +313,7 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) (err er
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(nodeCtx) }()
 
-	uiErr := runUI(ctx, cfg, node, logger, stdin, stdout)
+	uiErr := runUI(ctx, cfg, node, logger, waitPeers, stdin, stdout)
 	stopNode() // says goodbye
 	select {
 	case err := <-nodeDone:
@@ -379,11 +453,22 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 	}
 }
 
-func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, waitPeers []string, stdin io.Reader, stdout io.Writer) error {
 	if cfg.UI.Mode == config.UILine {
-		return line.Run(ctx, node, stdin, stdout)
+		return line.RunWith(ctx, node, stdin, stdout, line.Options{WaitPeers: waitPeers})
 	}
-	return tui.Run(ctx, node, tui.Options{Bell: cfg.UI.Bell, Logger: logger.With("part", "tui")})
+	bell, desktop := cfg.UI.NotifyMethods()
+	room := ""
+	if cfg.Network.Mode == config.ModeInternet {
+		room = cfg.Network.Room
+	}
+	return tui.Run(ctx, node, tui.Options{
+		Bell:    bell,
+		Desktop: desktop,
+		NoMouse: !cfg.UI.Mouse,
+		Room:    room,
+		Logger:  logger.With("part", "tui"),
+	})
 }
 
 // openLog sets up logging: to the configured file, else to a file in the

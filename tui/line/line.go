@@ -18,6 +18,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/ignore"
 	"github.com/parlance-chat/parlance/tui/textsafe"
 )
 
@@ -59,23 +60,55 @@ type UI struct {
 	// version is the last store change printed; every message added
 	// after it (Seq > version at start) is printed once, in order.
 	version int64
-	// waiting holds the outgoing messages printed as queued (or sent
-	// without a receipt yet), to say when they are delivered or fail.
-	waiting map[string]bool
+	// pendingOut holds the outgoing messages printed as queued (true) or
+	// sent (false), to say when they are delivered or fail.
+	pendingOut map[string]bool
+
+	sel     app.PeerKey  // the peer /msg selected: plain lines go to it
+	waiting []string     // names /wait or --wait-peer wait for; no input is read meanwhile
+	failed  int          // /send commands (or plain lines) that failed
+	ignored *ignore.List // /ignore
 }
 
 // changesBatch is how many store changes are read at a time.
 const changesBatch = 1000
 
-// Run reads commands from in and prints events to out until /quit, EOF on
-// in, the node's event stream closing, or ctx being cancelled.
+// Options configure a line-mode session.
+type Options struct {
+	// WaitPeers are names (nick or nick#tag) to wait for, until each is
+	// online, before the first command is read.
+	WaitPeers []string
+}
+
+// ErrSendFailed is returned (wrapped) by Run when a message could not be
+// sent, so that a script's exit code tells.
+var ErrSendFailed = errors.New("a message was not sent")
+
+// Run is RunWith without options.
 func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
-	u := &UI{node: node, out: out, now: time.Now, waiting: map[string]bool{}}
+	return RunWith(ctx, node, in, out, Options{})
+}
+
+// RunWith reads commands from in and prints events to out until /quit,
+// EOF on in, the node's event stream closing, or ctx being cancelled.
+// When a message could not be sent (the node refused it), it returns an
+// error wrapping ErrSendFailed.
+func RunWith(ctx context.Context, node Node, in io.Reader, out io.Writer, opts Options) error {
+	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New(), pendingOut: map[string]bool{}}
 	v, err := node.LastVersion()
 	if err != nil {
 		return fmt.Errorf("read the message store: %w", err)
 	}
 	u.version = v
+	err = u.run(ctx, in, opts)
+	if err == nil && u.failed > 0 {
+		err = fmt.Errorf("%d message(s) not sent: %w", u.failed, ErrSendFailed)
+	}
+	return err
+}
+
+func (u *UI) run(ctx context.Context, in io.Reader, opts Options) error {
+	node := u.node
 	self := node.Self()
 	id := "no identity key"
 	if self.Identity != "" {
@@ -106,7 +139,12 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 
 	u.reportOutbox()
 	events := node.Events()
+	u.wait(opts.WaitPeers)
 	for {
+		input := lines
+		if len(u.waiting) > 0 {
+			input = nil // commands wait until the peers are there
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -119,7 +157,8 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 				return nil
 			}
 			u.event(e)
-		case l, ok := <-lines:
+			u.wait(nil)
+		case l, ok := <-input:
 			if !ok {
 				if err := <-readErr; !errors.Is(err, io.EOF) {
 					return fmt.Errorf("read input: %w", err)
@@ -182,8 +221,31 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		return false
 	}
 	switch c.Kind {
-	case command.Text:
-		u.printf("error: line mode has no selected peer; use /send <nick> <message>")
+	case command.Text, command.Me:
+		if u.sel == "" {
+			u.printf("error: no peer selected; use /msg <nick> first, or /send <nick> <message>")
+			return false
+		}
+		text := c.Text
+		if c.Kind == command.Me {
+			text = command.Action(text)
+		}
+		p, ok := u.node.Peer(u.sel)
+		if !ok {
+			u.failed++
+			u.printf("error: the selected peer is no longer known; /msg <nick> picks another")
+			return false
+		}
+		u.sendTo(ctx, p, text)
+	case command.Select:
+		if p, ok := u.resolve(c.Target); ok {
+			u.sel = p.Key
+			u.printf("* plain lines now go to %s", u.name(p))
+		}
+	case command.Wait:
+		u.wait([]string{c.Target})
+	case command.Ignore, command.Unignore:
+		u.ignore(c)
 	case command.Peers:
 		u.peers()
 	case command.Send:
@@ -245,12 +307,18 @@ func (u *UI) resolve(name string) (app.Peer, bool) {
 func (u *UI) send(ctx context.Context, name, text string) {
 	p, ok := u.resolve(name)
 	if !ok {
+		u.failed++
 		return
 	}
+	u.sendTo(ctx, p, text)
+}
+
+func (u *UI) sendTo(ctx context.Context, p app.Peer, text string) {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	m, err := u.node.Send(ctx, p.Key, text)
 	if err != nil {
+		u.failed++
 		u.printf("error: %v", err)
 		return
 	}
@@ -262,7 +330,7 @@ func (u *UI) send(ctx context.Context, name, text string) {
 		note = " (no receipts: original peer)"
 	}
 	if !p.Original() {
-		u.waiting[m.ID] = !p.Online
+		u.pendingOut[m.ID] = !p.Online
 	}
 	u.printf("[%s] you -> %s: %s%s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text), note)
 }
@@ -291,24 +359,26 @@ func (u *UI) catchUp() {
 func (u *UI) change(m app.Message) {
 	isNew := m.Seq > u.version
 	switch {
+	case isNew && !m.Outgoing && u.ignored.Drop(app.PeerKey(m.Peer)):
+		// counted by the ignore list; never printed
 	case isNew && !m.Outgoing:
 		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.nameOf(m), textsafe.Line(m.Text))
 	case m.Outgoing:
-		queued, ok := u.waiting[m.ID]
+		queued, ok := u.pendingOut[m.ID]
 		if !ok {
 			return
 		}
 		switch m.State {
 		case store.Delivered, store.Read:
-			delete(u.waiting, m.ID)
+			delete(u.pendingOut, m.ID)
 			if queued {
 				u.printf("* delivered to %s: %s", u.nameOf(m), excerpt(m.Text))
 			}
 		case store.Failed:
-			delete(u.waiting, m.ID)
+			delete(u.pendingOut, m.ID)
 			u.printf("! not delivered to %s: %s (%s)", u.nameOf(m), excerpt(m.Text), textsafe.Line(m.Error))
 		case store.SentNoReceipt:
-			delete(u.waiting, m.ID)
+			delete(u.pendingOut, m.ID)
 		}
 	}
 }
@@ -337,7 +407,7 @@ func (u *UI) reportOutbox() {
 		return
 	}
 	for _, m := range ob {
-		u.waiting[m.ID] = true
+		u.pendingOut[m.ID] = true
 	}
 	u.printf("* %d message(s) waiting for their peer; /outbox lists them", len(ob))
 }
@@ -440,7 +510,7 @@ func (u *UI) resend(name string) {
 			v = m.Version
 			if m.Outgoing && m.State == store.Failed && (only == "" || app.PeerKey(m.Peer) == only) {
 				if _, err := u.node.Resend(m.Conv, m.ID); err == nil {
-					u.waiting[m.ID] = true
+					u.pendingOut[m.ID] = true
 					n++
 				}
 			}
@@ -476,7 +546,7 @@ func (u *UI) peers() {
 		if p.Online {
 			state = "online"
 		}
-		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust.Label())
 	}
 	u.printf("%s", b.String())
 }
@@ -493,7 +563,7 @@ func (u *UI) whois(p app.Peer) {
 	if p.Identity != "" {
 		id = identity.ID(p.Identity).Grouped()
 	}
-	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust)
+	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust.Label())
 }
 
 func (u *UI) verify(c command.Command) {
@@ -550,7 +620,7 @@ func (u *UI) event(e app.Event) {
 	case app.PeerLeft:
 		u.printf("* %s left (%s)", u.name(e.Peer), e.Reason)
 	case app.PeerUpdated:
-		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust)
+		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust.Label())
 	case app.Notice:
 		if e.Warning {
 			u.printf("! warning: %s", textsafe.Line(e.Text))
@@ -586,5 +656,62 @@ func stateText(s discovery.State) string {
 		return t
 	default:
 		return s.Phase.String()
+	}
+}
+
+// wait adds names to wait for and drops those now online; it says when
+// waiting starts and ends.
+func (u *UI) wait(names []string) {
+	for _, n := range names {
+		u.printf("* waiting for %s to be online", n)
+		u.waiting = append(u.waiting, n)
+	}
+	left := u.waiting[:0]
+	for _, n := range u.waiting {
+		online := false
+		for _, p := range u.node.Resolve(n) {
+			online = online || p.Online
+		}
+		if online {
+			u.printf("* %s is online", n)
+		} else {
+			left = append(left, n)
+		}
+	}
+	u.waiting = left
+}
+
+// ignore runs /ignore and /unignore.
+func (u *UI) ignore(c command.Command) {
+	if c.Kind == command.Ignore && c.Target == "" {
+		keys := u.ignored.Keys()
+		if len(keys) == 0 {
+			u.printf("* nobody is ignored")
+		}
+		for _, k := range keys {
+			name := string(k)
+			if p, ok := u.node.Peer(k); ok {
+				name = u.name(p)
+			}
+			u.printf("* ignored: %s (%d message(s) dropped)", name, u.ignored.Dropped(k))
+		}
+		return
+	}
+	p, ok := u.resolve(c.Target)
+	if !ok {
+		return
+	}
+	if c.Kind == command.Ignore {
+		if u.ignored.Add(p.Key) {
+			u.printf("* %s is ignored: their messages are dropped", u.name(p))
+		} else {
+			u.printf("error: %s is already ignored", u.name(p))
+		}
+		return
+	}
+	if n, ok := u.ignored.Remove(p.Key); ok {
+		u.printf("* %s is no longer ignored (%d message(s) dropped)", u.name(p), n)
+	} else {
+		u.printf("error: %s is not ignored", u.name(p))
 	}
 }

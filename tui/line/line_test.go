@@ -84,9 +84,13 @@ func (f *fakeNode) Events() <-chan app.Event { return f.events }
 func (f *fakeNode) Self() app.Self {
 	return app.Self{Nickname: f.nick, Identity: strings.Repeat("A", 52), Mode: "local", ListenAddr: "0.0.0.0:4242"}
 }
-func (f *fakeNode) Peers() []app.Peer { return f.peers }
+func (f *fakeNode) Peers() []app.Peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peers
+}
 func (f *fakeNode) Peer(key app.PeerKey) (app.Peer, bool) {
-	for _, p := range f.peers {
+	for _, p := range f.Peers() {
 		if p.Key == key {
 			return p, true
 		}
@@ -97,7 +101,7 @@ func (f *fakeNode) Peer(key app.PeerKey) (app.Peer, bool) {
 func (f *fakeNode) Resolve(name string) []app.Peer {
 	nick, tag, has := strings.Cut(name, "#")
 	var out []app.Peer
-	for _, p := range f.peers {
+	for _, p := range f.Peers() {
 		if p.Nickname == nick && (!has || strings.HasPrefix(p.Tag(), tag)) {
 			out = append(out, p)
 		}
@@ -105,7 +109,7 @@ func (f *fakeNode) Resolve(name string) []app.Peer {
 	return out
 }
 func (f *fakeNode) Send(_ context.Context, key app.PeerKey, text string) (app.Message, error) {
-	for _, p := range f.peers {
+	for _, p := range f.Peers() {
 		if p.Key == key {
 			f.mu.Lock()
 			f.sent = append(f.sent, string(key)+":"+text)
@@ -148,11 +152,15 @@ type session struct {
 }
 
 func start(t *testing.T, node *fakeNode) *session {
+	return startWith(t, node, Options{})
+}
+
+func startWith(t *testing.T, node *fakeNode, opts Options) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	s := &session{t: t, in: inW, out: bufio.NewScanner(outR), done: make(chan error, 1)}
 	go func() {
-		s.done <- Run(context.Background(), node, inR, outW)
+		s.done <- RunWith(context.Background(), node, inR, outW, opts)
 		outW.Close()
 	}()
 	t.Cleanup(func() {
@@ -202,9 +210,12 @@ func TestCommands(t *testing.T) {
 		{`/send "Mary" Ann, hi`, "you -> Mary: Ann, hi"},
 		{"/send nobody x", "no peer called nobody"},
 		{"/send bob", "usage: /send <nick> <message>"},
-		{"hello", "use /send <nick> <message>"},
+		{"hello", "no peer selected; use /msg <nick> first"},
 		{"/frob", "/frob: unknown command"},
-		{"/msg bob", "only in the full-screen UI"},
+		{"/clear", "only in the full-screen UI"},
+		{"/msg bob", "plain lines now go to bob"},
+		{"hello again", "you -> bob: hello again"},
+		{"/me waves", "you -> bob: /me waves"},
 		{"/id", "ID AAAA-AAAA"},
 		{"/whois bob", "none (original peer, unencrypted)"},
 		{"/verify alice#BBB", "safety code with alice#BBBBBBB: 11111 22222 33333 44444"},
@@ -217,12 +228,13 @@ func TestCommands(t *testing.T) {
 			t.Errorf("%s: no %q", tt.in, tt.want)
 		}
 	}
-	if len(node.sent) != 5 || node.sent[1] != "id:"+a2+":hi you" || node.sent[3] != "id:"+strings.Repeat("E", 52)+":see you" {
+	if len(node.sent) != 7 || node.sent[1] != "id:"+a2+":hi you" || node.sent[3] != "id:"+strings.Repeat("E", 52)+":see you" || node.sent[5] != "orig:bob:hello again" {
 		t.Errorf("sent = %q", node.sent)
 	}
 	s.send("/quit")
-	if err := <-s.done; err != nil {
-		t.Fatal(err)
+	// Some /send failed: the exit code must say so.
+	if err := <-s.done; !errors.Is(err, ErrSendFailed) {
+		t.Fatalf("Run = %v, want ErrSendFailed", err)
 	}
 	s.done <- nil // for cleanup
 }
@@ -309,4 +321,47 @@ func TestDeliveredAndFailedLines(t *testing.T) {
 	s.expect("last 2 message(s) with carol")
 	s.send("/search second")
 	s.expect("1 match(es)")
+}
+
+// TestWaitPeer: --wait-peer (and /wait) hold the commands back until the
+// peer is online; a script's /send then finds it.
+func TestWaitPeer(t *testing.T) {
+	node := newFakeNode("me", make(chan app.Event, 10))
+	s := startWith(t, node, Options{WaitPeers: []string{"bob"}})
+	s.expect("waiting for bob to be online")
+	s.send("/send bob hi") // read, but held until bob is there
+	bob := peer("bob", "", 6000, true)
+	node.mu.Lock()
+	node.peers = []app.Peer{bob}
+	node.mu.Unlock()
+	node.events <- app.PeerJoined{Peer: bob}
+	s.expect("bob is online")
+	s.expect("you -> bob: hi")
+	s.send("/wait bob")
+	s.expect("bob is online")
+	s.send("/quit")
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+	s.done <- nil
+}
+
+func TestIgnoreInLineMode(t *testing.T) {
+	bob, carol := peer("bob", "", 6000, true), peer("carol", "", 6001, true)
+	node := newFakeNode("me", make(chan app.Event, 10), bob, carol)
+	s := start(t, node)
+	s.send("/ignore bob")
+	s.expect("bob is ignored")
+	node.receive(app.Message{Conv: app.ConvOf(bob.Key), Peer: string(bob.Key), From: "bob", Text: "spam"})
+	node.receive(app.Message{Conv: app.ConvOf(carol.Key), Peer: string(carol.Key), From: "carol", Text: "not spam"})
+	if got := s.expect("carol"); strings.Contains(got, "spam") && !strings.Contains(got, "not spam") {
+		t.Fatalf("got %q", got)
+	}
+	s.send("/unignore bob")
+	s.expect("bob is no longer ignored (1 message(s) dropped)")
+	s.send("/quit")
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+	s.done <- nil
 }
