@@ -233,6 +233,14 @@ func (g *Group) AddOp(op wire.GroupOp) (status OpStatus, changed bool, err error
 	if op.Group != g.id {
 		return 0, false, fmt.Errorf("op of group %s given to group %s", op.Group, g.id)
 	}
+	// Duplicates are common (every catch-up resends some): tell them by
+	// hash before paying for the signature check.
+	g.mu.Lock()
+	dup := g.nodes[op.Hash()] != nil || g.isPending(op.Hash())
+	g.mu.Unlock()
+	if dup {
+		return OpDuplicate, false, nil
+	}
 	signer, h, err := verifyOp(&op)
 	if err != nil {
 		return 0, false, err
