@@ -223,8 +223,8 @@ func TestMaxMembers(t *testing.T) {
 func TestConvergenceProperty(t *testing.T) {
 	kinds := []string{wire.OpInvite, wire.OpInvite, wire.OpInvite, wire.OpInvite, wire.OpKick, wire.OpKick, wire.OpPromote, wire.OpPromote, wire.OpDemote, wire.OpLeave, wire.OpRename}
 	runs := 100
-	if testing.Short() {
-		runs = 30
+	if testing.Short() || raceEnabled {
+		runs = 20
 	}
 	for seed := range runs {
 		rng := rand.New(rand.NewPCG(uint64(seed), 1))
