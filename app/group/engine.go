@@ -545,9 +545,12 @@ func (e *Engine) receive(from identity.ID, f wire.GroupFrame, res *Result) error
 		if !ok {
 			return fmt.Errorf("%w %s: catch-up reply dropped", ErrUnknownGroup, f.Group)
 		}
+		progress := false
 		for _, op := range f.Ops {
-			e.takeOp(g, from, op, res)
+			progress = e.takeOp(g, from, op, res) || progress
 		}
+		// New members are new senders to ask for.
+		changed := slices.Contains(res.Changed, g.id)
 		var firstErr error
 		for _, m := range f.Messages {
 			added, _, err := g.AcceptMessage(m)
@@ -559,9 +562,13 @@ func (e *Engine) receive(from identity.ID, f wire.GroupFrame, res *Result) error
 			}
 			if added {
 				res.Messages = append(res.Messages, m)
+				progress = true
 			}
 		}
-		if f.More || len(g.Missing()) > 0 {
+		// Ask again only after a reply that brought something, so two
+		// nodes never trade the same reply forever (say, ops this one
+		// refuses because its history is full).
+		if progress && (f.More || changed || len(g.Missing()) > 0) {
 			e.askBack(g, from, res)
 		}
 		return firstErr
@@ -569,16 +576,18 @@ func (e *Engine) receive(from identity.ID, f wire.GroupFrame, res *Result) error
 	return fmt.Errorf("unknown group frame %T", f)
 }
 
-// takeOp adds an op, noting a change in res; errors are logged when they
-// are forgeries (the others, e.g. history full, are dropped quietly).
-func (e *Engine) takeOp(g *Group, from identity.ID, op wire.GroupOp, res *Result) {
-	_, changed, err := g.AddOp(op)
+// takeOp adds an op, noting a change in res, and reports whether the op
+// was new; errors are logged when they are forgeries (the others, e.g.
+// history full, are dropped quietly).
+func (e *Engine) takeOp(g *Group, from identity.ID, op wire.GroupOp, res *Result) bool {
+	status, changed, err := g.AddOp(op)
 	if err != nil && errors.Is(err, ErrForged) && e.log != nil {
 		e.log.Log("group: dropped op", "from", from.Short(), "err", err)
 	}
 	if changed && !slices.Contains(res.Changed, g.id) {
 		res.Changed = append(res.Changed, g.id)
 	}
+	return err == nil && status != OpDuplicate
 }
 
 // askBack adds a catch-up request to peer, once per Result.
