@@ -12,7 +12,7 @@ import (
 )
 
 // newTeam makes alice create #team with the others, who all join.
-func newTeam(t *testing.T, n *testNet, alice *testPeer, others ...*testPeer) wire.GroupID {
+func newTeam(t testing.TB, n *testNet, alice *testPeer, others ...*testPeer) wire.GroupID {
 	t.Helper()
 	var ids []identity.ID
 	for _, p := range others {

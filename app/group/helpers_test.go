@@ -57,7 +57,7 @@ func (l *logRecorder) count() int {
 // testNet routes the engines' Outgoing lines to each other through the
 // wire encoding, in order, and records what each engine showed.
 type testNet struct {
-	t     *testing.T
+	t     testing.TB
 	peers map[identity.ID]*testPeer
 	queue []delivery
 }
@@ -70,6 +70,7 @@ type testPeer struct {
 	log     *logRecorder
 	offline bool
 	got     []wire.GroupMessage // messages shown, in arrival order
+	frames  int                 // frames received
 	invites []Invitation
 	errs    []error
 }
@@ -79,7 +80,7 @@ type delivery struct {
 	line     []byte
 }
 
-func newTestNet(t *testing.T, names ...string) (*testNet, []*testPeer) {
+func newTestNet(t testing.TB, names ...string) (*testNet, []*testPeer) {
 	n := &testNet{t: t, peers: make(map[identity.ID]*testPeer)}
 	var out []*testPeer
 	clock := time.UnixMilli(1700000000000)
@@ -125,6 +126,7 @@ func (n *testNet) run() {
 		if to == nil || to.offline {
 			continue
 		}
+		to.frames++
 		f, err := wire.ParseGroupFrame(d.line)
 		if err != nil {
 			n.t.Fatalf("line %q does not parse: %v", d.line, err)
@@ -143,7 +145,7 @@ func (n *testNet) run() {
 
 // must returns a function that fails the test on err and returns out:
 // must(t)(e.Invite(...)).
-func must(t *testing.T) func([]Outgoing, error) []Outgoing {
+func must(t testing.TB) func([]Outgoing, error) []Outgoing {
 	return func(out []Outgoing, err error) []Outgoing {
 		t.Helper()
 		if err != nil {

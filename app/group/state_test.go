@@ -12,13 +12,13 @@ import (
 
 // graph builds a group op by op for the rule tests.
 type graph struct {
-	t   *testing.T
+	t   testing.TB
 	g   *Group
 	ids map[string]*identity.Identity
 	ops map[string]wire.OpHash
 }
 
-func newGraph(t *testing.T, creator string, names ...string) *graph {
+func newGraph(t testing.TB, creator string, names ...string) *graph {
 	gr := &graph{t: t, ids: make(map[string]*identity.Identity), ops: make(map[string]wire.OpHash)}
 	for i, n := range append([]string{creator}, names...) {
 		gr.ids[n] = testIdentity(byte(100 + i))

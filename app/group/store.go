@@ -69,7 +69,8 @@ type memGroup struct {
 	ids     map[wire.MessageID]bool
 	bySeq   map[senderSeq]wire.GroupMessage
 	tracks  map[identity.ID]*seqTrack
-	display []wire.GroupMessage // in display order
+	display []wire.GroupMessage // in display order once sorted
+	sorted  bool                // display is sorted
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -106,7 +107,7 @@ func (s *MemoryStore) PutMessage(m wire.GroupMessage) (bool, error) {
 	defer s.mu.Unlock()
 	g := s.groups[m.Group]
 	if g == nil {
-		g = &memGroup{ids: make(map[wire.MessageID]bool), bySeq: make(map[senderSeq]wire.GroupMessage), tracks: make(map[identity.ID]*seqTrack)}
+		g = &memGroup{ids: make(map[wire.MessageID]bool), bySeq: make(map[senderSeq]wire.GroupMessage), tracks: make(map[identity.ID]*seqTrack), sorted: true}
 		s.groups[m.Group] = g
 	}
 	key := senderSeq{identity.ID(m.Sender), m.Seq}
@@ -124,8 +125,10 @@ func (s *MemoryStore) PutMessage(m wire.GroupMessage) (bool, error) {
 		g.tracks[key.sender] = t
 	}
 	t.add(m.Seq, 0)
-	i, _ := slices.BinarySearchFunc(g.display, m, displayCmp)
-	g.display = slices.Insert(g.display, i, m)
+	// Sorted when read: a catch-up from several senders would otherwise
+	// insert in the middle, moving the slice at every message.
+	g.sorted = g.sorted && (len(g.display) == 0 || displayCmp(g.display[len(g.display)-1], m) < 0)
+	g.display = append(g.display, m)
 	return true, nil
 }
 
@@ -170,6 +173,10 @@ func (s *MemoryStore) History(group wire.GroupID, limit int) ([]wire.GroupMessag
 	g := s.groups[group]
 	if g == nil {
 		return nil, nil
+	}
+	if !g.sorted {
+		slices.SortFunc(g.display, displayCmp)
+		g.sorted = true
 	}
 	return slices.Clone(g.display[max(0, len(g.display)-limit):]), nil
 }
