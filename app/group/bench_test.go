@@ -172,19 +172,7 @@ func BenchmarkFanOut50(b *testing.B) {
 // from two others) catches up from one of them through both engines and
 // the wire encoding: requests, replies, parsing, verifying, storing.
 func BenchmarkCatchUp10k(b *testing.B) {
-	n, ps := newTestNet(b, "alice", "bob", "carol")
-	alice, bob, carol := ps[0], ps[1], ps[2]
-	gid := newTeam(b, n, alice, bob, carol)
-	carol.offline = true
-	for i := range 10000 {
-		p := []*testPeer{alice, bob}[i%2]
-		_, out, err := p.e.Send(gid, fmt.Sprintf("message %d, a short chat message of the usual length", i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		n.send(p, out)
-	}
-	n.run()
+	n, alice, _, carol, gid := carolMisses(b, 10000)
 	carolOps, _ := carol.store.Ops(gid)
 	replies := 0
 	for b.Loop() {

@@ -235,28 +235,12 @@ func (e *Engine) Invite(id wire.GroupID, who identity.ID) ([]Outgoing, error) {
 // senior than who if who is one). Messages of who numbered up to the last
 // one this node has stay accepted; later ones are refused.
 func (e *Engine) Kick(id wire.GroupID, who identity.ID) ([]Outgoing, error) {
-	g, st, err := e.groupOf(id)
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	seq := g.nextSeq(who) - 1
-	g.mu.Unlock()
-	_, out, err := e.act(g, st, wire.GroupOp{Kind: wire.OpKick, Target: string(who), Seq: seq})
-	return out, err
+	return e.do(id, wire.GroupOp{Kind: wire.OpKick, Target: string(who)})
 }
 
 // Leave takes this node out of the group; its history stays readable.
 func (e *Engine) Leave(id wire.GroupID) ([]Outgoing, error) {
-	g, st, err := e.groupOf(id)
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	seq := g.nextSeq(e.me) - 1
-	g.mu.Unlock()
-	_, out, err := e.act(g, st, wire.GroupOp{Kind: wire.OpLeave, Seq: seq})
-	return out, err
+	return e.do(id, wire.GroupOp{Kind: wire.OpLeave})
 }
 
 // Rename renames the group (admins only).
@@ -264,31 +248,26 @@ func (e *Engine) Rename(id wire.GroupID, name string) ([]Outgoing, error) {
 	if err := wire.ValidateGroupName(name); err != nil {
 		return nil, err
 	}
-	g, st, err := e.groupOf(id)
-	if err != nil {
-		return nil, err
-	}
-	_, out, err := e.act(g, st, wire.GroupOp{Kind: wire.OpRename, Name: name})
-	return out, err
+	return e.do(id, wire.GroupOp{Kind: wire.OpRename, Name: name})
 }
 
 // Promote makes a member an admin (admins only).
 func (e *Engine) Promote(id wire.GroupID, who identity.ID) ([]Outgoing, error) {
-	g, st, err := e.groupOf(id)
-	if err != nil {
-		return nil, err
-	}
-	_, out, err := e.act(g, st, wire.GroupOp{Kind: wire.OpPromote, Target: string(who)})
-	return out, err
+	return e.do(id, wire.GroupOp{Kind: wire.OpPromote, Target: string(who)})
 }
 
 // Demote takes admin rights from a less senior admin.
 func (e *Engine) Demote(id wire.GroupID, who identity.ID) ([]Outgoing, error) {
+	return e.do(id, wire.GroupOp{Kind: wire.OpDemote, Target: string(who)})
+}
+
+// do makes op in group id and returns its fan-out.
+func (e *Engine) do(id wire.GroupID, op wire.GroupOp) ([]Outgoing, error) {
 	g, st, err := e.groupOf(id)
 	if err != nil {
 		return nil, err
 	}
-	_, out, err := e.act(g, st, wire.GroupOp{Kind: wire.OpDemote, Target: string(who)})
+	_, out, err := e.act(g, st, op)
 	return out, err
 }
 
@@ -310,6 +289,14 @@ func (e *Engine) act(g *Group, st State, op wire.GroupOp) (wire.GroupOp, []Outgo
 	}
 	g.mu.Lock()
 	op.Parents = g.headHashes(wire.MaxOpParents)
+	// A removal records the last message number still accepted: for a
+	// kick the last this node has from the target, for a leave its own.
+	switch op.Kind {
+	case wire.OpKick:
+		op.Seq = g.nextSeq(identity.ID(op.Target)) - 1
+	case wire.OpLeave:
+		op.Seq = g.nextSeq(e.me) - 1
+	}
 	g.mu.Unlock()
 	op = e.sign(op)
 	if _, _, err := g.AddOp(op); err != nil {
@@ -452,7 +439,8 @@ func (e *Engine) Decline(id wire.GroupID) {
 }
 
 // SyncWith returns a catch-up request to peer for every group both are
-// members of. The node calls it when a peer with an identity connects.
+// members of (or this node is joining). The node calls it when a peer with
+// an identity connects, so what either missed while apart comes across.
 func (e *Engine) SyncWith(peer identity.ID) []Outgoing {
 	e.mu.Lock()
 	gs := make([]*Group, 0, len(e.groups))
@@ -463,7 +451,10 @@ func (e *Engine) SyncWith(peer identity.ID) []Outgoing {
 	var out []Outgoing
 	for _, g := range gs {
 		st := g.State()
-		if !st.IsMember(e.me) || !st.IsMember(peer) || peer == e.me {
+		// A node that joined but has not yet caught up (its invite waits
+		// for its parents) asks too.
+		joining := len(g.Missing()) > 0
+		if !(st.IsMember(e.me) || joining) || !st.IsMember(peer) || peer == e.me {
 			continue
 		}
 		if o, err := e.encode([]identity.ID{peer}, g.SyncRequest()); err == nil {

@@ -34,6 +34,19 @@ func newTeam(t testing.TB, n *testNet, alice *testPeer, others ...*testPeer) wir
 	return gid
 }
 
+// carolMisses makes #team of alice, bob and carol, where carol is offline
+// while the others send count messages ("message 0", ...) in turn.
+func carolMisses(t testing.TB, count int) (n *testNet, alice, bob, carol *testPeer, gid wire.GroupID) {
+	n, ps := newTestNet(t, "alice", "bob", "carol")
+	alice, bob, carol = ps[0], ps[1], ps[2]
+	gid = newTeam(t, n, alice, bob, carol)
+	carol.offline = true
+	for i := range count {
+		n.say([]*testPeer{alice, bob}[i%2], gid, fmt.Sprintf("message %d", i))
+	}
+	return n, alice, bob, carol, gid
+}
+
 // sameState fails unless every peer shows the same members.
 func sameState(t *testing.T, gid wire.GroupID, want []string, peers ...*testPeer) {
 	t.Helper()
@@ -101,9 +114,7 @@ func TestThreeMembers(t *testing.T) {
 	n.run()
 	sameState(t, gid, short(alice, bob), alice, bob, carol)
 	carol.got = nil
-	_, out, _ := alice.e.Send(gid, "after carol left")
-	n.send(alice, out)
-	n.run()
+	n.say(alice, gid, "after carol left")
 	if len(carol.got) != 0 {
 		t.Errorf("carol got %d messages after leaving", len(carol.got))
 	}
@@ -134,20 +145,7 @@ func TestThreeMembers(t *testing.T) {
 }
 
 func TestOfflineCatchUp(t *testing.T) {
-	n, ps := newTestNet(t, "alice", "bob", "carol")
-	alice, bob, carol := ps[0], ps[1], ps[2]
-	gid := newTeam(t, n, alice, bob, carol)
-
-	carol.offline = true
-	for i := range 100 {
-		p := []*testPeer{alice, bob}[i%2]
-		_, out, err := p.e.Send(gid, fmt.Sprintf("message %d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.send(p, out)
-	}
-	n.run()
+	n, alice, bob, carol, gid := carolMisses(t, 100)
 	if len(carol.got) != 0 {
 		t.Fatalf("offline carol got %d", len(carol.got))
 	}
@@ -193,14 +191,10 @@ func TestGapTriggersCatchUp(t *testing.T) {
 	// alice for the gap and shows all three.
 	bob.offline = true
 	for i := range 2 {
-		_, out, _ := alice.e.Send(gid, fmt.Sprint("lost ", i))
-		n.send(alice, out)
+		n.say(alice, gid, fmt.Sprint("lost ", i))
 	}
-	n.run()
 	bob.offline = false
-	_, out, _ := alice.e.Send(gid, "third")
-	n.send(alice, out)
-	n.run()
+	n.say(alice, gid, "third")
 	if len(bob.got) != 3 {
 		t.Fatalf("bob got %d messages, want 3", len(bob.got))
 	}
@@ -336,9 +330,7 @@ func TestRestartKeepsGroups(t *testing.T) {
 	n, ps := newTestNet(t, "alice", "bob")
 	alice, bob := ps[0], ps[1]
 	gid := newTeam(t, n, alice, bob)
-	_, out, _ := alice.e.Send(gid, "one")
-	n.send(alice, out)
-	n.run()
+	n.say(alice, gid, "one")
 	e2, err := New(Config{Identity: alice.id, Store: alice.store})
 	if err != nil {
 		t.Fatal(err)
@@ -380,9 +372,7 @@ func TestInvitationDecline(t *testing.T) {
 		t.Fatalf("join after decline: %v", err)
 	}
 	// A message to a group bob is not in is dropped without a log line.
-	_, out, _ = alice.e.Send(gid, "hi")
-	n.send(alice, out)
-	n.run()
+	n.say(alice, gid, "hi")
 	if len(bob.got) != 0 || bob.log.count() != 0 {
 		t.Errorf("bob got %d messages and %d log lines", len(bob.got), bob.log.count())
 	}

@@ -167,3 +167,14 @@ func membersOf(st State) []string {
 	}
 	return out
 }
+
+// say sends text from p to group gid and delivers it.
+func (n *testNet) say(p *testPeer, gid wire.GroupID, text string) {
+	n.t.Helper()
+	_, out, err := p.e.Send(gid, text)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.send(p, out)
+	n.run()
+}

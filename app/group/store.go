@@ -16,6 +16,11 @@ import (
 // maps it onto two tables (ops keyed by group and hash in insertion order;
 // messages unique on group+id and on group+sender+seq, indexed by
 // group+time+id for History).
+//
+// A node's own next sequence number comes from the store too: a node that
+// lost its store learns its last number back from its first catch-up
+// (which asks for its own messages as well); until then, what it sends
+// repeats numbers the others hold and is refused as duplicates.
 type Store interface {
 	// PutOp records an op of a group's graph. Ops of one group arrive
 	// parents first.
