@@ -568,11 +568,11 @@ func (e *Engine) receive(from identity.ID, f wire.GroupFrame, res *Result) error
 }
 
 // takeOp adds an op, noting a change in res, and reports whether the op
-// was new; errors are logged when they are forgeries (the others, e.g.
-// history full, are dropped quietly).
+// was new; errors are logged when they are forgeries or ops of strangers
+// (the others, e.g. history full, are dropped quietly).
 func (e *Engine) takeOp(g *Group, from identity.ID, op wire.GroupOp, res *Result) bool {
 	status, changed, err := g.AddOp(op)
-	if err != nil && errors.Is(err, ErrForged) && e.log != nil {
+	if err != nil && (errors.Is(err, ErrForged) || errors.Is(err, ErrNotMember)) && e.log != nil {
 		e.log.Log("group: dropped op", "from", from.Short(), "err", err)
 	}
 	if changed && !slices.Contains(res.Changed, g.id) {

@@ -70,6 +70,8 @@ type Group struct {
 	fr      foldResult
 	pending []pendingOp // oldest first
 	tracks  map[identity.ID]*seqTrack
+	// invites holds, per peer, the invite ops naming it (see admitted).
+	invites map[identity.ID][]*node
 }
 
 type pendingOp struct {
@@ -133,6 +135,7 @@ func newGroup(create wire.GroupOp, st Store, store bool) (*Group, error) {
 		genesis: n,
 		heads:   []*node{n},
 		tracks:  make(map[identity.ID]*seqTrack),
+		invites: make(map[identity.ID][]*node),
 	}
 	g.fr = fold(n, 1)
 	return g, nil
@@ -278,17 +281,23 @@ func (g *Group) insertLocked(op wire.GroupOp, h wire.OpHash, signer identity.ID,
 		}
 		parents = append(parents, pn)
 	}
+	// The common case: the op follows every head, so it comes last in any
+	// order and the fold extends by one op.
+	extends := len(parents) == len(g.heads)
+	for _, hd := range g.heads {
+		extends = extends && slices.Contains(parents, hd)
+	}
+	if !g.admitted(signer, parents, extends) {
+		return 0, fmt.Errorf("%w: %s op by %s, who is not invited in the ops before it", ErrNotMember, op.Kind, signer.Short())
+	}
 	if store {
 		if err := g.store.PutOp(op); err != nil {
 			return 0, fmt.Errorf("store op of group %s: %w", g.id, err)
 		}
 	}
 	n := &node{op: op, hash: h, signer: signer, parents: parents}
-	// The common case: the op follows every head, so it comes last in any
-	// order and the fold extends by one op.
-	extends := len(parents) == len(g.heads)
-	for _, hd := range g.heads {
-		extends = extends && slices.Contains(parents, hd)
+	if op.Kind == wire.OpInvite {
+		g.invites[identity.ID(op.Target)] = append(g.invites[identity.ID(op.Target)], n)
 	}
 	for _, p := range parents {
 		p.children = append(p.children, n)
@@ -311,6 +320,39 @@ func (g *Group) insertLocked(op wire.GroupOp, h wire.OpHash, signer identity.ID,
 	}
 	g.fr = fold(g.genesis, len(g.nodes))
 	return OpAdded, nil
+}
+
+// admitted reports whether an op by signer with these parents may join
+// the graph at all: its signer must be the creator or named by an invite
+// among its ancestors. This depends on the op's past only, so every member
+// decides alike, and it keeps strangers from filling a group's history
+// with ops (MaxOps) that would be void anyway.
+func (g *Group) admitted(signer identity.ID, parents []*node, extends bool) bool {
+	if signer == g.genesis.signer {
+		return true
+	}
+	invites := g.invites[signer]
+	if len(invites) == 0 {
+		return false
+	}
+	if extends {
+		return true // every op is an ancestor
+	}
+	seen := make(map[*node]bool)
+	stack := slices.Clone(parents)
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if slices.Contains(invites, n) {
+			return true
+		}
+		stack = append(stack, n.parents...)
+	}
+	return false
 }
 
 // holdLocked keeps an op whose parents are missing, dropping the oldest

@@ -235,22 +235,18 @@ func fold(genesis *node, size int) foldResult {
 func foldOnce(genesis *node, size int, void map[*node]bool) (foldResult, bool) {
 	r := foldResult{order: make([]*node, 0, size), effective: make(map[*node]bool, size)}
 	placed := make(map[*node]int, size) // parents placed so far
-	ready := []*node{genesis}
+	q := readyQueue{{n: genesis}}
 	var bySigner map[identity.ID][]*node
-	for len(ready) > 0 {
-		best := 0
-		for i := 1; i < len(ready); i++ {
-			if before(r.state, ready[i], ready[best]) {
-				best = i
-			}
-		}
-		n := ready[best]
-		ready = slices.Delete(ready, best, best+1)
+	for len(q) > 0 {
+		n := q.pop()
 		pos := len(r.order)
 		r.order = append(r.order, n)
 		if !void[n] && (pos == 0 || r.state.authorized(&n.op, n.signer)) {
 			r.state.apply(&n.op, n.signer, pos)
 			r.effective[n] = true
+			if n.op.Kind != wire.OpRename { // ranks changed
+				q.rerank(r.state)
+			}
 			if x, ok := removes(&n.op); ok {
 				if bySigner == nil {
 					bySigner = signersOf(genesis)
@@ -263,11 +259,50 @@ func foldOnce(genesis *node, size int, void map[*node]bool) (foldResult, bool) {
 		for _, c := range n.children {
 			placed[c]++
 			if placed[c] == len(c.parents) {
-				ready = append(ready, c)
+				q.push(c, r.state)
 			}
 		}
 	}
 	return r, false
+}
+
+// readyQueue holds the ops whose parents are all placed, sorted so that
+// the next to place (lowest signer rank, then lowest hash) is last.
+type readyQueue []readyOp
+
+type readyOp struct {
+	n    *node
+	rank int
+}
+
+func laterFirst(a, b readyOp) int {
+	if a.rank != b.rank {
+		return b.rank - a.rank
+	}
+	return bytes.Compare(b.n.hash[:], a.n.hash[:])
+}
+
+func (q *readyQueue) push(n *node, s State) {
+	r := readyOp{n, s.rank(n.signer)}
+	i, _ := slices.BinarySearchFunc(*q, r, laterFirst)
+	*q = slices.Insert(*q, i, r)
+}
+
+func (q *readyQueue) pop() *node {
+	last := (*q)[len(*q)-1]
+	*q = (*q)[:len(*q)-1]
+	return last.n
+}
+
+// rerank recomputes the ranks after a change of members or admins.
+func (q readyQueue) rerank(s State) {
+	if len(q) < 2 {
+		return
+	}
+	for i := range q {
+		q[i].rank = s.rank(q[i].n.signer)
+	}
+	slices.SortFunc(q, laterFirst)
 }
 
 // voidConcurrent voids the ops in ops (all by one signer) that are
@@ -288,15 +323,6 @@ func voidConcurrent(removal *node, ops []*node, void map[*node]bool, effective m
 		again = again || effective[o]
 	}
 	return again
-}
-
-// before reports whether a is placed before b when both are ready.
-func before(s State, a, b *node) bool {
-	ra, rb := s.rank(a.signer), s.rank(b.signer)
-	if ra != rb {
-		return ra < rb
-	}
-	return bytes.Compare(a.hash[:], b.hash[:]) < 0
 }
 
 // reach returns the nodes reachable from n by next, n excluded.

@@ -44,18 +44,34 @@ func (gr *graph) op(label, who, kind, target string, after ...string) {
 	default:
 		op.Target = string(gr.ids[target].ID())
 	}
-	parents := gr.g.Heads()
-	if len(after) > 0 {
-		parents = nil
-		for _, a := range after {
-			parents = append(parents, gr.ops[a])
-		}
-	}
+	parents := gr.parents(after)
 	signed := signOp(gr.ids[who], op, parents...)
 	if st, _, err := gr.g.AddOp(signed); err != nil || st != OpAdded {
 		gr.t.Fatalf("add %s: %v %v", label, st, err)
 	}
 	gr.ops[label] = signed.Hash()
+}
+
+// parents returns the hashes of the ops named in after, or the heads.
+func (gr *graph) parents(after []string) []wire.OpHash {
+	if len(after) == 0 {
+		return gr.g.Heads()
+	}
+	var out []wire.OpHash
+	for _, a := range after {
+		out = append(out, gr.ops[a])
+	}
+	return out
+}
+
+// refused checks that an op by who is not admitted into the graph.
+func (gr *graph) refused(who, kind, target string, after ...string) {
+	gr.t.Helper()
+	op := wire.GroupOp{Group: gr.g.id, Kind: kind, Target: string(gr.ids[target].ID())}
+	parents := gr.parents(after)
+	if _, _, err := gr.g.AddOp(signOp(gr.ids[who], op, parents...)); !errors.Is(err, ErrNotMember) {
+		gr.t.Fatalf("op by %s: %v, want ErrNotMember", who, err)
+	}
 }
 
 func (gr *graph) members() []string {
@@ -92,9 +108,19 @@ func TestFoldRules(t *testing.T) {
 			gr.op("ib", "a", wire.OpInvite, "b")
 			gr.op("ic", "b", wire.OpInvite, "c")
 		}, []string{"a*", "b"}, []string{"ic"}, nil},
-		{"a non-member cannot act", func(gr *graph) {
+		{"a stranger's op is refused", func(gr *graph) {
+			gr.refused("b", wire.OpInvite, "c")
+		}, []string{"a*"}, nil, nil},
+		{"a stranger's op is refused even after an invite it does not follow", func(gr *graph) {
+			gr.op("ib", "a", wire.OpInvite, "b", "create")
+			gr.refused("b", wire.OpInvite, "c", "create")
+		}, []string{"a*", "b"}, nil, nil},
+		{"a kicked member's later op is void", func(gr *graph) {
+			gr.op("ib", "a", wire.OpInvite, "b")
+			gr.op("pb", "a", wire.OpPromote, "b")
+			gr.op("kb", "a", wire.OpKick, "b")
 			gr.op("ic", "b", wire.OpInvite, "c")
-		}, []string{"a*"}, []string{"ic"}, nil},
+		}, []string{"a*"}, []string{"ic"}, []string{"kb"}},
 		{"a junior admin cannot kick or demote a senior", func(gr *graph) {
 			gr.op("ib", "a", wire.OpInvite, "b")
 			gr.op("pb", "a", wire.OpPromote, "b")
@@ -282,7 +308,9 @@ func TestConvergenceProperty(t *testing.T) {
 			}
 			heads := replicas[i].Heads()
 			op = signOp(ids[i], op, heads[:min(len(heads), wire.MaxOpParents)]...)
-			if _, _, err := replicas[i].AddOp(op); err != nil {
+			if _, _, err := replicas[i].AddOp(op); errors.Is(err, ErrNotMember) {
+				continue // a stranger's op: refused alike everywhere
+			} else if err != nil {
 				t.Fatal(err)
 			}
 			all = append(all, op)
