@@ -21,7 +21,10 @@
 // rate-limited). Each op but create names the hashes of the ops its signer
 // had last seen (the heads), so the ops form a graph rooted at create; an
 // op whose parents have not arrived waits (at most MaxPending per group,
-// the oldest dropped) while a catch-up fetches them.
+// the oldest dropped) while a catch-up fetches them. An op joins the graph
+// only if its signer is the creator or is named by an invite among the
+// op's ancestors, so a stranger cannot fill a group's history; this
+// depends on the op's past alone, so every member decides alike.
 //
 // # Convergence
 //
@@ -79,7 +82,7 @@
 //
 //   - MaxMembers (256): an invite beyond it is refused or void.
 //   - MaxOps (4096) ops per group: beyond it ops are refused; make a new
-//     group.
+//     group. A member or former member who floods ops can reach it.
 //   - MaxPending (64) ops per group waiting for parents: the oldest is
 //     dropped, and a later catch-up brings it back.
 //   - MaxGapsPerSender (256): beyond it the oldest gap is no longer asked

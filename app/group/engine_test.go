@@ -377,3 +377,47 @@ func TestInvitationDecline(t *testing.T) {
 		t.Errorf("bob got %d messages and %d log lines", len(bob.got), bob.log.count())
 	}
 }
+
+func TestJoinWhileInviterOffline(t *testing.T) {
+	n, ps := newTestNet(t, "alice", "bob")
+	alice, bob := ps[0], ps[1]
+	gid, _, err := alice.e.Create("team", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t)(alice.e.Rename(gid, "team2"))
+	n.say(alice, gid, "before bob joined")
+	n.send(alice, must(t)(alice.e.Invite(gid, bob.id.ID())))
+	n.run()
+	// Bob joins while alice is away: his catch-up request is lost, and
+	// the invite waits for the rename it follows.
+	alice.offline = true
+	n.send(bob, must(t)(bob.e.Join(gid)))
+	n.run()
+	g, _ := bob.e.Group(gid)
+	if g.State().IsMember(bob.id.ID()) {
+		t.Fatal("bob is a member before he has the ops")
+	}
+	// When alice is back, the node asks again (SyncWith on connect).
+	alice.offline = false
+	n.send(bob, bob.e.SyncWith(alice.id.ID()))
+	n.run()
+	if !g.State().IsMember(bob.id.ID()) || len(bob.got) != 1 || g.State().Name != "team2" {
+		t.Fatalf("after catch-up: member %v, %d messages", g.State().IsMember(bob.id.ID()), len(bob.got))
+	}
+}
+
+func TestReplyWithNothingNewEndsCatchUp(t *testing.T) {
+	n, ps := newTestNet(t, "alice", "bob")
+	alice, bob := ps[0], ps[1]
+	gid := newTeam(t, n, alice, bob)
+	n.say(alice, gid, "one")
+	ga, _ := alice.e.Group(gid)
+	hist, _ := ga.History(10)
+	// A reply that says "more" but brings only what bob has: bob must not
+	// ask again, or two nodes could trade it forever.
+	res, err := bob.e.Receive(alice.id.ID(), wire.GroupSyncReply{Group: gid, Messages: hist, Ops: []wire.GroupOp{ga.genesis.op}, More: true})
+	if err != nil || len(res.Out) != 0 || len(res.Messages) != 0 {
+		t.Fatalf("Receive = %+v, %v; want nothing", res, err)
+	}
+}
