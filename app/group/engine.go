@@ -405,22 +405,17 @@ func (e *Engine) Join(id wire.GroupID) ([]Outgoing, error) {
 		return nil, fmt.Errorf("%w: no invitation to group %s", ErrUnknownGroup, id)
 	}
 	inv := e.invites[i]
-	e.invites = slices.Delete(e.invites, i, i+1)
 	g, ok := e.groups[id]
-	e.mu.Unlock()
 	if !ok {
 		var err error
 		if g, err = newGroup(inv.frame.Create, e.store, true); err != nil {
+			e.mu.Unlock()
 			return nil, err
 		}
-		e.mu.Lock()
-		if g2, ok := e.groups[id]; ok {
-			g = g2
-		} else {
-			e.groups[id] = g
-		}
-		e.mu.Unlock()
+		e.groups[id] = g
 	}
+	e.invites = slices.Delete(e.invites, i, i+1)
+	e.mu.Unlock()
 	if _, _, err := g.AddOp(inv.frame.Invite); err != nil {
 		return nil, err
 	}
