@@ -76,7 +76,9 @@
 // other side sends the ops not in their past) and the wanted ranges per
 // sender (the gaps, and everything after the last). The reply carries as
 // many ops and messages as fit in one line and says if there is more; the
-// asker then asks again.
+// asker then asks again. Only members are answered. A new member's first
+// catch-up brings the history the member it asks holds, from before it
+// joined too (history is shared with members, as in most group chats).
 //
 // # Limits
 //
