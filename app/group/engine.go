@@ -150,6 +150,12 @@ func (e *Engine) Groups() []Info {
 	return out
 }
 
+// ByName returns the groups named name (without "#"): names are not
+// unique, so the UI asks which one when there are several.
+func (e *Engine) ByName(name string) []Info {
+	return slices.DeleteFunc(e.Groups(), func(i Info) bool { return i.Name != name })
+}
+
 // Invitations returns the invitations waiting for an answer, oldest first.
 func (e *Engine) Invitations() []Invitation {
 	e.mu.Lock()

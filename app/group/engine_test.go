@@ -350,6 +350,12 @@ func TestRestartKeepsGroups(t *testing.T) {
 	if len(infos) != 1 || infos[0].Name != "team" || !infos[0].Joined || !infos[0].Admin {
 		t.Errorf("Groups() = %+v", infos)
 	}
+	if got := e2.ByName("team"); len(got) != 1 || got[0].ID != gid {
+		t.Errorf("ByName(team) = %+v", got)
+	}
+	if got := e2.ByName("other"); len(got) != 0 {
+		t.Errorf("ByName(other) = %+v", got)
+	}
 }
 
 func TestInvitationDecline(t *testing.T) {
