@@ -72,6 +72,8 @@ type Group struct {
 	tracks  map[identity.ID]*seqTrack
 	// invites holds, per peer, the invite ops naming it (see admitted).
 	invites map[identity.ID][]*node
+	// changed is set when an insert changes the members or name.
+	changed bool
 }
 
 type pendingOp struct {
@@ -250,15 +252,13 @@ func (g *Group) AddOp(op wire.GroupOp) (status OpStatus, changed bool, err error
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	before := g.fr.state
+	g.changed = false
 	status, err = g.insertLocked(op, h, signer, true)
 	if err != nil || status != OpAdded {
 		return status, false, err
 	}
-	if err := g.drainPendingLocked(); err != nil {
-		return status, !before.equal(g.fr.state), err
-	}
-	return status, !before.equal(g.fr.state), nil
+	err = g.drainPendingLocked()
+	return status, g.changed, err
 }
 
 // insertLocked adds a verified op to the graph and updates the fold.
@@ -312,13 +312,16 @@ func (g *Group) insertLocked(op wire.GroupOp, h wire.OpHash, signer identity.ID,
 	if extends {
 		g.fr.order = append(g.fr.order, n)
 		if g.fr.state.authorized(&op, signer) {
-			g.fr.state = g.fr.state.clone()
+			before := g.fr.state.Name
 			g.fr.state.apply(&op, signer, len(g.fr.order)-1)
 			g.fr.effective[n] = true
+			g.changed = g.changed || op.Kind != wire.OpRename || op.Name != before
 		}
 		return OpAdded, nil
 	}
-	g.fr = fold(g.genesis, len(g.nodes))
+	before := g.fr.state
+	g.fr = fold(g.genesis, len(g.nodes)) // a new state: before is intact
+	g.changed = g.changed || !before.equal(g.fr.state)
 	return OpAdded, nil
 }
 
