@@ -126,6 +126,11 @@ func TestThreeMembers(t *testing.T) {
 	n.send(alice, must(t)(alice.e.Kick(gid, bob.id.ID())))
 	n.run()
 	sameState(t, gid, short(alice), alice, bob)
+	bob.got = nil
+	n.say(alice, gid, "after bob was kicked")
+	if len(bob.got) != 0 {
+		t.Errorf("bob got %d messages after the kick", len(bob.got))
+	}
 	if _, _, err := bob.e.Send(gid, "kicked"); !errors.Is(err, ErrNotMember) {
 		t.Errorf("bob sends after the kick: %v, want ErrNotMember", err)
 	}
