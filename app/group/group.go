@@ -341,21 +341,12 @@ func (g *Group) admitted(signer identity.ID, parents []*node, extends bool) bool
 	if extends {
 		return true // every op is an ancestor
 	}
-	seen := make(map[*node]bool)
-	stack := slices.Clone(parents)
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		if slices.Contains(invites, n) {
-			return true
-		}
-		stack = append(stack, n.parents...)
-	}
-	return false
+	found := false
+	walk(parents, func(n *node) []*node { return n.parents }, func(n *node) bool {
+		found = slices.Contains(invites, n)
+		return !found
+	})
+	return found
 }
 
 // holdLocked keeps an op whose parents are missing, dropping the oldest

@@ -327,8 +327,14 @@ func voidConcurrent(removal *node, ops []*node, void map[*node]bool, effective m
 
 // reach returns the nodes reachable from n by next, n excluded.
 func reach(n *node, next func(*node) []*node) map[*node]bool {
+	return walk(next(n), next, func(*node) bool { return true })
+}
+
+// walk visits each node reachable from start by next (start included)
+// once, until visit returns false; it returns the nodes visited.
+func walk(start []*node, next func(*node) []*node, visit func(*node) bool) map[*node]bool {
 	seen := make(map[*node]bool)
-	stack := slices.Clone(next(n))
+	stack := slices.Clone(start)
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -336,6 +342,9 @@ func reach(n *node, next func(*node) []*node) map[*node]bool {
 			continue
 		}
 		seen[x] = true
+		if !visit(x) {
+			break
+		}
 		stack = append(stack, next(x)...)
 	}
 	return seen
