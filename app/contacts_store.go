@@ -153,25 +153,3 @@ func (c *Contacts) markDirty() {
 	c.flushed = contactsFile{Pinned: map[string]string{}, Keys: map[string]contactKey{}}
 	c.mu.Unlock()
 }
-
-// ImportFrom copies the keys and pins of src (a contacts.json read with
-// OpenContacts) into c, keeping what c already has.
-func (c *Contacts) ImportFrom(src *Contacts) {
-	src.mu.Lock()
-	data := cloneContacts(src.data)
-	src.mu.Unlock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, k := range data.Keys {
-		if _, ok := c.data.Keys[id]; !ok {
-			c.data.Keys[id] = k
-			c.dirty = true
-		}
-	}
-	for fold, id := range data.Pinned {
-		if _, ok := c.data.Pinned[fold]; !ok {
-			c.data.Pinned[fold] = id
-			c.dirty = true
-		}
-	}
-}

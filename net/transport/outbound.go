@@ -202,7 +202,7 @@ func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int) 
 		return false, err
 	}
 	if t.cfg.ConnPerMessage {
-		return false, t.sendOnce(ctx, d, lines, n)
+		return false, t.sendOnce(ctx, d, lines)
 	}
 	p, err := t.acquire(ctx, keyOf(d))
 	if err != nil {
@@ -244,7 +244,7 @@ func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int) 
 
 // sendOnce is Send for ConnPerMessage: for each line, dial, write it,
 // close.
-func (t *Transport) sendOnce(ctx context.Context, d Dest, lines []byte, n int) error {
+func (t *Transport) sendOnce(ctx context.Context, d Dest, lines []byte) error {
 	for len(lines) > 0 {
 		end := bytes.IndexByte(lines, '\n') + 1
 		if end == 0 {
