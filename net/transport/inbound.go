@@ -157,6 +157,10 @@ func (t *Transport) serveConn(raw net.Conn, ic *inConn, handle func(Inbound)) {
 		closer = tc // sends close_notify
 		t.stats.tlsConns.Add(1)
 		id := string(peerIDOf(tc.ConnectionState()))
+		if proto := tc.ConnectionState().NegotiatedProtocol; proto != ALPN {
+			t.serveStream(tc, raw, ic, remote, id, proto) // a bulk-data stream (stream.go)
+			return
+		}
 		log.Debug("inbound TLS connection", "peer", id)
 		t.readMessages(tc, raw, ic, remote, id, handle)
 
