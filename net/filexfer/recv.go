@@ -212,36 +212,44 @@ func (e *Engine) fetch(ctx context.Context, t *transfer) error {
 	e.mu.Unlock()
 	e.emit(EventStarted, t)
 
-	buf := make([]byte, dataHeader+MaxChunk)
-	saved := offset
-	for offset < rec.Size {
+	w := newDiskWriter(e, t, f, h, offset, rec.Size)
+	var readErr error
+	for offset < rec.Size && readErr == nil {
+		var buf []byte
+		select {
+		case buf = <-w.free:
+		case <-w.fail:
+		}
+		if buf == nil {
+			break
+		}
 		typ, p, err := readFrame(conn, buf)
 		if err != nil {
-			e.checkpoint(t, f, h, offset)
-			return fmt.Errorf("read data: %w", noEOF(err))
+			readErr = fmt.Errorf("read data: %w", noEOF(err))
+			break
 		}
 		at, data, err := parseData(p)
 		switch {
 		case typ != frameData || err != nil:
-			e.checkpoint(t, f, h, offset)
-			return fmt.Errorf("%w: want data at %d (type %c, %v)", errBadFrame, offset, typ, err)
+			readErr = fmt.Errorf("%w: want data at %d (type %c, %v)", errBadFrame, offset, typ, err)
 		case at != offset || int64(len(data)) > rec.Size-offset:
-			e.checkpoint(t, f, h, offset)
-			return fmt.Errorf("%w: data at %d+%d, want %d (size %d)", errBadFrame, at, len(data), offset, rec.Size)
+			readErr = fmt.Errorf("%w: data at %d+%d, want %d (size %d)", errBadFrame, at, len(data), offset, rec.Size)
+		default:
+			w.full <- chunk{buf, data}
+			offset += int64(len(data))
+			e.bytesReceived.Add(int64(len(data)))
+			e.progress(t, offset)
 		}
-		if _, err := f.Write(data); err != nil {
-			return e.writeFailed(t, f, h, offset, err)
+	}
+	writeErr := w.stop()
+	switch {
+	case writeErr != nil:
+		return e.writeFailed(t, f, h, w.written, writeErr)
+	case readErr != nil:
+		if err := e.checkpoint(t, f, h, w.written); err != nil {
+			return e.writeFailed(t, f, h, w.written, err)
 		}
-		h.Write(data)
-		offset += int64(len(data))
-		e.bytesReceived.Add(int64(len(data)))
-		if offset-saved >= e.cfg.Checkpoint && offset < rec.Size {
-			if err := e.checkpoint(t, f, h, offset); err != nil {
-				return e.writeFailed(t, f, h, offset, err)
-			}
-			saved = offset
-		}
-		e.progress(t, offset)
+		return readErr
 	}
 
 	var sum [32]byte
@@ -315,16 +323,21 @@ func (e *Engine) checkpoint(t *transfer, f File, h hash.Hash, offset int64) erro
 	if err != nil {
 		return err
 	}
+	e.saveCheckpoint(t, offset, state)
+	return nil
+}
+
+// saveCheckpoint records that offset bytes, hashed to state, are synced.
+func (e *Engine) saveCheckpoint(t *transfer, offset int64, state []byte) {
 	e.mu.Lock()
 	if t.rec.State != StateActive { // cancelled meanwhile: nothing to resume
 		e.mu.Unlock()
-		return nil
+		return
 	}
 	t.rec.Offset, t.rec.HashState, t.rec.Updated = offset, state, e.cfg.Now()
 	rec := t.rec
 	e.mu.Unlock()
 	e.save(rec)
-	return nil
 }
 
 // writeFailed ends a download whose file could not be written: a full
