@@ -317,7 +317,7 @@ func (e *Engine) PeerOnline(peer string) {
 	}
 }
 
-// lookup returns the transfer id of direction dir, holding e.mu.
+// lookupLocked returns the transfer id; e.mu is held.
 func (e *Engine) lookupLocked(id string) (*transfer, error) {
 	t, ok := e.transfers[id]
 	if !ok {

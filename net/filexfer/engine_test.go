@@ -18,6 +18,16 @@ import (
 // waits until both report done; it returns bob's transfer.
 func sendFile(t *testing.T, alice, bob *peer, path string) Transfer {
 	t.Helper()
+	tr := offerAccepted(t, alice, bob, path)
+	got := bob.await(EventDone, tr.ID).Transfer
+	alice.await(EventDone, tr.ID)
+	return got
+}
+
+// offerAccepted offers path from alice to bob and accepts it on bob's
+// side once his offered event (checked) arrives.
+func offerAccepted(t *testing.T, alice, bob *peer, path string) Transfer {
+	t.Helper()
 	tr, err := alice.engine().Offer(context.Background(), bob.ID(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -29,9 +39,7 @@ func sendFile(t *testing.T, alice, bob *peer, path string) Transfer {
 	if err := bob.engine().Accept(tr.ID); err != nil {
 		t.Fatal(err)
 	}
-	got := bob.await(EventDone, tr.ID).Transfer
-	alice.await(EventDone, tr.ID)
-	return got
+	return tr
 }
 
 func TestTransfer50MB(t *testing.T) {
@@ -76,14 +84,7 @@ func resumeCase(t *testing.T, alice, bob *peer, drop bool, interrupt func(*gate)
 	g := newGate(size/2, drop)
 	g.install(bob)
 
-	tr, err := alice.engine().Offer(context.Background(), bob.ID(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.await(EventOffered, tr.ID)
-	if err := bob.engine().Accept(tr.ID); err != nil {
-		t.Fatal(err)
-	}
+	tr := offerAccepted(t, alice, bob, path)
 	waitClosed(t, g.reached, "half the file")
 	interrupt(g)
 	sentBefore, _ := alice.engine().Stats()
@@ -166,14 +167,7 @@ func TestCancel(t *testing.T) {
 			path, _ := writeFile(t, "cancel.bin", 8<<20)
 			g := newGate(4<<20, false)
 			g.install(bob)
-			tr, err := alice.engine().Offer(context.Background(), bob.ID(), path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bob.await(EventOffered, tr.ID)
-			if err := bob.engine().Accept(tr.ID); err != nil {
-				t.Fatal(err)
-			}
+			tr := offerAccepted(t, alice, bob, path)
 			waitClosed(t, g.reached, "half the file")
 			canceller, other := alice, bob
 			if by == "receiver" {
@@ -264,14 +258,7 @@ func TestDiskFull(t *testing.T) {
 	bob := newPeer(t, n, Config{FS: ffs, Checkpoint: 1 << 20})
 	const size = 8 << 20
 	path, sum := writeFile(t, "big.iso", size)
-	tr, err := alice.engine().Offer(context.Background(), bob.ID(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.await(EventOffered, tr.ID)
-	if err := bob.engine().Accept(tr.ID); err != nil {
-		t.Fatal(err)
-	}
+	tr := offerAccepted(t, alice, bob, path)
 	ev := bob.await(EventFailed, tr.ID)
 	if !strings.Contains(ev.Transfer.Error, "disk full") || !strings.Contains(ev.Transfer.Error, "accept") {
 		t.Fatalf("error %q: want it to say the disk is full and what to do", ev.Transfer.Error)

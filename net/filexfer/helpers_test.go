@@ -80,7 +80,7 @@ func newPeer(tb testing.TB, n *network, cfg Config) *peer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &peer{tb: tb, net: n, id: id, cfg: cfg, events: make(chan Event, 100000)}
+	p := &peer{tb: tb, net: n, id: id, cfg: cfg, events: make(chan Event, 1000)}
 	p.start()
 	tb.Cleanup(p.stop)
 	return p

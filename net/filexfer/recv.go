@@ -164,7 +164,7 @@ func (e *Engine) removePartial(t *transfer) {
 	e.mu.Unlock()
 }
 
-// download is one attempt: open the partial file at the checkpoint, ask
+// fetch is one attempt: open the partial file at the checkpoint, ask
 // the sender for the rest, write and hash it, and on the last byte check
 // the hash and give the file its name.
 func (e *Engine) fetch(ctx context.Context, t *transfer) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Offer offers the file at path to peer: it hashes the file (reading it
@@ -138,6 +139,11 @@ func (e *Engine) serveGet(ctx context.Context, peer string, conn io.ReadWriteClo
 	err := e.upload(upCtx, t, conn, g.Offset)
 	var verdict answerFrame
 	if err == nil {
+		// The receiver syncs the whole file before it answers: on a slow
+		// disk that can take longer than a stream's usual deadline.
+		if s, ok := conn.(interface{ SetIdleTimeout(time.Duration) }); ok {
+			s.SetIdleTimeout(verdictTimeout)
+		}
 		verdict, err = readAnswer(conn)
 	}
 	e.mu.Lock()
@@ -161,6 +167,10 @@ func (e *Engine) serveGet(ctx context.Context, peer string, conn io.ReadWriteClo
 }
 
 var errChanged = errors.New("file changed")
+
+// verdictTimeout bounds the wait for the receiver's verdict after the last
+// byte.
+const verdictTimeout = 10 * time.Minute
 
 // upload answers OK and writes the data frames from offset to the end.
 func (e *Engine) upload(ctx context.Context, t *transfer, conn io.Writer, offset int64) error {
