@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,9 +71,9 @@ type Stream struct {
 	peer    string
 	remote  netip.AddrPort
 	proto   string
-	timeout time.Duration
-	touch   func() // inbound: marks the connection active (see admit)
-	done    func() // releases the stream's place in the limits, once
+	timeout atomic.Int64 // a time.Duration
+	touch   func()       // inbound: marks the connection active (see admit)
+	done    func()       // releases the stream's place in the limits, once
 
 	closeOnce sync.Once
 	closeErr  error
@@ -89,11 +90,13 @@ func (s *Stream) Proto() string { return s.proto }
 
 // SetIdleTimeout changes the deadline of each later Read and Write (e.g. to
 // wait longer for an answer).
-func (s *Stream) SetIdleTimeout(d time.Duration) { s.timeout = d }
+func (s *Stream) SetIdleTimeout(d time.Duration) { s.timeout.Store(int64(d)) }
+
+func (s *Stream) deadline() time.Time { return time.Now().Add(time.Duration(s.timeout.Load())) }
 
 // Read reads with a deadline of the idle timeout.
 func (s *Stream) Read(p []byte) (int, error) {
-	if err := s.raw.SetReadDeadline(time.Now().Add(s.timeout)); err != nil {
+	if err := s.raw.SetReadDeadline(s.deadline()); err != nil {
 		return 0, err
 	}
 	n, err := s.conn.Read(p)
@@ -105,7 +108,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 
 // Write writes with a deadline of the idle timeout.
 func (s *Stream) Write(p []byte) (int, error) {
-	if err := s.raw.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+	if err := s.raw.SetWriteDeadline(s.deadline()); err != nil {
 		return 0, err
 	}
 	return s.conn.Write(p)
@@ -197,9 +200,10 @@ func (t *Transport) serveStream(tc *tls.Conn, raw net.Conn, ic *inConn, remote n
 		return
 	}
 	s := &Stream{
-		conn: tc, raw: raw, peer: peer, remote: remote, proto: proto, timeout: lim.IdleTimeout,
+		conn: tc, raw: raw, peer: peer, remote: remote, proto: proto,
 		touch: func() { ic.touch(time.Now()) },
 	}
+	s.SetIdleTimeout(lim.IdleTimeout)
 	defer func() {
 		raw.SetWriteDeadline(time.Now().Add(time.Second)) // for serveConn's close_notify
 		t.mu.Lock()
@@ -246,10 +250,12 @@ func (t *Transport) OpenStream(ctx context.Context, d Dest, proto string) (*Stre
 		return nil, err
 	}
 	stop := context.AfterFunc(t.ctx, func() { raw.Close() }) // Close of the transport
-	return &Stream{
-		conn: tc, raw: raw, peer: d.Identity, remote: addrPortOf(raw.RemoteAddr()), proto: proto, timeout: lim.IdleTimeout,
+	s := &Stream{
+		conn: tc, raw: raw, peer: d.Identity, remote: addrPortOf(raw.RemoteAddr()), proto: proto,
 		done: func() { stop(); release() },
-	}, nil
+	}
+	s.SetIdleTimeout(lim.IdleTimeout)
+	return s, nil
 }
 
 // dialStream connects to d.Addr, else d.AltAddr, and completes a TLS
