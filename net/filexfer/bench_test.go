@@ -23,17 +23,21 @@ import (
 
 // Benchmarks (engine only; both peers in this process, on loopback):
 //
-//	go test -run '^$' -bench 'Transfer|ChatLatency' -benchtime 1x ./net/filexfer
+//	go test ./net/filexfer -run '^$' -bench Transfer -benchtime 5x -xfer.sizes 100,1024 [-xfer.dir /dev/shm]
+//	go test ./net/filexfer -run '^$' -bench ChatLatency -benchtime 3x -xfer.chatmb 1024
 //
-// BenchmarkTransfer sets each file transfer beside raw TLS over one
-// stream (the same transport stream, the bytes written in 256 KiB writes
-// and discarded: no framing, no file, no hash) in the same run, at each
-// size of -xfer.sizes (MB). MB/s is the data phase: from Accept to the
-// receiver's Done (the sender's SHA-256 of the offer is offer-s). The
-// memory figures cover both engines: peak-heap-MB is the most heap in
-// objects seen (sampled every 10 ms), alloc-MB what was allocated, and
-// maxrss-MB the process's peak RSS so far (it only grows: equal figures
-// after a small and a large size mean the large one needed no more).
+// BenchmarkTransfer runs, in each round and at each size of -xfer.sizes
+// (MB): raw TLS over one stream (the same transport stream, 256 KiB
+// writes read and discarded: no framing, no file, no hash), the file
+// transfer (from Accept to the receiver's Done; the sender's SHA-256 of
+// the offer is offer-s), and the file transfer to a receiver whose disk
+// writes are dropped (nodisk). It reports medians and bests (MB/s), the
+// median of the rounds' ratios, and the CPU time (user and system, both
+// peers) per GB of each. The memory figures: peak-heap-MB is the most heap
+// in objects seen (sampled every 10 ms), alloc-MB what was allocated per
+// round, maxrss-MB the process's peak RSS so far (it only grows: equal
+// figures after a small and a large size mean the large one needed no
+// more).
 var (
 	benchSizes = flag.String("xfer.sizes", "100,1024", "file sizes (MB) of BenchmarkTransfer")
 	benchDir   = flag.String("xfer.dir", "", "download directory of the benchmarks (default: a temporary one)")
@@ -97,8 +101,10 @@ func benchTransfer(b *testing.B, size int64) {
 	buf := make([]byte, MaxChunk)
 	mem := startMemSampler()
 	var raws, files, nodisks, ratios, nodiskRatios, offers []float64
+	var rawCPU, fileCPU, nodiskCPU time.Duration
 	for b.Loop() {
 		// Raw TLS: alice writes size bytes on one stream; sink discards.
+		c0 := cpuTime()
 		t0 := time.Now()
 		s, err := alice.tr.OpenStream(context.Background(), n.dest(sink.id), ALPN)
 		if err != nil {
@@ -114,6 +120,7 @@ func benchTransfer(b *testing.B, size int64) {
 			b.Fatalf("read %d of %d bytes", c, size)
 		}
 		raw := float64(size) / time.Since(t0).Seconds() / 1e6
+		rawCPU += cpuTime() - c0
 
 		// The file, from Accept to the receiver's Done.
 		file := func(to *peer) float64 {
@@ -124,12 +131,17 @@ func benchTransfer(b *testing.B, size int64) {
 			}
 			offers = append(offers, time.Since(t1).Seconds())
 			to.await(EventOffered, tr.ID)
-			t2 := time.Now()
+			c2, t2 := cpuTime(), time.Now()
 			if err := to.engine().Accept(tr.ID); err != nil {
 				b.Fatal(err)
 			}
 			got := to.await(EventDone, tr.ID).Transfer
 			mbs := float64(size) / time.Since(t2).Seconds() / 1e6
+			if to == bob {
+				fileCPU += cpuTime() - c2
+			} else {
+				nodiskCPU += cpuTime() - c2
+			}
 			alice.await(EventDone, tr.ID)
 			if got.SHA256 != fmt.Sprintf("%x", sum) {
 				b.Fatal("hash differs")
@@ -149,7 +161,18 @@ func benchTransfer(b *testing.B, size int64) {
 	b.ReportMetric(median(nodisks), "nodisk-MB/s")
 	b.ReportMetric(median(nodiskRatios), "nodisk/raw")
 	b.ReportMetric(median(offers), "offer-s")
+	perGB := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) / (float64(size) / (1 << 30)) }
+	b.ReportMetric(perGB(rawCPU), "raw-cpu-s/GB")
+	b.ReportMetric(perGB(fileCPU), "file-cpu-s/GB")
+	b.ReportMetric(perGB(nodiskCPU), "nodisk-cpu-s/GB")
 	mem.report(b)
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // discardFS is the OS file system whose file writes are dropped (the

@@ -122,6 +122,36 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 	resumeCase(t, alice, bob, false, func(*gate) { bob.restart() })
 }
 
+// frozenStore drops every Save while frozen: what a receiver killed with
+// -9 leaves behind is its last checkpoint, not the one a clean Close saves.
+type frozenStore struct {
+	Store
+	frozen atomic.Bool
+}
+
+func (s *frozenStore) Save(r Record) error {
+	if s.frozen.Load() {
+		return nil
+	}
+	return s.Store.Save(r)
+}
+
+func TestResumeAfterReceiverCrash(t *testing.T) {
+	n := newNetwork()
+	fs, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &frozenStore{Store: fs}
+	alice := newPeer(t, n, Config{})
+	bob := newPeer(t, n, Config{Checkpoint: 1 << 20, Store: store})
+	resumeCase(t, alice, bob, false, func(*gate) {
+		store.frozen.Store(true) // the crash: nothing more is saved
+		bob.restart()            // the partial file may be longer than the checkpoint says
+		store.frozen.Store(false)
+	})
+}
+
 func TestResumeAfterSenderRestart(t *testing.T) {
 	n := newNetwork()
 	store, err := NewFileStore(t.TempDir())

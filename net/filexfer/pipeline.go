@@ -14,7 +14,8 @@ const buffers = 4
 // diskWriter writes and hashes a download's chunks in a goroutine of its
 // own, so that reading (and decrypting) the next chunk overlaps with
 // writing and hashing the last; a second goroutine syncs the file and
-// saves checkpoints, so that a slow disk's sync never holds up the data.
+// saves the newest checkpoint, so that a slow disk's sync never holds up
+// the data (checkpoints made while one syncs are folded into the next).
 // The download's fetch owns both and ends them with stop.
 type diskWriter struct {
 	e    *Engine
@@ -25,7 +26,7 @@ type diskWriter struct {
 
 	free chan []byte   // buffers to read the next chunk into
 	full chan chunk    // chunks read, to be written
-	cps  chan cpReq    // checkpoints to sync and save (one at a time; more are skipped)
+	cps  chan struct{} // a newer checkpoint is in latest
 	fail chan struct{} // closed at the first error
 
 	// written is how many bytes of the file are written and hashed; the
@@ -34,8 +35,9 @@ type diskWriter struct {
 
 	writerDone, cpDone chan struct{}
 
-	mu  sync.Mutex
-	err error
+	mu     sync.Mutex
+	err    error
+	latest cpReq // the newest checkpoint, to be synced and saved
 }
 
 type chunk struct{ buf, data []byte }
@@ -49,7 +51,7 @@ func newDiskWriter(e *Engine, t *transfer, f File, h hash.Hash, offset, size int
 	w := &diskWriter{
 		e: e, t: t, f: f, h: h, size: size, written: offset,
 		free: make(chan []byte, buffers), full: make(chan chunk, buffers),
-		cps: make(chan cpReq, 1), fail: make(chan struct{}),
+		cps: make(chan struct{}, 1), fail: make(chan struct{}),
 		writerDone: make(chan struct{}), cpDone: make(chan struct{}),
 	}
 	for range buffers {
@@ -83,10 +85,13 @@ func (w *diskWriter) write() {
 				w.written += int64(len(c.data))
 				if w.written-saved >= w.e.cfg.Checkpoint && w.written < w.size {
 					if state, err := w.h.(encoding.BinaryMarshaler).MarshalBinary(); err == nil {
+						w.mu.Lock()
+						w.latest = cpReq{w.written, state}
+						w.mu.Unlock()
+						saved = w.written
 						select {
-						case w.cps <- cpReq{w.written, state}:
-							saved = w.written
-						default: // the last one is still syncing: next time
+						case w.cps <- struct{}{}:
+						default: // one is pending: it will take the newest
 						}
 					}
 				}
@@ -98,12 +103,21 @@ func (w *diskWriter) write() {
 
 func (w *diskWriter) checkpoints() {
 	defer close(w.cpDone)
-	for r := range w.cps {
+	var done int64
+	for range w.cps {
+		w.mu.Lock()
+		r := w.latest
+		w.mu.Unlock()
+		if r.offset <= done {
+			continue
+		}
+		// Every byte up to r.offset was written before r was made.
 		if err := w.f.Sync(); err != nil {
 			w.setErr(err)
 			continue
 		}
 		w.e.saveCheckpoint(w.t, r.offset, r.state)
+		done = r.offset
 	}
 }
 
