@@ -90,14 +90,14 @@
 // Offers: at most MaxSize bytes, OfferBurst at once per peer then one per
 // OfferEvery (refused ones count), MaxPending waiting per peer; names are
 // sanitised (SanitizeName). Frames: bounded per type before their payload
-// is read. Memory: a download holds 4 chunk buffers (about 1 MiB), an
-// upload one, whatever the file's size. Streams: the transport's
+// is read. Memory: a download and an upload each hold one chunk buffer
+// (256 KiB), whatever the file's size. Streams: the transport's
 // StreamConfig (per peer and in all, a deadline on every read and write).
 //
 // # Goroutines
 //
-// Each active download has a goroutine (plus a disk writer and a
-// checkpointer while connected), and each reject or cancel notice one
+// Each active download has a goroutine (plus one that syncs and saves
+// checkpoints while it is connected), and each reject or cancel notice one
 // while it is delivered; Close ends and waits for them all. ServeConn runs
 // in the caller's (the transport's connection) goroutine and returns when
 // its exchange ends or the engine closes.

@@ -22,7 +22,12 @@ import (
 	"github.com/parlance-chat/parlance/net/transport"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(receiverEnv) != "" { // a process of BenchmarkChatLatencyTwoProcesses
+		os.Exit(runBenchReceiver())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // waitFor bounds every wait (generous: the machine may be busy).
 const waitFor = 60 * time.Second

@@ -213,16 +213,9 @@ func (e *Engine) fetch(ctx context.Context, t *transfer) error {
 	e.emit(EventStarted, t)
 
 	w := newDiskWriter(e, t, f, h, offset, rec.Size)
-	var readErr error
-	for offset < rec.Size && readErr == nil {
-		var buf []byte
-		select {
-		case buf = <-w.free:
-		case <-w.fail:
-		}
-		if buf == nil {
-			break
-		}
+	buf := make([]byte, dataHeader+MaxChunk)
+	var readErr, writeErr error
+	for offset < rec.Size && readErr == nil && writeErr == nil {
 		typ, p, err := readFrame(conn, buf)
 		if err != nil {
 			readErr = fmt.Errorf("read data: %w", noEOF(err))
@@ -235,13 +228,15 @@ func (e *Engine) fetch(ctx context.Context, t *transfer) error {
 		case at != offset || int64(len(data)) > rec.Size-offset:
 			readErr = fmt.Errorf("%w: data at %d+%d, want %d (size %d)", errBadFrame, at, len(data), offset, rec.Size)
 		default:
-			w.full <- chunk{buf, data}
+			writeErr = w.write(data)
 			offset += int64(len(data))
 			e.bytesReceived.Add(int64(len(data)))
 			e.progress(t, offset)
 		}
 	}
-	writeErr := w.stop()
+	if err := w.stop(); writeErr == nil {
+		writeErr = err
+	}
 	switch {
 	case writeErr != nil:
 		return e.writeFailed(t, f, h, w.written, writeErr)
