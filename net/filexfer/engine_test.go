@@ -74,6 +74,16 @@ func TestTransfer50MB(t *testing.T) {
 	}
 }
 
+func TestEmptyFile(t *testing.T) {
+	n := newNetwork()
+	alice, bob := newPeer(t, n, Config{}), newPeer(t, n, Config{})
+	path, _ := writeFile(t, "empty.txt", 0)
+	got := sendFile(t, alice, bob, path)
+	if st, err := os.Stat(got.Path); err != nil || st.Size() != 0 || filepath.Base(got.Path) != "empty.txt" {
+		t.Fatalf("saved %q: %v, %v", got.Path, st, err)
+	}
+}
+
 // resumeCase runs a transfer that is interrupted once bob has read half of
 // it, by interrupt, and checks that it finishes with fewer than size bytes
 // sent after the interruption.
