@@ -71,7 +71,8 @@
 // progress (Done bytes, Rate, ETA; at most every ProgressEvery per
 // transfer), done, rejected, cancelled, failed (Transfer.Error says why and
 // what to do). Line mode passes them through a Throttle{Every: time.Second}
-// and prints FormatProgress; the full-screen UI feeds Done/Size to a
+// and prints FormatEvent (progress lines via FormatProgress, a final line
+// saying the SHA-256 was verified); the full-screen UI feeds Done/Size to a
 // progress bar. IDs are 32 hex digits; UIs may accept a unique prefix.
 //
 // # Where state lives

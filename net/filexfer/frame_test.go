@@ -164,6 +164,28 @@ func TestProgressFormatAndThrottle(t *testing.T) {
 	}
 }
 
+func TestFormatEvent(t *testing.T) {
+	tr := Transfer{ID: "1a2b3c4d5e6f", Name: "a.jpg", Size: 2_100_000, Path: "/dl/a.jpg"}
+	in, out := tr, tr
+	in.Dir, out.Dir = Receive, Send
+	failed := in
+	failed.Error = "disk full: free space"
+	for _, tc := range []struct {
+		ev   Event
+		want string
+	}{
+		{Event{EventOffered, in}, "offer 1a2b3c4d: a.jpg (2.1 MB): /accept 1a2b3c4d or /reject 1a2b3c4d"},
+		{Event{EventOffered, out}, "offered 1a2b3c4d: a.jpg (2.1 MB), waiting for an answer"},
+		{Event{EventDone, in}, "1a2b3c4d a.jpg: saved to /dl/a.jpg, SHA-256 verified"},
+		{Event{EventDone, out}, "1a2b3c4d a.jpg: delivered, SHA-256 verified by the receiver"},
+		{Event{EventFailed, failed}, "1a2b3c4d a.jpg: failed: disk full: free space"},
+	} {
+		if got := FormatEvent(tc.ev); got != tc.want {
+			t.Errorf("FormatEvent(%v) = %q, want %q", tc.ev.Kind, got, tc.want)
+		}
+	}
+}
+
 func TestMeter(t *testing.T) {
 	var m meter
 	t0 := time.Unix(0, 0)

@@ -104,3 +104,40 @@ func FormatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
+
+// ShortID is the start of a transfer id that UIs show (8 hex digits).
+func ShortID(id string) string { return id[:min(8, len(id))] }
+
+// FormatEvent is a one-line description of an event, for line mode:
+// "offer 1a2b3c4d: photo.jpg (2.1 MB) from the peer: /accept 1a2b3c4d or
+// /reject 1a2b3c4d", "1a2b3c4d photo.jpg: saved to …, SHA-256 verified".
+// The caller names the peer.
+func FormatEvent(ev Event) string {
+	t := ev.Transfer
+	id := ShortID(t.ID)
+	switch ev.Kind {
+	case EventOffered:
+		if t.Dir == Receive {
+			return fmt.Sprintf("offer %s: %s (%s): /accept %s or /reject %s", id, t.Name, FormatBytes(t.Size), id, id)
+		}
+		return fmt.Sprintf("offered %s: %s (%s), waiting for an answer", id, t.Name, FormatBytes(t.Size))
+	case EventStarted:
+		if t.Done > 0 {
+			return fmt.Sprintf("%s %s: resumed at %s of %s", id, t.Name, FormatBytes(t.Done), FormatBytes(t.Size))
+		}
+		return fmt.Sprintf("%s %s: started (%s)", id, t.Name, FormatBytes(t.Size))
+	case EventProgress:
+		return id + " " + FormatProgress(t)
+	case EventDone:
+		if t.Dir == Receive {
+			return fmt.Sprintf("%s %s: saved to %s, SHA-256 verified", id, t.Name, t.Path)
+		}
+		return fmt.Sprintf("%s %s: delivered, SHA-256 verified by the receiver", id, t.Name)
+	case EventRejected:
+		return fmt.Sprintf("%s %s: rejected (%s)", id, t.Name, t.Error)
+	case EventCancelled:
+		return fmt.Sprintf("%s %s: cancelled (%s)", id, t.Name, t.Error)
+	default:
+		return fmt.Sprintf("%s %s: failed: %s", id, t.Name, t.Error)
+	}
+}
