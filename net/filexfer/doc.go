@@ -73,7 +73,8 @@
 // what to do). Line mode passes them through a Throttle{Every: time.Second}
 // and prints FormatEvent (progress lines via FormatProgress, a final line
 // saying the SHA-256 was verified); the full-screen UI feeds Done/Size to a
-// progress bar. IDs are 32 hex digits; UIs may accept a unique prefix.
+// progress bar. IDs are 32 hex digits; UIs show ShortID and turn what the
+// user types back into an id with eng.Lookup(prefix).
 //
 // # Where state lives
 //

@@ -297,6 +297,33 @@ func (e *Engine) Get(id string) (Transfer, bool) {
 	return t.snapshot(), true
 }
 
+// ErrAmbiguous: more than one transfer id starts with the prefix given.
+var ErrAmbiguous = errors.New("more than one transfer starts with that id")
+
+// Lookup returns the id of the one transfer whose id starts with prefix
+// (what a user types after /accept: ShortID or more).
+func (e *Engine) Lookup(prefix string) (string, error) {
+	prefix = strings.ToLower(strings.TrimSpace(prefix))
+	if prefix == "" {
+		return "", fmt.Errorf("transfer %q: %w", prefix, ErrUnknown)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	found := ""
+	for id := range e.transfers {
+		if strings.HasPrefix(id, prefix) {
+			if found != "" {
+				return "", fmt.Errorf("transfer %s: %w", prefix, ErrAmbiguous)
+			}
+			found = id
+		}
+	}
+	if found == "" {
+		return "", fmt.Errorf("transfer %s: %w", prefix, ErrUnknown)
+	}
+	return found, nil
+}
+
 // Stats are the bytes of file data written to and read from streams.
 func (e *Engine) Stats() (sent, received int64) {
 	return e.bytesSent.Load(), e.bytesReceived.Load()

@@ -422,6 +422,32 @@ func TestUnknownAndForeignTransfers(t *testing.T) {
 	}
 }
 
+func TestLookup(t *testing.T) {
+	e, err := New(Config{DownloadDir: t.TempDir(), Dial: func(context.Context, string) (io.ReadWriteCloser, error) { return nil, errors.New("offline") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, id := range []string{"aa11", "aa22", "bb33"} {
+		e.transfers[id] = &transfer{rec: Record{ID: id}}
+	}
+	for _, tc := range []struct {
+		prefix, want string
+		err          error
+	}{
+		{"bb", "bb33", nil},
+		{"AA2", "aa22", nil},
+		{"aa", "", ErrAmbiguous},
+		{"cc", "", ErrUnknown},
+		{"", "", ErrUnknown},
+	} {
+		got, err := e.Lookup(tc.prefix)
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tc.prefix, got, err, tc.want, tc.err)
+		}
+	}
+}
+
 func TestFileStoreRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s, err := NewFileStore(dir)
