@@ -28,7 +28,8 @@
 //     and answers with the mismatch. Both sides then report done or failed.
 //   - A dropped connection: the download retries with back-off (RetryMin
 //     doubling to RetryMax, or at once on PeerOnline) and asks from its last
-//     checkpoint. A restarted receiver (New with the same Store and
+//     checkpoint; it stops (failed) if the peer's address proves another
+//     key (transport.ErrKeyMismatch). A restarted receiver (New with the same Store and
 //     DownloadDir) resumes its active downloads; a restarted sender serves
 //     them from its Store's records.
 //   - Reject and Cancel tell the peer on a stream of their own (a few
@@ -56,6 +57,7 @@
 //	})
 //
 //	tr, err := eng.Offer(ctx, peerID, path) // /sendfile: hashes, then offers; blocks (run it off the UI)
+//	id, err := eng.Lookup(typed)            // the id a user typed (ShortID or more)
 //	err = eng.Accept(id)                    // /accept; also resumes a download that failed on a full disk
 //	err = eng.Reject(id)                    // /reject
 //	err = eng.Cancel(id)                    // /cancel, either direction

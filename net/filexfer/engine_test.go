@@ -118,7 +118,7 @@ func resumeCase(t *testing.T, alice, bob *peer, drop bool, interrupt func(*gate)
 func TestResumeAfterDroppedConnection(t *testing.T) {
 	n := newNetwork()
 	alice, bob := newPeer(t, n, Config{}), newPeer(t, n, Config{Checkpoint: 1 << 20})
-	resumeCase(t, alice, bob, true, func(*gate) {})
+	resumeCase(t, alice, bob, true, func(g *gate) { close(g.release) })
 }
 
 func TestResumeAfterReceiverRestart(t *testing.T) {
@@ -174,6 +174,22 @@ func TestResumeAfterSenderRestart(t *testing.T) {
 		alice.restart()
 		close(g.release) // bob reads on and finds the connection gone
 	})
+}
+
+func TestDownloadStopsOnKeyMismatch(t *testing.T) {
+	n := newNetwork()
+	alice, bob, mallory := newPeer(t, n, Config{}), newPeer(t, n, Config{}), newPeer(t, n, Config{})
+	path, _ := writeFile(t, "x.bin", 4<<20)
+	g := newGate(1<<20, true)
+	g.install(bob)
+	tr := offerAccepted(t, alice, bob, path)
+	waitClosed(t, g.reached, "a quarter of the file")
+	n.set(alice.ID(), n.dest(mallory.ID()).Addr) // mallory now holds alice's address
+	close(g.release)                             // and the connection drops
+	ev := bob.await(EventFailed, tr.ID)
+	if !strings.Contains(ev.Transfer.Error, "key mismatch") {
+		t.Fatalf("error %q", ev.Transfer.Error)
+	}
 }
 
 func TestReject(t *testing.T) {

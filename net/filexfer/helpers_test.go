@@ -236,7 +236,7 @@ func dirNames(tb testing.TB, dir string) []string {
 
 // gate wraps the first stream a peer dials: after `after` bytes read it
 // signals reached and then holds the reader until release is closed (or
-// the stream is closed), or, with drop, ends the stream at once.
+// the stream is closed); then, with drop, it ends the stream.
 type gate struct {
 	after   int64
 	drop    bool
@@ -272,14 +272,14 @@ type gatedConn struct {
 func (c *gatedConn) Read(b []byte) (int, error) {
 	if c.read >= c.g.after {
 		c.once.Do(func() { close(c.g.reached) })
-		if c.g.drop {
-			c.Close()
-			return 0, errors.New("gate: connection dropped")
-		}
 		select {
 		case <-c.g.release:
 		case <-c.closed:
 			return 0, errors.New("gate: closed")
+		}
+		if c.g.drop {
+			c.Close()
+			return 0, errors.New("gate: connection dropped")
 		}
 	}
 	if rest := c.g.after - c.read; rest > 0 && int64(len(b)) > rest {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/transport"
 )
 
 // serveOffer records an incoming offer, or refuses it with a reason.
@@ -136,6 +138,10 @@ func (e *Engine) download(ctx context.Context, t *transfer) {
 		var f *errFinal
 		if errors.As(err, &f) {
 			e.setState(t, f.state, f.err.Error(), f.kind)
+			return
+		}
+		if errors.Is(err, transport.ErrKeyMismatch) { // someone else holds the peer's address
+			e.setState(t, StateFailed, "stopped: "+err.Error(), EventFailed)
 			return
 		}
 		e.log.Info("download interrupted; will resume", "id", t.rec.ID, "in", wait, "err", err)
