@@ -56,7 +56,7 @@
 //		eng.ServeConn(ctx, s.Peer(), s) // before tr.Serve
 //	})
 //
-//	tr, err := eng.Offer(ctx, peerID, path) // /sendfile: hashes, then offers; blocks (run it off the UI)
+//	t, err := eng.Offer(ctx, peerID, path)  // /sendfile: hashes, then offers; blocks (run it off the UI)
 //	id, err := eng.Lookup(typed)            // the id a user typed (ShortID or more)
 //	err = eng.Accept(id)                    // /accept; also resumes a download that failed on a full disk
 //	err = eng.Reject(id)                    // /reject
@@ -64,6 +64,8 @@
 //	list := eng.Transfers()                 // /transfers, oldest first; eng.Get(id) for one
 //	eng.PeerOnline(peerID)                  // the peer was seen again: retry its downloads now
 //	eng.Close()                             // before tr.Close; active downloads resume at the next New
+//
+// (tr is the node's *transport.Transport.)
 //
 // Original peers have no identity and so no streams: OpenStream refuses a
 // Dest without one (ErrPlaintextRefused); the node should say "original
