@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -137,13 +138,20 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 type frozenStore struct {
 	Store
 	frozen atomic.Bool
+	// checkpointed is closed once a download checkpoint is saved.
+	checkpointed chan struct{}
+	once         sync.Once
 }
 
 func (s *frozenStore) Save(r Record) error {
 	if s.frozen.Load() {
 		return nil
 	}
-	return s.Store.Save(r)
+	err := s.Store.Save(r)
+	if r.Offset > 0 && r.State == StateActive {
+		s.once.Do(func() { close(s.checkpointed) })
+	}
+	return err
 }
 
 func TestResumeAfterReceiverCrash(t *testing.T) {
@@ -152,12 +160,13 @@ func TestResumeAfterReceiverCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &frozenStore{Store: fs}
+	store := &frozenStore{Store: fs, checkpointed: make(chan struct{})}
 	alice := newPeer(t, n, Config{})
 	bob := newPeer(t, n, Config{Checkpoint: 1 << 20, Store: store})
 	resumeCase(t, alice, bob, false, func(*gate) {
-		store.frozen.Store(true) // the crash: nothing more is saved
-		bob.restart()            // the partial file may be longer than the checkpoint says
+		waitClosed(t, store.checkpointed, "a checkpoint") // synced in the background
+		store.frozen.Store(true)                          // the crash: nothing more is saved
+		bob.restart()                                     // the partial file may be longer than the checkpoint says
 		store.frozen.Store(false)
 	})
 }
