@@ -39,7 +39,10 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 			m.Seq, m.Version = seq, ver
 			out = append(out, m)
 		}
-		return nil
+		if _, err := s.exec(`INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages WHERE seq > ?`, s.seq); err != nil {
+			return err
+		}
+		return s.addToConversations(out)
 	})
 	if err != nil {
 		return nil, err
@@ -47,6 +50,72 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 	s.seq, s.version = seq, ver
 	return out, nil
 }
+
+// added adds the messages after seq to the search index and the
+// conversation summaries (the caller holds s.mu, in a write transaction).
+func (s *Store) added(after int64) error {
+	if _, err := s.exec(`INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages WHERE seq > ?`, after); err != nil {
+		return err
+	}
+	_, err := s.exec(addConversationsSQL, after)
+	return err
+}
+
+// addToConversations adds the messages just appended to the conversation
+// summaries, one statement per conversation (the caller holds s.mu, in a
+// write transaction).
+func (s *Store) addToConversations(ms []store.Message) error {
+	type sum struct {
+		last             store.Message
+		nickname         string
+		messages, unread int
+	}
+	var order []store.ConvID
+	sums := map[store.ConvID]*sum{}
+	for _, m := range ms {
+		c := sums[m.Conv]
+		if c == nil {
+			c = &sum{}
+			sums[m.Conv] = c
+			order = append(order, m.Conv)
+		}
+		c.last = m
+		c.messages++
+		if !m.Outgoing {
+			c.nickname = m.From
+			if m.State == store.Received {
+				c.unread++
+			}
+		}
+	}
+	for _, conv := range order {
+		c := sums[conv]
+		if _, err := s.exec(`INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
+			VALUES (?, ?, ?, ?, ?, ?, ?) `+onConflictAdd, string(conv), c.last.Peer, c.nickname, c.last.Seq, micros(c.last.At), c.messages, c.unread); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onConflictAdd adds a row of new messages to a conversation's summary.
+const onConflictAdd = `ON CONFLICT (conv) DO UPDATE SET
+		peer = excluded.peer,
+		nickname = iif(excluded.nickname = '', nickname, excluded.nickname),
+		last_seq = excluded.last_seq,
+		last_at = excluded.last_at,
+		messages = messages + excluded.messages,
+		unread = unread + excluded.unread`
+
+// addConversationsSQL adds the messages after ?1 to the conversation
+// summaries, as addToConversations does.
+const addConversationsSQL = `
+INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
+	SELECT conv, peer,
+		coalesce((SELECT sender FROM messages i WHERE i.conv = n.conv AND i.seq > ?1 AND i.outgoing = 0 ORDER BY i.seq DESC LIMIT 1), ''),
+		max(seq), committed_at, count(*), total(outgoing = 0 AND state = 0)
+	FROM messages n WHERE seq > ?1 GROUP BY conv
+	` + onConflictAdd
 
 // change gives the messages with the given seqs the state st (and
 // errText), each a new Version, in one transaction, and returns them. The
@@ -86,7 +155,7 @@ func (s *Store) SetState(conv store.ConvID, ids []string, st store.State, errTex
 	for _, id := range ids {
 		var seq int64
 		var old store.State
-		err := s.conn.QueryRowContext(bg, `SELECT seq, state FROM messages WHERE conv = ? AND id = ? AND id <> ''`, string(conv), id).Scan(&seq, &old)
+		err := s.queryRow(`SELECT seq, state FROM messages WHERE conv = ? AND id = ? AND id <> ''`, string(conv), id).Scan(&seq, &old)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -108,7 +177,7 @@ func (s *Store) MarkAttempt(conv store.ConvID, ids []string) error {
 	defer s.mu.Unlock()
 	return s.write("save send attempt to", func() error {
 		for _, id := range ids {
-			if _, err := s.conn.ExecContext(bg, `UPDATE messages SET attempts = attempts + 1 WHERE conv = ? AND id = ? AND id <> ''`,
+			if _, err := s.exec(`UPDATE messages SET attempts = attempts + 1 WHERE conv = ? AND id = ? AND id <> ''`,
 				string(conv), id); err != nil {
 				return err
 			}
@@ -133,7 +202,7 @@ func (s *Store) OutboxConvs() ([]store.ConvID, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	rows, err := s.conn.QueryContext(bg, `SELECT DISTINCT conv FROM messages WHERE outgoing = 1 AND state IN (1, 2) ORDER BY conv`)
+	rows, err := s.query(`SELECT DISTINCT conv FROM messages WHERE outgoing = 1 AND state IN (1, 2) ORDER BY conv`)
 	if err != nil {
 		return nil, fileError("read the outbox from", s.path, err)
 	}
@@ -216,7 +285,7 @@ func (s *Store) Conversations() ([]store.Conversation, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	rows, err := s.conn.QueryContext(bg, `SELECT conv, peer, nickname, last_seq, last_at, messages, unread
+	rows, err := s.query(`SELECT conv, peer, nickname, last_seq, last_at, messages, unread
 		FROM conversations WHERE messages > 0 ORDER BY last_seq DESC`)
 	if err != nil {
 		return nil, fileError("read conversations from", s.path, err)
@@ -281,7 +350,7 @@ func ftsQuery(query string) string {
 
 // scan runs a query for messages.
 func (s *Store) scan(doing, query string, args ...any) ([]store.Message, error) {
-	rows, err := s.conn.QueryContext(bg, query, args...)
+	rows, err := s.query(query, args...)
 	if err != nil {
 		return nil, fileError(doing, s.path, err)
 	}
@@ -299,12 +368,12 @@ func (s *Store) scan(doing, query string, args ...any) ([]store.Message, error) 
 
 // scanOne runs a query (or an UPDATE … RETURNING) for one message.
 func (s *Store) scanOne(query string, args ...any) (store.Message, error) {
-	return scanMessage(s.conn.QueryRowContext(bg, query, args...))
+	return scanMessage(s.queryRow(query, args...))
 }
 
 // seqs runs a query for message seqs.
 func (s *Store) seqs(doing, query string, args ...any) ([]int64, error) {
-	rows, err := s.conn.QueryContext(bg, query, args...)
+	rows, err := s.query(query, args...)
 	if err != nil {
 		return nil, fileError(doing, s.path, err)
 	}

@@ -79,9 +79,13 @@ CREATE TABLE seen (conv TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, PR
 CREATE INDEX seen_at ON seen (at);
 `,
 	},
-	// Version 2: full-text search (FTS5, kept by a trigger) and a summary
+	// Version 2: full-text search (FTS5) and a summary
 	// per conversation, so that start-up lists conversations without
-	// reading every message.
+	// reading every message. The search index and the summary are not
+	// kept by triggers on insert: FTS5 writes its pending changes out at
+	// every statement, which per message costs more than the message.
+	// Append adds its batch to both in one statement each, in the same
+	// transaction (see Store.added). A trigger keeps the unread counts.
 	{
 		history: `
 CREATE VIRTUAL TABLE {S}.messages_fts USING fts5 (
@@ -103,19 +107,6 @@ INSERT INTO {S}.conversations (conv, peer, nickname, last_seq, last_at, messages
 	FROM {S}.messages GROUP BY conv;
 UPDATE {S}.conversations SET nickname = coalesce((SELECT sender FROM {S}.messages m
 	WHERE m.conv = conversations.conv AND m.outgoing = 0 ORDER BY seq DESC LIMIT 1), '');
-CREATE TRIGGER {S}.messages_added AFTER INSERT ON messages BEGIN
-	INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
-	INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
-	VALUES (new.conv, new.peer, iif(new.outgoing, '', new.sender), new.seq, new.committed_at, 1,
-		new.outgoing = 0 AND new.state = 0)
-	ON CONFLICT (conv) DO UPDATE SET
-		peer = excluded.peer,
-		nickname = iif(new.outgoing, nickname, excluded.nickname),
-		last_seq = max(last_seq, excluded.last_seq),
-		last_at = excluded.last_at,
-		messages = messages + 1,
-		unread = unread + excluded.unread;
-END;
 CREATE TRIGGER {S}.messages_read AFTER UPDATE OF state ON messages
 WHEN (old.outgoing = 0 AND old.state = 0) <> (new.outgoing = 0 AND new.state = 0) BEGIN
 	UPDATE conversations SET unread = unread + iif(new.state = 0, 1, -1) WHERE conv = new.conv;

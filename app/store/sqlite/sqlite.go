@@ -76,6 +76,7 @@ type Store struct {
 	seq     int64 // the last Seq given
 	version int64 // the last Version given
 	insert  *sql.Stmt
+	stmts   map[string]*sql.Stmt // prepared statements, by their SQL
 }
 
 var _ store.Store = (*Store)(nil)
@@ -101,7 +102,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{path: abs, opts: opts, log: opts.Logger}
+	s := &Store{path: abs, opts: opts, log: opts.Logger, stmts: map[string]*sql.Stmt{}}
 	if err := s.prepareFile(); err != nil {
 		return nil, err
 	}
@@ -246,9 +247,22 @@ func (s *Store) checkVersion(v int) error {
 // restoreOutbox moves into the history the outbox of a session that ran
 // with history off.
 func (s *Store) restoreOutbox() error {
-	_, err := s.conn.ExecContext(bg, `INSERT INTO main.messages (`+messageColumns+`)
-		SELECT `+messageColumns+` FROM main.outbox WHERE true ORDER BY seq ON CONFLICT DO NOTHING;
-		DELETE FROM main.outbox;`)
+	var after int64
+	err := s.conn.QueryRowContext(bg, `SELECT coalesce(max(seq), 0) FROM main.messages`).Scan(&after)
+	if err != nil {
+		return err
+	}
+	// The outbox's messages are newer than the history's: the session
+	// with history off gave them seqs after it.
+	_, err = s.conn.ExecContext(bg, `INSERT INTO main.messages (`+messageColumns+`)
+		SELECT `+messageColumns+` FROM main.outbox WHERE seq > ? ORDER BY seq ON CONFLICT DO NOTHING`, after)
+	if err != nil {
+		return err
+	}
+	if err := s.added(after); err != nil {
+		return err
+	}
+	_, err = s.conn.ExecContext(bg, `DELETE FROM main.outbox`)
 	return err
 }
 
@@ -280,6 +294,9 @@ INSERT INTO temp.messages (`+messageColumns+`) SELECT `+messageColumns+` FROM ma
 	if err != nil {
 		return err
 	}
+	if err := s.added(0); err != nil {
+		return err
+	}
 	_, err = s.conn.ExecContext(bg, `DELETE FROM main.seen WHERE at < ?`, micros(s.opts.Now().Add(-s.opts.KeepIDs)))
 	return err
 }
@@ -296,21 +313,67 @@ func (s *Store) insertSQL() string {
 // write runs fn in a write transaction (BEGIN IMMEDIATE: the lock is taken
 // at once, waiting up to BusyTimeout). The caller holds s.mu.
 func (s *Store) write(doing string, fn func() error) error {
-	if _, err := s.conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := s.exec("BEGIN IMMEDIATE"); err != nil {
 		return fileError(doing, s.path, err)
 	}
 	err := fn()
 	if err == nil {
-		_, err = s.conn.ExecContext(bg, "COMMIT")
+		_, err = s.exec("COMMIT")
 	}
 	if err != nil {
 		// SQLite may have rolled back already (a full disk): then
 		// this fails, harmlessly.
-		_, _ = s.conn.ExecContext(bg, "ROLLBACK")
+		_, _ = s.exec("ROLLBACK")
 		return fileError(doing, s.path, err)
 	}
 	return nil
 }
+
+// prepared returns query prepared on the store's connection, preparing it
+// the first time (SQLite re-prepares it by itself after a schema change).
+// The caller holds s.mu.
+func (s *Store) prepared(query string) (*sql.Stmt, error) {
+	if st := s.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.conn.PrepareContext(bg, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// exec runs a prepared statement (the caller holds s.mu).
+func (s *Store) exec(query string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(bg, args...)
+}
+
+// query runs a prepared query (the caller holds s.mu).
+func (s *Store) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(bg, args...)
+}
+
+// queryRow runs a prepared query for one row (the caller holds s.mu).
+func (s *Store) queryRow(query string, args ...any) interface{ Scan(...any) error } {
+	st, err := s.prepared(query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(bg, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // lock takes s.mu and fails when the store is closed.
 func (s *Store) lock() error {
@@ -340,6 +403,9 @@ func (s *Store) closeDB() error {
 	var errs []error
 	if s.insert != nil {
 		errs = append(errs, s.insert.Close())
+	}
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())
