@@ -424,7 +424,7 @@ func (s *Memory) Search(query string, limit int) ([]Message, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	words := strings.Fields(strings.ToLower(query))
+	words := textWords(strings.ToLower(query))
 	if len(words) == 0 {
 		return nil, nil
 	}
@@ -443,10 +443,16 @@ func (s *Memory) Search(query string, limit int) ([]Message, error) {
 	return out, nil
 }
 
-func matchesAll(text string, words []string) bool {
-	fields := strings.FieldsFunc(text, func(r rune) bool {
+// textWords splits lower-case text into words: runs of letters, digits
+// and '_'. A query is split the same way, so "fox," finds "fox".
+func textWords(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool {
 		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r > 127)
 	})
+}
+
+func matchesAll(text string, words []string) bool {
+	fields := textWords(text)
 	for _, w := range words {
 		if !slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, w) }) {
 			return false

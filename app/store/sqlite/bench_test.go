@@ -145,7 +145,7 @@ func bigDB(b *testing.B) string {
 	for n := 0; n < bigMessages; n += 500 {
 		// Conversations of very different sizes: conversation 0 has
 		// about a third of the messages.
-		conv := store.ConvID(fmt.Sprint("id:peer", min(rng.IntN(bigConvs*3), rng.IntN(bigConvs))))
+		conv := bigConv(min(rng.IntN(bigConvs*3), rng.IntN(bigConvs)))
 		ms := batch(tx, 500, conv, at.Add(time.Duration(n)*30*time.Second))
 		for i := range ms {
 			if i%3 == 0 {
@@ -168,6 +168,12 @@ func bigDB(b *testing.B) string {
 	return path
 }
 
+// bigConv is the conversation of the i-th peer in the big database, named
+// as real ones are ("id:" and a 52-character peer ID).
+func bigConv(i int) store.ConvID {
+	return store.ConvID(fmt.Sprintf("id:PEER%048d", i))
+}
+
 // BenchmarkOpen1M: from Open to the first screen (the conversation list
 // and the newest page of the largest conversation).
 func BenchmarkOpen1M(b *testing.B) {
@@ -183,7 +189,7 @@ func BenchmarkOpen1M(b *testing.B) {
 		if err != nil || len(cs) == 0 {
 			b.Fatal(err)
 		}
-		if h, err := s.History("id:peer0", 0, 50); err != nil || len(h) != 50 {
+		if h, err := s.History(bigConv(0), 0, 50); err != nil || len(h) != 50 {
 			b.Fatal(err, len(h))
 		}
 		s.Close()
@@ -201,13 +207,23 @@ func BenchmarkHistory1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	for _, conv := range []store.ConvID{"id:peer0", "id:peer77"} {
-		b.Run(string(conv), func(b *testing.B) {
-			for _, depth := range []float64{0.5, 0.01} {
-				b.Run(fmt.Sprint("at=", depth), func(b *testing.B) {
-					before := int64(float64(bigMessages) * depth)
+	for _, peer := range []int{0, 77} {
+		conv := bigConv(peer)
+		b.Run(fmt.Sprint("peer=", peer), func(b *testing.B) {
+			// The page before the 100th oldest message, and one in the
+			// middle of the conversation.
+			var n int
+			if err := s.conn.QueryRowContext(bg, `SELECT count(*) FROM messages WHERE conv = ?`, string(conv)).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			for _, at := range []int{100, n / 2} {
+				var before int64
+				if err := s.conn.QueryRowContext(bg, `SELECT seq FROM messages WHERE conv = ? ORDER BY seq LIMIT 1 OFFSET ?`, string(conv), at).Scan(&before); err != nil {
+					b.Fatal(err)
+				}
+				b.Run(fmt.Sprintf("message=%d/%d", at, n), func(b *testing.B) {
 					for range b.N {
-						if h, err := s.History(conv, before, 50); err != nil || len(h) == 0 {
+						if h, err := s.History(conv, before, 50); err != nil || len(h) != 50 {
 							b.Fatal(err, len(h))
 						}
 					}

@@ -114,7 +114,7 @@ INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, un
 	SELECT conv, peer,
 		coalesce((SELECT sender FROM messages i WHERE i.conv = n.conv AND i.seq > ?1 AND i.outgoing = 0 ORDER BY i.seq DESC LIMIT 1), ''),
 		max(seq), committed_at, count(*), total(outgoing = 0 AND state = 0)
-	FROM messages n WHERE seq > ?1 GROUP BY conv
+	FROM messages n WHERE seq > ?1 GROUP BY +conv -- "+": read the new rows by seq, not all by conv
 	` + onConflictAdd
 
 // change gives the messages with the given seqs the state st (and

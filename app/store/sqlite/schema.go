@@ -90,7 +90,7 @@ CREATE INDEX seen_at ON seen (at);
 		history: `
 CREATE VIRTUAL TABLE {S}.messages_fts USING fts5 (
 	body, content = 'messages', content_rowid = 'seq',
-	tokenize = "unicode61 tokenchars '_'", prefix = '2'
+	tokenize = "unicode61 tokenchars '_'", prefix = '1 2 3', columnsize = 0
 );
 INSERT INTO {S}.messages_fts (messages_fts) VALUES ('rebuild');
 CREATE TABLE {S}.conversations (

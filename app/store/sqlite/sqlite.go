@@ -247,6 +247,10 @@ func (s *Store) checkVersion(v int) error {
 // restoreOutbox moves into the history the outbox of a session that ran
 // with history off.
 func (s *Store) restoreOutbox() error {
+	var n int
+	if err := s.conn.QueryRowContext(bg, `SELECT count(*) FROM main.outbox`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
 	var after int64
 	err := s.conn.QueryRowContext(bg, `SELECT coalesce(max(seq), 0) FROM main.messages`).Scan(&after)
 	if err != nil {
