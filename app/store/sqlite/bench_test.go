@@ -71,6 +71,7 @@ func BenchmarkAppend(b *testing.B) {
 		{"memory", func(b *testing.B) store.Store { return store.NewMemory(0) }},
 		{"sqlite", func(b *testing.B) store.Store { return openTemp(b, Options{History: true}) }},
 		{"sqlite-history-off", func(b *testing.B) store.Store { return openTemp(b, Options{History: false}) }},
+		{"sqlite-syncfull", func(b *testing.B) store.Store { return openTemp(b, Options{History: true, SyncFull: true}) }},
 	}
 	for _, size := range []int{1, 64, 512} {
 		for _, st := range stores {

@@ -371,3 +371,23 @@ func TestReadOnlyDirectory(t *testing.T) {
 		t.Fatalf("Open in a read-only directory: %v", err)
 	}
 }
+
+func TestPragmas(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		sync int
+	}{{Options{History: true}, 1}, {Options{History: true, SyncFull: true}, 2}} {
+		s := openTemp(t, tc.opts)
+		var mode string
+		var sync, timeout int
+		if err := s.conn.QueryRowContext(bg, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode %q, %v", mode, err)
+		}
+		if err := s.conn.QueryRowContext(bg, "PRAGMA synchronous").Scan(&sync); err != nil || sync != tc.sync {
+			t.Fatalf("synchronous %d, %v; want %d", sync, err, tc.sync)
+		}
+		if err := s.conn.QueryRowContext(bg, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 5000 {
+			t.Fatalf("busy_timeout %d, %v", timeout, err)
+		}
+	}
+}

@@ -4,8 +4,10 @@
 //
 // The database is in WAL mode with synchronous=NORMAL: a committed
 // transaction survives the process being killed (kill -9); after a power
-// loss or an operating-system crash the last transactions before it may be
-// missing, but the database stays consistent. The file is created with mode
+// loss or an operating-system crash the transactions since the last
+// checkpoint may be missing, but the database stays consistent.
+// Options.SyncFull (synchronous=FULL) makes commits survive that too, at
+// the cost of an fsync each. The file is created with mode
 // 0600. The schema is versioned with PRAGMA user_version and migrated in
 // code (schema.go). Search uses an FTS5 index kept by a trigger in the same
 // transaction as the message.
@@ -57,6 +59,10 @@ type Options struct {
 	// BusyTimeout is how long a write waits for another process's lock
 	// before failing with ErrLocked (0: 5 s).
 	BusyTimeout time.Duration
+	// SyncFull makes every commit wait for the disk (PRAGMA
+	// synchronous = FULL), so that it survives a power loss too, not
+	// only the process being killed; each commit then costs an fsync.
+	SyncFull bool
 	// KeepIDs is how long, with History false, the id of a received
 	// message is kept to drop a late retry of it (0: 30 days; a sender
 	// gives up after its outbox_days).
@@ -187,7 +193,11 @@ func (s *Store) open() error {
 	}
 	// secure_delete: with history off, a delivered message leaves the
 	// file's outbox without a trace.
-	for _, p := range []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA secure_delete = ON", "PRAGMA cache_size = -32768"} {
+	sync := "PRAGMA synchronous = NORMAL"
+	if s.opts.SyncFull {
+		sync = "PRAGMA synchronous = FULL"
+	}
+	for _, p := range []string{sync, "PRAGMA temp_store = MEMORY", "PRAGMA secure_delete = ON", "PRAGMA cache_size = -32768"} {
 		if _, err := s.conn.ExecContext(bg, p); err != nil {
 			return fileError("open database", s.path, err)
 		}
