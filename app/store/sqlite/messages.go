@@ -24,10 +24,23 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 	}
 	seq, ver := s.seq, s.version
 	out := make([]store.Message, 0, len(ms))
+	var created []*convRef // remembered once committed
 	err := s.write("save messages to", func() error {
 		for _, m := range ms {
-			res, err := s.insert.ExecContext(bg, seq+1, ver+1, "text", string(m.Conv), m.ID, m.Peer, m.From, m.Text,
-				m.Outgoing, micros(m.Sent), micros(m.At), int(m.State), m.Attempts, m.Error)
+			c, err := s.convFor(m, &created)
+			if err != nil {
+				return err
+			}
+			var peer any // NULL: the conversation's
+			if m.Peer != c.peer {
+				peer = m.Peer
+			}
+			args := []any{seq + 1, ver + 1, "text", c.cid, m.ID, peer, m.From, m.Text,
+				m.Outgoing, micros(m.Sent), micros(m.At), int(m.State), m.Attempts, m.Error}
+			if !s.opts.History {
+				args = append(args, string(m.Conv))
+			}
+			res, err := s.insert.ExecContext(bg, args...)
 			if err != nil {
 				return err
 			}
@@ -48,16 +61,53 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 		return nil, err
 	}
 	s.seq, s.version = seq, ver
+	for _, c := range created {
+		s.remember(c)
+	}
 	return out, nil
 }
 
-// added adds the messages after seq to the search index and the
-// conversation summaries (the caller holds s.mu, in a write transaction).
+// convFor returns the conversation of m, adding it to the table (and to
+// created) if it is new. The caller holds s.mu, in a write transaction.
+func (s *Store) convFor(m store.Message, created *[]*convRef) (*convRef, error) {
+	if c := s.convs[m.Conv]; c != nil {
+		return c, nil
+	}
+	for _, c := range *created {
+		if c.conv == m.Conv {
+			return c, nil
+		}
+	}
+	kind, _, ok := strings.Cut(string(m.Conv), ":")
+	if !ok {
+		kind = ""
+	}
+	c := &convRef{conv: m.Conv, peer: m.Peer}
+	err := s.queryRow(`INSERT INTO conversations (conv, kind, peer) VALUES (?, ?, ?) RETURNING cid`,
+		string(m.Conv), kind, m.Peer).Scan(&c.cid)
+	if err != nil {
+		return nil, err
+	}
+	*created = append(*created, c)
+	return c, nil
+}
+
+// added adds the messages after seq, put in by SQL alone, to the search
+// index and the conversation summaries (the caller holds s.mu, in a write
+// transaction).
 func (s *Store) added(after int64) error {
 	if _, err := s.exec(`INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages WHERE seq > ?`, after); err != nil {
 		return err
 	}
-	_, err := s.exec(addConversationsSQL, after)
+	_, err := s.exec(`UPDATE conversations SET
+		nickname = coalesce((SELECT sender FROM messages i
+			WHERE i.cid = conversations.cid AND i.seq > ?1 AND i.outgoing = 0 ORDER BY i.seq DESC LIMIT 1), nickname),
+		last_seq = n.last_seq, last_at = n.last_at,
+		messages = conversations.messages + n.messages, unread = conversations.unread + n.unread
+	FROM (SELECT cid, max(seq) AS last_seq, committed_at AS last_at, count(*) AS messages,
+			total(outgoing = 0 AND state = 0) AS unread
+		FROM messages WHERE seq > ?1 GROUP BY +cid) AS n -- "+": read the new rows by seq, not all by cid
+	WHERE conversations.cid = n.cid`, after)
 	return err
 }
 
@@ -90,32 +140,14 @@ func (s *Store) addToConversations(ms []store.Message) error {
 	}
 	for _, conv := range order {
 		c := sums[conv]
-		if _, err := s.exec(`INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
-			VALUES (?, ?, ?, ?, ?, ?, ?) `+onConflictAdd, string(conv), c.last.Peer, c.nickname, c.last.Seq, micros(c.last.At), c.messages, c.unread); err != nil {
+		if _, err := s.exec(`UPDATE conversations SET nickname = iif(?1 = '', nickname, ?1), last_seq = ?2, last_at = ?3,
+			messages = messages + ?4, unread = unread + ?5 WHERE conv = ?6`,
+			c.nickname, c.last.Seq, micros(c.last.At), c.messages, c.unread, string(conv)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// onConflictAdd adds a row of new messages to a conversation's summary.
-const onConflictAdd = `ON CONFLICT (conv) DO UPDATE SET
-		peer = excluded.peer,
-		nickname = iif(excluded.nickname = '', nickname, excluded.nickname),
-		last_seq = excluded.last_seq,
-		last_at = excluded.last_at,
-		messages = messages + excluded.messages,
-		unread = unread + excluded.unread`
-
-// addConversationsSQL adds the messages after ?1 to the conversation
-// summaries, as addToConversations does.
-const addConversationsSQL = `
-INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
-	SELECT conv, peer,
-		coalesce((SELECT sender FROM messages i WHERE i.conv = n.conv AND i.seq > ?1 AND i.outgoing = 0 ORDER BY i.seq DESC LIMIT 1), ''),
-		max(seq), committed_at, count(*), total(outgoing = 0 AND state = 0)
-	FROM messages n WHERE seq > ?1 GROUP BY +conv -- "+": read the new rows by seq, not all by conv
-	` + onConflictAdd
 
 // change gives the messages with the given seqs the state st (and
 // errText), each a new Version, in one transaction, and returns them. The
@@ -151,11 +183,15 @@ func (s *Store) SetState(conv store.ConvID, ids []string, st store.State, errTex
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	c := s.convs[conv]
+	if c == nil {
+		return nil, nil
+	}
 	var seqs []int64
 	for _, id := range ids {
 		var seq int64
 		var old store.State
-		err := s.queryRow(`SELECT seq, state FROM messages WHERE conv = ? AND id = ? AND id <> ''`, string(conv), id).Scan(&seq, &old)
+		err := s.queryRow(`SELECT seq, state FROM messages WHERE cid = ? AND id = ? AND id <> ''`, c.cid, id).Scan(&seq, &old)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -175,10 +211,14 @@ func (s *Store) MarkAttempt(conv store.ConvID, ids []string) error {
 		return err
 	}
 	defer s.mu.Unlock()
+	c := s.convs[conv]
+	if c == nil {
+		return nil
+	}
 	return s.write("save send attempt to", func() error {
 		for _, id := range ids {
-			if _, err := s.exec(`UPDATE messages SET attempts = attempts + 1 WHERE conv = ? AND id = ? AND id <> ''`,
-				string(conv), id); err != nil {
+			if _, err := s.exec(`UPDATE messages SET attempts = attempts + 1 WHERE cid = ? AND id = ? AND id <> ''`,
+				c.cid, id); err != nil {
 				return err
 			}
 		}
@@ -192,8 +232,12 @@ func (s *Store) Outbox(conv store.ConvID, limit int) ([]store.Message, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	c := s.convs[conv]
+	if c == nil {
+		return nil, nil
+	}
 	return s.scan("read the outbox from", `SELECT `+messageColumns+` FROM messages
-		WHERE conv = ? AND outgoing = 1 AND state IN (1, 2) ORDER BY seq LIMIT ?`, string(conv), limit)
+		WHERE cid = ? AND outgoing = 1 AND state IN (1, 2) ORDER BY seq LIMIT ?`, c.cid, limit)
 }
 
 // OutboxConvs implements store.Store.
@@ -202,7 +246,8 @@ func (s *Store) OutboxConvs() ([]store.ConvID, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	rows, err := s.query(`SELECT DISTINCT conv FROM messages WHERE outgoing = 1 AND state IN (1, 2) ORDER BY conv`)
+	rows, err := s.query(`SELECT conv FROM conversations
+		WHERE cid IN (SELECT cid FROM messages WHERE outgoing = 1 AND state IN (1, 2)) ORDER BY conv`)
 	if err != nil {
 		return nil, fileError("read the outbox from", s.path, err)
 	}
@@ -238,11 +283,15 @@ func (s *Store) History(conv store.ConvID, before int64, limit int) ([]store.Mes
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	c := s.convs[conv]
+	if c == nil {
+		return nil, nil
+	}
 	if before <= 0 {
 		before = math.MaxInt64
 	}
 	out, err := s.scan("read history from", `SELECT `+messageColumns+` FROM messages
-		WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, string(conv), before, limit)
+		WHERE cid = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, c.cid, before, limit)
 	slices.Reverse(out)
 	return out, err
 }
@@ -272,7 +321,11 @@ func (s *Store) Message(conv store.ConvID, id string) (store.Message, error) {
 		return store.Message{}, err
 	}
 	defer s.mu.Unlock()
-	m, err := s.scanOne(`SELECT `+messageColumns+` FROM messages WHERE conv = ? AND id = ? AND id <> ''`, string(conv), id)
+	var m store.Message
+	err := sql.ErrNoRows
+	if c := s.convs[conv]; c != nil {
+		m, err = s.scanOne(`SELECT `+messageColumns+` FROM messages WHERE cid = ? AND id = ? AND id <> ''`, c.cid, id)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("message %s in %s: %w", id, conv, store.ErrNotFound)
 	}
@@ -310,8 +363,12 @@ func (s *Store) MarkRead(conv store.ConvID, upTo int64) ([]store.Message, error)
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	c := s.convs[conv]
+	if c == nil {
+		return nil, nil
+	}
 	seqs, err := s.seqs("read unread messages from", `SELECT seq FROM messages
-		WHERE conv = ? AND seq <= ? AND outgoing = 0 AND state = 0 ORDER BY seq`, string(conv), upTo)
+		WHERE cid = ? AND seq <= ? AND outgoing = 0 AND state = 0 ORDER BY seq`, c.cid, upTo)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +414,7 @@ func (s *Store) scan(doing, query string, args ...any) ([]store.Message, error) 
 	defer rows.Close()
 	var out []store.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := s.scanMessage(rows)
 		if err != nil {
 			return nil, fileError(doing, s.path, err)
 		}
@@ -368,7 +425,7 @@ func (s *Store) scan(doing, query string, args ...any) ([]store.Message, error) 
 
 // scanOne runs a query (or an UPDATE … RETURNING) for one message.
 func (s *Store) scanOne(query string, args ...any) (store.Message, error) {
-	return scanMessage(s.queryRow(query, args...))
+	return s.scanMessage(s.queryRow(query, args...))
 }
 
 // seqs runs a query for message seqs.
@@ -390,13 +447,25 @@ func (s *Store) seqs(doing, query string, args ...any) ([]int64, error) {
 }
 
 // scanMessage reads the messageColumns of a row.
-func scanMessage(r interface{ Scan(...any) error }) (store.Message, error) {
+func (s *Store) scanMessage(r interface{ Scan(...any) error }) (store.Message, error) {
 	var m store.Message
-	var kind, conv string
-	var sent, at int64
+	var kind string
+	var cid, sent, at int64
+	var peer sql.NullString
 	var state int
-	err := r.Scan(&m.Seq, &m.Version, &kind, &conv, &m.ID, &m.Peer, &m.From, &m.Text, &m.Outgoing,
+	err := r.Scan(&m.Seq, &m.Version, &kind, &cid, &m.ID, &peer, &m.From, &m.Text, &m.Outgoing,
 		&sent, &at, &state, &m.Attempts, &m.Error)
-	m.Conv, m.Sent, m.At, m.State = store.ConvID(conv), fromMicros(sent), fromMicros(at), store.State(state)
-	return m, err
+	if err != nil {
+		return m, err
+	}
+	c := s.cids[cid]
+	if c == nil {
+		return m, fmt.Errorf("message %d: no conversation %d", m.Seq, cid)
+	}
+	m.Conv, m.Peer = c.conv, c.peer
+	if peer.Valid {
+		m.Peer = peer.String
+	}
+	m.Sent, m.At, m.State = fromMicros(sent), fromMicros(at), store.State(state)
+	return m, nil
 }

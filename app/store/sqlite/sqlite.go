@@ -83,6 +83,17 @@ type Store struct {
 	version int64 // the last Version given
 	insert  *sql.Stmt
 	stmts   map[string]*sql.Stmt // prepared statements, by their SQL
+	// Every conversation of the messages table, by name and by number.
+	convs map[store.ConvID]*convRef
+	cids  map[int64]*convRef
+}
+
+// convRef is a row of conversations: what a message's cid and NULL peer
+// stand for.
+type convRef struct {
+	cid  int64
+	conv store.ConvID
+	peer string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -108,7 +119,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{path: abs, opts: opts, log: opts.Logger, stmts: map[string]*sql.Stmt{}}
+	s := &Store{path: abs, opts: opts, log: opts.Logger, stmts: map[string]*sql.Stmt{},
+		convs: map[store.ConvID]*convRef{}, cids: map[int64]*convRef{}}
 	if err := s.prepareFile(); err != nil {
 		return nil, err
 	}
@@ -233,9 +245,34 @@ func (s *Store) open() error {
 		err = s.conn.QueryRowContext(bg, `SELECT coalesce(max(version), 0) FROM messages`).Scan(&s.version)
 	}
 	if err == nil {
+		err = s.loadConvs()
+	}
+	if err == nil {
 		s.insert, err = s.conn.PrepareContext(bg, s.insertSQL())
 	}
 	return fileError("open database", s.path, err)
+}
+
+// loadConvs reads the conversations' names and numbers.
+func (s *Store) loadConvs() error {
+	rows, err := s.conn.QueryContext(bg, `SELECT cid, conv, peer FROM conversations`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c := new(convRef)
+		if err := rows.Scan(&c.cid, &c.conv, &c.peer); err != nil {
+			return err
+		}
+		s.remember(c)
+	}
+	return rows.Err()
+}
+
+func (s *Store) remember(c *convRef) {
+	s.convs[c.conv] = c
+	s.cids[c.cid] = c
 }
 
 func (s *Store) userVersion() (int, error) {
@@ -268,8 +305,8 @@ func (s *Store) restoreOutbox() error {
 	}
 	// The outbox's messages are newer than the history's: the session
 	// with history off gave them seqs after it.
-	_, err = s.conn.ExecContext(bg, `INSERT INTO main.messages (`+messageColumns+`)
-		SELECT `+messageColumns+` FROM main.outbox WHERE seq > ? ORDER BY seq ON CONFLICT DO NOTHING`, after)
+	_, err = s.conn.ExecContext(bg, outboxConversations("main")+`;
+		INSERT INTO main.messages (`+messageColumns+`) `+fromOutbox("main")+` WHERE o.seq > ? ORDER BY o.seq ON CONFLICT DO NOTHING`, after)
 	if err != nil {
 		return err
 	}
@@ -280,30 +317,55 @@ func (s *Store) restoreOutbox() error {
 	return err
 }
 
+// outboxConversations adds to schema's conversations those of the outbox.
+func outboxConversations(schema string) string {
+	return `INSERT OR IGNORE INTO ` + schema + `.conversations (conv, kind, peer)
+		SELECT conv, iif(instr(conv, ':') > 0, substr(conv, 1, instr(conv, ':') - 1), ''), peer
+		FROM (SELECT conv, peer, min(seq) FROM main.outbox GROUP BY conv)`
+}
+
+// fromOutbox selects the outbox's messages as rows of schema's messages.
+func fromOutbox(schema string) string {
+	return `SELECT o.seq, o.version, o.kind, c.cid, o.id, nullif(o.peer, c.peer), o.sender, o.body, o.outgoing,
+		o.sent_at, o.committed_at, o.state, o.attempts, o.error
+		FROM main.outbox o JOIN ` + schema + `.conversations c ON c.conv = o.conv`
+}
+
 // startSession creates the in-memory history of a session with history
 // off, with triggers that keep the file's outbox and seen ids, and loads
-// the outbox into it.
+// the outbox into it, and the messages still pending of a session that ran
+// with history on.
 func (s *Store) startSession() error {
 	if err := createTemp(bg, s.conn); err != nil {
 		return err
 	}
+	const toOutbox = `INSERT OR REPLACE INTO main.outbox (` + outboxColumns + `)
+		SELECT new.seq, new.version, new.kind, c.conv, new.id, coalesce(new.peer, c.peer), new.sender, new.body,
+			new.outgoing, new.sent_at, new.committed_at, new.state, new.attempts, new.error
+		FROM conversations c WHERE c.cid = new.cid AND new.outgoing = 1 AND new.state IN (1, 2);`
 	_, err := s.conn.ExecContext(bg, `
 CREATE TEMP TRIGGER session_added AFTER INSERT ON messages BEGIN
-	INSERT OR IGNORE INTO main.seen (conv, id, at) SELECT new.conv, new.id, new.committed_at WHERE new.id <> '';
-	INSERT OR REPLACE INTO main.outbox (`+messageColumns+`) SELECT `+messageColumns+` FROM messages
-		WHERE seq = new.seq AND outgoing = 1 AND state IN (1, 2);
+	INSERT OR IGNORE INTO main.seen (conv, id, at)
+		SELECT c.conv, new.id, new.committed_at FROM conversations c WHERE c.cid = new.cid AND new.id <> '';
+	`+toOutbox+`
 END;
 CREATE TEMP TRIGGER session_changed AFTER UPDATE ON messages BEGIN
 	DELETE FROM main.outbox WHERE seq = new.seq;
-	INSERT INTO main.outbox (`+messageColumns+`) SELECT `+messageColumns+` FROM messages
-		WHERE seq = new.seq AND outgoing = 1 AND state IN (1, 2);
+	`+toOutbox+`
 	-- A message queued while history was on is kept there: follow it.
 	UPDATE main.messages SET state = new.state, error = new.error, attempts = new.attempts
-		WHERE seq = new.seq AND conv = new.conv AND id = new.id;
+		WHERE seq = new.seq AND id = new.id;
 END;
-INSERT INTO temp.messages (`+messageColumns+`) SELECT `+messageColumns+` FROM main.outbox ORDER BY seq;
-INSERT INTO temp.messages (`+messageColumns+`) SELECT `+messageColumns+` FROM main.messages
-	WHERE outgoing = 1 AND state IN (1, 2) ORDER BY seq ON CONFLICT DO NOTHING;
+`+outboxConversations("temp")+`;
+INSERT INTO temp.messages (`+messageColumns+`) `+fromOutbox("temp")+` ORDER BY o.seq;
+INSERT OR IGNORE INTO temp.conversations (conv, kind, peer)
+	SELECT conv, kind, peer FROM main.conversations
+	WHERE cid IN (SELECT cid FROM main.messages WHERE outgoing = 1 AND state IN (1, 2));
+INSERT INTO temp.messages (`+messageColumns+`)
+	SELECT m.seq, m.version, m.kind, tc.cid, m.id, nullif(coalesce(m.peer, mc.peer), tc.peer), m.sender, m.body,
+		m.outgoing, m.sent_at, m.committed_at, m.state, m.attempts, m.error
+	FROM main.messages m JOIN main.conversations mc ON mc.cid = m.cid JOIN temp.conversations tc ON tc.conv = mc.conv
+	WHERE m.outgoing = 1 AND m.state IN (1, 2) ORDER BY m.seq ON CONFLICT DO NOTHING;
 `)
 	if err != nil {
 		return err
@@ -315,13 +377,15 @@ INSERT INTO temp.messages (`+messageColumns+`) SELECT `+messageColumns+` FROM ma
 	return err
 }
 
+// insertSQL adds a message, unless a message with its id is in its
+// conversation already (or, with history off, was received before).
 func (s *Store) insertSQL() string {
 	const values = `?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14`
 	if s.opts.History {
 		return `INSERT INTO messages (` + messageColumns + `) VALUES (` + values + `) ON CONFLICT DO NOTHING`
 	}
 	return `INSERT INTO messages (` + messageColumns + `) SELECT ` + values + `
-		WHERE ?5 = '' OR NOT EXISTS (SELECT 1 FROM main.seen WHERE conv = ?4 AND id = ?5) ON CONFLICT DO NOTHING`
+		WHERE ?5 = '' OR NOT EXISTS (SELECT 1 FROM main.seen WHERE conv = ?15 AND id = ?5) ON CONFLICT DO NOTHING`
 }
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE: the lock is taken
