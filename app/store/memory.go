@@ -287,17 +287,23 @@ func (s *Memory) ExpireOutbox(cutoff time.Time, errText string) ([]Message, erro
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var out []Message
+	var expired []*Message
 	for _, c := range s.convs {
 		for _, m := range c.msgs {
 			if m.Outgoing && m.State.Pending() && m.At.Before(cutoff) {
-				m.State, m.Error = Failed, errText
-				s.touch(m)
-				out = append(out, *m)
+				expired = append(expired, m)
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	// In Seq order, so that the new Versions follow it too (the map's
+	// order is random).
+	sort.Slice(expired, func(i, j int) bool { return expired[i].Seq < expired[j].Seq })
+	var out []Message
+	for _, m := range expired {
+		m.State, m.Error = Failed, errText
+		s.touch(m)
+		out = append(out, *m)
+	}
 	return out, nil
 }
 
