@@ -39,7 +39,8 @@ func compareRandomOps(t *testing.T, seed uint64, history bool) {
 		}
 		return out
 	}
-	for step := range 300 {
+	const steps = 200
+	for step := range steps {
 		conv := convs[rng.IntN(len(convs))]
 		var op string
 		var a, b any
@@ -92,7 +93,10 @@ func compareRandomOps(t *testing.T, seed uint64, history bool) {
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("step %d %s:\nmemory %+v\nsqlite %+v", step, op, a, b)
 		}
-		// Every read agrees after every step.
+		// Every read agrees, every few steps (they are slow with -race).
+		if step%10 != 9 {
+			continue
+		}
 		for _, c := range convs {
 			check(t, step, "History", result(ref.History(c, 0, 1000)), result(s.History(c, 0, 1000)))
 			check(t, step, "Outbox", result(ref.Outbox(c, 1000)), result(s.Outbox(c, 1000)))
