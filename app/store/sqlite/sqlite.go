@@ -248,6 +248,11 @@ func (s *Store) open() error {
 		err = s.loadConvs()
 	}
 	if err == nil {
+		// The words of the search index, for Search.
+		schema := map[bool]string{true: "main", false: "temp"}[s.opts.History]
+		_, err = s.conn.ExecContext(bg, `CREATE VIRTUAL TABLE temp.messages_vocab USING fts5vocab(`+schema+`, messages_fts, row)`)
+	}
+	if err == nil {
 		s.insert, err = s.conn.PrepareContext(bg, s.insertSQL())
 	}
 	return fileError("open database", s.path, err)
