@@ -29,9 +29,12 @@ const (
 // what the store still holds) and ended when nothing is pending. Writers
 // write in Seq order; a message written to a peer that acknowledges waits
 // for its acknowledgement, and is written again (with everything after it,
-// to keep the order) after AckTimeout or when the peer is seen anew. The
-// receiver drops duplicates by id. Messages to an original peer, which
-// sends no receipts, end SentNoReceipt once written.
+// to keep the order) after AckTimeout, when the peer is seen anew, or when
+// the connection it went on is gone: new messages are only ever written
+// behind unacknowledged ones on the same connection (transport's
+// SendBatchOn), so the receiver, which drops duplicates by id, commits
+// them in order. Messages to an original peer, which sends no receipts,
+// end SentNoReceipt once written.
 type delivery struct {
 	n *Node
 
@@ -124,6 +127,7 @@ func (d *delivery) retire(w *writer) bool {
 func (d *delivery) deliver(ctx context.Context, w *writer) {
 	n := d.n
 	written := map[string]time.Time{} // ids written and waiting for their ack
+	var gen uint64                    // the connection they were written on
 	backoff := time.Duration(0)
 	var timer *time.Timer
 	defer func() {
@@ -148,6 +152,7 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 		case <-w.wake:
 		case <-w.seen:
 			clear(written)
+			gen = 0
 			backoff = 0
 		case <-tc:
 		}
@@ -217,9 +222,19 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 			}
 			continue
 		}
-		if err := d.write(ctx, p, pending[from:], written); err != nil {
+		if from == 0 {
+			gen = 0 // nothing in flight: any connection will do
+		}
+		if err := d.write(ctx, p, pending[from:], written, &gen); err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, transport.ErrConnChanged) {
+				// What was in flight may be lost: all of it again,
+				// in order, on whatever connection comes next.
+				clear(written)
+				gen = 0
+				continue
 			}
 			backoff = min(max(2*backoff, retryMin), n.cfg.RetryMax)
 			n.log.Debug("delivery attempt failed", "peer", p.Nickname, "err", err, "retry_in", backoff)
@@ -232,9 +247,10 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 	}
 }
 
-// write sends ms to p in batches of at most maxBatchBytes and records
-// what happened in the store.
-func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[string]time.Time) error {
+// write sends ms to p in batches of at most maxBatchBytes, on the
+// connection of generation *gen (0: any; it is then set to the one used),
+// and records what happened in the store.
+func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[string]time.Time, gen *uint64) error {
 	n := d.n
 	dest := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
 	for len(ms) > 0 {
@@ -254,7 +270,7 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 			ids[i] = m.ID
 		}
 		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		twoWay, err := n.cfg.Transport.SendBatch(sendCtx, dest, wms)
+		sent, err := n.cfg.Transport.SendBatchOn(sendCtx, dest, wms, *gen)
 		cancel()
 		if err != nil {
 			if errors.Is(err, transport.ErrKeyMismatch) {
@@ -268,8 +284,9 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 		if err := n.store.MarkAttempt(ConvOf(p.Key), ids); err != nil {
 			n.log.Warn("record a delivery attempt", "err", err)
 		}
+		*gen = sent.Gen
 		state := store.Sent
-		if !twoWay {
+		if !sent.TwoWay {
 			state = store.SentNoReceipt
 		}
 		now := time.Now()

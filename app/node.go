@@ -27,9 +27,11 @@ import (
 type Transport interface {
 	Port() uint16
 	Serve(ctx context.Context, handle func(transport.Inbound)) error
-	// SendBatch writes messages in order; twoWay reports that the peer
-	// acknowledges them (control frames come back to Serve's handler).
-	SendBatch(ctx context.Context, d transport.Dest, ms []wire.Message) (twoWay bool, err error)
+	// SendBatchOn writes messages in order, on the kept connection of
+	// generation gen (0: any, dialing if needed; see transport's
+	// SendBatchOn). Sent.TwoWay reports that the peer acknowledges them
+	// (control frames come back to Serve's handler).
+	SendBatchOn(ctx context.Context, d transport.Dest, ms []wire.Message, gen uint64) (transport.Sent, error)
 	SendControl(ctx context.Context, d transport.Dest, c wire.Control) error
 	Close() error
 }

@@ -52,7 +52,7 @@ func (f *fakeTransport) Serve(ctx context.Context, h func(transport.Inbound)) er
 	<-ctx.Done()
 	return nil
 }
-func (f *fakeTransport) SendBatch(_ context.Context, d transport.Dest, ms []wire.Message) (bool, error) {
+func (f *fakeTransport) SendBatchOn(_ context.Context, d transport.Dest, ms []wire.Message, gen uint64) (transport.Sent, error) {
 	f.mu.Lock()
 	defer func() {
 		f.mu.Unlock()
@@ -62,12 +62,12 @@ func (f *fakeTransport) SendBatch(_ context.Context, d transport.Dest, ms []wire
 		}
 	}()
 	if f.fail != nil {
-		return false, f.fail
+		return transport.Sent{}, f.fail
 	}
 	for _, m := range ms {
 		f.sent = append(f.sent, sent{d, m})
 	}
-	return f.twoWay, nil
+	return transport.Sent{TwoWay: f.twoWay, Gen: 1}, nil
 }
 func (f *fakeTransport) SendControl(_ context.Context, d transport.Dest, c wire.Control) error {
 	f.mu.Lock()

@@ -27,6 +27,7 @@ type peer struct {
 
 	// Guarded by sem.
 	conn    net.Conn        // nil: not connected
+	gen     uint64          // conn's generation (see SendBatchOn)
 	twoWay  bool            // conn negotiated ALPN2: the peer acknowledges
 	dead    <-chan struct{} // closed once conn's watcher saw it end
 	lastUse time.Time
@@ -93,6 +94,26 @@ func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {
 // (wire.Control "ack" frames reach Serve's handler). On an error any
 // prefix of the messages may have been delivered.
 func (t *Transport) SendBatch(ctx context.Context, d Dest, ms []wire.Message) (twoWay bool, err error) {
+	sent, err := t.SendBatchOn(ctx, d, ms, 0)
+	return sent.TwoWay, err
+}
+
+// Sent says how a batch went out: on a two-way connection (the peer
+// acknowledges), and on which generation of the kept connection.
+type Sent struct {
+	TwoWay bool
+	Gen    uint64
+}
+
+// SendBatchOn is SendBatch for a sender that keeps messages in flight
+// and must keep them in order (the outbox): with gen 0 it writes on the
+// kept connection or a new one, like SendBatch; with the generation a
+// previous call returned, it writes only on that same connection, and
+// fails with ErrConnChanged, writing nothing more, when that connection is
+// gone (what was in flight on it may be lost: send again from the first
+// message not acknowledged, with gen 0).
+func (t *Transport) SendBatchOn(ctx context.Context, d Dest, ms []wire.Message, gen uint64) (Sent, error) {
+	var err error
 	bp := linePool.Get().(*[]byte)
 	lines := (*bp)[:0]
 	defer func() {
@@ -103,10 +124,10 @@ func (t *Transport) SendBatch(ctx context.Context, d Dest, ms []wire.Message) (t
 	}()
 	for _, m := range ms {
 		if lines, err = m.AppendLine(lines); err != nil {
-			return false, fmt.Errorf("send: %w", err)
+			return Sent{}, fmt.Errorf("send: %w", err)
 		}
 	}
-	return t.sendLines(ctx, d, lines, len(ms))
+	return t.sendLines(ctx, d, lines, len(ms), gen)
 }
 
 // SendControl sends a control frame to a Parlance peer over the kept
@@ -174,7 +195,7 @@ func (t *Transport) connect(ctx context.Context, p *peer, d Dest) error {
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
-	p.conn, p.dead, p.twoWay = c, dead, twoWay
+	p.conn, p.dead, p.twoWay, p.gen = c, dead, twoWay, t.gens.Add(1)
 	return nil
 }
 
@@ -194,21 +215,25 @@ func (t *Transport) checkDest(ctx context.Context, d Dest) error {
 	return nil
 }
 
-// sendLines writes n message lines over the kept-open connection, dialing
-// when there is none and redialing once when a write on an old connection
-// fails.
-func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int) (twoWay bool, err error) {
+// sendLines writes n message lines over the kept-open connection. With gen
+// 0 it dials when there is none and redials once when a write on an old
+// connection fails; with a generation, it writes only on that connection
+// (see SendBatchOn).
+func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int, gen uint64) (Sent, error) {
 	if err := t.checkDest(ctx, d); err != nil {
-		return false, err
+		return Sent{}, err
 	}
 	if t.cfg.ConnPerMessage {
-		return false, t.sendOnce(ctx, d, lines)
+		return Sent{}, t.sendOnce(ctx, d, lines)
 	}
 	p, err := t.acquire(ctx, keyOf(d))
 	if err != nil {
-		return false, fmt.Errorf("send to %s: %w", d.Addr, err)
+		return Sent{}, fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
 	defer p.release()
+	if gen != 0 && (p.conn == nil || p.isDead() || p.gen != gen) {
+		return Sent{}, fmt.Errorf("send to %s: %w", d.Addr, ErrConnChanged)
+	}
 	if p.conn != nil && !p.isDead() {
 		keep, err := t.write(ctx, p.conn, lines, n)
 		if !keep {
@@ -216,30 +241,33 @@ func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int) 
 		}
 		if err == nil {
 			p.lastUse = time.Now()
-			return p.twoWay, nil
+			return Sent{TwoWay: p.twoWay, Gen: p.gen}, nil
 		}
 		if t.isClosed() {
-			return false, fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
+			return Sent{}, fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
 		}
 		if ctx.Err() != nil {
-			return false, fmt.Errorf("send to %s: %w", d.Addr, err)
+			return Sent{}, fmt.Errorf("send to %s: %w", d.Addr, err)
+		}
+		if gen != 0 {
+			return Sent{}, fmt.Errorf("send to %s: %w: %w", d.Addr, ErrConnChanged, err)
 		}
 		t.stats.redials.Add(1)
 		t.log.Info("write on kept connection failed; redialing", "remote", d.Addr.String(), "err", err)
 	}
 	if err := t.connect(ctx, p, d); err != nil {
-		return false, err
+		return Sent{}, err
 	}
 	keep, err := t.write(ctx, p.conn, lines, n)
-	twoWay = p.twoWay
+	sent := Sent{TwoWay: p.twoWay, Gen: p.gen}
 	if !keep {
 		p.drop()
 	}
 	if err != nil {
-		return false, fmt.Errorf("send to %s: %w", d.Addr, err)
+		return Sent{}, fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
 	p.lastUse = time.Now()
-	return twoWay, nil
+	return sent, nil
 }
 
 // sendOnce is Send for ConnPerMessage: for each line, dial, write it,

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // TestRedialAfterPeerClosed: the receiver closes the kept connection (here
@@ -268,5 +270,40 @@ func TestOutgoingClosesBeforePeerIdles(t *testing.T) {
 	eventually(t, "the connection is closed", func() bool { return bob.Stats().OpenInbound == 0 })
 	if s := bob.Stats(); s.IdleClosed != 0 {
 		t.Fatalf("the receiver closed the connection for idleness first (stats %+v)", s)
+	}
+}
+
+// TestSendBatchOnKeepsTheConnection: a sender with messages in flight
+// writes more only on the same connection; once it is gone, nothing is
+// written and ErrConnChanged says to send again from the first message
+// not acknowledged.
+func TestSendBatchOnKeepsTheConnection(t *testing.T) {
+	alice := newNode(t, Config{Identity: newID(t)})
+	bob := newNode(t, Config{Identity: newID(t), IdleTimeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	first, err := alice.SendBatchOn(ctx, bob.dest(), []wire.Message{msg("alice", "one")}, 0)
+	if err != nil || first.Gen == 0 || !first.TwoWay {
+		t.Fatalf("first batch: %+v, %v", first, err)
+	}
+	bob.recv(t)
+	same, err := alice.SendBatchOn(ctx, bob.dest(), []wire.Message{msg("alice", "two")}, first.Gen)
+	if err != nil || same.Gen != first.Gen {
+		t.Fatalf("on the same connection: %+v, %v", same, err)
+	}
+	bob.recv(t)
+	// bob closes the idle connection: it is gone.
+	eventually(t, "alice notices bob closed the connection", func() bool { return alice.Stats().OpenOutgoing == 0 })
+	if _, err := alice.SendBatchOn(ctx, bob.dest(), []wire.Message{msg("alice", "three")}, first.Gen); !errors.Is(err, ErrConnChanged) {
+		t.Fatalf("on a connection that is gone: %v, want ErrConnChanged", err)
+	}
+	if s := alice.Stats(); s.Sent != 2 || s.Dials != 1 {
+		t.Fatalf("after ErrConnChanged: %d lines written, %d dials; want 2 and 1 (nothing written, no redial)", s.Sent, s.Dials)
+	}
+	again, err := alice.SendBatchOn(ctx, bob.dest(), []wire.Message{msg("alice", "two"), msg("alice", "three")}, 0)
+	if err != nil || again.Gen == first.Gen {
+		t.Fatalf("again from the first: %+v, %v", again, err)
+	}
+	if in := bob.recv(t); in.Message.Content != "two" {
+		t.Fatalf("got %+v", in)
 	}
 }

@@ -195,6 +195,9 @@ var (
 	// none (Config.Identity is nil), so it cannot speak TLS. A keyed peer
 	// is never sent plaintext.
 	ErrNoIdentity = errors.New("this node has no identity and cannot send encrypted")
+	// ErrConnChanged: SendBatchOn was to write on a connection that is
+	// gone; nothing more was written.
+	ErrConnChanged = errors.New("the connection to the peer changed")
 	// ErrNotTwoWay: the peer speaks a protocol without control frames
 	// (an original peer, or a Parlance that offers only parlance/1).
 	ErrNotTwoWay = errors.New("peer does not take control frames")
@@ -242,6 +245,8 @@ type Transport struct {
 	// handle is Serve's handler, also given the control frames read on
 	// kept outgoing connections. Set once by Serve.
 	handle atomic.Pointer[func(Inbound)]
+	// gens numbers the outgoing connections (peer.gen).
+	gens atomic.Uint64
 }
 
 // Listen opens the listening socket.
