@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -56,13 +57,18 @@ type conn struct {
 	s  *Server
 	ws *websocket.Conn
 	ip netip.Addr // the source IP, which becomes the peer's public_addr
+	// proxied: ip came from a trusted proxy's X-Forwarded-For, and is
+	// counted in Server.perIP apart from the proxy's TCP connection.
+	proxied bool
 
 	// signedURL is the server URL an identity proof must name when
 	// Config.PublicURLs is empty: the one the upgrade request named.
 	signedURL string
 
+	// peer is the registration, or nil. It is written under Server.mu
+	// and read without it only by a heartbeat.
+	peer atomic.Pointer[peer]
 	// Guarded by Server.mu:
-	peer       *peer  // the registration, or nil
 	lastPeerID string // the id of a registration the server removed
 	ext        bool   // the client's register used extensions
 	push       bool   // the client asked for pushes
@@ -79,6 +85,7 @@ type conn struct {
 	// Owned by the reader goroutine:
 	pending  *pendingAuth
 	lists    bucket // rate limit of list_peers
+	beats    bucket // rate limit of heartbeat
 	register bucket // rate limit of register (each one is pushed to the room)
 }
 
@@ -263,16 +270,25 @@ func (c *conn) onListPeers() {
 	s.finishList(req)
 }
 
+// onHeartbeat refreshes the registration without the server's lock: a
+// flood of heartbeats costs its sender's connection, not everyone's.
 func (c *conn) onHeartbeat() {
 	s := c.s
+	now := s.cfg.Clock.Now()
+	if !c.beats.take(now, s.cfg.HeartbeatInterval, s.cfg.HeartbeatBurst) {
+		c.sendError(errHeartbeatLimited)
+		return
+	}
+	if p := c.peer.Load(); p != nil {
+		p.lastSeen.Store(now.UnixNano())
+		return
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case c.peer != nil:
-		c.peer.lastSeen = s.cfg.Clock.Now().UnixNano()
-	case c.lastPeerID != "":
+	removed := c.lastPeerID != ""
+	s.mu.Unlock()
+	if removed {
 		c.sendError(errPeerNotFound)
-	default:
+	} else {
 		c.sendError(errNotRegistered)
 	}
 }
@@ -282,9 +298,9 @@ func (c *conn) onUnregister() {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.peer != nil {
-		s.log.Debug("unregistered", "peer_id", c.peer.id)
-		s.removePeer(c.peer)
+	if p := c.peer.Load(); p != nil {
+		s.log.Debug("unregistered", "peer_id", p.id)
+		s.removePeer(p)
 	}
 	c.lastPeerID = ""
 }

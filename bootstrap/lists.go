@@ -77,8 +77,8 @@ type listReq struct {
 // the request to finish, or nil.
 func (s *Server) requestListLocked(c *conn) *listReq {
 	var r *room
-	if c.peer != nil {
-		r = c.peer.room
+	if p := c.peer.Load(); p != nil {
+		r = p.room
 	} else {
 		r = s.rooms[""]
 	}
@@ -91,8 +91,8 @@ func (s *Server) requestListLocked(c *conn) *listReq {
 		kind = listExtended
 	}
 	req := &listReq{c: c, r: r, kind: kind}
-	if c.peer != nil && c.peer.room == r {
-		req.self, req.selfInfo = c.peer, c.peer.info(c.ext)
+	if p := c.peer.Load(); p != nil && p.room == r {
+		req.self, req.selfInfo = p, p.info(c.ext)
 	}
 	lc := &r.lists[kind]
 	if l := lc.ready; l != nil && l.gen == r.gen && s.cfg.Clock.Now().UnixNano()-l.at < int64(listMaxAge) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -20,7 +21,9 @@ type peer struct {
 	room     *room  // nil while being moved between rooms
 	public   netip.AddrPort
 	local    netip.AddrPort
-	lastSeen int64 // Unix nanoseconds of the last register or heartbeat
+	// lastSeen is the Unix nanoseconds of the last register or
+	// heartbeat; a heartbeat sets it without Server.mu.
+	lastSeen atomic.Int64
 	c        *conn
 }
 
@@ -43,7 +46,7 @@ func (p *peer) info(withIdentity bool) wire.PeerInfo {
 		Nickname:   p.nickname,
 		PublicAddr: p.public,
 		LocalAddr:  p.local,
-		LastSeen:   time.Unix(0, p.lastSeen).Unix(),
+		LastSeen:   time.Unix(0, p.lastSeen.Load()).Unix(),
 	}
 	if withIdentity {
 		pi.Identity = p.identity
@@ -77,7 +80,7 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	if proved {
 		ident = reg.Identity
 	}
-	p := c.peer
+	p := c.peer.Load()
 	if p == nil && s.npeers >= s.cfg.MaxPeers {
 		c.sendError(errServerFull)
 		return nil
@@ -94,7 +97,7 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	if p == nil {
 		p = &peer{id: newPeerID(), c: c}
 		s.npeers++
-		c.peer = p
+		c.peer.Store(p)
 	} else {
 		if p.room.name != reg.Room {
 			s.detach(p)
@@ -107,7 +110,7 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	p.identity = ident
 	p.public = netip.AddrPortFrom(c.ip, reg.LocalAddr.Port())
 	p.local = reg.LocalAddr
-	p.lastSeen = s.cfg.Clock.Now().UnixNano()
+	p.lastSeen.Store(s.cfg.Clock.Now().UnixNano())
 	if ident != "" {
 		s.byIdentity[ident] = p
 	}
@@ -168,7 +171,7 @@ func (s *Server) removePeer(p *peer) {
 		delete(s.byIdentity, p.identity)
 	}
 	s.npeers--
-	p.c.peer = nil
+	p.c.peer.Store(nil)
 	p.c.lastPeerID = p.id
 	p.c.since = s.cfg.Clock.Now().UnixNano()
 }

@@ -55,6 +55,7 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,21 +74,23 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxConns         = 100_000
-	DefaultMaxConnsPerIP    = 64
-	DefaultMaxPeers         = 100_000
-	DefaultPeerTimeout      = 30 * time.Second // the original's
-	DefaultSweepInterval    = 10 * time.Second // the original's
-	DefaultPongWait         = 60 * time.Second
-	DefaultWriteWait        = 10 * time.Second
-	DefaultSendQueue        = 256
-	DefaultSendQueueBytes   = 4 << 20
-	DefaultRegisterTimeout  = 30 * time.Second
-	DefaultListInterval     = time.Second
-	DefaultListBurst        = 10
-	DefaultRegisterInterval = 2 * time.Second
-	DefaultRegisterBurst    = 10
-	DefaultShutdownTimeout  = 5 * time.Second
+	DefaultMaxConns          = 100_000
+	DefaultMaxConnsPerIP     = 64
+	DefaultMaxPeers          = 100_000
+	DefaultPeerTimeout       = 30 * time.Second // the original's
+	DefaultSweepInterval     = 10 * time.Second // the original's
+	DefaultPongWait          = 60 * time.Second
+	DefaultWriteWait         = 10 * time.Second
+	DefaultSendQueue         = 256
+	DefaultSendQueueBytes    = 4 << 20
+	DefaultRegisterTimeout   = 30 * time.Second
+	DefaultListInterval      = time.Second
+	DefaultListBurst         = 10
+	DefaultHeartbeatInterval = time.Second
+	DefaultHeartbeatBurst    = 10
+	DefaultRegisterInterval  = 2 * time.Second
+	DefaultRegisterBurst     = 10
+	DefaultShutdownTimeout   = 5 * time.Second
 )
 
 // Config configures a Server. Zero values take the defaults.
@@ -123,6 +126,10 @@ type Config struct {
 	// (a token bucket: ListBurst tokens, one more every ListInterval).
 	ListInterval time.Duration
 	ListBurst    int
+	// HeartbeatInterval and HeartbeatBurst rate-limit heartbeat per
+	// connection the same way (the original client sends one every 10 s).
+	HeartbeatInterval time.Duration
+	HeartbeatBurst    int
 	// RegisterInterval and RegisterBurst rate-limit register per
 	// connection the same way: every register (a rename, say) is pushed
 	// to the whole room.
@@ -167,6 +174,7 @@ func (c *Config) setDefaults() {
 	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.SendQueueBytes, DefaultSendQueueBytes)
 	def(&c.ListBurst, DefaultListBurst)
+	def(&c.HeartbeatBurst, DefaultHeartbeatBurst)
 	def(&c.RegisterBurst, DefaultRegisterBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
 	c.MaxListPeers = min(c.MaxListPeers, wire.MaxPeerListEntries)
@@ -175,6 +183,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.PongWait, DefaultPongWait)
 	defDur(&c.WriteWait, DefaultWriteWait)
 	defDur(&c.ListInterval, DefaultListInterval)
+	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	defDur(&c.RegisterInterval, DefaultRegisterInterval)
 	defDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	defDur(&c.RegisterTimeout, DefaultRegisterTimeout)
@@ -188,17 +197,18 @@ func (c *Config) setDefaults() {
 
 // Error texts of the original server, and Parlance's own.
 const (
-	errInvalidFormat   = "Invalid message format: "
-	errNotRegistered   = "Not registered"
-	errPeerNotFound    = "Peer not registered"
-	errServerFull      = "Server full: too many registered peers"
-	errRateLimited     = "Too many list_peers requests, slow down"
-	errRegisterLimited = "Too many register requests, slow down"
-	errIdentityMissing = "Identity does not match public_key"
-	errNoChallenge     = "No challenge pending: send register with an identity first"
-	errAuthFailed      = "Authentication failed: the signature does not match the identity's key, the nonce, the server URL and the register"
-	errAuthURL         = "Authentication failed: signed for server %s, but this is %s"
-	errReplaced        = "Replaced: this identity registered again from another connection"
+	errInvalidFormat    = "Invalid message format: "
+	errNotRegistered    = "Not registered"
+	errPeerNotFound     = "Peer not registered"
+	errServerFull       = "Server full: too many registered peers"
+	errRateLimited      = "Too many list_peers requests, slow down"
+	errRegisterLimited  = "Too many register requests, slow down"
+	errHeartbeatLimited = "Too many heartbeats, slow down"
+	errIdentityMissing  = "Identity does not match public_key"
+	errNoChallenge      = "No challenge pending: send register with an identity first"
+	errAuthFailed       = "Authentication failed: the signature does not match the identity's key, the nonce, the server URL and the register"
+	errAuthURL          = "Authentication failed: signed for server %s, but this is %s"
+	errReplaced         = "Replaced: this identity registered again from another connection"
 )
 
 // Server is the bootstrap server. Create it with New and run it with Serve.
@@ -213,8 +223,9 @@ type Server struct {
 	mu         sync.Mutex // guards everything below and conn.peer, conn.ext, conn.push
 	closing    bool
 	conns      map[*conn]struct{}
-	nconns     int                  // admitted, including connections being upgraded
-	perIP      map[netip.Prefix]int // by ipKey
+	accepted   map[net.Conn]acceptedConn // TCP connections counted since accept
+	nconns     int                       // TCP connections accepted and not closed
+	perIP      map[netip.Prefix]int      // by ipKey
 	rooms      map[string]*room
 	byIdentity map[string]*peer
 	npeers     int
@@ -230,6 +241,7 @@ func New(cfg Config) *Server {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		conns:      make(map[*conn]struct{}),
+		accepted:   make(map[net.Conn]acceptedConn),
 		perIP:      make(map[netip.Prefix]int),
 		rooms:      make(map[string]*room),
 		byIdentity: make(map[string]*peer),
@@ -282,6 +294,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         s.onConnState,
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, nc)
+		},
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -316,11 +332,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.health(w)
 		return
 	}
+	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
 	ip, proxied := s.clientIP(r)
-	if status, msg := s.admit(ip); status != 0 {
-		s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
-		http.Error(w, msg, status)
-		return
+	if proxied {
+		// The proxy's own connection was counted at accept; the client
+		// behind it is counted here, by its forwarded address.
+		if status, msg := s.admit(ip, false, true); status != 0 {
+			s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
+			http.Error(w, msg, status)
+			return
+		}
 	}
 	var signedURL string // the URL an identity proof must name
 	if len(s.publicURLs) == 0 {
@@ -328,15 +349,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.release(ip)
+		s.mu.Lock()
+		s.releaseUpgradeLocked(nc, ip, proxied)
+		s.mu.Unlock()
 		s.log.Debug("websocket upgrade failed", "ip", ip, "err", err)
 		return
 	}
 	c := newConn(s, ws, ip, signedURL)
+	c.proxied = proxied
 	s.mu.Lock()
 	if s.closing {
+		s.releaseUpgradeLocked(ws.NetConn(), ip, proxied)
 		s.mu.Unlock()
-		s.release(ip)
 		_ = ws.Close()
 		return
 	}
@@ -350,26 +374,121 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.readLoop()
 }
 
-// admit reserves a connection slot for ip, or says why not (an HTTP
-// status and text).
-func (s *Server) admit(ip netip.Addr) (int, string) {
+// netConnKey is the request context key of the request's net.Conn.
+type netConnKey struct{}
+
+// acceptedConn is a TCP connection counted since it was accepted, before
+// any byte of its request: a client cannot hold more than MaxConnsPerIP
+// sockets by sending half a request.
+type acceptedConn struct {
+	ip       netip.Addr
+	perIP    bool // counted in perIP too (it is not from a trusted proxy)
+	hijacked bool // taken over by a WebSocket: released by its conn
+}
+
+// onConnState counts connections from accept to close (net/http reports
+// no close for a hijacked connection: dropConn releases those). A
+// connection over a limit is answered 429 or 503 and closed at once.
+func (s *Server) onConnState(nc net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		ip := addrIP(nc.RemoteAddr())
+		perIP := !s.trusted(ip)
+		status, msg := s.admit(ip, true, perIP)
+		if status == 0 {
+			s.mu.Lock()
+			s.accepted[nc] = acceptedConn{ip: ip, perIP: perIP}
+			s.mu.Unlock()
+			return
+		}
+		s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
+		refuse(nc, status, msg)
+	case http.StateHijacked:
+		s.mu.Lock()
+		if a, ok := s.accepted[nc]; ok {
+			a.hijacked = true
+			s.accepted[nc] = a
+		}
+		s.mu.Unlock()
+	case http.StateClosed:
+		s.mu.Lock()
+		s.releaseAcceptedLocked(nc)
+		s.mu.Unlock()
+	}
+}
+
+// refuse answers a connection that was not admitted with an HTTP error,
+// if it is plain TCP (a TLS client would need a handshake first), and
+// closes it. The write goes to a fresh socket's empty send buffer: the
+// short deadline is never reached but by a broken socket.
+func refuse(nc net.Conn, status int, msg string) {
+	if _, isTLS := nc.(*tls.Conn); !isTLS {
+		_ = nc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		_, _ = fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
+			status, http.StatusText(status), len(msg)+1, msg)
+	}
+	_ = nc.Close()
+}
+
+// releaseAcceptedLocked gives back the slots of an accepted connection;
+// it does nothing for one not counted or already released.
+func (s *Server) releaseAcceptedLocked(nc net.Conn) {
+	a, ok := s.accepted[nc]
+	if !ok {
+		return
+	}
+	delete(s.accepted, nc)
+	s.releaseLocked(a.ip, true, a.perIP)
+}
+
+// releaseUpgradeLocked gives back what a connection that will not become
+// a conn holds: its forwarded address's slot, and its accept slot once
+// it is hijacked (net/http no longer reports its close).
+func (s *Server) releaseUpgradeLocked(nc net.Conn, ip netip.Addr, proxied bool) {
+	if proxied {
+		s.releaseLocked(ip, false, true)
+	}
+	if a, ok := s.accepted[nc]; ok && a.hijacked {
+		s.releaseAcceptedLocked(nc)
+	}
+}
+
+func addrIP(a net.Addr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
+}
+
+// admit counts a connection from ip, or says why not (an HTTP status and
+// text): conn counts a TCP connection (MaxConns), perIP one from ip
+// (MaxConnsPerIP).
+func (s *Server) admit(ip netip.Addr, conn, perIP bool) (int, string) {
 	key := ipKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closing:
 		return http.StatusServiceUnavailable, "server shutting down"
-	case s.nconns >= s.cfg.MaxConns:
+	case conn && s.nconns >= s.cfg.MaxConns:
 		return http.StatusServiceUnavailable, "too many connections, try again later"
-	case s.perIP[key] >= s.cfg.MaxConnsPerIP:
+	case perIP && s.perIP[key] >= s.cfg.MaxConnsPerIP:
 		from := ip.String()
 		if key.Bits() == 64 {
 			from = key.String()
 		}
 		return http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", from, s.cfg.MaxConnsPerIP)
 	}
-	s.nconns++
-	s.perIP[key]++
+	if conn {
+		s.nconns++
+	}
+	if perIP {
+		s.perIP[key]++
+	}
 	return 0, ""
 }
 
@@ -383,15 +502,20 @@ func ipKey(ip netip.Addr) netip.Prefix {
 	return p
 }
 
-// release gives back a slot taken by admit.
-func (s *Server) release(ip netip.Addr) {
+// release gives back what admit counted.
+func (s *Server) release(ip netip.Addr, conn, perIP bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.releaseLocked(ip)
+	s.releaseLocked(ip, conn, perIP)
 }
 
-func (s *Server) releaseLocked(ip netip.Addr) {
-	s.nconns--
+func (s *Server) releaseLocked(ip netip.Addr, conn, perIP bool) {
+	if conn {
+		s.nconns--
+	}
+	if !perIP {
+		return
+	}
 	key := ipKey(ip)
 	if s.perIP[key]--; s.perIP[key] <= 0 {
 		delete(s.perIP, key)
@@ -463,14 +587,14 @@ func (s *Server) sweep(now time.Time) {
 	defer s.mu.Unlock()
 	for _, r := range s.rooms {
 		for _, p := range r.peers {
-			if p.lastSeen < cutoff {
+			if p.lastSeen.Load() < cutoff {
 				s.warn.log(slog.LevelInfo, "registration expired", "peer_id", p.id, "nickname", p.nickname)
 				s.removePeer(p)
 			}
 		}
 	}
 	for c := range s.conns {
-		if c.peer == nil && c.since <= idleCutoff {
+		if c.peer.Load() == nil && c.since <= idleCutoff {
 			s.warn.log(slog.LevelInfo, "closing a connection that did not register", "ip", c.ip, "timeout", s.cfg.RegisterTimeout)
 			c.closeWith(websocket.ClosePolicyViolation, "no register within "+s.cfg.RegisterTimeout.String())
 		}
@@ -518,11 +642,14 @@ func (s *Server) closeAll(ctx context.Context) {
 // registration goes at once.
 func (s *Server) dropConn(c *conn) {
 	s.mu.Lock()
-	if c.peer != nil {
-		s.removePeer(c.peer)
+	if p := c.peer.Load(); p != nil {
+		s.removePeer(p)
 	}
 	delete(s.conns, c)
-	s.releaseLocked(c.ip)
+	if c.proxied {
+		s.releaseLocked(c.ip, false, true)
+	}
+	s.releaseAcceptedLocked(c.ws.NetConn())
 	s.mu.Unlock()
 	c.kill()
 }

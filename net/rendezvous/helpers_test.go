@@ -323,6 +323,9 @@ func startServer(t testing.TB, addr string, cfg bootstrap.Config) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t, "server")
 	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Millisecond // fastConfig beats 20 times a second
+	}
 	s := bootstrap.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{Server: s, url: "ws://" + ln.Addr().String(), addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
