@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,23 +27,6 @@ const closeGrace = time.Second
 // maxErrorText bounds the text of an error reply (a parse error may quote
 // the input).
 const maxErrorText = 256
-
-// frame is one queued outgoing WebSocket message.
-type frame struct {
-	kind int // websocket.TextMessage, PingMessage or CloseMessage
-	// The message is data followed by the parts of more (nil but for a
-	// peer_list that shares parts with other clients' lists).
-	data []byte
-	more [][]byte
-	size int // bytes counted in conn.queued (text frames)
-	// A peer_list whose bytes are not ready yet: the writer stops before
-	// it until fillList makes it a text frame.
-	list *listReq
-	// For a push: the room and its generation after the change pushed,
-	// so that a peer_list that already shows the change can drop it.
-	room *room
-	gen  uint64
-}
 
 // conn is one client's WebSocket connection.
 //
@@ -72,12 +54,11 @@ type conn struct {
 	lastPeerID string // the id of a registration the server removed
 	ext        bool   // the client's register used extensions
 	push       bool   // the client asked for pushes
+	batch      bool   // the client asked for peers_joined
 	since      int64  // Unix ns (Config.Clock) since when it has no registration
 
 	mu      sync.Mutex // guards the fields below
-	queue   []frame
-	queued  int  // bytes of the text frames in queue
-	waited  int  // frames queued behind a peer_list not built yet (see admitLocked)
+	queue   sendQueue
 	writing bool // a writer goroutine is running
 	closing bool // a close frame is queued: nothing more is accepted
 	dead    bool // the connection is closed
@@ -120,7 +101,9 @@ type pendingAuth struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, ip netip.Addr, signedURL string) *conn {
-	return &conn{s: s, ws: ws, ip: ip, signedURL: signedURL}
+	c := &conn{s: s, ws: ws, ip: ip, signedURL: signedURL}
+	c.queue.maxFrames, c.queue.maxBytes = s.cfg.SendQueue, s.cfg.SendQueueBytes
+	return c
 }
 
 // readLoop reads and handles the client's messages until the connection
@@ -329,31 +312,39 @@ func (c *conn) sendError(text string) {
 
 // sendRaw queues an encoded message.
 func (c *conn) sendRaw(msg []byte) {
-	c.enqueue(frame{kind: websocket.TextMessage, data: msg, size: len(msg)})
+	c.enqueue(frame{kind: textFrame, data: msg, size: len(msg)})
 }
 
 // sendPush queues a push about a change of room r, which is now at
 // generation gen.
 func (c *conn) sendPush(msg []byte, r *room, gen uint64) {
-	c.enqueue(frame{kind: websocket.TextMessage, data: msg, size: len(msg), room: r, gen: gen})
+	c.enqueue(frame{kind: textFrame, data: msg, size: len(msg), room: r, gen: gen})
+}
+
+// sendJoined queues the entry of a peer that joined room r (now at
+// generation gen) for a client that takes peers_joined: it joins the
+// peers_joined already waiting, if any.
+func (c *conn) sendJoined(entry []byte, r *room, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	if !c.queue.pushJoined(entry, r, gen) {
+		c.dropSlowLocked()
+		return
+	}
+	c.startWriterLocked()
 }
 
 // sendList queues a peer_list (data followed by the parts of more).
 func (c *conn) sendList(data []byte, more [][]byte) {
-	c.enqueue(frame{kind: websocket.TextMessage, data: data, more: more, size: msgSize(data, more)})
-}
-
-func msgSize(data []byte, more [][]byte) int {
-	n := len(data)
-	for _, p := range more {
-		n += len(p)
-	}
-	return n
+	c.enqueue(frame{kind: textFrame, data: data, more: more, size: msgSize(data, more)})
 }
 
 // queueList queues the placeholder of a peer_list request.
 func (c *conn) queueList(req *listReq) {
-	c.enqueue(frame{kind: websocket.TextMessage, list: req})
+	c.enqueue(frame{kind: textFrame, list: req})
 }
 
 // enqueue queues a frame. If the client has let too many messages or
@@ -364,45 +355,16 @@ func (c *conn) enqueue(f frame) {
 	if c.closing || c.dead {
 		return
 	}
-	if !c.admitLocked(f.size) {
+	if !c.queue.push(f) {
+		c.dropSlowLocked()
 		return
 	}
-	if len(c.queue) > 0 && c.queue[0].list != nil {
-		c.waited++
-	}
-	c.queue = append(c.queue, f)
-	c.queued += f.size
 	c.startWriterLocked()
-}
-
-// admitLocked reports whether a message of size bytes may be queued; if
-// not, it disconnects the client, which does not read. The limits are
-// about what the client could have read and did not:
-//
-//   - SendQueue messages. Frames queued while the head of the queue was a
-//     peer_list not built yet (waited) do not count until written: the
-//     client could not read them, the server was building its list.
-//   - SendQueueBytes bytes behind the next frame to write, which does not
-//     count, so one message bigger than the limit (a big room's
-//     peer_list) passes when nothing else waits, and pushes may follow it.
-func (c *conn) admitLocked(size int) bool {
-	cfg := &c.s.cfg
-	n := len(c.queue)
-	blocked := n > 0 && c.queue[0].list != nil
-	behind := c.queued
-	if n > 0 {
-		behind -= c.queue[0].size
-	}
-	if (blocked || n-c.waited < cfg.SendQueue) && (behind == 0 || behind+size <= cfg.SendQueueBytes) {
-		return true
-	}
-	c.dropSlowLocked()
-	return false
 }
 
 func (c *conn) dropSlowLocked() {
 	c.s.warn.log(slog.LevelWarn, "client does not read its messages; disconnecting it",
-		"ip", c.ip, "queued_messages", len(c.queue), "queued_bytes", c.queued)
+		"ip", c.ip, "queued_messages", c.queue.len(), "queued_bytes", c.queue.bytes)
 	c.killLocked()
 }
 
@@ -415,53 +377,21 @@ func (c *conn) fillList(req *listReq, data []byte, more [][]byte, gen uint64) {
 	if c.dead {
 		return
 	}
-	i := slices.IndexFunc(c.queue, func(f frame) bool { return f.list == req })
-	if i < 0 {
-		return
-	}
-	// The byte limit of admitLocked, for what waits ahead of the list
-	// (what follows it came later and was admitted on its own).
-	size := msgSize(data, more)
-	ahead := 0
-	for _, f := range c.queue[min(i, 1):i] {
-		ahead += f.size
-	}
-	if ahead > 0 && ahead+size > c.s.cfg.SendQueueBytes {
+	if !c.queue.fill(req, data, more, gen) {
 		c.dropSlowLocked()
 		return
 	}
-	c.queue[i] = frame{kind: websocket.TextMessage, data: data, more: more, size: size}
-	c.queued += size
-	tail := c.queue[i+1:]
-	if end := slices.IndexFunc(tail, func(f frame) bool { return f.list != nil }); end >= 0 {
-		tail = tail[:end]
-	}
-	kept := tail[:0]
-	for _, f := range tail {
-		if f.room == req.r && f.gen <= gen {
-			c.queued -= f.size
-			c.waited = max(0, c.waited-1)
-			continue
-		}
-		kept = append(kept, f)
-	}
-	if n := len(tail) - len(kept); n > 0 {
-		clear(tail[len(kept):])
-		c.queue = slices.Delete(c.queue, i+1+len(kept), i+1+len(tail))
-	}
-	if i == 0 {
-		c.startWriterLocked()
-	}
+	c.startWriterLocked()
 }
 
 // ping queues a ping unless the connection is busy anyway.
 func (c *conn) ping() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.dead || len(c.queue) > 0 {
+	if c.closing || c.dead || c.queue.len() > 0 {
 		return
 	}
-	c.queue = append(c.queue, frame{kind: websocket.PingMessage})
+	c.queue.push(frame{kind: pingFrame})
 	c.startWriterLocked()
 }
 
@@ -474,7 +404,7 @@ func (c *conn) closeWith(code int, reason string) {
 		return
 	}
 	c.closing = true
-	c.queue = append(c.queue, frame{kind: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, reason)})
+	c.queue.push(frame{kind: closeFrame, data: websocket.FormatCloseMessage(code, reason)})
 	c.startWriterLocked()
 }
 
@@ -490,7 +420,7 @@ func (c *conn) killLocked() {
 		return
 	}
 	c.dead = true
-	c.queue, c.queued, c.waited = nil, 0, 0
+	c.queue.reset()
 	_ = c.ws.Close() // unblocks the reader and any writer
 }
 
@@ -500,7 +430,7 @@ func (c *conn) killLocked() {
 // placeholder is filled by the reader goroutine), so the WaitGroup never
 // restarts from zero.
 func (c *conn) startWriterLocked() {
-	if c.writing || len(c.queue) == 0 || c.queue[0].list != nil {
+	if c.writing || !c.queue.ready() {
 		return
 	}
 	c.writing = true
@@ -508,60 +438,108 @@ func (c *conn) startWriterLocked() {
 	go c.writeLoop()
 }
 
+// writeBatchBytes is about how much one round of the writer takes off
+// the queue to write together.
+const writeBatchBytes = 64 << 10
+
+// batchPace is the least time between two peers_joined to one client
+// (the first goes at once): joins that arrive meanwhile are gathered
+// into the next, so building a room of n costs each member about
+// (build time / batchPace) messages, not n.
+const batchPace = 100 * time.Millisecond
+
 // writeLoop writes queued frames until the queue is empty or its head is
-// a peer_list not built yet.
+// a peer_list not built yet. What it takes in one round goes out in as
+// few system calls as the sizes allow (flushConn).
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
+	fc, _ := c.ws.NetConn().(*flushConn)
 	for {
 		c.mu.Lock()
-		if c.dead || len(c.queue) == 0 || c.queue[0].list != nil {
+		if c.dead || !c.queue.ready() {
 			c.writing = false
-			if len(c.queue) == 0 {
-				c.queue = nil
-			}
 			c.mu.Unlock()
 			return
 		}
-		f := c.queue[0]
-		c.queue[0] = frame{}
-		c.queue = c.queue[1:]
-		c.queued -= f.size
-		c.waited = max(0, c.waited-1)
+		batch := c.queue.take(writeBatchBytes)
 		c.mu.Unlock()
 
-		deadline := time.Now().Add(c.s.cfg.WriteWait)
-		var err error
-		if f.kind == websocket.TextMessage {
-			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.writeText(f)
-		} else {
-			err = c.ws.WriteControl(f.kind, f.data, deadline)
-		}
+		paced, err := c.writeFrames(fc, batch)
+		clear(batch)
 		if err != nil {
 			c.s.log.Debug("write failed", "ip", c.ip, "err", err)
 			c.kill()
 			continue
 		}
-		if f.kind == websocket.CloseMessage {
-			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+		if paced {
+			time.Sleep(batchPace)
 		}
 	}
 }
 
-// writeText writes one text message made of f.data and f.more.
+// writeFrames writes batch, and reports whether it held a peers_joined.
+func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error) {
+	switch {
+	case fc == nil: // not from Serve's listener (cannot happen)
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteWait))
+	case len(batch) > 1:
+		fc.hold()
+	}
+	for _, f := range batch {
+		switch f.kind {
+		case textFrame:
+			joined = joined || f.joined != nil
+			err = c.writeText(f)
+		case pingFrame:
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteWait))
+		case closeFrame:
+			err = c.ws.WriteControl(websocket.CloseMessage, f.data, time.Now().Add(c.s.cfg.WriteWait))
+			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+		}
+		if err != nil {
+			break
+		}
+	}
+	if fc != nil {
+		if ferr := fc.flush(); err == nil {
+			err = ferr
+		}
+	}
+	return joined, err
+}
+
+// writeText writes one text message: f.data and the parts of f.more, or
+// the peers_joined of f.joined.
 func (c *conn) writeText(f frame) error {
-	if f.more == nil {
+	if f.more == nil && f.joined == nil {
 		return c.ws.WriteMessage(websocket.TextMessage, f.data)
 	}
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
 	}
-	for _, p := range append([][]byte{f.data}, f.more...) {
-		if _, err := w.Write(p); err != nil {
-			_ = w.Close()
-			return err
+	write := func(p []byte) {
+		if err == nil {
+			_, err = w.Write(p)
 		}
 	}
-	return w.Close()
+	if f.joined != nil {
+		write([]byte(wire.PeersJoinedHead))
+		for i, e := range f.joined {
+			if i > 0 {
+				write([]byte{','})
+			}
+			write(e.data)
+		}
+		write([]byte(wire.PeerListTail))
+	} else {
+		write(f.data)
+		for _, p := range f.more {
+			write(p)
+		}
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

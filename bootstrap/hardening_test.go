@@ -337,7 +337,7 @@ func FuzzRequestURL(f *testing.F) {
 		r := &http.Request{Host: host, URL: &url.URL{Path: path}, Header: http.Header{}}
 		r.Header.Set("X-Forwarded-Proto", proto)
 		r.Header.Set("X-Forwarded-Host", fwdHost)
-		got := requestURL(r, proxied)
+		got := requestURL(r, proxied, false)
 		if got == "" {
 			return
 		}

@@ -121,10 +121,14 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	}
 	c.ext = reg.Extended()
 	c.push = c.ext && wire.HasFeature(reg.Features, wire.FeaturePush)
+	c.batch = c.push && wire.HasFeature(reg.Features, wire.FeatureBatch)
 	s.log.Debug("registered", "peer_id", p.id, "nickname", p.nickname, "room", reg.Room, "identity", ident, "addr", p.public)
 
 	reply := wire.Registered{PeerID: p.id, PublicAddr: p.public}
-	if c.push {
+	switch {
+	case c.batch:
+		reply.Features = []string{wire.FeaturePush, wire.FeatureBatch}
+	case c.push:
 		reply.Features = []string{wire.FeaturePush}
 	}
 	c.sendMsg(reply)
@@ -177,24 +181,34 @@ func (s *Server) removePeer(p *peer) {
 }
 
 // pushJoined tells every pushing client in p's room (but p) about p. The
-// message is encoded once and shared: O(room) small messages per join.
+// message (or, for clients that take peers_joined, the entry) is encoded
+// once and shared: O(room) small queue entries per join, and a client
+// that takes peers_joined gets the joins that pile up in one message.
 func (s *Server) pushJoined(p *peer) {
 	if s.closing {
 		return
 	}
-	var msg []byte
+	var msg, entry []byte
 	for _, q := range p.room.peers {
 		if q == p || !q.c.push {
 			continue
 		}
-		if msg == nil {
-			var err error
-			if msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)}); err != nil {
-				s.log.Error("encode peer_joined", "err", err)
-				return
-			}
+		var err error
+		switch {
+		case q.c.batch && entry == nil:
+			entry, err = wire.MarshalPeerInfo(p.info(true))
+		case !q.c.batch && msg == nil:
+			msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)})
 		}
-		q.c.sendPush(msg, p.room, p.room.gen)
+		if err != nil {
+			s.log.Error("encode peer_joined", "err", err)
+			return
+		}
+		if q.c.batch {
+			q.c.sendJoined(entry, p.room, p.room.gen)
+		} else {
+			q.c.sendPush(msg, p.room, p.room.gen)
+		}
 	}
 }
 

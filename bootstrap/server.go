@@ -55,7 +55,6 @@ package bootstrap
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -299,6 +298,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return context.WithValue(ctx, netConnKey{}, nc)
 		},
 	}
+	ln = flushListener{Listener: ln, stall: s.cfg.WriteWait}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -345,7 +345,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var signedURL string // the URL an identity proof must name
 	if len(s.publicURLs) == 0 {
-		signedURL = requestURL(r, proxied)
+		signedURL = requestURL(r, proxied, nc != nil && isTLS(nc))
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -422,7 +422,7 @@ func (s *Server) onConnState(nc net.Conn, state http.ConnState) {
 // closes it. The write goes to a fresh socket's empty send buffer: the
 // short deadline is never reached but by a broken socket.
 func refuse(nc net.Conn, status int, msg string) {
-	if _, isTLS := nc.(*tls.Conn); !isTLS {
+	if !isTLS(nc) {
 		_ = nc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 		_, _ = fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
 			status, http.StatusText(status), len(msg)+1, msg)

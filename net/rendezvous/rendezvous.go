@@ -493,6 +493,12 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		if !s.isOwn(m.Peer) {
 			s.peers.upsert(m.Peer)
 		}
+	case wire.PeersJoined:
+		for _, p := range m.Peers {
+			if !s.isOwn(p) {
+				s.peers.upsert(p)
+			}
+		}
 	case wire.PeerLeft:
 		s.peers.remove(m.PeerID)
 	case wire.Error:
@@ -532,7 +538,7 @@ func (s *session) register() error {
 	reg := wire.Register{
 		Nickname:  s.sentNick,
 		LocalAddr: localAddr(s.ws.LocalAddr(), c.cfg.Self.TCPPort),
-		Features:  []string{wire.FeaturePush},
+		Features:  []string{wire.FeaturePush, wire.FeatureBatch},
 		Room:      c.cfg.Room,
 	}
 	if c.cfg.Identity != nil {
