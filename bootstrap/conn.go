@@ -482,7 +482,7 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 	switch {
 	case fc == nil: // not from Serve's listener (cannot happen)
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteWait))
-	case len(batch) > 1:
+	default: // gorilla writes a big message in frames of WriteBufferSize: hold those too
 		fc.hold()
 	}
 	for _, f := range batch {

@@ -14,7 +14,7 @@ import (
 const writeChunk = 64 << 10
 
 // maxHold is the most bytes a held connection gathers before writing.
-const maxHold = 32 << 10
+const maxHold = writeChunk
 
 var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, maxHold); return &b }}
 

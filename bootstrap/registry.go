@@ -25,6 +25,44 @@ type peer struct {
 	// heartbeat; a heartbeat sets it without Server.mu.
 	lastSeen atomic.Int64
 	c        *conn
+	// version counts the registers of this registration (a rename, a
+	// new address): with last_seen it says whether encoded is current.
+	version uint64
+	// encoded caches the entry of each kind of list: a big room's list
+	// is rebuilt on every join, but only the entries that changed are
+	// encoded again. Read and written by list builds without Server.mu.
+	encoded [listKinds]atomic.Pointer[encodedEntry]
+}
+
+// encodedEntry is a peer's entry as MarshalPeerInfo encodes it, for its
+// registration's version and last_seen (Unix seconds).
+type encodedEntry struct {
+	version  uint64
+	lastSeen int64
+	data     []byte
+}
+
+// entryOf is the info of a peer taken for a list under Server.mu, to be
+// encoded without it.
+type entryOf struct {
+	p       *peer
+	version uint64
+	info    wire.PeerInfo
+}
+
+// encode returns e's entry of the given kind, from the peer's cache when
+// it is current.
+func (e entryOf) encode(kind int) ([]byte, error) {
+	slot := &e.p.encoded[kind]
+	if c := slot.Load(); c != nil && c.version == e.version && c.lastSeen == e.info.LastSeen {
+		return c.data, nil
+	}
+	data, err := wire.MarshalPeerInfo(e.info)
+	if err != nil {
+		return nil, err
+	}
+	slot.Store(&encodedEntry{version: e.version, lastSeen: e.info.LastSeen, data: data})
+	return data, nil
 }
 
 // room is a set of peers that see each other. The default room is "".
@@ -106,6 +144,7 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 			delete(s.byIdentity, p.identity)
 		}
 	}
+	p.version++
 	p.nickname = reg.Nickname
 	p.identity = ident
 	p.public = netip.AddrPortFrom(c.ip, reg.LocalAddr.Port())
@@ -196,7 +235,7 @@ func (s *Server) pushJoined(p *peer) {
 		var err error
 		switch {
 		case q.c.batch && entry == nil:
-			entry, err = wire.MarshalPeerInfo(p.info(true))
+			entry, err = entryOf{p, p.version, p.info(true)}.encode(listExtended)
 		case !q.c.batch && msg == nil:
 			msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)})
 		}

@@ -203,6 +203,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	clients := fs.String("clients", "1000,10000,50000", "bootstrap: numbers K of idle clients (one server each)")
 	fs.IntVar(&o.bootstrap.Room, "room", 2000, "bootstrap: push clients in the join-propagation room (0 skips it); building it costs O(n²) pushes: 10000 (the target's size) takes about 9 minutes on 2 cores")
 	fs.IntVar(&o.bootstrap.JoinRounds, "join-rounds", 20, "bootstrap: timed joins into the room")
+	fs.BoolVar(&o.bootstrap.RoomBatch, "room-batch", true, "bootstrap: room members ask for peers_joined (several joins in one message), as parlance does; false: one peer_joined per join")
 	fs.DurationVar(&o.bootstrap.Steady, "steady", 10*time.Second, "bootstrap: how long server CPU is measured at steady state")
 	fs.BoolVar(&o.bootstrap.Baseline, "bootstrap-baseline", true, "bootstrap: also measure a server with gorilla/websocket's defaults")
 	fs.IntVar(&o.bootstrap.PerAddr, "per-addr", 10_000, "bootstrap: clients per loopback source address (127.1.0.x)")

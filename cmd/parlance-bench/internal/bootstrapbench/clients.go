@@ -41,9 +41,14 @@ func registerIdle(i int) []byte {
 	return []byte(`{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":["push"],"room":"idle` + strconv.Itoa(i/40) + `"}`)
 }
 
-// registerPush is a register asking for pushes in room.
-func registerPush(nick, room string) []byte {
-	return []byte(`{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":["push"],"room":"` + room + `"}`)
+// registerPush is a register asking for pushes in room, and for
+// peers_joined (several joins in one message) if batch.
+func registerPush(nick, room string, batch bool) []byte {
+	features := `["push"]`
+	if batch {
+		features = `["push","peers_joined"]`
+	}
+	return []byte(`{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":` + features + `,"room":"` + room + `"}`)
 }
 
 var heartbeat = []byte(`{"type":"heartbeat"}`)
@@ -166,8 +171,9 @@ func (h *heartbeater) run(ctx context.Context) {
 // can watch for one peer_joined or peer_left reaching them all.
 type room struct {
 	name       string
+	batch      bool // members ask for peers_joined
 	conns      []*wsclient.Conn
-	joins      []atomic.Int64 // peer_joined frames read, per member
+	joins      []atomic.Int64 // joins read (peer_joined, entries of peers_joined), per member
 	registered atomic.Int64   // members that read their registered reply
 	frames     atomic.Int64   // frames read by all members
 	dead       atomic.Int64   // readers that ended before close
@@ -207,6 +213,7 @@ func (w *watch) arrive(member int, at time.Time) {
 var (
 	prefixRegistered = []byte(`{"type":"registered"`)
 	prefixJoined     = []byte(`{"type":"peer_joined"`)
+	prefixBatch      = []byte(`{"type":"peers_joined"`)
 )
 
 // read is member i's reader: it counts what the member reads and reports
@@ -214,6 +221,7 @@ var (
 func (r *room) read(i int, c *wsclient.Conn) {
 	defer r.wg.Done()
 	buf := make([]byte, 0, 512)
+	inBatch := false // reading the frames of a peers_joined
 	for {
 		f, b, err := c.ReadFrame(buf)
 		buf = b
@@ -225,6 +233,16 @@ func (r *room) read(i int, c *wsclient.Conn) {
 		}
 		now := time.Now()
 		r.frames.Add(1)
+		// A peers_joined may come in several frames: its entries are
+		// counted by their '{' (member nicknames have none).
+		if f.Op == wsclient.OpText && bytes.HasPrefix(f.Payload, prefixBatch) {
+			inBatch = true
+			r.joins[i].Add(-1) // the message's own '{'
+		}
+		if inBatch {
+			r.joins[i].Add(int64(bytes.Count(f.Payload, []byte{'{'})))
+			inBatch = !f.Fin
+		}
 		if f.Op != wsclient.OpText || !f.Fin {
 			continue // pings (not answered: heartbeats keep us alive), parts of big lists
 		}
@@ -253,8 +271,8 @@ const maxLag = 128
 // connection silent for a minute is closed by the server), and each is
 // handed to hb once registered: a registration without a heartbeat for
 // 30 s expires, and its peer_left is pushed to everyone.
-func buildRoom(ctx context.Context, server netip.AddrPort, name string, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
-	r := &room{name: name, joins: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
+func buildRoom(ctx context.Context, server netip.AddrPort, name string, batch bool, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
+	r := &room{name: name, batch: batch, joins: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type dialed struct {
@@ -305,7 +323,7 @@ func buildRoom(ctx context.Context, server netip.AddrPort, name string, first, c
 		if err := r.waitLag(ctx, j); err != nil {
 			return fail(err)
 		}
-		if err := d.c.WriteText(registerPush("member"+strconv.Itoa(first+j), name)); err != nil {
+		if err := d.c.WriteText(registerPush("member"+strconv.Itoa(first+j), name, batch)); err != nil {
 			return fail(fmt.Errorf("member %d: %w", j, err))
 		}
 		hb.add(d.c)
