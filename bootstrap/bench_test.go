@@ -460,3 +460,54 @@ func BenchmarkPeerListDeflate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRoomBuild registers BOOTSTRAP_BENCH_CONNS push clients in one
+// room one after another, each once the one before it has its
+// registered reply, as parlance-bench's room build does; every member
+// reads and discards. Sub-benchmarks: members that take peers_joined,
+// and members that take one peer_joined per join.
+func BenchmarkRoomBuild(b *testing.B) {
+	k := benchConns(b)
+	for _, batch := range []bool{true, false} {
+		b.Run(fmt.Sprintf("peers_joined=%v", batch), func(b *testing.B) {
+			features := `["push"]`
+			if batch {
+				features = `["push","peers_joined"]`
+			}
+			for b.Loop() {
+				b.StopTimer()
+				srv := startServer(b, benchConfig())
+				var readers sync.WaitGroup
+				conns := make([]net.Conn, 0, k)
+				b.StartTimer()
+				for i := range k {
+					c, br := dialRaw(b, srv.addr)
+					conns = append(conns, c)
+					first := make(chan struct{})
+					readers.Add(1)
+					go func() {
+						defer readers.Done()
+						for n := 0; ; n++ {
+							if _, _, err := skipFrame(br); err != nil {
+								return
+							}
+							if n == 0 {
+								close(first)
+							}
+						}
+					}()
+					writeFrame(b, c, `{"type":"register","nickname":"m`+strconv.Itoa(i)+`","local_addr":"0.0.0.0:4000","features":`+features+`,"room":"big"}`)
+					<-first
+				}
+				b.StopTimer()
+				for _, c := range conns {
+					_ = c.Close()
+				}
+				readers.Wait()
+				_ = srv.stop()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(k), "clients")
+		})
+	}
+}

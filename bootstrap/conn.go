@@ -60,8 +60,11 @@ type conn struct {
 	mu      sync.Mutex // guards the fields below
 	queue   sendQueue
 	writing bool // a writer goroutine is running
-	closing bool // a close frame is queued: nothing more is accepted
-	dead    bool // the connection is closed
+
+	// Owned by the writer goroutine (one at a time, handed over under mu):
+	lastJoined time.Time // when the last peers_joined was written
+	closing    bool      // a close frame is queued: nothing more is accepted
+	dead       bool      // the connection is closed
 
 	// Owned by the reader goroutine:
 	pending  *pendingAuth
@@ -324,13 +327,13 @@ func (c *conn) sendPush(msg []byte, r *room, gen uint64) {
 // sendJoined queues the entry of a peer that joined room r (now at
 // generation gen) for a client that takes peers_joined: it joins the
 // peers_joined already waiting, if any.
-func (c *conn) sendJoined(entry []byte, r *room, gen uint64) {
+func (c *conn) sendJoined(entry []byte, r *room, gen uint64, pace time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || c.dead {
 		return
 	}
-	if !c.queue.pushJoined(entry, r, gen) {
+	if !c.queue.pushJoined(entry, r, gen, pace) {
 		c.dropSlowLocked()
 		return
 	}
@@ -442,12 +445,6 @@ func (c *conn) startWriterLocked() {
 // the queue to write together.
 const writeBatchBytes = 64 << 10
 
-// batchPace is the least time between two peers_joined to one client
-// (the first goes at once): joins that arrive meanwhile are gathered
-// into the next, so building a room of n costs each member about
-// (build time / batchPace) messages, not n.
-const batchPace = 100 * time.Millisecond
-
 // writeLoop writes queued frames until the queue is empty or its head is
 // a peer_list not built yet. What it takes in one round goes out in as
 // few system calls as the sizes allow (flushConn).
@@ -461,18 +458,25 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if head := &c.queue.frames[0]; head.joined != nil {
+			if wait := head.pace - time.Since(c.lastJoined); wait > 0 {
+				c.mu.Unlock()
+				time.Sleep(wait) // more joins may gather meanwhile
+				continue
+			}
+		}
 		batch := c.queue.take(writeBatchBytes)
 		c.mu.Unlock()
 
-		paced, err := c.writeFrames(fc, batch)
+		joined, err := c.writeFrames(fc, batch)
 		clear(batch)
 		if err != nil {
-			c.s.log.Debug("write failed", "ip", c.ip, "err", err)
+			c.s.warn.log(slog.LevelInfo, "write failed; the client is disconnected", "ip", c.ip, "err", err)
 			c.kill()
 			continue
 		}
-		if paced {
-			time.Sleep(batchPace)
+		if joined {
+			c.lastJoined = time.Now()
 		}
 	}
 }

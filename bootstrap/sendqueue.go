@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"slices"
+	"time"
 
 	"github.com/parlance-chat/parlance/net/wire"
 )
@@ -32,8 +33,10 @@ type frame struct {
 	gen  uint64
 	// joined is a peers_joined being gathered (for a client that asked
 	// for wire.FeatureBatch): the entries, in order. The message is
-	// assembled when it is written.
+	// assembled when it is written, no sooner than pace after the
+	// client's previous peers_joined.
 	joined []joinEntry
+	pace   time.Duration
 }
 
 // joinEntry is one peer of a peers_joined: its encoded wire.PeerInfo,
@@ -105,7 +108,7 @@ func (q *sendQueue) append(f frame) {
 // generation gen: into the peers_joined at the tail of the queue if that
 // is one of r's with room for it, else as a new peers_joined. It reports
 // false as push does.
-func (q *sendQueue) pushJoined(entry []byte, r *room, gen uint64) bool {
+func (q *sendQueue) pushJoined(entry []byte, r *room, gen uint64, pace time.Duration) bool {
 	if n := len(q.frames); n > 0 {
 		t := &q.frames[n-1]
 		if t.joined != nil && t.room == r && len(t.joined) < maxBatchEntries {
@@ -114,13 +117,14 @@ func (q *sendQueue) pushJoined(entry []byte, r *room, gen uint64) bool {
 			}
 			t.joined = append(t.joined, joinEntry{entry, gen})
 			t.gen = gen
+			t.pace = max(t.pace, pace)
 			t.size += len(entry) + 1
 			q.bytes += len(entry) + 1
 			return true
 		}
 	}
 	size := len(wire.PeersJoinedHead) + len(entry) + len(wire.PeerListTail)
-	return q.push(frame{kind: textFrame, joined: []joinEntry{{entry, gen}}, room: r, gen: gen, size: size})
+	return q.push(frame{kind: textFrame, joined: []joinEntry{{entry, gen}}, room: r, gen: gen, size: size, pace: pace})
 }
 
 // fill turns the placeholder of req into the peer_list data+more, which
@@ -185,11 +189,12 @@ func dropShown(f frame, gen uint64, bytes *int) frame {
 
 // take removes and returns the frames at the head that can be written
 // now, at least one (the caller checks ready), and more while they add
-// up to at most maxBytes.
+// up to at most maxBytes. A peers_joined is taken only at the head (the
+// writer paces them).
 func (q *sendQueue) take(maxBytes int) []frame {
 	n, size := 0, 0
 	for n < len(q.frames) && q.frames[n].list == nil {
-		if n > 0 && size+q.frames[n].size > maxBytes {
+		if n > 0 && (size+q.frames[n].size > maxBytes || q.frames[n].joined != nil) {
 			break
 		}
 		size += q.frames[n].size

@@ -77,6 +77,8 @@ func TestSendQueue(t *testing.T) {
 			{push: "aaaa"}, {push: "bbbb"}, {push: "cccc"}, {list: 1}, {push: "d"},
 			{take: 8, took: []string{"aaaa", "bbbb"}}, {take: 1, took: []string{"cccc"}}},
 			[]string{"placeholder", "d"}},
+		{"take stops before a peers_joined", 100, 1000, []op{{push: "a"}, {join: "J", gen: 1}, {push: "b"},
+			{take: 100, took: []string{"a"}}, {take: 100, took: []string{"joined[J]", "b"}}}, nil},
 		{"take gives a big head alone", 100, 1000, []op{{push: strings.Repeat("x", 20)}, {push: "y"}, {take: 4, took: []string{strings.Repeat("x", 20)}}},
 			[]string{"y"}},
 	}
@@ -98,7 +100,7 @@ func TestSendQueue(t *testing.T) {
 					}
 					ok = q.push(f)
 				case o.join != "":
-					ok = q.pushJoined([]byte(o.join), r1, o.gen)
+					ok = q.pushJoined([]byte(o.join), r1, o.gen, 0)
 				case o.list > 0:
 					reqs[o.list] = &listReq{r: r1}
 					ok = q.push(frame{kind: textFrame, list: reqs[o.list]})

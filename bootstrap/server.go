@@ -150,6 +150,13 @@ type Config struct {
 	// of them; when empty, the URL the request names (see the package
 	// doc). Serve fails if one is not a ws:// or wss:// URL.
 	PublicURLs []string
+	// Bus, if set, shares the registry with the other servers on it
+	// (see cluster.go): their peers are listed and pushed here, and
+	// Deliver reaches their clients. BusPrefix starts its subjects
+	// (default DefaultBusPrefix): servers with one prefix share a
+	// registry.
+	Bus       Bus
+	BusPrefix string
 	// ShutdownTimeout bounds the close handshakes at shutdown.
 	ShutdownTimeout time.Duration
 	Clock           Clock
@@ -189,6 +196,9 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
 	}
+	if c.BusPrefix == "" {
+		c.BusPrefix = DefaultBusPrefix
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -227,8 +237,13 @@ type Server struct {
 	perIP      map[netip.Prefix]int      // by ipKey
 	rooms      map[string]*room
 	byIdentity map[string]*peer
-	npeers     int
-	listed     map[*room]struct{} // rooms with a cached peer_list
+	local      map[string]*peer         // local registrations by peer id
+	remote     map[string]*remoteServer // other servers' registrations, by server id (Config.Bus)
+	id         string                   // this server's id in the cluster
+	// snapshotRound numbers this server's snapshots.
+	snapshotRound uint64
+	npeers        int
+	listed        map[*room]struct{} // rooms with a cached peer_list
 
 	wg sync.WaitGroup // connection goroutines (readers and writers)
 }
@@ -244,6 +259,9 @@ func New(cfg Config) *Server {
 		perIP:      make(map[netip.Prefix]int),
 		rooms:      make(map[string]*room),
 		byIdentity: make(map[string]*peer),
+		local:      make(map[string]*peer),
+		remote:     make(map[string]*remoteServer),
+		id:         newPeerID(),
 		listed:     make(map[*room]struct{}),
 		warn:       newLogLimiter(cfg.Logger, cfg.Clock, time.Minute),
 	}
@@ -300,6 +318,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	ln = flushListener{Listener: ln, stall: s.cfg.WriteWait}
 	g, gctx := errgroup.WithContext(ctx)
+	if s.cfg.Bus != nil {
+		if err := s.startCluster(gctx); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		g.Go(func() error {
+			s.runCluster(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -527,13 +555,19 @@ type Stats struct {
 	Connections int `json:"connections"`
 	Peers       int `json:"peers"`
 	Rooms       int `json:"rooms"`
+	// RemotePeers are the registrations of other servers (Config.Bus).
+	RemotePeers int `json:"remote_peers,omitempty"`
 }
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Connections: len(s.conns), Peers: s.npeers, Rooms: len(s.rooms)}
+	st := Stats{Connections: len(s.conns), Peers: s.npeers, Rooms: len(s.rooms)}
+	for _, rs := range s.remote {
+		st.RemotePeers += len(rs.peers)
+	}
+	return st
 }
 
 func (s *Server) health(w http.ResponseWriter) {
@@ -587,7 +621,14 @@ func (s *Server) sweep(now time.Time) {
 	defer s.mu.Unlock()
 	for _, r := range s.rooms {
 		for _, p := range r.peers {
-			if p.lastSeen.Load() < cutoff {
+			switch {
+			case p.lastSeen.Load() >= cutoff:
+			case p.c == nil: // its server stopped refreshing it
+				s.warn.log(slog.LevelInfo, "registration of another server expired", "server", p.remote, "peer_id", p.id)
+				if rs := s.remote[p.remote]; rs != nil {
+					s.removeRemote(rs, p)
+				}
+			default:
 				s.warn.log(slog.LevelInfo, "registration expired", "peer_id", p.id, "nickname", p.nickname)
 				s.removePeer(p)
 			}
