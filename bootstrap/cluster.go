@@ -132,10 +132,19 @@ func (cp clusterPeer) validate() error {
 	return nil
 }
 
+// reconnectNotifier is a Bus that can say when it reconnected (and may
+// have lost messages): the server then publishes a snapshot.
+type reconnectNotifier interface {
+	OnReconnect(func())
+}
+
 // startCluster subscribes to the cluster subjects; it returns once they
 // are subscribed.
 func (s *Server) startCluster(ctx context.Context) error {
 	bus := s.cfg.Bus
+	if rn, ok := bus.(reconnectNotifier); ok {
+		rn.OnReconnect(s.publishSnapshot)
+	}
 	if err := bus.Subscribe(ctx, s.cfg.BusPrefix+subjectEvents, s.onClusterEvent); err != nil {
 		return fmt.Errorf("subscribe to cluster events: %w", err)
 	}

@@ -135,14 +135,17 @@ func (h *heartbeater) stop() {
 	<-h.done
 }
 
-// run sends, every tick (period/1000), to the next thousandth of the
-// clients.
+// run sends, every tick (period/1000), to the clients due by then: the
+// whole list once per period, in order. What is due follows the clock,
+// not the ticks, so a loaded machine that misses ticks catches up instead
+// of letting registrations expire.
 func (h *heartbeater) run(ctx context.Context) {
 	defer close(h.done)
 	const slices = 1000
 	t := time.NewTicker(heartbeatPeriod / slices)
 	defer t.Stop()
-	pos := 0
+	start := time.Now()
+	var sent int64 // heartbeats sent since start
 	for {
 		select {
 		case <-ctx.Done():
@@ -150,13 +153,11 @@ func (h *heartbeater) run(ctx context.Context) {
 		case <-t.C:
 		}
 		h.mu.Lock()
-		n := len(h.conns)
-		batch := (n + slices - 1) / slices
-		todo := make([]*wsclient.Conn, 0, batch)
-		for range min(batch, n) {
-			pos %= n
-			todo = append(todo, h.conns[pos])
-			pos++
+		n := int64(len(h.conns))
+		due := int64(float64(time.Since(start)) / float64(heartbeatPeriod) * float64(n))
+		todo := make([]*wsclient.Conn, 0, max(due-sent, 0))
+		for ; sent < due && n > 0; sent++ {
+			todo = append(todo, h.conns[sent%n])
 		}
 		h.mu.Unlock()
 		for _, c := range todo {
@@ -173,7 +174,10 @@ type room struct {
 	name       string
 	batch      bool // members ask for peers_joined
 	conns      []*wsclient.Conn
-	joins      []atomic.Int64 // joins read (peer_joined, entries of peers_joined), per member
+	// known counts, per member, the members it knows of: the entries of
+	// its peer_list and the joins pushed after (peer_joined, entries of
+	// peers_joined). A join the list shows already is not pushed.
+	known []atomic.Int64
 	registered atomic.Int64   // members that read their registered reply
 	frames     atomic.Int64   // frames read by all members
 	dead       atomic.Int64   // readers that ended before close
@@ -214,6 +218,7 @@ var (
 	prefixRegistered = []byte(`{"type":"registered"`)
 	prefixJoined     = []byte(`{"type":"peer_joined"`)
 	prefixBatch      = []byte(`{"type":"peers_joined"`)
+	prefixList       = []byte(`{"type":"peer_list"`)
 )
 
 // read is member i's reader: it counts what the member reads and reports
@@ -221,7 +226,7 @@ var (
 func (r *room) read(i int, c *wsclient.Conn) {
 	defer r.wg.Done()
 	buf := make([]byte, 0, 512)
-	inBatch := false // reading the frames of a peers_joined
+	inBatch := false // reading the frames of a peers_joined or peer_list
 	for {
 		f, b, err := c.ReadFrame(buf)
 		buf = b
@@ -233,14 +238,14 @@ func (r *room) read(i int, c *wsclient.Conn) {
 		}
 		now := time.Now()
 		r.frames.Add(1)
-		// A peers_joined may come in several frames: its entries are
-		// counted by their '{' (member nicknames have none).
-		if f.Op == wsclient.OpText && bytes.HasPrefix(f.Payload, prefixBatch) {
+		// A peers_joined or peer_list may come in several frames: its
+		// entries are counted by their '{' (member nicknames have none).
+		if f.Op == wsclient.OpText && (bytes.HasPrefix(f.Payload, prefixBatch) || bytes.HasPrefix(f.Payload, prefixList)) {
 			inBatch = true
-			r.joins[i].Add(-1) // the message's own '{'
+			r.known[i].Add(-1) // the message's own '{'
 		}
 		if inBatch {
-			r.joins[i].Add(int64(bytes.Count(f.Payload, []byte{'{'})))
+			r.known[i].Add(int64(bytes.Count(f.Payload, []byte{'{'})))
 			inBatch = !f.Fin
 		}
 		if f.Op != wsclient.OpText || !f.Fin {
@@ -248,7 +253,7 @@ func (r *room) read(i int, c *wsclient.Conn) {
 		}
 		switch {
 		case bytes.HasPrefix(f.Payload, prefixJoined):
-			r.joins[i].Add(1)
+			r.known[i].Add(1)
 		case bytes.HasPrefix(f.Payload, prefixRegistered):
 			r.registered.Add(1)
 		}
@@ -272,7 +277,7 @@ const maxLag = 128
 // handed to hb once registered: a registration without a heartbeat for
 // 30 s expires, and its peer_left is pushed to everyone.
 func buildRoom(ctx context.Context, server netip.AddrPort, name string, batch bool, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
-	r := &room{name: name, batch: batch, joins: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
+	r := &room{name: name, batch: batch, known: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type dialed struct {
@@ -341,15 +346,14 @@ func buildRoom(ctx context.Context, server netip.AddrPort, name string, batch bo
 	return r, nil
 }
 
-// waitLag waits until every member registered before member j has read
-// all but maxLag of the pushes about the members after it.
+// waitLag waits until every member registered before member j knows all
+// but maxLag of the j members before j (itself included).
 func (r *room) waitLag(ctx context.Context, j int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		behind := -1
 		for m := range j {
-			// Members m+1..j-1 registered after m.
-			if int64(j-1-m)-r.joins[m].Load() > maxLag {
+			if int64(j)-r.known[m].Load() > maxLag {
 				behind = m
 				break
 			}
@@ -361,7 +365,7 @@ func (r *room) waitLag(ctx context.Context, j int) error {
 			return fmt.Errorf("%d members were disconnected", d)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("member %d is %d pushes behind after a minute", behind, int64(j-1-behind)-r.joins[behind].Load())
+			return fmt.Errorf("member %d is %d members behind after a minute", behind, int64(j)-r.known[behind].Load())
 		}
 		select {
 		case <-ctx.Done():
