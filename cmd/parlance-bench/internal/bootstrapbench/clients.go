@@ -171,16 +171,16 @@ func (h *heartbeater) run(ctx context.Context) {
 // room is a set of push clients in one room, each with a reader, that
 // can watch for one peer_joined or peer_left reaching them all.
 type room struct {
-	name       string
-	batch      bool // members ask for peers_joined
-	conns      []*wsclient.Conn
+	name  string
+	batch bool // members ask for peers_joined
+	conns []*wsclient.Conn
 	// known counts, per member, the members it knows of: the entries of
 	// its peer_list and the joins pushed after (peer_joined, entries of
 	// peers_joined). A join the list shows already is not pushed.
-	known []atomic.Int64
-	registered atomic.Int64   // members that read their registered reply
-	frames     atomic.Int64   // frames read by all members
-	dead       atomic.Int64   // readers that ended before close
+	known      []atomic.Int64
+	registered atomic.Int64 // members that read their registered reply
+	frames     atomic.Int64 // frames read by all members
+	dead       atomic.Int64 // readers that ended before close
 	watch      atomic.Pointer[watch]
 	wg         sync.WaitGroup
 	closed     atomic.Bool
