@@ -36,11 +36,11 @@ type Config struct {
 
 // Network is the [network] table.
 type Network struct {
-	Mode              string `toml:"mode"`
-	BootstrapServer   string `toml:"bootstrap_server"`
-	ListenPort        int    `toml:"listen_port"`
-	Room              string `toml:"room"`
-	RequireEncryption bool   `toml:"require_encryption"`
+	Mode              string     `toml:"mode"`
+	BootstrapServer   ServerURLs `toml:"bootstrap_server"`
+	ListenPort        int        `toml:"listen_port"`
+	Room              string     `toml:"room"`
+	RequireEncryption bool       `toml:"require_encryption"`
 }
 
 // Discovery is the [discovery] table: the bootstrap client's timing (the
@@ -87,7 +87,7 @@ const (
 // Default returns the configuration used when there is no file.
 func Default() Config {
 	return Config{
-		Network:   Network{Mode: ModeLocal, BootstrapServer: "ws://localhost:8080"},
+		Network:   Network{Mode: ModeLocal, BootstrapServer: ServerURLs{"ws://localhost:8080"}},
 		Discovery: Discovery{HeartbeatIntervalSecs: 10, PeerTimeoutSecs: 30},
 		Peer:      PeerCfg{AnnounceIntervalSecs: 5, TimeoutSecs: 15},
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
@@ -225,8 +225,11 @@ func (c Config) Validate() error {
 	default:
 		return bad("network.mode", "%q is not a mode; use %q or %q", c.Network.Mode, ModeLocal, ModeInternet)
 	}
-	if c.Network.Mode == ModeInternet || c.Network.BootstrapServer != "" {
-		if err := checkServerURL(c.Network.BootstrapServer); err != nil {
+	if c.Network.Mode == ModeInternet && len(c.Network.BootstrapServer) == 0 {
+		return bad("network.bootstrap_server", "internet mode needs a bootstrap server URL, e.g. \"ws://host:8080\"")
+	}
+	for _, u := range c.Network.BootstrapServer {
+		if err := checkServerURL(u); err != nil {
 			return bad("network.bootstrap_server", "%v", err)
 		}
 	}
@@ -269,6 +272,17 @@ func (c Config) Validate() error {
 	default:
 		return bad("ui.log_level", "%q is not a level; use debug, info, warn or error", c.UI.LogLevel)
 	}
+	return nil
+}
+
+// ServerURLs is bootstrap_server: one URL ("ws://a", as the original
+// reads it) or several (["ws://a", "ws://b"]) that the client fails over
+// between.
+type ServerURLs []string
+
+// UnmarshalText reads the one-URL form.
+func (u *ServerURLs) UnmarshalText(b []byte) error {
+	*u = ServerURLs{string(b)}
 	return nil
 }
 
