@@ -46,6 +46,8 @@ type flushConn struct {
 
 	mu   sync.Mutex // serialises writes; guards held
 	held *[]byte    // from holdPool while holding, else nil
+
+	slot acceptSlot // guarded by Server.mu
 }
 
 // isTLS reports whether nc (a connection of Server.Serve's listener) is

@@ -188,7 +188,7 @@ func (s *Server) encodeList(b *listBuild) *peerList {
 	size := len(wire.PeerListHead) + len(wire.PeerListTail) + len(parts)
 	var err error
 	for i, e := range b.entries {
-		if parts[i], err = e.encode(b.kind); err != nil {
+		if parts[i], err = e.encode(b.kind, len(b.entries) >= listCacheMin); err != nil {
 			break
 		}
 		size += len(parts[i])

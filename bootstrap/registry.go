@@ -52,8 +52,9 @@ type entryOf struct {
 }
 
 // encode returns e's entry of the given kind, from the peer's cache when
-// it is current.
-func (e entryOf) encode(kind int) ([]byte, error) {
+// it is current; keep stores a new encoding there (for big rooms only:
+// a small room's list costs less to encode again than to keep).
+func (e entryOf) encode(kind int, keep bool) ([]byte, error) {
 	slot := &e.p.encoded[kind]
 	if c := slot.Load(); c != nil && c.version == e.version && c.lastSeen == e.info.LastSeen {
 		return c.data, nil
@@ -62,7 +63,9 @@ func (e entryOf) encode(kind int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	slot.Store(&encodedEntry{version: e.version, lastSeen: e.info.LastSeen, data: data})
+	if keep {
+		slot.Store(&encodedEntry{version: e.version, lastSeen: e.info.LastSeen, data: data})
+	}
 	return data, nil
 }
 
@@ -271,7 +274,7 @@ func (s *Server) pushJoined(p *peer) {
 		var err error
 		switch {
 		case q.c.batch && entry == nil:
-			entry, err = entryOf{p, p.version, p.info(true)}.encode(listExtended)
+			entry, err = entryOf{p, p.version, p.info(true)}.encode(listExtended, len(p.room.peers) >= listCacheMin)
 		case !q.c.batch && msg == nil:
 			msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)})
 		}

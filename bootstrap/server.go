@@ -232,9 +232,8 @@ type Server struct {
 	mu         sync.Mutex // guards everything below and conn.peer, conn.ext, conn.push
 	closing    bool
 	conns      map[*conn]struct{}
-	accepted   map[net.Conn]acceptedConn // TCP connections counted since accept
-	nconns     int                       // TCP connections accepted and not closed
-	perIP      map[netip.Prefix]int      // by ipKey
+	nconns     int                  // TCP connections accepted and not closed
+	perIP      map[netip.Prefix]int // by ipKey
 	rooms      map[string]*room
 	byIdentity map[string]*peer
 	local      map[string]*peer         // local registrations by peer id
@@ -255,7 +254,6 @@ func New(cfg Config) *Server {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		conns:      make(map[*conn]struct{}),
-		accepted:   make(map[net.Conn]acceptedConn),
 		perIP:      make(map[netip.Prefix]int),
 		rooms:      make(map[string]*room),
 		byIdentity: make(map[string]*peer),
@@ -405,11 +403,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // netConnKey is the request context key of the request's net.Conn.
 type netConnKey struct{}
 
-// acceptedConn is a TCP connection counted since it was accepted, before
-// any byte of its request: a client cannot hold more than MaxConnsPerIP
-// sockets by sending half a request.
-type acceptedConn struct {
+// acceptSlot is what a TCP connection holds of the connection limits
+// since it was accepted, before any byte of its request: a client cannot
+// hold more than MaxConnsPerIP sockets by sending half a request. It is
+// kept in the connection's flushConn, guarded by Server.mu.
+type acceptSlot struct {
 	ip       netip.Addr
+	counted  bool // holds a slot (until released)
 	perIP    bool // counted in perIP too (it is not from a trusted proxy)
 	hijacked bool // taken over by a WebSocket: released by its conn
 }
@@ -418,6 +418,10 @@ type acceptedConn struct {
 // no close for a hijacked connection: dropConn releases those). A
 // connection over a limit is answered 429 or 503 and closed at once.
 func (s *Server) onConnState(nc net.Conn, state http.ConnState) {
+	fc, ok := nc.(*flushConn)
+	if !ok {
+		return // not from Serve's listener (cannot happen)
+	}
 	switch state {
 	case http.StateNew:
 		ip := addrIP(nc.RemoteAddr())
@@ -425,18 +429,15 @@ func (s *Server) onConnState(nc net.Conn, state http.ConnState) {
 		status, msg := s.admit(ip, true, perIP)
 		if status == 0 {
 			s.mu.Lock()
-			s.accepted[nc] = acceptedConn{ip: ip, perIP: perIP}
+			fc.slot = acceptSlot{ip: ip, counted: true, perIP: perIP}
 			s.mu.Unlock()
 			return
 		}
 		s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
-		refuse(nc, status, msg)
+		refuse(fc.Conn, status, msg)
 	case http.StateHijacked:
 		s.mu.Lock()
-		if a, ok := s.accepted[nc]; ok {
-			a.hijacked = true
-			s.accepted[nc] = a
-		}
+		fc.slot.hijacked = true
 		s.mu.Unlock()
 	case http.StateClosed:
 		s.mu.Lock()
@@ -461,12 +462,12 @@ func refuse(nc net.Conn, status int, msg string) {
 // releaseAcceptedLocked gives back the slots of an accepted connection;
 // it does nothing for one not counted or already released.
 func (s *Server) releaseAcceptedLocked(nc net.Conn) {
-	a, ok := s.accepted[nc]
-	if !ok {
+	fc, ok := nc.(*flushConn)
+	if !ok || !fc.slot.counted {
 		return
 	}
-	delete(s.accepted, nc)
-	s.releaseLocked(a.ip, true, a.perIP)
+	fc.slot.counted = false
+	s.releaseLocked(fc.slot.ip, true, fc.slot.perIP)
 }
 
 // releaseUpgradeLocked gives back what a connection that will not become
@@ -476,7 +477,7 @@ func (s *Server) releaseUpgradeLocked(nc net.Conn, ip netip.Addr, proxied bool) 
 	if proxied {
 		s.releaseLocked(ip, false, true)
 	}
-	if a, ok := s.accepted[nc]; ok && a.hijacked {
+	if fc, ok := nc.(*flushConn); ok && fc.slot.hijacked {
 		s.releaseAcceptedLocked(nc)
 	}
 }
