@@ -42,6 +42,16 @@ type Config struct {
 	Room int
 	// JoinRounds is how many joins are timed.
 	JoinRounds int
+	// OneRoom are the numbers K of original clients put in one room (one
+	// server each), with ListRounds rounds of list_peers; none: skipped.
+	OneRoom    []int
+	ListRounds int
+	// ListReadRate caps how fast each client reads its list, in bytes a
+	// second (0: as fast as it can).
+	ListReadRate int
+	// OriginalBootstrap is the path of the original Rust server, run
+	// beside ours in the one-room measurement ("": skipped).
+	OriginalBootstrap string
 	// RoomBatch makes the room's members ask for peers_joined, as
 	// parlance does; without it they take one peer_joined per join.
 	RoomBatch bool
@@ -110,7 +120,7 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 		progress = io.Discard
 	}
 	maxK := 0
-	for _, k := range cfg.Clients {
+	for _, k := range append(slices.Clone(cfg.Clients), cfg.OneRoom...) {
 		maxK = max(maxK, k)
 	}
 	need := uint64(maxK + cfg.Room + cfg.JoinRounds + fdSlack)
@@ -139,6 +149,11 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 			rep.Detail(fmt.Sprintf("bootstrap_K%d_gorilla", k), base)
 		}
 		addIdleRows(rep, ours, base)
+	}
+	if len(cfg.OneRoom) > 0 {
+		if err := runBigRoom(ctx, cfg, fits, rep, progress); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
 	}
 	if cfg.Room > 0 {
 		room := min(cfg.Room, fits)
