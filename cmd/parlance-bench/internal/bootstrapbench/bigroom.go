@@ -109,6 +109,11 @@ func measureBigRoom(ctx context.Context, cfg Config, impl string, k int, progres
 	hb := startHeartbeats()
 	defer hb.stop()
 	conns, err := connectAll(ctx, srv.ws, 0, k, cfg.PerAddr, 4096, func(i int, c *wsclient.Conn) error {
+		if cfg.ListReadRate > 0 { // a slow link: the window, too, is small
+			if err := c.SetReadBuffer(16 << 10); err != nil {
+				return err
+			}
+		}
 		if err := c.WriteText(originalRegister(i)); err != nil {
 			return err
 		}
@@ -229,7 +234,7 @@ func runBigRoom(ctx context.Context, cfg Config, fits int, rep *report.Report, p
 		}
 		addBigRoomRows(rep, byImpl[ImplParlance], byImpl[ImplOriginal], filepath.Base(cfg.OriginalBootstrap))
 	}
-	rep.Note(Scenario, "one room: K original clients (no extensions) in the default room of one server, heartbeating every 10 s. RSS per connection = (RSS with K registered - before) / K. Then %d rounds: every client sends list_peers at once and reads its whole list (K readers sharing the benchmark's CPU, each at most %d bytes/s if that is not 0: slow readers of lists of K entries); CPU is the server's user+system time per round; a client the server cuts off is counted and not used again.", cfg.ListRounds, cfg.ListReadRate)
+	rep.Note(Scenario, "one room: K original clients (no extensions) in the default room of one server, heartbeating every 10 s. RSS per connection = (RSS with K registered - before) / K. Then %d rounds: every client sends list_peers at once and reads its whole list (K readers sharing the benchmark's CPU, each at most %d bytes/s with a 16 KB socket receive buffer if that is not 0: slow readers of lists of K entries); CPU is the server's user+system time per round; a client the server cuts off is counted and not used again.", cfg.ListRounds, cfg.ListReadRate)
 	return nil
 }
 

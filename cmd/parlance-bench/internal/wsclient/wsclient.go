@@ -202,3 +202,13 @@ func (c *Conn) SkimFrame(keep int) (Frame, error) {
 	}
 	return Frame{Op: h[0] & 0x0f, Fin: h[0]&0x80 != 0, Payload: head, Size: int(n)}, nil
 }
+
+// SetReadBuffer sets the socket's receive buffer (SO_RCVBUF), which also
+// caps the TCP window: a small one makes a slow reader slow the sender.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return errors.New("not a TCP connection")
+	}
+	return tc.SetReadBuffer(bytes)
+}
