@@ -35,10 +35,12 @@ type Bus interface {
 // snapshotPart), which refreshes their last_seen, adds what a server
 // missed and removes what it holds but the snapshot lacks. A server that
 // stops cleanly says bye and its peers go at once; one that dies stops
-// sending snapshots, and its peers expire everywhere within PeerTimeout,
-// as silent clients do. Other servers' peers ("remote" peers: no
-// connection here) are in the rooms like local ones: listed, and pushed
-// to local push clients.
+// sending snapshots, and its peers expire everywhere once it has not
+// mentioned them for PeerTimeout (three snapshots), as silent clients do;
+// that is measured on the receiving server's clock, not by the client's
+// last_seen, so clock skew between servers does not matter. Other
+// servers' peers ("remote" peers: no connection here) are in the rooms
+// like local ones: listed, and pushed to local push clients.
 //
 // A proved identity registered on two servers: the newer register wins
 // (its time, then the server id), and the server holding the older one
@@ -255,6 +257,9 @@ func (s *Server) upsertRemote(srv string, rs *remoteServer, cp clusterPeer) bool
 		return false
 	}
 	p := rs.peers[cp.ID]
+	if p != nil {
+		p.heard = s.cfg.Clock.Now().UnixNano()
+	}
 	if p != nil && p.nickname == cp.Nickname && p.identity == cp.Identity && p.room.name == cp.Room &&
 		p.public == cp.Public && p.local == cp.Local && p.registered == cp.Registered {
 		p.lastSeen.Store(max(p.lastSeen.Load(), cp.LastSeen))
@@ -269,7 +274,7 @@ func (s *Server) upsertRemote(srv string, rs *remoteServer, cp clusterPeer) bool
 		}
 	}
 	if p == nil {
-		p = &peer{id: cp.ID, remote: srv}
+		p = &peer{id: cp.ID, remote: srv, heard: s.cfg.Clock.Now().UnixNano()}
 		rs.peers[cp.ID] = p
 	} else {
 		if p.room.name != cp.Room {

@@ -23,6 +23,7 @@ type peer struct {
 	lastSeen atomic.Int64
 	c        *conn  // nil for a remote registration
 	remote   string // the id of the server holding a remote registration
+	heard    int64  // Unix ns (Config.Clock) its server last mentioned a remote registration
 	// registered is the Unix ns of its last register: of two servers
 	// holding one identity, the newer register wins.
 	registered int64

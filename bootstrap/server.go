@@ -623,12 +623,17 @@ func (s *Server) sweep(now time.Time) {
 	for _, r := range s.rooms {
 		for _, p := range r.peers {
 			switch {
-			case p.lastSeen.Load() >= cutoff:
-			case p.c == nil: // its server stopped refreshing it
+			case p.c == nil:
+				if p.heard >= cutoff {
+					continue
+				}
+				// Its server has not mentioned it for a peer timeout
+				// (three snapshots): the server died.
 				s.warn.log(slog.LevelInfo, "registration of another server expired", "server", p.remote, "peer_id", p.id)
 				if rs := s.remote[p.remote]; rs != nil {
 					s.removeRemote(rs, p)
 				}
+			case p.lastSeen.Load() >= cutoff:
 			default:
 				s.warn.log(slog.LevelInfo, "registration expired", "peer_id", p.id, "nickname", p.nickname)
 				s.removePeer(p)
