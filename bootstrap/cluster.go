@@ -31,7 +31,8 @@ type Bus interface {
 //
 // Every server publishes its own changes on the events subject: a
 // register (join), the end of a registration (leave), and every
-// PeerTimeout/3 a snapshot of all its registrations (in parts of
+// PeerTimeout/3 (and when a server starts or reconnects to the bus and
+// says hello) a snapshot of all its registrations (in parts of
 // snapshotPart), which refreshes their last_seen, adds what a server
 // missed and removes what it holds but the snapshot lacks. A server that
 // stops cleanly says bye and its peers go at once; one that dies stops
@@ -68,6 +69,7 @@ const (
 	evLeave    = "leave"
 	evSnapshot = "snapshot"
 	evBye      = "bye"
+	evHello    = "hello" // a server (re)joined: everyone sends a snapshot
 )
 
 // clusterEvent is one message on the events subject.
@@ -145,7 +147,7 @@ type reconnectNotifier interface {
 func (s *Server) startCluster(ctx context.Context) error {
 	bus := s.cfg.Bus
 	if rn, ok := bus.(reconnectNotifier); ok {
-		rn.OnReconnect(s.publishSnapshot)
+		rn.OnReconnect(s.hello)
 	}
 	if err := bus.Subscribe(ctx, s.cfg.BusPrefix+subjectEvents, s.onClusterEvent); err != nil {
 		return fmt.Errorf("subscribe to cluster events: %w", err)
@@ -170,6 +172,16 @@ func (s *Server) publishLocked(ev clusterEvent) {
 	if err != nil {
 		s.warn.log(slog.LevelWarn, "cluster publish failed", "kind", ev.Kind, "err", err)
 	}
+}
+
+// hello publishes this server's snapshot and asks the others for theirs:
+// at start, and after a reconnect to the bus (messages may have been
+// lost meanwhile).
+func (s *Server) hello() {
+	s.publishSnapshot()
+	s.mu.Lock()
+	s.publishLocked(clusterEvent{Kind: evHello})
+	s.mu.Unlock()
 }
 
 // publishSnapshot publishes every local registration, in parts.
@@ -200,6 +212,12 @@ func (s *Server) onClusterEvent(data []byte) {
 	var ev clusterEvent
 	if err := json.Unmarshal(data, &ev); err != nil || ev.Server == "" {
 		s.warn.log(slog.LevelWarn, "unreadable cluster event", "err", err)
+		return
+	}
+	if ev.Kind == evHello {
+		if ev.Server != s.id {
+			s.publishSnapshot()
+		}
 		return
 	}
 	s.mu.Lock()
@@ -404,7 +422,7 @@ func (s *Server) onDeliver(data []byte) {
 func (s *Server) runCluster(ctx context.Context) {
 	t := s.cfg.Clock.NewTicker(max(s.cfg.PeerTimeout/3, time.Second))
 	defer t.Stop()
-	s.publishSnapshot()
+	s.hello()
 	for {
 		select {
 		case <-ctx.Done():
