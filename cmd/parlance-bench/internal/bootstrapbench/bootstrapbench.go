@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -49,6 +50,10 @@ type Config struct {
 	// ListReadRate caps how fast each client reads its list, in bytes a
 	// second (0: as fast as it can).
 	ListReadRate int
+	// ClusterRoom is the size of a room spread over ClusterServers
+	// servers sharing NATS (0: not measured).
+	ClusterRoom    int
+	ClusterServers int
 	// OriginalBootstrap is the path of the original Rust server, run
 	// beside ours in the one-room measurement ("": skipped).
 	OriginalBootstrap string
@@ -149,6 +154,14 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 			rep.Detail(fmt.Sprintf("bootstrap_K%d_gorilla", k), base)
 		}
 		addIdleRows(rep, ours, base)
+	}
+	if cfg.ClusterRoom > 0 {
+		c, err := measureCluster(ctx, cfg, progress)
+		if err != nil {
+			return fmt.Errorf("bootstrap cluster: %w", err)
+		}
+		rep.Detail("bootstrap_cluster", c)
+		addClusterRows(rep, c)
 	}
 	if len(cfg.OneRoom) > 0 {
 		if err := runBigRoom(ctx, cfg, fits, rep, progress); err != nil {
@@ -425,7 +438,7 @@ func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbe
 	res := &Propagation{Room: cfg.Room, Batch: cfg.RoomBatch}
 	fmt.Fprintf(progress, "bootstrap: building a room of %d push clients (O(n²) pushes)\n", cfg.Room)
 	start := time.Now()
-	r, err := buildRoom(ctx, srv.ws, "propagation", cfg.RoomBatch, k, cfg.Room, cfg.PerAddr, hb, progress)
+	r, err := buildRoom(ctx, []netip.AddrPort{srv.ws}, "propagation", cfg.RoomBatch, k, cfg.Room, cfg.PerAddr, hb, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +451,7 @@ func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbe
 
 	var pooled []time.Duration
 	for j := range cfg.JoinRounds {
-		all, arrivals, err := joinRound(ctx, srv, r, j, k+cfg.Room+j, cfg.PerAddr)
+		all, arrivals, err := joinRound(ctx, srv.ws, r, j, k+cfg.Room+j, cfg.PerAddr)
 		if err != nil {
 			return nil, fmt.Errorf("round %d: %w", j, err)
 		}
@@ -455,9 +468,9 @@ func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbe
 
 // joinRound registers one new client in the room, times its peer_joined
 // at every member, then closes it and waits for its peer_left everywhere.
-func joinRound(ctx context.Context, srv *child, r *room, j, index, perAddr int) (time.Duration, []time.Duration, error) {
+func joinRound(ctx context.Context, server netip.AddrPort, r *room, j, index, perAddr int) (time.Duration, []time.Duration, error) {
 	nick := "joiner" + strconv.Itoa(j)
-	c, err := wsclient.Dial(ctx, sourceAddr(index, perAddr), srv.ws, 4096)
+	c, err := wsclient.Dial(ctx, sourceAddr(index, perAddr), server, 4096)
 	if err != nil {
 		return 0, nil, err
 	}

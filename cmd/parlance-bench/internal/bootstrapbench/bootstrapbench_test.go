@@ -104,3 +104,15 @@ func TestTinyOneRoom(t *testing.T) {
 		t.Errorf("notes %q do not say the original was skipped", rep.Notes[Scenario])
 	}
 }
+
+// The nats-server the cluster measurement runs is the one go.mod holds
+// for the tests.
+func TestNATSServerVersion(t *testing.T) {
+	b, err := os.ReadFile("../../../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "github.com/nats-io/nats-server/v2 " + NATSServerVersion; !strings.Contains(string(b), want) {
+		t.Errorf("go.mod does not require %q", want)
+	}
+}

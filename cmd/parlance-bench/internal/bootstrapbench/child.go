@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/bootstrap"
+	"github.com/parlance-chat/parlance/bootstrap/natsbus"
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/sysinfo"
 )
 
@@ -33,6 +34,10 @@ import (
 
 // childEnv names the implementation the child serves.
 const childEnv = "PARLANCE_BENCH_BOOTSTRAP_CHILD"
+
+// natsEnv, if set, is the NATS URL a Parlance child server shares its
+// registry over (bootstrap-server --nats).
+const natsEnv = "PARLANCE_BENCH_BOOTSTRAP_NATS"
 
 // Implementations the child can serve.
 const (
@@ -99,6 +104,14 @@ func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 		// Only what goes wrong is logged at Info: expiries, clients cut
 		// off for not reading.
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if url := os.Getenv(natsEnv); url != "" {
+			bus, err := natsbus.Connect(url, "parlance-bench server")
+			if err != nil {
+				return err
+			}
+			defer func() { _ = bus.Close() }()
+			cfg.Bus = bus
+		}
 		srv := bootstrap.New(cfg)
 		serve = srv.Serve
 		counts = func() (int, int) { s := srv.Stats(); return s.Connections, s.Peers }
@@ -158,14 +171,15 @@ type child struct {
 	done   chan error
 }
 
-// startChild starts a benchmark server of the given implementation.
-func startChild(impl string) (*child, error) {
+// startChild starts a benchmark server of the given implementation,
+// with env added to its environment.
+func startChild(impl string, env ...string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary: %w", err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+impl)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+impl), env...)
 	logs := &tail{max: 8 << 10}
 	cmd.Stderr = logs
 	stdin, err := cmd.StdinPipe()

@@ -275,8 +275,9 @@ const maxLag = 128
 // has to drop a member. Clients are dialled just ahead of their turn (a
 // connection silent for a minute is closed by the server), and each is
 // handed to hb once registered: a registration without a heartbeat for
-// 30 s expires, and its peer_left is pushed to everyone.
-func buildRoom(ctx context.Context, server netip.AddrPort, name string, batch bool, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
+// 30 s expires, and its peer_left is pushed to everyone. Member j
+// connects to servers[j % len(servers)].
+func buildRoom(ctx context.Context, servers []netip.AddrPort, name string, batch bool, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
 	r := &room{name: name, batch: batch, known: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -289,7 +290,7 @@ func buildRoom(ctx context.Context, server netip.AddrPort, name string, batch bo
 		defer close(ahead)
 		for j := range count {
 			i := first + j
-			c, err := wsclient.Dial(ctx, sourceAddr(i, perAddr), server, 4096)
+			c, err := wsclient.Dial(ctx, sourceAddr(i, perAddr), servers[j%len(servers)], 4096)
 			if err != nil {
 				err = fmt.Errorf("client %d: %w", i, err)
 			}

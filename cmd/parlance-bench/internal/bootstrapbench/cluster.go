@@ -1,0 +1,138 @@
+package bootstrapbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/report"
+)
+
+// NATSServerVersion is the nats-server the cluster measurement runs
+// (with go run; it is never built into this binary): the version go.mod
+// requires for the tests (TestNATSServerVersion checks).
+const NATSServerVersion = "v2.15.3"
+
+// Cluster is what the cluster measurement found: a room of push clients
+// spread over servers that share one registry through NATS.
+type Cluster struct {
+	Servers      int             `json:"servers"`
+	Room         int             `json:"room"`
+	BuildSeconds float64         `json:"build_s"`
+	AllKnow      []time.Duration `json:"all_know_ns"` // per round: until the last member, on any server, had it
+	Receiver     report.Latency  `json:"per_receiver"`
+}
+
+// startNATSServer runs nats-server on a free loopback port (go run, in a
+// process group of its own so that stop ends the compiled server too).
+func startNATSServer(progress io.Writer) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	fmt.Fprintf(progress, "bootstrap: starting nats-server %s on 127.0.0.1:%d (go run; the first time compiles it)\n", NATSServerVersion, port)
+	cmd := exec.Command("go", "run", "github.com/nats-io/nats-server/v2@"+NATSServerVersion, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logs := &tail{max: 4 << 10}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start nats-server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return "nats://" + addr, stop, nil
+		}
+		select {
+		case <-done:
+			return "", nil, fmt.Errorf("nats-server ended: %s", logs.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("nats-server did not listen within 5 minutes: %s", logs.String())
+		}
+	}
+}
+
+// measureCluster runs cfg.ClusterServers Parlance servers on one NATS
+// server, builds a room of cfg.ClusterRoom push clients spread over them
+// (member j on server j mod n), and times joins: each round a client
+// registers on the next server, and the time until every member, on every
+// server, has its join is taken.
+func measureCluster(ctx context.Context, cfg Config, progress io.Writer) (*Cluster, error) {
+	url, stopNATS, err := startNATSServer(progress)
+	if err != nil {
+		return nil, err
+	}
+	defer stopNATS()
+	var servers []netip.AddrPort
+	for range cfg.ClusterServers {
+		c, err := startChild(ImplParlance, natsEnv+"="+url)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = c.stop() }()
+		servers = append(servers, c.ws)
+	}
+	res := &Cluster{Servers: len(servers), Room: cfg.ClusterRoom}
+	hb := startHeartbeats()
+	defer hb.stop()
+	fmt.Fprintf(progress, "bootstrap: cluster of %d servers: building a room of %d push clients spread over them\n", len(servers), cfg.ClusterRoom)
+	start := time.Now()
+	r, err := buildRoom(ctx, servers, "cluster", cfg.RoomBatch, 0, cfg.ClusterRoom, cfg.PerAddr, hb, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.waitQuiet(ctx, 500*time.Millisecond, 10*time.Minute); err != nil {
+		return nil, err
+	}
+	res.BuildSeconds = time.Since(start).Seconds()
+	var pooled []time.Duration
+	for j := range cfg.JoinRounds {
+		all, arrivals, err := joinRound(ctx, servers[j%len(servers)], r, j, cfg.ClusterRoom+j, cfg.PerAddr)
+		if err != nil {
+			return nil, fmt.Errorf("cluster round %d: %w", j, err)
+		}
+		res.AllKnow = append(res.AllKnow, all)
+		pooled = append(pooled, arrivals...)
+	}
+	res.Receiver = report.LatencyOf(pooled)
+	if d := r.dead.Load(); d > 0 {
+		return nil, fmt.Errorf("%d cluster room members were disconnected", d)
+	}
+	return res, nil
+}
+
+func addClusterRows(rep *report.Report, c *Cluster) {
+	prefix := fmt.Sprintf("%d servers over NATS, room of %s push clients: ", c.Servers, report.FormatNumber(float64(c.Room)))
+	ps := report.Percentiles(c.AllKnow, 50, 99)
+	rep.Add(
+		report.NewRow(Scenario, prefix+"join known to all (every server), p50", report.Ms(ps[0]), "ms", nil),
+		report.NewRow(Scenario, prefix+"join known to all (every server), p99", report.Ms(ps[1]), "ms", nil),
+		report.NewRow(Scenario, prefix+"join reaches a member, p99", report.Ms(c.Receiver.P99), "ms", nil),
+		report.NewRow(Scenario, prefix+"time to build the room", c.BuildSeconds, "s", nil),
+	)
+	rep.Note(Scenario, "cluster: %d Parlance servers (child processes) share one registry through a nats-server %s (go run, a process of its own); the room's members are spread over them round-robin; each join round registers a client on the next server and times its peers_joined/peer_joined at every member of every server.", c.Servers, NATSServerVersion)
+}
