@@ -206,6 +206,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	oneRoom := fs.String("one-room", "", "bootstrap: numbers K of original clients in one room, one server each, e.g. 2000,5000,19000 (empty skips it): RSS per connection, CPU per list_peers round, clients disconnected")
 	fs.IntVar(&o.bootstrap.ClusterRoom, "cluster-room", 0, "bootstrap: push clients in a room spread over --cluster-servers servers sharing a NATS server (started with go run; 0 skips it)")
 	fs.IntVar(&o.bootstrap.ClusterServers, "cluster-servers", 3, "bootstrap: servers in the cluster measurement")
+	fs.IntVar(&o.bootstrap.ClusterIdle, "cluster-idle", 0, "bootstrap: idle clients spread over the cluster's servers, held by client processes of their own (15,000 each), e.g. 50000")
 	fs.IntVar(&o.bootstrap.ListRounds, "list-rounds", 3, "bootstrap: rounds of list_peers in the one-room measurement")
 	fs.IntVar(&o.bootstrap.ListReadRate, "list-read-rate", 0, "bootstrap: one-room clients read their lists at most this many `bytes/s` each (0: as fast as they can); e.g. 16384 for a slow link")
 	fs.StringVar(&o.bootstrap.OriginalBootstrap, "original-bootstrap", "", "bootstrap: `PATH` of the original Rust bootstrap-server, measured beside ours in the one-room measurement (skipped without)")

@@ -54,6 +54,9 @@ type Config struct {
 	// servers sharing NATS (0: not measured).
 	ClusterRoom    int
 	ClusterServers int
+	// ClusterIdle idle clients are spread over the cluster's servers,
+	// held by client processes of their own.
+	ClusterIdle int
 	// OriginalBootstrap is the path of the original Rust server, run
 	// beside ours in the one-room measurement ("": skipped).
 	OriginalBootstrap string

@@ -73,13 +73,17 @@ type serverStats struct {
 	NumGC        uint32 `json:"num_gc"`
 	Sys          uint64 `json:"sys"`
 	RSS          int64  `json:"rss"`
+	RemotePeers  int    `json:"remote_peers"` // other servers' (Parlance with NATS)
 }
 
-type statsFunc func() (connections, peers int)
+type statsFunc func() (connections, peers, remote int)
 
 func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 	if _, err := sysinfo.RaiseFileLimit(1 << 20); err != nil {
 		fmt.Fprintln(os.Stderr, "bootstrap bench server: warning:", err)
+	}
+	if impl == ImplClients {
+		return clientsMain(stdin, stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -114,7 +118,7 @@ func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 		}
 		srv := bootstrap.New(cfg)
 		serve = srv.Serve
-		counts = func() (int, int) { s := srv.Stats(); return s.Connections, s.Peers }
+		counts = func() (int, int, int) { s := srv.Stats(); return s.Connections, s.Peers, s.RemotePeers }
 	case ImplGorilla:
 		srv := newGorillaServer()
 		serve = srv.serve
@@ -149,10 +153,10 @@ func statsHandler(counts statsFunc) http.Handler {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		rss, _ := sysinfo.RSS(os.Getpid())
-		conns, peers := counts()
+		conns, peers, remote := counts()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(serverStats{
-			Connections: conns, Peers: peers, Goroutines: runtime.NumGoroutine(),
+			Connections: conns, Peers: peers, RemotePeers: remote, Goroutines: runtime.NumGoroutine(),
 			HeapAlloc: m.HeapAlloc, HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys, RSS: rss,
 			HeapIdle: m.HeapIdle, HeapReleased: m.HeapReleased, NextGC: m.NextGC, NumGC: m.NumGC,
 		})

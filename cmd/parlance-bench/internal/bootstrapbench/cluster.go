@@ -27,7 +27,19 @@ type Cluster struct {
 	BuildSeconds float64         `json:"build_s"`
 	AllKnow      []time.Duration `json:"all_know_ns"` // per round: until the last member, on any server, had it
 	Receiver     report.Latency  `json:"per_receiver"`
+	// Idle clients held by client processes of their own: registered
+	// (all servers), the fewest registrations one server knows (its own
+	// and the others'), RSS per connection averaged over the servers.
+	Idle           int     `json:"idle"`
+	Held           int     `json:"held"`
+	KnownMin       int     `json:"known_min"`
+	RSSPerConn     float64 `json:"rss_bytes_per_conn"`
+	ConnectSeconds float64 `json:"connect_s"`
 }
+
+// clientsPerProcess is how many idle clients one clients process holds
+// (under the 20,000 open files a process may have here).
+const clientsPerProcess = 15_000
 
 // startNATSServer runs nats-server on a free loopback port (go run, in a
 // process group of its own so that stop ends the compiled server too).
@@ -87,6 +99,7 @@ func measureCluster(ctx context.Context, cfg Config, progress io.Writer) (*Clust
 	}
 	defer stopNATS()
 	var servers []netip.AddrPort
+	var children []*child
 	for range cfg.ClusterServers {
 		c, err := startChild(ImplParlance, natsEnv+"="+url)
 		if err != nil {
@@ -94,8 +107,57 @@ func measureCluster(ctx context.Context, cfg Config, progress io.Writer) (*Clust
 		}
 		defer func() { _ = c.stop() }()
 		servers = append(servers, c.ws)
+		children = append(children, c)
 	}
-	res := &Cluster{Servers: len(servers), Room: cfg.ClusterRoom}
+	res := &Cluster{Servers: len(servers), Room: cfg.ClusterRoom, Idle: cfg.ClusterIdle}
+	if cfg.ClusterIdle > 0 {
+		var rss0 int64
+		for _, c := range children {
+			r, err := c.rss()
+			if err != nil {
+				return nil, err
+			}
+			rss0 += r
+		}
+		start := time.Now()
+		first := cfg.ClusterRoom + cfg.JoinRounds + 1000 // source addresses apart from the room's
+		for p := 0; p*clientsPerProcess < cfg.ClusterIdle; p++ {
+			n := min(clientsPerProcess, cfg.ClusterIdle-p*clientsPerProcess)
+			fmt.Fprintf(progress, "bootstrap: cluster: clients process %d connects %d idle clients\n", p+1, n)
+			cp, err := startClients(servers, first+p*clientsPerProcess, n, cfg.PerAddr, 15*time.Minute)
+			if err != nil {
+				return nil, err
+			}
+			defer cp.stop()
+		}
+		res.ConnectSeconds = time.Since(start).Seconds()
+		// Wait until every server knows every registration.
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			held, known := 0, cfg.ClusterIdle
+			var rss int64
+			for _, c := range children {
+				st, err := c.getStats(false)
+				if err != nil {
+					return nil, err
+				}
+				held += st.Peers
+				known = min(known, st.Peers+st.RemotePeers)
+				r, err := c.rss()
+				if err != nil {
+					return nil, err
+				}
+				rss += r
+			}
+			res.Held, res.KnownMin = held, known
+			res.RSSPerConn = float64(rss-rss0) / float64(max(held, 1))
+			if (held == cfg.ClusterIdle && known == cfg.ClusterIdle) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		fmt.Fprintf(progress, "bootstrap: cluster: %d idle clients held in %.1f s; the fewest one server knows: %d\n", res.Held, res.ConnectSeconds, res.KnownMin)
+	}
 	hb := startHeartbeats()
 	defer hb.stop()
 	fmt.Fprintf(progress, "bootstrap: cluster of %d servers: building a room of %d push clients spread over them\n", len(servers), cfg.ClusterRoom)
@@ -128,6 +190,14 @@ func measureCluster(ctx context.Context, cfg Config, progress io.Writer) (*Clust
 func addClusterRows(rep *report.Report, c *Cluster) {
 	prefix := fmt.Sprintf("%d servers over NATS, room of %s push clients: ", c.Servers, report.FormatNumber(float64(c.Room)))
 	ps := report.Percentiles(c.AllKnow, 50, 99)
+	if c.Idle > 0 {
+		idle := fmt.Sprintf("%d servers over NATS, %s idle clients: ", c.Servers, report.FormatNumber(float64(c.Idle)))
+		rep.Add(
+			report.NewRow(Scenario, idle+"clients held (registered)", float64(c.Held), "", &report.Target{Op: ">=", Value: float64(c.Idle)}),
+			report.NewRow(Scenario, idle+"registrations known to every server (fewest)", float64(c.KnownMin), "", &report.Target{Op: ">=", Value: float64(c.Idle)}),
+			report.NewRow(Scenario, idle+"server RSS per connection", c.RSSPerConn/1000, "KB", nil),
+		)
+	}
 	rep.Add(
 		report.NewRow(Scenario, prefix+"join known to all (every server), p50", report.Ms(ps[0]), "ms", nil),
 		report.NewRow(Scenario, prefix+"join known to all (every server), p99", report.Ms(ps[1]), "ms", nil),
