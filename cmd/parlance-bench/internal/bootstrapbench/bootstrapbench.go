@@ -115,7 +115,6 @@ type Propagation struct {
 	BuildSeconds float64         `json:"build_s"`
 	AllKnow      []time.Duration `json:"all_know_ns"` // per round: until the last member had it
 	Receiver     report.Latency  `json:"per_receiver"`
-	DeadMembers  int64           `json:"dead_members"`
 }
 
 // Run measures every K and adds rows and notes to rep.
@@ -438,10 +437,27 @@ func waitSettled(ctx context.Context, srv *child) error {
 
 // propagation builds the room and times the joins.
 func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbeater, progress io.Writer) (*Propagation, error) {
-	res := &Propagation{Room: cfg.Room, Batch: cfg.RoomBatch}
 	fmt.Fprintf(progress, "bootstrap: building a room of %d push clients (O(n²) pushes)\n", cfg.Room)
+	rr, err := runRoom(ctx, cfg, []netip.AddrPort{srv.ws}, "propagation", k, cfg.Room, hb, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &Propagation{Room: cfg.Room, Batch: cfg.RoomBatch, BuildSeconds: rr.buildSeconds, AllKnow: rr.allKnow, Receiver: rr.receiver}, nil
+}
+
+// roomResult is what runRoom measured.
+type roomResult struct {
+	buildSeconds float64
+	allKnow      []time.Duration // per round: until the last member had the join
+	receiver     report.Latency  // per member, pooled over the rounds
+}
+
+// runRoom builds a room of count push clients (source indexes from first
+// on) over servers, then runs cfg.JoinRounds joins, each on the next
+// server, timing each join at every member.
+func runRoom(ctx context.Context, cfg Config, servers []netip.AddrPort, name string, first, count int, hb *heartbeater, progress io.Writer) (*roomResult, error) {
 	start := time.Now()
-	r, err := buildRoom(ctx, []netip.AddrPort{srv.ws}, "propagation", cfg.RoomBatch, k, cfg.Room, cfg.PerAddr, hb, progress)
+	r, err := buildRoom(ctx, servers, name, cfg.RoomBatch, first, count, cfg.PerAddr, hb, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -449,22 +465,20 @@ func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbe
 	if err := r.waitQuiet(ctx, 500*time.Millisecond, 10*time.Minute); err != nil {
 		return nil, err
 	}
-	res.BuildSeconds = time.Since(start).Seconds()
-	fmt.Fprintf(progress, "bootstrap: room built in %.1f s; %d joins\n", res.BuildSeconds, cfg.JoinRounds)
-
+	res := &roomResult{buildSeconds: time.Since(start).Seconds()}
+	fmt.Fprintf(progress, "bootstrap: room built in %.1f s; %d joins\n", res.buildSeconds, cfg.JoinRounds)
 	var pooled []time.Duration
 	for j := range cfg.JoinRounds {
-		all, arrivals, err := joinRound(ctx, srv.ws, r, j, k+cfg.Room+j, cfg.PerAddr)
+		all, arrivals, err := joinRound(ctx, servers[j%len(servers)], r, j, first+count+j, cfg.PerAddr)
 		if err != nil {
 			return nil, fmt.Errorf("round %d: %w", j, err)
 		}
-		res.AllKnow = append(res.AllKnow, all)
+		res.allKnow = append(res.allKnow, all)
 		pooled = append(pooled, arrivals...)
 	}
-	res.Receiver = report.LatencyOf(pooled)
-	res.DeadMembers = r.dead.Load()
-	if res.DeadMembers > 0 {
-		return nil, fmt.Errorf("%d room members were disconnected", res.DeadMembers)
+	res.receiver = report.LatencyOf(pooled)
+	if d := r.dead.Load(); d > 0 {
+		return nil, fmt.Errorf("%d room members were disconnected", d)
 	}
 	return res, nil
 }

@@ -178,36 +178,12 @@ type child struct {
 // startChild starts a benchmark server of the given implementation,
 // with env added to its environment.
 func startChild(impl string, env ...string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own binary: %w", err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), childEnv+"="+impl), env...)
 	logs := &tail{max: 8 << 10}
-	cmd.Stderr = logs
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, lines, done, err := startSelf(append([]string{childEnv + "=" + impl}, env...), logs)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server process: %w", err)
-	}
-	c := &child{cmd: cmd, stdin: stdin, stderr: logs, pid: cmd.Process.Pid, done: make(chan error, 1)}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(io.Discard, stdout)
-		c.done <- cmd.Wait()
-	}()
+	c := &child{cmd: cmd, stdin: stdin, stderr: logs, pid: cmd.Process.Pid, done: done}
 	var line string
 	select {
 	case line = <-lines:
@@ -225,6 +201,42 @@ func startChild(impl string, env ...string) (*child, error) {
 	c.base = "http://" + stats
 	c.stats = c.base + "/stats"
 	return c, nil
+}
+
+// startSelf re-executes this binary with env added, logging to logs. It
+// returns the process, its stdin (closing it asks the process to end),
+// a channel of the first line it prints, and one that gets Wait's result.
+func startSelf(env []string, logs *tail) (*exec.Cmd, io.WriteCloser, <-chan string, chan error, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("find own binary: %w", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = logs
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("start a child process: %w", err)
+	}
+	lines := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, stdout)
+		done <- cmd.Wait()
+	}()
+	return cmd, stdin, lines, done, nil
 }
 
 // stop ends the server process: stdin closed, then SIGKILL after 10 s.

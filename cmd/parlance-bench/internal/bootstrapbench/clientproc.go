@@ -1,7 +1,6 @@
 package bootstrapbench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -85,41 +84,17 @@ type clientsChild struct {
 // startClients starts a child holding count idle clients over servers,
 // and waits until they are registered (or the timeout).
 func startClients(servers []netip.AddrPort, first, count, perAddr int, timeout time.Duration) (*clientsChild, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	var addrs []string
 	for _, s := range servers {
 		addrs = append(addrs, s.String())
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+ImplClients,
-		fmt.Sprintf("%s=%d,%d,%d,%s", clientsEnv, first, count, perAddr, strings.Join(addrs, ";")))
 	logs := &tail{max: 4 << 10}
-	cmd.Stderr = logs
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, ready, done, err := startSelf([]string{childEnv + "=" + ImplClients,
+		fmt.Sprintf("%s=%d,%d,%d,%s", clientsEnv, first, count, perAddr, strings.Join(addrs, ";"))}, logs)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start a clients process: %w", err)
-	}
-	c := &clientsChild{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			ready <- sc.Text()
-		}
-		close(ready)
-		_, _ = io.Copy(io.Discard, stdout)
-		c.done <- cmd.Wait()
-	}()
+	c := &clientsChild{cmd: cmd, stdin: stdin, done: done}
 	select {
 	case line, ok := <-ready:
 		if ok && line == fmt.Sprintf("ready %d", count) {

@@ -161,29 +161,11 @@ func measureCluster(ctx context.Context, cfg Config, progress io.Writer) (*Clust
 	hb := startHeartbeats()
 	defer hb.stop()
 	fmt.Fprintf(progress, "bootstrap: cluster of %d servers: building a room of %d push clients spread over them\n", len(servers), cfg.ClusterRoom)
-	start := time.Now()
-	r, err := buildRoom(ctx, servers, "cluster", cfg.RoomBatch, 0, cfg.ClusterRoom, cfg.PerAddr, hb, progress)
+	rr, err := runRoom(ctx, cfg, servers, "cluster", 0, cfg.ClusterRoom, hb, progress)
 	if err != nil {
 		return nil, err
 	}
-	defer r.close()
-	if err := r.waitQuiet(ctx, 500*time.Millisecond, 10*time.Minute); err != nil {
-		return nil, err
-	}
-	res.BuildSeconds = time.Since(start).Seconds()
-	var pooled []time.Duration
-	for j := range cfg.JoinRounds {
-		all, arrivals, err := joinRound(ctx, servers[j%len(servers)], r, j, cfg.ClusterRoom+j, cfg.PerAddr)
-		if err != nil {
-			return nil, fmt.Errorf("cluster round %d: %w", j, err)
-		}
-		res.AllKnow = append(res.AllKnow, all)
-		pooled = append(pooled, arrivals...)
-	}
-	res.Receiver = report.LatencyOf(pooled)
-	if d := r.dead.Load(); d > 0 {
-		return nil, fmt.Errorf("%d cluster room members were disconnected", d)
-	}
+	res.BuildSeconds, res.AllKnow, res.Receiver = rr.buildSeconds, rr.allKnow, rr.receiver
 	return res, nil
 }
 
