@@ -3,10 +3,12 @@ package bootstrap
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -15,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // The benchmarks talk to the server through bare sockets that speak just
@@ -420,4 +424,90 @@ func BenchmarkMassJoin(b *testing.B) {
 	}
 	b.ReportMetric(float64(dropped.Load())/float64(b.N), "dropped/op")
 	b.ReportMetric(float64(k), "clients")
+}
+
+// BenchmarkPeerListDeflate measures what permessage-deflate (gorilla's:
+// flate level 1, no context takeover) would save on a big room's
+// peer_list, and what it costs: gorilla compresses per connection, so
+// every client that gets the list pays the compression again.
+func BenchmarkPeerListDeflate(b *testing.B) {
+	for _, n := range []int{2_000, 5_000, 19_000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			peers := make([]wire.PeerInfo, n)
+			for i := range peers {
+				peers[i] = wire.PeerInfo{PeerID: newPeerID(), Nickname: fmt.Sprintf("user%d", i),
+					PublicAddr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)}), uint16(40000+i%20000)),
+					LocalAddr:  netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}), uint16(40000+i%20000)),
+					LastSeen:   1_764_000_000 + int64(i%10)}
+			}
+			msg, err := wire.MarshalServer(wire.PeerList{Peers: peers})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out bytes.Buffer
+			w, _ := flate.NewWriter(&out, flate.BestSpeed)
+			b.SetBytes(int64(len(msg)))
+			b.ResetTimer()
+			for range b.N {
+				out.Reset()
+				w.Reset(&out)
+				_, _ = w.Write(msg)
+				_ = w.Flush()
+			}
+			b.ReportMetric(float64(len(msg)), "list-bytes")
+			b.ReportMetric(float64(out.Len()), "deflated-bytes")
+			b.ReportMetric(float64(len(msg))/float64(out.Len()), "ratio")
+		})
+	}
+}
+
+// BenchmarkRoomBuild registers BOOTSTRAP_BENCH_CONNS push clients in one
+// room one after another, each once the one before it has its
+// registered reply, as parlance-bench's room build does; every member
+// reads and discards. Sub-benchmarks: members that take peers_joined,
+// and members that take one peer_joined per join.
+func BenchmarkRoomBuild(b *testing.B) {
+	k := benchConns(b)
+	for _, batch := range []bool{true, false} {
+		b.Run(fmt.Sprintf("peers_joined=%v", batch), func(b *testing.B) {
+			features := `["push"]`
+			if batch {
+				features = `["push","peers_joined"]`
+			}
+			for b.Loop() {
+				b.StopTimer()
+				srv := startServer(b, benchConfig())
+				var readers sync.WaitGroup
+				conns := make([]net.Conn, 0, k)
+				b.StartTimer()
+				for i := range k {
+					c, br := dialRaw(b, srv.addr)
+					conns = append(conns, c)
+					first := make(chan struct{})
+					readers.Add(1)
+					go func() {
+						defer readers.Done()
+						for n := 0; ; n++ {
+							if _, _, err := skipFrame(br); err != nil {
+								return
+							}
+							if n == 0 {
+								close(first)
+							}
+						}
+					}()
+					writeFrame(b, c, `{"type":"register","nickname":"m`+strconv.Itoa(i)+`","local_addr":"0.0.0.0:4000","features":`+features+`,"room":"big"}`)
+					<-first
+				}
+				b.StopTimer()
+				for _, c := range conns {
+					_ = c.Close()
+				}
+				readers.Wait()
+				_ = srv.stop()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(k), "clients")
+		})
+	}
 }

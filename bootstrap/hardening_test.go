@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +28,7 @@ import (
 func TestConnCapPerIPv6Prefix(t *testing.T) {
 	s := New(Config{MaxConnsPerIP: 2})
 	admit := func(ip string) int {
-		status, _ := s.admit(netip.MustParseAddr(ip))
+		status, _ := s.admit(netip.MustParseAddr(ip), true, true)
 		return status
 	}
 	for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
@@ -33,7 +36,7 @@ func TestConnCapPerIPv6Prefix(t *testing.T) {
 			t.Fatalf("%s refused with %d", ip, st)
 		}
 	}
-	status, msg := s.admit(netip.MustParseAddr("2001:db8:1:2:abcd::1"))
+	status, msg := s.admit(netip.MustParseAddr("2001:db8:1:2:abcd::1"), true, true)
 	if status != http.StatusTooManyRequests || !strings.Contains(msg, "2001:db8:1:2::/64") {
 		t.Errorf("third address of the /64: %d %q, want 429 naming the /64", status, msg)
 	}
@@ -49,7 +52,7 @@ func TestConnCapPerIPv6Prefix(t *testing.T) {
 	if st := admit("192.0.2.1"); st != http.StatusTooManyRequests {
 		t.Errorf("third connection of 192.0.2.1: %d", st)
 	}
-	s.release(netip.MustParseAddr("2001:db8:1:2::1"))
+	s.release(netip.MustParseAddr("2001:db8:1:2::1"), true, true)
 	if st := admit("2001:db8:1:2::77"); st != 0 {
 		t.Errorf("after a release: %d", st)
 	}
@@ -334,7 +337,7 @@ func FuzzRequestURL(f *testing.F) {
 		r := &http.Request{Host: host, URL: &url.URL{Path: path}, Header: http.Header{}}
 		r.Header.Set("X-Forwarded-Proto", proto)
 		r.Header.Set("X-Forwarded-Host", fwdHost)
-		got := requestURL(r, proxied)
+		got := requestURL(r, proxied, false)
 		if got == "" {
 			return
 		}
@@ -342,4 +345,123 @@ func FuzzRequestURL(f *testing.F) {
 			t.Fatalf("requestURL = %q, which normalises to %q, %v", got, n, err)
 		}
 	})
+}
+
+// Issue 11, item 7: one IP held 13,441 sockets by sending half an HTTP
+// request, against a cap of 64 that counted only upgraded connections.
+// The cap counts from accept: a connection over it is answered 429 and
+// closed before it sends a byte, and the slots come back when the
+// half-open connections close.
+func TestConnCapCountsFromAccept(t *testing.T) {
+	const limit = 4
+	srv := startServer(t, Config{MaxConnsPerIP: limit})
+	halfOpen := func() net.Conn {
+		nc, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+		if _, err := nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		return nc
+	}
+	var held []net.Conn
+	for range limit {
+		held = append(held, halfOpen())
+	}
+	waitFor(t, "half-open connections counted", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.perIP[ipKey(netip.MustParseAddr("127.0.0.1"))] == limit
+	})
+	for i := range 20 { // the attack: many more, none of them held
+		nc := halfOpen()
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(nc)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("connection %d over the cap: %v", i, err)
+		}
+		if i == 0 && !strings.HasPrefix(string(b), "HTTP/1.1 429 Too Many Requests") {
+			t.Errorf("connection over the cap got %q, want a 429", b)
+		}
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(srv.url, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("WebSocket over the cap: %v %v; want 429", err, resp)
+	}
+	resp.Body.Close()
+	for _, nc := range held {
+		_ = nc.Close()
+	}
+	waitFor(t, "slots released", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.perIP) == 0 && srv.nconns == 0
+	})
+	c := dial(t, srv.url)
+	c.register("back", "", false)
+	_ = c.ws.Close()
+	waitFor(t, "upgraded connection released", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.perIP) == 0 && srv.nconns == 0
+	})
+}
+
+// Issue 11, item 8: 100,000 heartbeats in 0.8 s were all accepted, each
+// under the server-wide lock. Heartbeats are rate-limited per connection,
+// and one is handled while another goroutine holds the server's lock.
+func TestHeartbeatFlood(t *testing.T) {
+	clock := newFakeClock()
+	srv := startServer(t, Config{Clock: clock, HeartbeatBurst: 5, PeerTimeout: time.Hour})
+	clock.waitTickers(t, 3)
+	c := dial(t, srv.url)
+	c.register("flood", "", false)
+
+	const n = 200 // fewer than SendQueue: a client that floods without reading is cut off
+	for range n {
+		c.send(wire.Heartbeat{})
+	}
+	c.send(wire.ListPeers{})
+	limited := 0
+	for {
+		m := c.recv()
+		if _, ok := m.(wire.PeerList); ok {
+			break
+		}
+		if e, ok := m.(wire.Error); !ok || e.Message != errHeartbeatLimited {
+			t.Fatalf("reply %#v", m)
+		}
+		limited++
+	}
+	if limited != n-5 {
+		t.Errorf("%d of %d heartbeats refused, want all but the burst of 5", limited, n)
+	}
+
+	// A heartbeat needs no server-wide lock.
+	srv.mu.Lock()
+	p := c.peerOf(srv)
+	clock.Advance(time.Second) // one token back
+	want := clock.Now().UnixNano()
+	c.send(wire.Heartbeat{})
+	deadline := time.Now().Add(5 * time.Second)
+	for p.lastSeen.Load() != want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	srv.mu.Unlock()
+	if got := p.lastSeen.Load(); got != want {
+		t.Fatalf("heartbeat not handled while the lock was held: last_seen %d, want %d", got, want)
+	}
+}
+
+// peerOf returns c's registration; the caller holds srv.mu.
+func (c *rawClient) peerOf(srv *testServer) *peer {
+	for conn := range srv.conns {
+		if p := conn.peer.Load(); p != nil && conn.ws.RemoteAddr().String() == c.ws.LocalAddr().String() {
+			return p
+		}
+	}
+	c.t.Fatal("no registration for the client")
+	return nil
 }

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/wire"
@@ -44,7 +45,8 @@ type peerList struct {
 type listBuild struct {
 	done    chan struct{}
 	list    *peerList
-	entries []wire.PeerInfo
+	kind    int
+	entries []entryOf
 	members map[*peer]struct{}
 	gen     uint64
 	at      int64
@@ -77,8 +79,8 @@ type listReq struct {
 // the request to finish, or nil.
 func (s *Server) requestListLocked(c *conn) *listReq {
 	var r *room
-	if c.peer != nil {
-		r = c.peer.room
+	if p := c.peer.Load(); p != nil {
+		r = p.room
 	} else {
 		r = s.rooms[""]
 	}
@@ -91,8 +93,8 @@ func (s *Server) requestListLocked(c *conn) *listReq {
 		kind = listExtended
 	}
 	req := &listReq{c: c, r: r, kind: kind}
-	if c.peer != nil && c.peer.room == r {
-		req.self, req.selfInfo = c.peer, c.peer.info(c.ext)
+	if p := c.peer.Load(); p != nil && p.room == r {
+		req.self, req.selfInfo = p, p.info(c.ext)
 	}
 	lc := &r.lists[kind]
 	if l := lc.ready; l != nil && l.gen == r.gen && s.cfg.Clock.Now().UnixNano()-l.at < int64(listMaxAge) {
@@ -123,7 +125,8 @@ func (s *Server) requestListLocked(c *conn) *listReq {
 // takeEntriesLocked copies the entries of r's list into b.
 func (s *Server) takeEntriesLocked(r *room, kind int, b *listBuild) {
 	n := min(len(r.peers), s.cfg.MaxListPeers)
-	b.entries = make([]wire.PeerInfo, 0, n)
+	b.entries = make([]entryOf, 0, n)
+	b.kind = kind
 	cut := len(r.peers) > n
 	if cut {
 		b.members = make(map[*peer]struct{}, n)
@@ -132,7 +135,7 @@ func (s *Server) takeEntriesLocked(r *room, kind int, b *listBuild) {
 		if len(b.entries) == n {
 			break
 		}
-		b.entries = append(b.entries, p.info(kind == listExtended))
+		b.entries = append(b.entries, entryOf{p, p.version, p.info(kind == listExtended)})
 		if cut {
 			b.members[p] = struct{}{}
 		}
@@ -177,14 +180,33 @@ func (s *Server) finishList(req *listReq) {
 	req.c.fillList(req, data, more, b.list.gen)
 }
 
-// encodeList encodes the entries taken into b.
+// encodeList encodes the entries taken into b, reusing the entries that
+// did not change since the peer's last list.
 func (s *Server) encodeList(b *listBuild) *peerList {
 	l := &peerList{gen: b.gen, at: b.at, members: b.members}
-	msg, err := wire.MarshalServer(wire.PeerList{Peers: b.entries})
-	if err == nil && b.members != nil && len(b.entries) > 0 {
-		var last []byte
-		if last, err = wire.MarshalPeerInfo(b.entries[len(b.entries)-1]); err == nil {
-			l.lastEntry = len(msg) - len(wire.PeerListTail) - len(last)
+	parts := make([][]byte, len(b.entries))
+	size := len(wire.PeerListHead) + len(wire.PeerListTail) + len(parts)
+	var err error
+	for i, e := range b.entries {
+		if parts[i], err = e.encode(b.kind, len(b.entries) >= listCacheMin); err != nil {
+			break
+		}
+		size += len(parts[i])
+	}
+	var msg []byte
+	if err == nil {
+		msg = make([]byte, 0, size)
+		msg = append(msg, wire.PeerListHead...)
+		for i, p := range parts {
+			if i > 0 {
+				msg = append(msg, ',')
+			}
+			l.lastEntry = len(msg)
+			msg = append(msg, p...)
+		}
+		msg = append(msg, wire.PeerListTail...)
+		if len(msg) > wire.MaxServerMessage {
+			err = fmt.Errorf("peer_list of %d bytes is over the %d byte limit", len(msg), wire.MaxServerMessage)
 		}
 	}
 	if err != nil {

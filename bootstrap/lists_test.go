@@ -291,44 +291,6 @@ func TestConcurrentJoinsConsistent(t *testing.T) {
 	readers.Wait()
 }
 
-// A placeholder filled with a list that already shows some of the pushes
-// queued after it drops those pushes, and only those.
-func TestFillListDropsShownPushes(t *testing.T) {
-	s := New(Config{})
-	c := &conn{s: s, writing: true} // a writer "runs": nothing is written
-	r, other := &room{}, &room{}
-	req := &listReq{c: c, r: r}
-	c.queueList(req)
-	c.sendPush([]byte("join gen 5"), r, 5)
-	c.sendPush([]byte("other room"), other, 1)
-	c.sendPush([]byte("join gen 7"), r, 7)
-	c.sendPush([]byte("join gen 8"), r, 8)
-	req2 := &listReq{c: c, r: r}
-	c.queueList(req2)
-	c.sendPush([]byte("after second list, gen 6"), r, 6)
-
-	c.fillList(req, []byte("list gen 7"), nil, 7)
-	var got []string
-	for _, f := range c.queue {
-		if f.list != nil {
-			got = append(got, "placeholder")
-			continue
-		}
-		got = append(got, string(f.data))
-	}
-	want := []string{"list gen 7", "other room", "join gen 8", "placeholder", "after second list, gen 6"}
-	if !slices.Equal(got, want) {
-		t.Errorf("queue %q, want %q", got, want)
-	}
-	wantBytes := 0
-	for _, f := range c.queue {
-		wantBytes += f.size
-	}
-	if c.queued != wantBytes {
-		t.Errorf("queued %d bytes, frames hold %d", c.queued, wantBytes)
-	}
-}
-
 // The send queue is bounded in bytes: a client that asks for big lists
 // and does not read is cut off long before SendQueue messages pile up;
 // a big list still reaches a client that reads.
@@ -378,7 +340,7 @@ func TestSendQueueAdmission(t *testing.T) {
 			defer srv.mu.Unlock()
 			for sc := range srv.conns {
 				sc.mu.Lock()
-				if !sc.writing && !sc.dead && len(sc.queue) == 0 {
+				if !sc.writing && !sc.dead && sc.queue.len() == 0 {
 					sc.writing = true
 					c = sc
 				}
@@ -391,7 +353,8 @@ func TestSendQueueAdmission(t *testing.T) {
 		})
 		t.Cleanup(func() {
 			c.mu.Lock()
-			c.writing, c.queue, c.queued, c.waited = false, nil, 0, 0
+			c.writing = false
+			c.queue.reset()
 			c.mu.Unlock()
 			c.kill()
 		})
@@ -405,8 +368,8 @@ func TestSendQueueAdmission(t *testing.T) {
 		c.sendRaw(big) // over SendQueueBytes, but nothing else waits
 		c.sendRaw(push)
 		c.sendRaw(push)
-		if c.dead || len(c.queue) != 3 {
-			t.Fatalf("dead %v, %d queued", c.dead, len(c.queue))
+		if c.dead || c.queue.len() != 3 {
+			t.Fatalf("dead %v, %d queued", c.dead, c.queue.len())
 		}
 		c.sendRaw(big) // 8 bytes behind the head: 8+3000 > 1000
 		if !c.dead {
@@ -438,8 +401,8 @@ func TestSendQueueAdmission(t *testing.T) {
 			t.Fatal("dropped while its list was being built")
 		}
 		c.fillList(req, big, nil, 14) // shows gens up to 14: five pushes go
-		if c.dead || len(c.queue) != 16 {
-			t.Fatalf("dead %v, %d queued, want the list and 15 pushes", c.dead, len(c.queue))
+		if c.dead || c.queue.len() != 16 {
+			t.Fatalf("dead %v, %d queued, want the list and 15 pushes", c.dead, c.queue.len())
 		}
 		// The client could not read them yet: one more is still fine.
 		c.sendPush(push, r, 40)

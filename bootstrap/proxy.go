@@ -76,9 +76,9 @@ func remoteIP(r *http.Request) netip.Addr {
 // (or wss); the Host header, or a trusted proxy's X-Forwarded-Host; the
 // path. It is "" when the Host is not usable, and then no identity proof
 // is accepted on the connection.
-func requestURL(r *http.Request, proxied bool) string {
+func requestURL(r *http.Request, proxied, tls bool) string {
 	scheme, host := "ws", r.Host
-	if r.TLS != nil {
+	if tls || r.TLS != nil {
 		scheme = "wss"
 	}
 	if proxied {

@@ -3,11 +3,9 @@ package bootstrap
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/parlance-chat/parlance/net/wire"
 )
@@ -20,8 +18,56 @@ type peer struct {
 	room     *room  // nil while being moved between rooms
 	public   netip.AddrPort
 	local    netip.AddrPort
-	lastSeen int64 // Unix nanoseconds of the last register or heartbeat
-	c        *conn
+	// lastSeen is the Unix nanoseconds of the last register or
+	// heartbeat; a heartbeat sets it without Server.mu.
+	lastSeen atomic.Int64
+	c        *conn  // nil for a remote registration
+	remote   string // the id of the server holding a remote registration
+	heard    int64  // Unix ns (Config.Clock) its server last mentioned a remote registration
+	// registered is the Unix ns of its last register: of two servers
+	// holding one identity, the newer register wins.
+	registered int64
+	// version counts the registers of this registration (a rename, a
+	// new address): with last_seen it says whether encoded is current.
+	version uint64
+	// encoded caches the entry of each kind of list: a big room's list
+	// is rebuilt on every join, but only the entries that changed are
+	// encoded again. Read and written by list builds without Server.mu.
+	encoded [listKinds]atomic.Pointer[encodedEntry]
+}
+
+// encodedEntry is a peer's entry as MarshalPeerInfo encodes it, for its
+// registration's version and last_seen (Unix seconds).
+type encodedEntry struct {
+	version  uint64
+	lastSeen int64
+	data     []byte
+}
+
+// entryOf is the info of a peer taken for a list under Server.mu, to be
+// encoded without it.
+type entryOf struct {
+	p       *peer
+	version uint64
+	info    wire.PeerInfo
+}
+
+// encode returns e's entry of the given kind, from the peer's cache when
+// it is current; keep stores a new encoding there (for big rooms only:
+// a small room's list costs less to encode again than to keep).
+func (e entryOf) encode(kind int, keep bool) ([]byte, error) {
+	slot := &e.p.encoded[kind]
+	if c := slot.Load(); c != nil && c.version == e.version && c.lastSeen == e.info.LastSeen {
+		return c.data, nil
+	}
+	data, err := wire.MarshalPeerInfo(e.info)
+	if err != nil {
+		return nil, err
+	}
+	if keep {
+		slot.Store(&encodedEntry{version: e.version, lastSeen: e.info.LastSeen, data: data})
+	}
+	return data, nil
 }
 
 // room is a set of peers that see each other. The default room is "".
@@ -33,6 +79,37 @@ type room struct {
 	// its registration), for the peer_list cache and the pushes.
 	gen   uint64
 	lists [listKinds]listCache
+	// When the last join was pushed (Unix ns) and the mean time
+	// between joins (a moving average), for joinPace.
+	lastJoin int64
+	joinGap  int64
+}
+
+// Pacing of peers_joined (see joinPace).
+const (
+	quietPace   = 50 * time.Millisecond
+	busyGap     = 20 * time.Millisecond
+	pacePerPeer = 100 * time.Microsecond
+	maxPace     = time.Second
+)
+
+// joinPace notes a join in r at now (Unix ns) and returns the least time
+// between two peers_joined to one member (the first goes at once): joins
+// that arrive meanwhile are gathered into the next. In a quiet room it is
+// quietPace; while joins come faster than one per busyGap (the room is
+// being built) it grows with the room, 100 µs a member up to a second,
+// so the whole room takes at most about 10,000 writes a second however
+// big it is, and building a room of n costs each member about (build
+// time / pace) messages instead of n.
+func (r *room) joinPace(now int64) time.Duration {
+	if r.lastJoin != 0 {
+		r.joinGap = (7*r.joinGap + max(now-r.lastJoin, 0)) / 8
+	}
+	r.lastJoin = now
+	if r.joinGap >= int64(busyGap) {
+		return quietPace
+	}
+	return min(max(time.Duration(len(r.peers))*pacePerPeer, quietPace), maxPace)
 }
 
 // info describes p for a peer_list or peer_joined; withIdentity is false
@@ -43,7 +120,7 @@ func (p *peer) info(withIdentity bool) wire.PeerInfo {
 		Nickname:   p.nickname,
 		PublicAddr: p.public,
 		LocalAddr:  p.local,
-		LastSeen:   time.Unix(0, p.lastSeen).Unix(),
+		LastSeen:   time.Unix(0, p.lastSeen.Load()).Unix(),
 	}
 	if withIdentity {
 		pi.Identity = p.identity
@@ -77,24 +154,21 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	if proved {
 		ident = reg.Identity
 	}
-	p := c.peer
+	p := c.peer.Load()
 	if p == nil && s.npeers >= s.cfg.MaxPeers {
 		c.sendError(errServerFull)
 		return nil
 	}
 	if ident != "" {
 		if other := s.byIdentity[ident]; other != nil && other != p {
-			s.warn.log(slog.LevelInfo, "identity taken over by a new connection", "identity", ident, "old_peer_id", other.id)
-			oc := other.c
-			s.removePeer(other)
-			oc.sendError(errReplaced)
-			oc.closeWith(websocket.ClosePolicyViolation, "identity registered from another connection")
+			s.replace(other)
 		}
 	}
 	if p == nil {
 		p = &peer{id: newPeerID(), c: c}
 		s.npeers++
-		c.peer = p
+		s.local[p.id] = p
+		c.peer.Store(p)
 	} else {
 		if p.room.name != reg.Room {
 			s.detach(p)
@@ -103,11 +177,13 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 			delete(s.byIdentity, p.identity)
 		}
 	}
+	p.version++
 	p.nickname = reg.Nickname
 	p.identity = ident
 	p.public = netip.AddrPortFrom(c.ip, reg.LocalAddr.Port())
 	p.local = reg.LocalAddr
-	p.lastSeen = s.cfg.Clock.Now().UnixNano()
+	p.registered = s.cfg.Clock.Now().UnixNano()
+	p.lastSeen.Store(p.registered)
 	if ident != "" {
 		s.byIdentity[ident] = p
 	}
@@ -118,14 +194,19 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	}
 	c.ext = reg.Extended()
 	c.push = c.ext && wire.HasFeature(reg.Features, wire.FeaturePush)
+	c.batch = c.push && wire.HasFeature(reg.Features, wire.FeatureBatch)
 	s.log.Debug("registered", "peer_id", p.id, "nickname", p.nickname, "room", reg.Room, "identity", ident, "addr", p.public)
 
 	reply := wire.Registered{PeerID: p.id, PublicAddr: p.public}
-	if c.push {
+	switch {
+	case c.batch:
+		reply.Features = []string{wire.FeaturePush, wire.FeatureBatch}
+	case c.push:
 		reply.Features = []string{wire.FeaturePush}
 	}
 	c.sendMsg(reply)
 	s.pushJoined(p)
+	s.publishLocked(clusterEvent{Kind: evJoin, Peers: []clusterPeer{p.clusterPeer()}})
 	if !c.push {
 		return nil
 	}
@@ -168,30 +249,45 @@ func (s *Server) removePeer(p *peer) {
 		delete(s.byIdentity, p.identity)
 	}
 	s.npeers--
-	p.c.peer = nil
+	delete(s.local, p.id)
+	if !s.closing { // at shutdown, the cluster hears one bye instead
+		s.publishLocked(clusterEvent{Kind: evLeave, ID: p.id})
+	}
+	p.c.peer.Store(nil)
 	p.c.lastPeerID = p.id
 	p.c.since = s.cfg.Clock.Now().UnixNano()
 }
 
 // pushJoined tells every pushing client in p's room (but p) about p. The
-// message is encoded once and shared: O(room) small messages per join.
+// message (or, for clients that take peers_joined, the entry) is encoded
+// once and shared: O(room) small queue entries per join, and a client
+// that takes peers_joined gets the joins that pile up in one message.
 func (s *Server) pushJoined(p *peer) {
 	if s.closing {
 		return
 	}
-	var msg []byte
+	var msg, entry []byte
+	pace := p.room.joinPace(s.cfg.Clock.Now().UnixNano())
 	for _, q := range p.room.peers {
-		if q == p || !q.c.push {
+		if q == p || q.c == nil || !q.c.push {
 			continue
 		}
-		if msg == nil {
-			var err error
-			if msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)}); err != nil {
-				s.log.Error("encode peer_joined", "err", err)
-				return
-			}
+		var err error
+		switch {
+		case q.c.batch && entry == nil:
+			entry, err = entryOf{p, p.version, p.info(true)}.encode(listExtended, len(p.room.peers) >= listCacheMin)
+		case !q.c.batch && msg == nil:
+			msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)})
 		}
-		q.c.sendPush(msg, p.room, p.room.gen)
+		if err != nil {
+			s.log.Error("encode peer_joined", "err", err)
+			return
+		}
+		if q.c.batch {
+			q.c.sendJoined(entry, p.room, p.room.gen, pace)
+		} else {
+			q.c.sendPush(msg, p.room, p.room.gen)
+		}
 	}
 }
 
@@ -202,7 +298,7 @@ func (s *Server) pushLeft(r *room, id string) {
 	}
 	var msg []byte
 	for _, q := range r.peers {
-		if !q.c.push {
+		if q.c == nil || !q.c.push {
 			continue
 		}
 		if msg == nil {

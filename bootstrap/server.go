@@ -73,21 +73,23 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxConns         = 100_000
-	DefaultMaxConnsPerIP    = 64
-	DefaultMaxPeers         = 100_000
-	DefaultPeerTimeout      = 30 * time.Second // the original's
-	DefaultSweepInterval    = 10 * time.Second // the original's
-	DefaultPongWait         = 60 * time.Second
-	DefaultWriteWait        = 10 * time.Second
-	DefaultSendQueue        = 256
-	DefaultSendQueueBytes   = 4 << 20
-	DefaultRegisterTimeout  = 30 * time.Second
-	DefaultListInterval     = time.Second
-	DefaultListBurst        = 10
-	DefaultRegisterInterval = 2 * time.Second
-	DefaultRegisterBurst    = 10
-	DefaultShutdownTimeout  = 5 * time.Second
+	DefaultMaxConns          = 100_000
+	DefaultMaxConnsPerIP     = 64
+	DefaultMaxPeers          = 100_000
+	DefaultPeerTimeout       = 30 * time.Second // the original's
+	DefaultSweepInterval     = 10 * time.Second // the original's
+	DefaultPongWait          = 60 * time.Second
+	DefaultWriteWait         = 10 * time.Second
+	DefaultSendQueue         = 256
+	DefaultSendQueueBytes    = 4 << 20
+	DefaultRegisterTimeout   = 30 * time.Second
+	DefaultListInterval      = time.Second
+	DefaultListBurst         = 10
+	DefaultHeartbeatInterval = time.Second
+	DefaultHeartbeatBurst    = 10
+	DefaultRegisterInterval  = 2 * time.Second
+	DefaultRegisterBurst     = 10
+	DefaultShutdownTimeout   = 5 * time.Second
 )
 
 // Config configures a Server. Zero values take the defaults.
@@ -123,6 +125,10 @@ type Config struct {
 	// (a token bucket: ListBurst tokens, one more every ListInterval).
 	ListInterval time.Duration
 	ListBurst    int
+	// HeartbeatInterval and HeartbeatBurst rate-limit heartbeat per
+	// connection the same way (the original client sends one every 10 s).
+	HeartbeatInterval time.Duration
+	HeartbeatBurst    int
 	// RegisterInterval and RegisterBurst rate-limit register per
 	// connection the same way: every register (a rename, say) is pushed
 	// to the whole room.
@@ -144,6 +150,13 @@ type Config struct {
 	// of them; when empty, the URL the request names (see the package
 	// doc). Serve fails if one is not a ws:// or wss:// URL.
 	PublicURLs []string
+	// Bus, if set, shares the registry with the other servers on it
+	// (see cluster.go): their peers are listed and pushed here, and
+	// Deliver reaches their clients. BusPrefix starts its subjects
+	// (default DefaultBusPrefix): servers with one prefix share a
+	// registry.
+	Bus       Bus
+	BusPrefix string
 	// ShutdownTimeout bounds the close handshakes at shutdown.
 	ShutdownTimeout time.Duration
 	Clock           Clock
@@ -167,6 +180,7 @@ func (c *Config) setDefaults() {
 	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.SendQueueBytes, DefaultSendQueueBytes)
 	def(&c.ListBurst, DefaultListBurst)
+	def(&c.HeartbeatBurst, DefaultHeartbeatBurst)
 	def(&c.RegisterBurst, DefaultRegisterBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
 	c.MaxListPeers = min(c.MaxListPeers, wire.MaxPeerListEntries)
@@ -175,11 +189,15 @@ func (c *Config) setDefaults() {
 	defDur(&c.PongWait, DefaultPongWait)
 	defDur(&c.WriteWait, DefaultWriteWait)
 	defDur(&c.ListInterval, DefaultListInterval)
+	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	defDur(&c.RegisterInterval, DefaultRegisterInterval)
 	defDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	defDur(&c.RegisterTimeout, DefaultRegisterTimeout)
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
+	}
+	if c.BusPrefix == "" {
+		c.BusPrefix = DefaultBusPrefix
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -188,17 +206,18 @@ func (c *Config) setDefaults() {
 
 // Error texts of the original server, and Parlance's own.
 const (
-	errInvalidFormat   = "Invalid message format: "
-	errNotRegistered   = "Not registered"
-	errPeerNotFound    = "Peer not registered"
-	errServerFull      = "Server full: too many registered peers"
-	errRateLimited     = "Too many list_peers requests, slow down"
-	errRegisterLimited = "Too many register requests, slow down"
-	errIdentityMissing = "Identity does not match public_key"
-	errNoChallenge     = "No challenge pending: send register with an identity first"
-	errAuthFailed      = "Authentication failed: the signature does not match the identity's key, the nonce, the server URL and the register"
-	errAuthURL         = "Authentication failed: signed for server %s, but this is %s"
-	errReplaced        = "Replaced: this identity registered again from another connection"
+	errInvalidFormat    = "Invalid message format: "
+	errNotRegistered    = "Not registered"
+	errPeerNotFound     = "Peer not registered"
+	errServerFull       = "Server full: too many registered peers"
+	errRateLimited      = "Too many list_peers requests, slow down"
+	errRegisterLimited  = "Too many register requests, slow down"
+	errHeartbeatLimited = "Too many heartbeats, slow down"
+	errIdentityMissing  = "Identity does not match public_key"
+	errNoChallenge      = "No challenge pending: send register with an identity first"
+	errAuthFailed       = "Authentication failed: the signature does not match the identity's key, the nonce, the server URL and the register"
+	errAuthURL          = "Authentication failed: signed for server %s, but this is %s"
+	errReplaced         = "Replaced: this identity registered again from another connection"
 )
 
 // Server is the bootstrap server. Create it with New and run it with Serve.
@@ -213,12 +232,17 @@ type Server struct {
 	mu         sync.Mutex // guards everything below and conn.peer, conn.ext, conn.push
 	closing    bool
 	conns      map[*conn]struct{}
-	nconns     int                  // admitted, including connections being upgraded
+	nconns     int                  // TCP connections accepted and not closed
 	perIP      map[netip.Prefix]int // by ipKey
 	rooms      map[string]*room
 	byIdentity map[string]*peer
-	npeers     int
-	listed     map[*room]struct{} // rooms with a cached peer_list
+	local      map[string]*peer         // local registrations by peer id
+	remote     map[string]*remoteServer // other servers' registrations, by server id (Config.Bus)
+	id         string                   // this server's id in the cluster
+	// snapshotRound numbers this server's snapshots.
+	snapshotRound uint64
+	npeers        int
+	listed        map[*room]struct{} // rooms with a cached peer_list
 
 	wg sync.WaitGroup // connection goroutines (readers and writers)
 }
@@ -233,6 +257,9 @@ func New(cfg Config) *Server {
 		perIP:      make(map[netip.Prefix]int),
 		rooms:      make(map[string]*room),
 		byIdentity: make(map[string]*peer),
+		local:      make(map[string]*peer),
+		remote:     make(map[string]*remoteServer),
+		id:         newPeerID(),
 		listed:     make(map[*room]struct{}),
 		warn:       newLogLimiter(cfg.Logger, cfg.Clock, time.Minute),
 	}
@@ -282,8 +309,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         s.onConnState,
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, nc)
+		},
 	}
+	ln = flushListener{Listener: ln, stall: s.cfg.WriteWait}
 	g, gctx := errgroup.WithContext(ctx)
+	if s.cfg.Bus != nil {
+		if err := s.startCluster(gctx); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		g.Go(func() error {
+			s.runCluster(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -316,27 +358,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.health(w)
 		return
 	}
+	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
 	ip, proxied := s.clientIP(r)
-	if status, msg := s.admit(ip); status != 0 {
-		s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
-		http.Error(w, msg, status)
-		return
+	if proxied {
+		// The proxy's own connection was counted at accept; the client
+		// behind it is counted here, by its forwarded address.
+		if status, msg := s.admit(ip, false, true); status != 0 {
+			s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
+			http.Error(w, msg, status)
+			return
+		}
 	}
 	var signedURL string // the URL an identity proof must name
 	if len(s.publicURLs) == 0 {
-		signedURL = requestURL(r, proxied)
+		signedURL = requestURL(r, proxied, nc != nil && isTLS(nc))
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.release(ip)
+		s.mu.Lock()
+		s.releaseUpgradeLocked(nc, ip, proxied)
+		s.mu.Unlock()
 		s.log.Debug("websocket upgrade failed", "ip", ip, "err", err)
 		return
 	}
 	c := newConn(s, ws, ip, signedURL)
+	c.proxied = proxied
 	s.mu.Lock()
 	if s.closing {
+		s.releaseUpgradeLocked(ws.NetConn(), ip, proxied)
 		s.mu.Unlock()
-		s.release(ip)
 		_ = ws.Close()
 		return
 	}
@@ -350,26 +400,124 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.readLoop()
 }
 
-// admit reserves a connection slot for ip, or says why not (an HTTP
-// status and text).
-func (s *Server) admit(ip netip.Addr) (int, string) {
+// netConnKey is the request context key of the request's net.Conn.
+type netConnKey struct{}
+
+// acceptSlot is what a TCP connection holds of the connection limits
+// since it was accepted, before any byte of its request: a client cannot
+// hold more than MaxConnsPerIP sockets by sending half a request. It is
+// kept in the connection's flushConn, guarded by Server.mu.
+type acceptSlot struct {
+	ip       netip.Addr
+	counted  bool // holds a slot (until released)
+	perIP    bool // counted in perIP too (it is not from a trusted proxy)
+	hijacked bool // taken over by a WebSocket: released by its conn
+}
+
+// onConnState counts connections from accept to close (net/http reports
+// no close for a hijacked connection: dropConn releases those). A
+// connection over a limit is answered 429 or 503 and closed at once.
+func (s *Server) onConnState(nc net.Conn, state http.ConnState) {
+	fc, ok := nc.(*flushConn)
+	if !ok {
+		return // not from Serve's listener (cannot happen)
+	}
+	switch state {
+	case http.StateNew:
+		ip := addrIP(nc.RemoteAddr())
+		perIP := !s.trusted(ip)
+		status, msg := s.admit(ip, true, perIP)
+		if status == 0 {
+			s.mu.Lock()
+			fc.slot = acceptSlot{ip: ip, counted: true, perIP: perIP}
+			s.mu.Unlock()
+			return
+		}
+		s.warn.log(slog.LevelInfo, "connection refused", "ip", ip, "reason", msg)
+		refuse(fc.Conn, status, msg)
+	case http.StateHijacked:
+		s.mu.Lock()
+		fc.slot.hijacked = true
+		s.mu.Unlock()
+	case http.StateClosed:
+		s.mu.Lock()
+		s.releaseAcceptedLocked(nc)
+		s.mu.Unlock()
+	}
+}
+
+// refuse answers a connection that was not admitted with an HTTP error,
+// if it is plain TCP (a TLS client would need a handshake first), and
+// closes it. The write goes to a fresh socket's empty send buffer: the
+// short deadline is never reached but by a broken socket.
+func refuse(nc net.Conn, status int, msg string) {
+	if !isTLS(nc) {
+		_ = nc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		_, _ = fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
+			status, http.StatusText(status), len(msg)+1, msg)
+	}
+	_ = nc.Close()
+}
+
+// releaseAcceptedLocked gives back the slots of an accepted connection;
+// it does nothing for one not counted or already released.
+func (s *Server) releaseAcceptedLocked(nc net.Conn) {
+	fc, ok := nc.(*flushConn)
+	if !ok || !fc.slot.counted {
+		return
+	}
+	fc.slot.counted = false
+	s.releaseLocked(fc.slot.ip, true, fc.slot.perIP)
+}
+
+// releaseUpgradeLocked gives back what a connection that will not become
+// a conn holds: its forwarded address's slot, and its accept slot once
+// it is hijacked (net/http no longer reports its close).
+func (s *Server) releaseUpgradeLocked(nc net.Conn, ip netip.Addr, proxied bool) {
+	if proxied {
+		s.releaseLocked(ip, false, true)
+	}
+	if fc, ok := nc.(*flushConn); ok && fc.slot.hijacked {
+		s.releaseAcceptedLocked(nc)
+	}
+}
+
+func addrIP(a net.Addr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
+}
+
+// admit counts a connection from ip, or says why not (an HTTP status and
+// text): conn counts a TCP connection (MaxConns), perIP one from ip
+// (MaxConnsPerIP).
+func (s *Server) admit(ip netip.Addr, conn, perIP bool) (int, string) {
 	key := ipKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closing:
 		return http.StatusServiceUnavailable, "server shutting down"
-	case s.nconns >= s.cfg.MaxConns:
+	case conn && s.nconns >= s.cfg.MaxConns:
 		return http.StatusServiceUnavailable, "too many connections, try again later"
-	case s.perIP[key] >= s.cfg.MaxConnsPerIP:
+	case perIP && s.perIP[key] >= s.cfg.MaxConnsPerIP:
 		from := ip.String()
 		if key.Bits() == 64 {
 			from = key.String()
 		}
 		return http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", from, s.cfg.MaxConnsPerIP)
 	}
-	s.nconns++
-	s.perIP[key]++
+	if conn {
+		s.nconns++
+	}
+	if perIP {
+		s.perIP[key]++
+	}
 	return 0, ""
 }
 
@@ -383,15 +531,20 @@ func ipKey(ip netip.Addr) netip.Prefix {
 	return p
 }
 
-// release gives back a slot taken by admit.
-func (s *Server) release(ip netip.Addr) {
+// release gives back what admit counted.
+func (s *Server) release(ip netip.Addr, conn, perIP bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.releaseLocked(ip)
+	s.releaseLocked(ip, conn, perIP)
 }
 
-func (s *Server) releaseLocked(ip netip.Addr) {
-	s.nconns--
+func (s *Server) releaseLocked(ip netip.Addr, conn, perIP bool) {
+	if conn {
+		s.nconns--
+	}
+	if !perIP {
+		return
+	}
 	key := ipKey(ip)
 	if s.perIP[key]--; s.perIP[key] <= 0 {
 		delete(s.perIP, key)
@@ -403,13 +556,19 @@ type Stats struct {
 	Connections int `json:"connections"`
 	Peers       int `json:"peers"`
 	Rooms       int `json:"rooms"`
+	// RemotePeers are the registrations of other servers (Config.Bus).
+	RemotePeers int `json:"remote_peers,omitempty"`
 }
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Connections: len(s.conns), Peers: s.npeers, Rooms: len(s.rooms)}
+	st := Stats{Connections: len(s.conns), Peers: s.npeers, Rooms: len(s.rooms)}
+	for _, rs := range s.remote {
+		st.RemotePeers += len(rs.peers)
+	}
+	return st
 }
 
 func (s *Server) health(w http.ResponseWriter) {
@@ -463,14 +622,26 @@ func (s *Server) sweep(now time.Time) {
 	defer s.mu.Unlock()
 	for _, r := range s.rooms {
 		for _, p := range r.peers {
-			if p.lastSeen < cutoff {
+			switch {
+			case p.c == nil:
+				if p.heard >= cutoff {
+					continue
+				}
+				// Its server has not mentioned it for a peer timeout
+				// (three snapshots): the server died.
+				s.warn.log(slog.LevelInfo, "registration of another server expired", "server", p.remote, "peer_id", p.id)
+				if rs := s.remote[p.remote]; rs != nil {
+					s.removeRemote(rs, p)
+				}
+			case p.lastSeen.Load() >= cutoff:
+			default:
 				s.warn.log(slog.LevelInfo, "registration expired", "peer_id", p.id, "nickname", p.nickname)
 				s.removePeer(p)
 			}
 		}
 	}
 	for c := range s.conns {
-		if c.peer == nil && c.since <= idleCutoff {
+		if c.peer.Load() == nil && c.since <= idleCutoff {
 			s.warn.log(slog.LevelInfo, "closing a connection that did not register", "ip", c.ip, "timeout", s.cfg.RegisterTimeout)
 			c.closeWith(websocket.ClosePolicyViolation, "no register within "+s.cfg.RegisterTimeout.String())
 		}
@@ -518,11 +689,14 @@ func (s *Server) closeAll(ctx context.Context) {
 // registration goes at once.
 func (s *Server) dropConn(c *conn) {
 	s.mu.Lock()
-	if c.peer != nil {
-		s.removePeer(c.peer)
+	if p := c.peer.Load(); p != nil {
+		s.removePeer(p)
 	}
 	delete(s.conns, c)
-	s.releaseLocked(c.ip)
+	if c.proxied {
+		s.releaseLocked(c.ip, false, true)
+	}
+	s.releaseAcceptedLocked(c.ws.NetConn())
 	s.mu.Unlock()
 	c.kill()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -546,4 +547,51 @@ func TestKeepalive(t *testing.T) {
 	waitFor(t, "the silent connection closed", func() bool { return srv.Stats().Connections == 1 })
 	_ = alive.ws.Close()
 	<-readDone
+}
+
+// A push client that asks for peers_joined gets the joins that pile up in
+// one message; a push client that does not gets exactly the peer_joined
+// it always had.
+func TestPeersJoinedBatch(t *testing.T) {
+	srv := startServer(t, Config{MaxConnsPerIP: 100, RegisterBurst: 100})
+	batch := dial(t, srv.url)
+	batch.send(wire.Register{Nickname: "batch", LocalAddr: mustAddrPort("0.0.0.0:1001"), Room: "r",
+		Features: []string{wire.FeaturePush, wire.FeatureBatch}})
+	if reg := recvType[wire.Registered](batch); !slices.Equal(reg.Features, []string{wire.FeaturePush, wire.FeatureBatch}) {
+		t.Errorf("registered features = %v, want [push peers_joined]", reg.Features)
+	}
+	recvType[wire.PeerList](batch)
+	plain := dial(t, srv.url)
+	plain.register("plain", "r", true)
+	if j := recvType[wire.PeersJoined](batch); len(j.Peers) != 1 || j.Peers[0].Nickname != "plain" {
+		t.Errorf("peers_joined = %+v, want plain", j.Peers)
+	}
+
+	const n = 20
+	var names []string
+	for i := range n {
+		c := dial(t, srv.url)
+		name := fmt.Sprintf("m%02d", i)
+		c.register(name, "r", false)
+		names = append(names, name)
+	}
+	var got []string
+	messages := 0
+	for len(got) < n {
+		j := recvType[wire.PeersJoined](batch)
+		messages++
+		for _, p := range j.Peers {
+			got = append(got, p.Nickname)
+		}
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("joins %v, want %v in order", got, names)
+	}
+	t.Logf("%d joins reached the batch client in %d messages", n, messages)
+	for i := range n {
+		raw := plain.recvRaw()
+		if !strings.HasPrefix(raw, `{"type":"peer_joined","peer":{"peer_id":"`) || !strings.Contains(raw, names[i]) {
+			t.Fatalf("plain push client got %s, want peer_joined of %s", raw, names[i])
+		}
+	}
 }

@@ -36,11 +36,11 @@ type Config struct {
 
 // Network is the [network] table.
 type Network struct {
-	Mode              string `toml:"mode"`
-	BootstrapServer   string `toml:"bootstrap_server"`
-	ListenPort        int    `toml:"listen_port"`
-	Room              string `toml:"room"`
-	RequireEncryption bool   `toml:"require_encryption"`
+	Mode              string     `toml:"mode"`
+	BootstrapServer   ServerURLs `toml:"bootstrap_server"`
+	ListenPort        int        `toml:"listen_port"`
+	Room              string     `toml:"room"`
+	RequireEncryption bool       `toml:"require_encryption"`
 }
 
 // Discovery is the [discovery] table: the bootstrap client's timing (the
@@ -139,7 +139,7 @@ func NormalizeMode(mode string) string {
 // Default returns the configuration used when there is no file.
 func Default() Config {
 	return Config{
-		Network:   Network{Mode: ModeLocal, BootstrapServer: "ws://localhost:8080"},
+		Network:   Network{Mode: ModeLocal, BootstrapServer: ServerURLs{"ws://localhost:8080"}},
 		Discovery: Discovery{HeartbeatIntervalSecs: 10, PeerTimeoutSecs: 30},
 		Peer:      PeerCfg{AnnounceIntervalSecs: 5, TimeoutSecs: 15},
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
@@ -279,8 +279,11 @@ func (c Config) Validate() error {
 	default:
 		return bad("network.mode", "%q is not a mode; use %q (or %q) or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet)
 	}
-	if c.Network.Mode == ModeInternet || c.Network.BootstrapServer != "" {
-		if err := checkServerURL(c.Network.BootstrapServer); err != nil {
+	if c.Network.Mode == ModeInternet && len(c.Network.BootstrapServer) == 0 {
+		return bad("network.bootstrap_server", "internet mode needs a bootstrap server URL, e.g. \"ws://host:8080\"")
+	}
+	for _, u := range c.Network.BootstrapServer {
+		if err := checkServerURL(u); err != nil {
 			return bad("network.bootstrap_server", "%v", err)
 		}
 	}
@@ -344,6 +347,17 @@ func (c Config) Validate() error {
 // OutboxTTL is how long a message waits for its peer.
 func (c Config) OutboxTTL() time.Duration {
 	return time.Duration(c.Storage.OutboxDays) * 24 * time.Hour
+}
+
+// ServerURLs is bootstrap_server: one URL ("ws://a", as the original
+// reads it) or several (["ws://a", "ws://b"]) that the client fails over
+// between.
+type ServerURLs []string
+
+// UnmarshalText reads the one-URL form.
+func (u *ServerURLs) UnmarshalText(b []byte) error {
+	*u = ServerURLs{string(b)}
+	return nil
 }
 
 func checkServerURL(s string) error {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,7 +15,7 @@ func TestCommentedIsDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != Default() {
+	if !reflect.DeepEqual(c, Default()) {
 		t.Fatalf("generated config parses to %+v, want the defaults %+v", c, Default())
 	}
 }
@@ -126,5 +128,31 @@ func TestFindAndWrite(t *testing.T) {
 	}
 	if _, err := Find(filepath.Join(dir, "missing.toml")); err == nil || !strings.Contains(err.Error(), "--generate-config") {
 		t.Fatalf("explicit missing file: %v", err)
+	}
+}
+
+// bootstrap_server takes one URL, as the original reads it, or several.
+func TestBootstrapServers(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    ServerURLs
+		wantErr string
+	}{
+		{`bootstrap_server = "ws://a:1"`, ServerURLs{"ws://a:1"}, ""},
+		{`bootstrap_server = ["ws://a:1", "wss://b:2"]`, ServerURLs{"ws://a:1", "wss://b:2"}, ""},
+		{`bootstrap_server = ["ws://a:1", "http://b"]`, nil, "network.bootstrap_server"},
+		{"mode = \"internet\"\nbootstrap_server = []", nil, "internet mode needs a bootstrap server URL"},
+	}
+	for _, tc := range tests {
+		c, err := Parse("t.toml", []byte("[network]\n"+tc.in+"\n"))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(c.Network.BootstrapServer, tc.want) {
+			t.Errorf("%s: %v %v, want %v", tc.in, c.Network.BootstrapServer, err, tc.want)
+		}
 	}
 }

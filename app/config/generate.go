@@ -19,6 +19,7 @@ const Commented = `# Parlance configuration. Every key is optional; these are th
 # "local": find peers on the LAN by multicast.
 # "internet": find peers through the bootstrap server.
 mode = "local"
+# One URL, or several to fail over between: ["ws://a:8080", "ws://b:8080"].
 bootstrap_server = "ws://localhost:8080"
 # TCP port for messages; 0 lets the system pick (announced either way).
 listen_port = 0

@@ -5,13 +5,16 @@
 //	bootstrap-server [--host 0.0.0.0] [--port 8080]
 //	                 [--tls-cert FILE --tls-key FILE]
 //	                 [--trusted-proxy CIDR]... [--public-url URL]...
+//	                 [--nats nats://HOST:4222 [--nats-prefix P]]
 //
 // Clients reach it as ws://HOST:PORT, or wss://HOST:PORT with
 // --tls-cert and --tls-key (any path; /healthz reports health). Behind a
 // reverse proxy (one that terminates TLS, say), --trusted-proxy names the
 // proxy's addresses: connections from them count as coming from the
 // client that X-Forwarded-For names. --public-url names the URLs clients
-// use, which identity proofs must be bound to. It runs until SIGINT or
+// use, which identity proofs must be bound to. With --nats, servers on one
+// NATS server (and prefix) share one registry: clients of any see each
+// other. It runs until SIGINT or
 // SIGTERM, then closes every connection with a close frame and exits 0.
 package main
 
@@ -33,6 +36,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/bootstrap"
+	"github.com/parlance-chat/parlance/bootstrap/natsbus"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
@@ -76,6 +80,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		publicURLs = append(publicURLs, v)
 		return nil
 	})
+	natsURL := fs.String("nats", "", "share the registry with the other servers on this NATS server, e.g. nats://127.0.0.1:4222")
+	natsPrefix := fs.String("nats-prefix", bootstrap.DefaultBusPrefix, "NATS subject prefix: servers with the same one share a registry")
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
@@ -135,7 +141,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "wss://"
 	}
+	var bus bootstrap.Bus
+	if *natsURL != "" {
+		nb, err := natsbus.Connect(*natsURL, "bootstrap-server "+ln.Addr().String())
+		if err != nil {
+			_ = ln.Close()
+			log.Error("cannot share the registry: is the NATS server running?", "err", err)
+			return 1
+		}
+		defer func() { _ = nb.Close() }()
+		bus = nb
+		log.Info("sharing the registry over NATS", "url", *natsURL, "prefix", *natsPrefix)
+	}
 	srv := bootstrap.New(bootstrap.Config{
+		Bus:             bus,
+		BusPrefix:       *natsPrefix,
 		MaxConns:        *maxConns,
 		MaxConnsPerIP:   *maxPerIP,
 		MaxPeers:        *maxPeers,

@@ -39,6 +39,7 @@ func TestFlags(t *testing.T) {
 		{"port too big", []string{"--port", "70000"}, 2, "--port must be 0 to 65535"},
 		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
 		{"stray argument", []string{"extra"}, 2, `unexpected argument "extra"`},
+		{"NATS not running", []string{"--host", "127.0.0.1", "--port", "0", "--nats", "nats://127.0.0.1:1"}, 1, "cannot share the registry: is the NATS server running?"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -203,6 +203,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	clients := fs.String("clients", "1000,10000,50000", "bootstrap: numbers K of idle clients (one server each)")
 	fs.IntVar(&o.bootstrap.Room, "room", 2000, "bootstrap: push clients in the join-propagation room (0 skips it); building it costs O(n²) pushes: 10000 (the target's size) takes about 9 minutes on 2 cores")
 	fs.IntVar(&o.bootstrap.JoinRounds, "join-rounds", 20, "bootstrap: timed joins into the room")
+	oneRoom := fs.String("one-room", "", "bootstrap: numbers K of original clients in one room, one server each, e.g. 2000,5000,19000 (empty skips it): RSS per connection, CPU per list_peers round, clients disconnected")
+	fs.IntVar(&o.bootstrap.ClusterRoom, "cluster-room", 0, "bootstrap: push clients in a room spread over --cluster-servers servers sharing a NATS server (started with go run; 0 skips it)")
+	fs.IntVar(&o.bootstrap.ClusterServers, "cluster-servers", 3, "bootstrap: servers in the cluster measurement")
+	fs.IntVar(&o.bootstrap.ClusterIdle, "cluster-idle", 0, "bootstrap: idle clients spread over the cluster's servers, held by client processes of their own (15,000 each), e.g. 50000")
+	fs.IntVar(&o.bootstrap.ListRounds, "list-rounds", 3, "bootstrap: rounds of list_peers in the one-room measurement")
+	fs.IntVar(&o.bootstrap.ListReadRate, "list-read-rate", 0, "bootstrap: one-room clients read their lists at most this many `bytes/s` each (0: as fast as they can); e.g. 16384 for a slow link")
+	fs.StringVar(&o.bootstrap.OriginalBootstrap, "original-bootstrap", "", "bootstrap: `PATH` of the original Rust bootstrap-server, measured beside ours in the one-room measurement (skipped without)")
+	fs.BoolVar(&o.bootstrap.RoomBatch, "room-batch", true, "bootstrap: room members ask for peers_joined (several joins in one message), as parlance does; false: one peer_joined per join")
 	fs.DurationVar(&o.bootstrap.Steady, "steady", 10*time.Second, "bootstrap: how long server CPU is measured at steady state")
 	fs.BoolVar(&o.bootstrap.Baseline, "bootstrap-baseline", true, "bootstrap: also measure a server with gorilla/websocket's defaults")
 	fs.IntVar(&o.bootstrap.PerAddr, "per-addr", 10_000, "bootstrap: clients per loopback source address (127.1.0.x)")
@@ -234,6 +242,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.bootstrap.Clients, err = parseInts("--clients", *clients, 1); err != nil {
 		return nil, err
+	}
+	if *oneRoom != "" {
+		if o.bootstrap.OneRoom, err = parseInts("--one-room", *oneRoom, 1); err != nil {
+			return nil, err
+		}
 	}
 	if o.tui.History, err = parseInts("--history", *history, 1); err != nil {
 		return nil, err

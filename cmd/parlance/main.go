@@ -49,9 +49,10 @@ func main() {
 
 // options are the command-line flags; empty means "not given".
 type options struct {
-	nickname, configPath, generate, mode, server, ui string
-	logFile, dataDir, iface, room, waitPeers         string
-	version                                          bool
+	nickname, configPath, generate, mode, ui string
+	servers                                  []string
+	logFile, dataDir, iface, room, waitPeers string
+	version                                  bool
 }
 
 // errUsage is a mistake on the command line, already described.
@@ -74,7 +75,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	str(&o.configPath, "config", "c", "config file (default ./parlance.toml, then $XDG_CONFIG_HOME/parlance/parlance.toml)")
 	str(&o.generate, "generate-config", "", "write a commented default config to `FILE` and exit")
 	str(&o.mode, "mode", "m", "local (LAN multicast; lan works too) or internet (bootstrap server)")
-	str(&o.server, "bootstrap-server", "", "bootstrap server `URL` for internet mode, e.g. ws://host:8080")
+	fs.Func("bootstrap-server", "bootstrap server `URL` for internet mode, e.g. ws://host:8080 (repeat it to fail over between several)", func(v string) error {
+		o.servers = append(o.servers, v)
+		return nil
+	})
 	str(&o.ui, "ui", "", "tui (full screen, default) or line (REPL for pipes and scripts)")
 	str(&o.logFile, "log-file", "", "write logs to `FILE`")
 	str(&o.dataDir, "data-dir", "", "directory of the identity key and contacts (default $XDG_DATA_HOME/parlance)")
@@ -211,7 +215,9 @@ func loadConfig(o options) (config.Config, error) {
 	}
 	set(&cfg.Nickname, o.nickname)
 	set(&cfg.Network.Mode, config.NormalizeMode(o.mode))
-	set(&cfg.Network.BootstrapServer, o.server)
+	if len(o.servers) > 0 {
+		cfg.Network.BootstrapServer = o.servers
+	}
 	set(&cfg.Network.Room, o.room)
 	set(&cfg.UI.Mode, o.ui)
 	set(&cfg.UI.LogFile, o.logFile)
@@ -421,7 +427,7 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 	switch cfg.Network.Mode {
 	case config.ModeInternet:
 		c, err := rendezvous.New(rendezvous.Config{
-			URL:               cfg.Network.BootstrapServer,
+			URLs:              cfg.Network.BootstrapServer,
 			Self:              self,
 			Identity:          id,
 			Room:              cfg.Network.Room,

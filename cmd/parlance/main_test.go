@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown key in file", []string{"-n", "a", "-c", unknownCfg}, 2, unknownCfg + ":2: peer.timeout: unknown key"},
 		{"missing config", []string{"-n", "a", "-c", filepath.Join(dir, "nope.toml")}, 2, "--generate-config"},
 		{"stray argument", []string{"-n", "a", "extra"}, 2, "unexpected argument \"extra\"\nsee parlance --help\n"},
+		{"bad second server flag", []string{"-n", "a", "--bootstrap-server", "ws://a:1", "--bootstrap-server", "http://b"}, 2, `--bootstrap-server: "http://b" must start with ws://`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,5 +121,22 @@ func TestGenerateConfigToStdout(t *testing.T) {
 	}
 	if _, err := os.Stat("-"); err == nil {
 		t.Fatal("wrote a file named -")
+	}
+}
+
+// --bootstrap-server repeats: every URL is kept, in order, over the file's.
+func TestBootstrapServerFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-n", "a", "--bootstrap-server", "ws://a:1", "--bootstrap-server", "ws://b:2"}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	cfg, err := loadConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Network.BootstrapServer; !slices.Equal(got, config.ServerURLs{"ws://a:1", "ws://b:2"}) {
+		t.Errorf("servers %v", got)
 	}
 }

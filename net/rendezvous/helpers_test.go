@@ -323,6 +323,9 @@ func startServer(t testing.TB, addr string, cfg bootstrap.Config) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t, "server")
 	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Millisecond // fastConfig beats 20 times a second
+	}
 	s := bootstrap.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{Server: s, url: "ws://" + ln.Addr().String(), addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
@@ -344,4 +347,16 @@ func mustIdentity(t testing.TB) *identity.Identity {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

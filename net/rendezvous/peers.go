@@ -21,6 +21,9 @@ type peerSet struct {
 	// reported only when the last one goes.
 	known map[string]int
 	max   int
+	// unconfirmed are the peers (by peer_id) not confirmed by the
+	// current connection's server yet, and when their grace ends.
+	unconfirmed map[string]time.Time
 
 	log       *slog.Logger
 	now       func() time.Time
@@ -31,7 +34,7 @@ type peerSet struct {
 
 func newPeerSet(h discovery.Handler, max int, log *slog.Logger) *peerSet {
 	return &peerSet{h: h, byID: make(map[string]discovery.Peer), known: make(map[string]int), max: max,
-		log: log, now: time.Now, warnEvery: time.Minute}
+		unconfirmed: make(map[string]time.Time), log: log, now: time.Now, warnEvery: time.Minute}
 }
 
 // toPeer converts a server entry.
@@ -67,6 +70,7 @@ func altAddr(public netip.AddrPort, local netip.AddrPort) netip.AddrPort {
 // upsert records a peer and reports it Seen if it is new or changed. A
 // new peer beyond max is ignored.
 func (s *peerSet) upsert(pi wire.PeerInfo) {
+	delete(s.unconfirmed, pi.PeerID)
 	p := toPeer(pi)
 	old, ok := s.byID[pi.PeerID]
 	if ok && old == p {
@@ -120,21 +124,66 @@ func (s *peerSet) remove(id string) {
 // forget drops entry id (peer p); report says whether to report Gone if
 // no other entry has p's key.
 func (s *peerSet) forget(id string, p discovery.Peer, report bool) {
+	s.forgetWith(id, p, report, GoneReason)
+}
+
+func (s *peerSet) forgetWith(id string, p discovery.Peer, report bool, reason string) {
 	delete(s.byID, id)
+	delete(s.unconfirmed, id)
 	k := p.Key()
 	if s.known[k]--; s.known[k] > 0 {
 		return
 	}
 	delete(s.known, k)
 	if report {
-		s.h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: p, Source: SourceName, Reason: GoneReason})
+		s.h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: p, Source: SourceName, Reason: reason})
 	}
+}
+
+// UnconfirmedReason is the Reason of a Gone sighting for a peer that no
+// server listed within the grace period after a reconnection.
+const UnconfirmedReason = "not listed by the bootstrap server since it reconnected"
+
+// unconfirmAll marks every peer not confirmed yet as unconfirmed until
+// deadline (the connection to the server dropped).
+func (s *peerSet) unconfirmAll(deadline time.Time) {
+	for id := range s.byID {
+		if _, ok := s.unconfirmed[id]; !ok {
+			s.unconfirmed[id] = deadline
+		}
+	}
+}
+
+// expire reports gone the unconfirmed peers whose grace ended by now.
+func (s *peerSet) expire(now time.Time) {
+	for id, deadline := range s.unconfirmed {
+		if now.Before(deadline) {
+			continue
+		}
+		if p, ok := s.byID[id]; ok {
+			s.forgetWith(id, p, true, UnconfirmedReason)
+		} else {
+			delete(s.unconfirmed, id)
+		}
+	}
+}
+
+// nextExpiry returns the earliest end of a grace period, if any.
+func (s *peerSet) nextExpiry() (time.Time, bool) {
+	var next time.Time
+	for _, d := range s.unconfirmed {
+		if next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // reconcile makes the set equal to a full peer list (entries for which
 // own is true left out): entries not in the list go first, without a Gone for a peer that
 // is still listed under a new peer_id (e.g. after a server restart), then
-// new and changed entries are reported Seen.
+// new and changed entries are reported Seen. Unconfirmed entries (see
+// unconfirmAll) that the list lacks stay until their grace ends.
 func (s *peerSet) reconcile(list []wire.PeerInfo, own func(wire.PeerInfo) bool) {
 	listed := make(map[string]wire.PeerInfo, len(list))
 	keys := make(map[string]bool, len(list))
@@ -146,9 +195,13 @@ func (s *peerSet) reconcile(list []wire.PeerInfo, own func(wire.PeerInfo) bool) 
 		keys[toPeer(pi).Key()] = true
 	}
 	for id, p := range s.byID {
-		if _, ok := listed[id]; !ok {
-			s.forget(id, p, !keys[p.Key()])
+		if _, ok := listed[id]; ok {
+			continue
 		}
+		if _, waiting := s.unconfirmed[id]; waiting && !keys[p.Key()] {
+			continue
+		}
+		s.forget(id, p, !keys[p.Key()])
 	}
 	for _, pi := range list {
 		if !own(pi) {

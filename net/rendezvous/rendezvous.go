@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,12 +68,28 @@ const (
 	DefaultMaxBackoff        = 30 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultDialTimeout       = 10 * time.Second
+	// DefaultGrace is the server's peer timeout: within it, every peer
+	// still running has registered again on a restarted server.
+	DefaultGrace = 30 * time.Second
 )
 
 // Config configures a Client. Zero values take the defaults.
 type Config struct {
 	// URL of the server, e.g. "ws://localhost:8080".
 	URL string
+	// URLs are several servers (of one cluster, say) to fail over
+	// between: each reconnection attempt, after the same back-off, goes
+	// to the next. When set, URL is ignored.
+	URLs []string
+	// Grace is how long a peer that a new connection's server does not
+	// list stays, unconfirmed, before it is reported gone: after a
+	// server restart, peers register again over several seconds, and
+	// messages to them flow directly meanwhile. Peers are unconfirmed
+	// from the moment the connection drops; ones no server confirms
+	// within Grace (they quit while the server was down) are reported
+	// gone, even while no server is reachable. A peer_left from the
+	// server removes a peer at once.
+	Grace time.Duration
 	// Self is this node: its nickname and the TCP port it accepts
 	// messages on. Self.Identity must be Identity's ID when Identity is
 	// set.
@@ -115,9 +132,10 @@ type Config struct {
 // Client keeps this node registered on a bootstrap server and reports the
 // peers of its room. It implements discovery.Source.
 type Client struct {
-	cfg       Config
-	log       *slog.Logger
-	signedURL string // cfg.URL normalised: what an identity proof names
+	cfg        Config
+	log        *slog.Logger
+	urls       []string
+	signedURLs []string // urls normalised: what an identity proof names
 
 	mu       sync.Mutex
 	nickname string
@@ -128,16 +146,22 @@ var _ discovery.Source = (*Client)(nil)
 
 // New checks cfg and returns a Client ready to Run.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap server URL: %w", err)
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{cfg.URL}
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
-		return nil, fmt.Errorf("bootstrap server URL %q: want ws://host:port or wss://host:port", cfg.URL)
-	}
-	signedURL, err := wire.NormalizeServerURL(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap server URL: %w", err)
+	signedURLs := make([]string, len(urls))
+	for i, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap server URL: %w", err)
+		}
+		if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
+			return nil, fmt.Errorf("bootstrap server URL %q: want ws://host:port or wss://host:port", raw)
+		}
+		if signedURLs[i], err = wire.NormalizeServerURL(raw); err != nil {
+			return nil, fmt.Errorf("bootstrap server URL: %w", err)
+		}
 	}
 	if err := wire.ValidateNickname(cfg.Self.Nickname); err != nil {
 		return nil, err
@@ -165,6 +189,7 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.ReadTimeout, 4*cfg.HeartbeatInterval)
 	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
+	setDefault(&cfg.Grace, DefaultGrace)
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = wire.MaxPeerListEntries
 	}
@@ -175,11 +200,12 @@ func New(cfg Config) (*Client, error) {
 		cfg.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: cfg.DialTimeout}
 	}
 	return &Client{
-		cfg:       cfg,
-		signedURL: signedURL,
-		log:       cfg.Logger.With("server", cfg.URL),
-		nickname:  cfg.Self.Nickname,
-		renamed:   make(chan struct{}, 1),
+		cfg:        cfg,
+		urls:       slices.Clone(urls),
+		signedURLs: signedURLs,
+		log:        cfg.Logger,
+		nickname:   cfg.Self.Nickname,
+		renamed:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -227,10 +253,11 @@ func (c *Client) currentNickname() string {
 // it does not reconnect.
 func (c *Client) Run(ctx context.Context, h discovery.Handler) error {
 	peers := newPeerSet(h, c.cfg.MaxPeers, c.log)
-	attempt := 0
-	for {
+	attempt, server := 0, 0
+	for ; ; server = (server + 1) % len(c.urls) {
 		h.State(discovery.State{Phase: discovery.Connecting})
-		online, err := c.session(ctx, h, peers)
+		online, err := c.session(ctx, h, peers, server)
+		peers.unconfirmAll(time.Now().Add(c.cfg.Grace))
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -248,12 +275,34 @@ func (c *Client) Run(ctx context.Context, h discovery.Handler) error {
 		attempt++
 		c.log.Info("bootstrap server connection lost; retrying", "err", err, "retry_in", delay.Round(time.Millisecond))
 		h.State(discovery.State{Phase: discovery.Retrying, RetryIn: delay, Err: err})
-		t := time.NewTimer(delay)
+		if !c.wait(ctx, delay, peers) {
+			return nil
+		}
+	}
+}
+
+// wait waits for d, reporting gone the peers whose grace ends meanwhile;
+// it returns false if ctx is done first.
+func (c *Client) wait(ctx context.Context, d time.Duration, peers *peerSet) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		var expiry <-chan time.Time
+		e := time.NewTimer(time.Hour)
+		if next, ok := peers.nextExpiry(); ok {
+			e.Reset(time.Until(next))
+			expiry = e.C
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			e.Stop()
+			return false
 		case <-t.C:
+			e.Stop()
+			peers.expire(time.Now())
+			return true
+		case <-expiry:
+			peers.expire(time.Now())
 		}
 	}
 }
@@ -280,10 +329,12 @@ type inbound struct {
 // session is one connection to the server. All of its fields belong to
 // the goroutine running Run.
 type session struct {
-	c     *Client
-	h     discovery.Handler
-	ws    *websocket.Conn
-	peers *peerSet
+	c         *Client
+	log       *slog.Logger
+	signedURL string // the server's URL normalised: what an identity proof names
+	h         discovery.Handler
+	ws        *websocket.Conn
+	peers     *peerSet
 
 	registered bool            // the server confirmed a register
 	awaiting   bool            // a register is not confirmed yet
@@ -299,15 +350,16 @@ type session struct {
 
 // session runs one connection until it fails or ctx is done, and returns
 // how long it was registered and why it ended.
-func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSet) (time.Duration, error) {
+func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSet, server int) (time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	ws, resp, err := c.cfg.Dialer.DialContext(dctx, c.cfg.URL, nil)
+	ws, resp, err := c.cfg.Dialer.DialContext(dctx, c.urls[server], nil)
 	cancel()
 	if err != nil {
-		return 0, dialError(c.cfg.URL, resp, err)
+		return 0, dialError(c.urls[server], resp, err)
 	}
 	ws.SetReadLimit(wire.MaxServerMessage)
-	s := &session{c: c, h: h, ws: ws, peers: peers, ownIDs: make(map[string]bool)}
+	s := &session{c: c, h: h, ws: ws, peers: peers, ownIDs: make(map[string]bool),
+		signedURL: c.signedURLs[server], log: c.log.With("server", c.urls[server])}
 
 	incoming := make(chan inbound)
 	done := make(chan struct{})
@@ -364,6 +416,7 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 				return 0, fmt.Errorf("no answer to register within %v", c.cfg.DialTimeout)
 			}
 		case <-heartbeat.C:
+			peers.expire(time.Now())
 			if err := s.ping(); err != nil {
 				return online(), err
 			}
@@ -421,7 +474,7 @@ func (s *session) readLoop(incoming chan<- inbound, done <-chan struct{}, reader
 			msg, perr := wire.ParseServerMessage(data)
 			if perr != nil {
 				// A newer server may send what this client does not know.
-				s.c.log.Debug("ignoring server message", "err", perr)
+				s.log.Debug("ignoring server message", "err", perr)
 				continue
 			}
 			in.msg = msg
@@ -458,13 +511,13 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		s.ownAddr = m.PublicAddr
 		s.push = wire.HasFeature(m.Features, wire.FeaturePush)
 		if first {
-			s.c.log.Info("registered on the bootstrap server", "peer_id", m.PeerID, "public_addr", m.PublicAddr, "push", s.push)
+			s.log.Info("registered on the bootstrap server", "peer_id", m.PeerID, "public_addr", m.PublicAddr, "push", s.push)
 			if room := s.c.cfg.Room; room != "" && len(m.Features) == 0 {
 				// A Parlance server answers features with features; one
 				// that names none is an original server, which has one
 				// room for everybody.
 				s.note = fmt.Sprintf("this server ignores rooms (an original bootstrap server?): you see everyone on it, not only room %q", room)
-				s.c.log.Warn("room not supported by the bootstrap server", "room", room)
+				s.log.Warn("room not supported by the bootstrap server", "room", room)
 			}
 			if !s.push {
 				// Like the original: list at once, then poll.
@@ -482,16 +535,22 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		if id == nil {
 			return errors.New("server sent a challenge, but no identity is configured")
 		}
-		url := s.c.signedURL
+		url := s.signedURL
 		return s.send(wire.Auth{Signature: id.Sign(wire.AuthMessage(m.Nonce, url, s.regSum)), URL: url})
 	case wire.PeerList:
 		if m.Skipped > 0 {
-			s.c.log.Debug("peer_list entries skipped as invalid", "count", m.Skipped)
+			s.log.Debug("peer_list entries skipped as invalid", "count", m.Skipped)
 		}
 		s.peers.reconcile(m.Peers, s.isOwn)
 	case wire.PeerJoined:
 		if !s.isOwn(m.Peer) {
 			s.peers.upsert(m.Peer)
+		}
+	case wire.PeersJoined:
+		for _, p := range m.Peers {
+			if !s.isOwn(p) {
+				s.peers.upsert(p)
+			}
 		}
 	case wire.PeerLeft:
 		s.peers.remove(m.PeerID)
@@ -500,11 +559,11 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		case "Not registered", "Peer not registered":
 			// The server dropped the registration (e.g. it missed
 			// heartbeats): register again.
-			s.c.log.Info("bootstrap server lost the registration; registering again", "reason", m.Message)
+			s.log.Info("bootstrap server lost the registration; registering again", "reason", m.Message)
 			return s.register()
 		}
 		if strings.HasPrefix(m.Message, "Too many list_peers") {
-			s.c.log.Warn("bootstrap server rate-limits list_peers", "message", m.Message)
+			s.log.Warn("bootstrap server rate-limits list_peers", "message", m.Message)
 			return nil
 		}
 		if strings.HasPrefix(m.Message, "Replaced") {
@@ -532,7 +591,7 @@ func (s *session) register() error {
 	reg := wire.Register{
 		Nickname:  s.sentNick,
 		LocalAddr: localAddr(s.ws.LocalAddr(), c.cfg.Self.TCPPort),
-		Features:  []string{wire.FeaturePush},
+		Features:  []string{wire.FeaturePush, wire.FeatureBatch},
 		Room:      c.cfg.Room,
 	}
 	if c.cfg.Identity != nil {

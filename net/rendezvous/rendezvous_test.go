@@ -339,3 +339,49 @@ func TestRefusedConnectionReported(t *testing.T) {
 	first.stop(t)
 	second.rec.waitStateSince(t, 0, discovery.Online)
 }
+
+// A server restart must not look like everyone leaving: the client fails
+// over to the next server, peers the fresh server does not list yet stay
+// (unconfirmed) while they come back, and a peer that quit while the
+// server was down is reported gone once its grace ends.
+func TestFailOverAndGrace(t *testing.T) {
+	s1 := startServer(t, "127.0.0.1:0", bootstrap.Config{})
+	s2 := startServer(t, "127.0.0.1:0", bootstrap.Config{})
+	both := func(nick string, port uint16) Config {
+		cfg := fastConfig("", nick, port, nil)
+		cfg.URLs = []string{s1.url, s2.url}
+		cfg.Grace = 3 * time.Second
+		return cfg
+	}
+	watcher := startNode(t, both("watcher", 4000))
+	judy := startNode(t, both("judy", 4001))
+	quitter := startNode(t, fastConfig(s1.url, "quitter", 4002, nil))
+	watcher.rec.waitOnline(t, "judy", "quitter")
+	judy.rec.waitOnline(t, "quitter", "watcher")
+
+	mark := watcher.rec.sightingMark()
+	s1.stop()
+	quitter.stop(t) // quits while the server is down
+	judy.rec.waitStateSince(t, 0, discovery.Online)
+	waitFor(t, "judy and the watcher on the second server", func() bool { return s2.Stats().Peers == 2 })
+	start := time.Now()
+	watcher.rec.waitOnline(t, "judy") // the quitter goes after its grace
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("the quitter was reported gone %v after the failover, before its grace ended", waited)
+	}
+	watcher.rec.mu.Lock()
+	defer watcher.rec.mu.Unlock()
+	for _, s := range watcher.rec.sightings[mark:] {
+		if s.Kind != discovery.Gone {
+			continue
+		}
+		switch s.Peer.Nickname {
+		case "judy":
+			t.Errorf("judy reported gone (%s) across the failover", s.Reason)
+		case "quitter":
+			if s.Reason != UnconfirmedReason {
+				t.Errorf("the quitter gone with reason %q, want %q", s.Reason, UnconfirmedReason)
+			}
+		}
+	}
+}

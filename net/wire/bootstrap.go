@@ -40,6 +40,9 @@ const (
 	TypePeerJoined = "peer_joined"
 	// TypePeerLeft (extension) pushes the departure of one peer.
 	TypePeerLeft = "peer_left"
+	// TypePeersJoined (extension) pushes several new or changed peers at
+	// once, to a client that asked for FeatureBatch.
+	TypePeersJoined = "peers_joined"
 	// TypeChallenge (extension) asks a client that claimed an identity to
 	// prove it holds the key.
 	TypeChallenge = "challenge"
@@ -74,6 +77,12 @@ const (
 // peer_joined and peer_left, and a server lists in registered when it
 // will send them.
 const FeaturePush = "push"
+
+// FeatureBatch is the feature a push client asks for in register to
+// receive peers_joined (several joins in one message) where the server
+// would otherwise send a run of peer_joined; a server lists it in
+// registered when it will.
+const FeatureBatch = "peers_joined"
 
 // AuthDomain starts the message a client signs to answer a challenge, so
 // that the signature cannot be replayed in another protocol or by a client
@@ -251,6 +260,12 @@ type PeerJoined struct {
 	Peer PeerInfo `json:"peer"`
 }
 
+// PeersJoined (extension) pushes several peers at once, in order, each
+// as a PeerJoined would.
+type PeersJoined struct {
+	Peers []PeerInfo `json:"peers"`
+}
+
 // PeerLeft (extension) pushes the departure of a peer.
 type PeerLeft struct {
 	PeerID string `json:"peer_id"`
@@ -269,12 +284,13 @@ func (Heartbeat) ClientType() string  { return TypeHeartbeat }
 func (Unregister) ClientType() string { return TypeUnregister }
 func (Auth) ClientType() string       { return TypeAuth }
 
-func (Registered) ServerType() string { return TypeRegistered }
-func (PeerList) ServerType() string   { return TypePeerList }
-func (Error) ServerType() string      { return TypeError }
-func (PeerJoined) ServerType() string { return TypePeerJoined }
-func (PeerLeft) ServerType() string   { return TypePeerLeft }
-func (Challenge) ServerType() string  { return TypeChallenge }
+func (Registered) ServerType() string  { return TypeRegistered }
+func (PeerList) ServerType() string    { return TypePeerList }
+func (Error) ServerType() string       { return TypeError }
+func (PeerJoined) ServerType() string  { return TypePeerJoined }
+func (PeerLeft) ServerType() string    { return TypePeerLeft }
+func (PeersJoined) ServerType() string { return TypePeersJoined }
+func (Challenge) ServerType() string   { return TypeChallenge }
 
 // encodeTagged encodes body (a struct) as a JSON object whose first field
 // is "type", as the original's serde encoding does.
@@ -330,7 +346,7 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 	}
 	var body any
 	switch v := m.(type) {
-	case Registered, Error, PeerJoined, PeerLeft, Challenge:
+	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined:
 		body = v
 	case PeerList:
 		if v.Peers == nil {
@@ -358,6 +374,10 @@ const (
 	PeerListHead = `{"type":"peer_list","peers":[`
 	PeerListTail = `]}`
 )
+
+// PeersJoinedHead frames a peers_joined as PeerListHead frames a
+// peer_list (the tail is PeerListTail).
+const PeersJoinedHead = `{"type":"peers_joined","peers":[`
 
 // MarshalPeerInfo validates p and encodes it as one entry of a peer_list.
 func MarshalPeerInfo(p PeerInfo) ([]byte, error) {
@@ -516,6 +536,25 @@ func ParseServerMessage(b []byte) (ServerMessage, error) {
 			return nil, fmt.Errorf("peer_joined: %w", err)
 		}
 		m = PeerJoined{Peer: p}
+	case TypePeersJoined:
+		var raw struct {
+			Peers *[]json.RawMessage `json:"peers"`
+		}
+		if err := unmarshal(typ, b, &raw); err != nil {
+			return nil, err
+		}
+		if raw.Peers == nil {
+			return nil, errors.New("peers_joined without peers")
+		}
+		joined := PeersJoined{Peers: make([]PeerInfo, 0, len(*raw.Peers))}
+		for i, entry := range *raw.Peers {
+			p, err := parsePeerInfo(entry)
+			if err != nil {
+				return nil, fmt.Errorf("peers_joined entry %d: %w", i, err)
+			}
+			joined.Peers = append(joined.Peers, p)
+		}
+		m = joined
 	case TypePeerLeft:
 		var raw struct {
 			PeerID *string `json:"peer_id"`
@@ -655,6 +694,12 @@ func validateServer(m ServerMessage) error {
 		}
 	case PeerJoined:
 		return v.Peer.validate()
+	case PeersJoined:
+		for i, p := range v.Peers {
+			if err := p.validate(); err != nil {
+				return fmt.Errorf("peers_joined entry %d: %w", i, err)
+			}
+		}
 	case PeerLeft:
 		return validatePeerID(v.PeerID)
 	case Challenge:

@@ -82,6 +82,12 @@ func TestMarshalExtensionShapes(t *testing.T) {
 			return MarshalServer(PeerJoined{Peer: PeerInfo{PeerID: "p2", Nickname: "bob", PublicAddr: netip.MustParseAddrPort("127.0.0.1:6"),
 				LocalAddr: netip.MustParseAddrPort("0.0.0.0:6"), LastSeen: 5, Identity: "XYZ"}})
 		}, `{"type":"peer_joined","peer":{"peer_id":"p2","nickname":"bob","public_addr":"127.0.0.1:6","local_addr":"0.0.0.0:6","last_seen":5,"identity":"XYZ"}}`},
+		{"peers_joined", func() ([]byte, error) {
+			return MarshalServer(PeersJoined{Peers: []PeerInfo{{PeerID: "p2", Nickname: "bob", PublicAddr: netip.MustParseAddrPort("127.0.0.1:6"),
+				LocalAddr: netip.MustParseAddrPort("0.0.0.0:6"), LastSeen: 5}, {PeerID: "p3", Nickname: "carol", PublicAddr: netip.MustParseAddrPort("127.0.0.1:7"),
+				LocalAddr: netip.MustParseAddrPort("0.0.0.0:7"), LastSeen: 6}}})
+		}, PeersJoinedHead + `{"peer_id":"p2","nickname":"bob","public_addr":"127.0.0.1:6","local_addr":"0.0.0.0:6","last_seen":5},` +
+			`{"peer_id":"p3","nickname":"carol","public_addr":"127.0.0.1:7","local_addr":"0.0.0.0:7","last_seen":6}` + PeerListTail},
 		{"peer_left", func() ([]byte, error) { return MarshalServer(PeerLeft{PeerID: "p2"}) },
 			`{"type":"peer_left","peer_id":"p2"}`},
 		{"challenge", func() ([]byte, error) { return MarshalServer(Challenge{Nonce: make([]byte, 32)}) },
@@ -187,6 +193,9 @@ func TestParseServerMessage(t *testing.T) {
 		{"error", `{"type":"error","message":"Not registered"}`, Error{Message: "Not registered"}, ""},
 		{"peer_joined", `{"type":"peer_joined","peer":` + peerJSON + `}`, PeerJoined{Peer: peer}, ""},
 		{"peer_left", `{"type":"peer_left","peer_id":"p1"}`, PeerLeft{PeerID: "p1"}, ""},
+		{"peers_joined", `{"type":"peers_joined","peers":[` + peerJSON + `,` + peerJSON + `]}`, PeersJoined{Peers: []PeerInfo{peer, peer}}, ""},
+		{"peers_joined bad entry", `{"type":"peers_joined","peers":[` + peerJSON + `,{"peer_id":"p"}]}`, nil, "peers_joined entry 1: peer without nickname"},
+		{"peers_joined without peers", `{"type":"peers_joined"}`, nil, "peers_joined without peers"},
 		{"challenge", `{"type":"challenge","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`, Challenge{Nonce: make([]byte, 32)}, ""},
 
 		{"registered without peer_id", `{"type":"registered","public_addr":"127.0.0.1:5"}`, nil, "without peer_id"},
@@ -439,6 +448,7 @@ func FuzzParseServerMessage(f *testing.F) {
 		`{"type":"error","message":"Not registered"}`,
 		`{"type":"peer_joined","peer":{"peer_id":"p1","nickname":"bob","public_addr":"[::1]:4000","local_addr":"0.0.0.0:4000","last_seen":1}}`,
 		`{"type":"peer_left","peer_id":"p1"}`,
+		`{"type":"peers_joined","peers":[{"peer_id":"p1","nickname":"bob","public_addr":"[::1]:4000","local_addr":"0.0.0.0:4000","last_seen":1}]}`,
 		`{"type":"challenge","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
 	} {
 		f.Add([]byte(s))

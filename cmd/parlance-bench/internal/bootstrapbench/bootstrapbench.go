@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,6 +43,26 @@ type Config struct {
 	Room int
 	// JoinRounds is how many joins are timed.
 	JoinRounds int
+	// OneRoom are the numbers K of original clients put in one room (one
+	// server each), with ListRounds rounds of list_peers; none: skipped.
+	OneRoom    []int
+	ListRounds int
+	// ListReadRate caps how fast each client reads its list, in bytes a
+	// second (0: as fast as it can).
+	ListReadRate int
+	// ClusterRoom is the size of a room spread over ClusterServers
+	// servers sharing NATS (0: not measured).
+	ClusterRoom    int
+	ClusterServers int
+	// ClusterIdle idle clients are spread over the cluster's servers,
+	// held by client processes of their own.
+	ClusterIdle int
+	// OriginalBootstrap is the path of the original Rust server, run
+	// beside ours in the one-room measurement ("": skipped).
+	OriginalBootstrap string
+	// RoomBatch makes the room's members ask for peers_joined, as
+	// parlance does; without it they take one peer_joined per join.
+	RoomBatch bool
 	// Steady is how long CPU is measured at steady state.
 	Steady time.Duration
 	// Baseline measures the gorilla-defaults server too.
@@ -90,10 +111,10 @@ type Idle struct {
 // Propagation is what the join rounds measured.
 type Propagation struct {
 	Room         int             `json:"room"`
+	Batch        bool            `json:"peers_joined"`
 	BuildSeconds float64         `json:"build_s"`
 	AllKnow      []time.Duration `json:"all_know_ns"` // per round: until the last member had it
 	Receiver     report.Latency  `json:"per_receiver"`
-	DeadMembers  int64           `json:"dead_members"`
 }
 
 // Run measures every K and adds rows and notes to rep.
@@ -106,7 +127,7 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 		progress = io.Discard
 	}
 	maxK := 0
-	for _, k := range cfg.Clients {
+	for _, k := range append(slices.Clone(cfg.Clients), cfg.OneRoom...) {
 		maxK = max(maxK, k)
 	}
 	need := uint64(maxK + cfg.Room + cfg.JoinRounds + fdSlack)
@@ -135,6 +156,19 @@ func Run(ctx context.Context, cfg Config, rep *report.Report) error {
 			rep.Detail(fmt.Sprintf("bootstrap_K%d_gorilla", k), base)
 		}
 		addIdleRows(rep, ours, base)
+	}
+	if cfg.ClusterRoom > 0 {
+		c, err := measureCluster(ctx, cfg, progress)
+		if err != nil {
+			return fmt.Errorf("bootstrap cluster: %w", err)
+		}
+		rep.Detail("bootstrap_cluster", c)
+		addClusterRows(rep, c)
+	}
+	if len(cfg.OneRoom) > 0 {
+		if err := runBigRoom(ctx, cfg, fits, rep, progress); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
 	}
 	if cfg.Room > 0 {
 		room := min(cfg.Room, fits)
@@ -218,13 +252,22 @@ func addPropagationRows(rep *report.Report, k int, p *Propagation) {
 	} else {
 		note = fmt.Sprintf("the target (p99 < 250 ms) is for a room of %s: run with --room %d", report.FormatNumber(TargetRoom), TargetRoom)
 	}
+	var buildTarget *report.Target
+	if p.Room >= TargetRoom {
+		buildTarget = &report.Target{Op: "<", Value: 30}
+	}
+	how := "members take peers_joined: the joins that pile up in one message"
+	if !p.Batch {
+		how = "members take one peer_joined per join (--room-batch=false)"
+	}
 	rep.Add(
 		report.NewRow(Scenario, prefix+"join known to all, p50", report.Ms(ps[0]), "ms", nil),
 		report.NewRow(Scenario, prefix+"join known to all, p99", report.Ms(ps[1]), "ms", target).WithNote(note),
 		report.NewRow(Scenario, prefix+"join reaches a member, p50", report.Ms(p.Receiver.P50), "ms", nil),
 		report.NewRow(Scenario, prefix+"join reaches a member, p99", report.Ms(p.Receiver.P99), "ms", nil),
-		report.NewRow(Scenario, prefix+"time to build the room", p.BuildSeconds, "s", nil).
-			WithNote(fmt.Sprintf("%s registers one after another, each pushed to every member already in (O(n²)), on a server also holding %s idle clients", report.FormatNumber(float64(p.Room)), report.FormatNumber(float64(k)))),
+		report.NewRow(Scenario, prefix+"time to build the room", p.BuildSeconds, "s", buildTarget).
+			WithNote(fmt.Sprintf("%s registers one after another, each pushed to every member already in (O(n²) joins, %s), on a server also holding %s idle clients",
+				report.FormatNumber(float64(p.Room)), how, report.FormatNumber(float64(k)))),
 	)
 }
 
@@ -394,10 +437,27 @@ func waitSettled(ctx context.Context, srv *child) error {
 
 // propagation builds the room and times the joins.
 func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbeater, progress io.Writer) (*Propagation, error) {
-	res := &Propagation{Room: cfg.Room}
 	fmt.Fprintf(progress, "bootstrap: building a room of %d push clients (O(n²) pushes)\n", cfg.Room)
+	rr, err := runRoom(ctx, cfg, []netip.AddrPort{srv.ws}, "propagation", k, cfg.Room, hb, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &Propagation{Room: cfg.Room, Batch: cfg.RoomBatch, BuildSeconds: rr.buildSeconds, AllKnow: rr.allKnow, Receiver: rr.receiver}, nil
+}
+
+// roomResult is what runRoom measured.
+type roomResult struct {
+	buildSeconds float64
+	allKnow      []time.Duration // per round: until the last member had the join
+	receiver     report.Latency  // per member, pooled over the rounds
+}
+
+// runRoom builds a room of count push clients (source indexes from first
+// on) over servers, then runs cfg.JoinRounds joins, each on the next
+// server, timing each join at every member.
+func runRoom(ctx context.Context, cfg Config, servers []netip.AddrPort, name string, first, count int, hb *heartbeater, progress io.Writer) (*roomResult, error) {
 	start := time.Now()
-	r, err := buildRoom(ctx, srv.ws, "propagation", k, cfg.Room, cfg.PerAddr, hb, progress)
+	r, err := buildRoom(ctx, servers, name, cfg.RoomBatch, first, count, cfg.PerAddr, hb, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -405,31 +465,29 @@ func propagation(ctx context.Context, cfg Config, srv *child, k int, hb *heartbe
 	if err := r.waitQuiet(ctx, 500*time.Millisecond, 10*time.Minute); err != nil {
 		return nil, err
 	}
-	res.BuildSeconds = time.Since(start).Seconds()
-	fmt.Fprintf(progress, "bootstrap: room built in %.1f s; %d joins\n", res.BuildSeconds, cfg.JoinRounds)
-
+	res := &roomResult{buildSeconds: time.Since(start).Seconds()}
+	fmt.Fprintf(progress, "bootstrap: room built in %.1f s; %d joins\n", res.buildSeconds, cfg.JoinRounds)
 	var pooled []time.Duration
 	for j := range cfg.JoinRounds {
-		all, arrivals, err := joinRound(ctx, srv, r, j, k+cfg.Room+j, cfg.PerAddr)
+		all, arrivals, err := joinRound(ctx, servers[j%len(servers)], r, j, first+count+j, cfg.PerAddr)
 		if err != nil {
 			return nil, fmt.Errorf("round %d: %w", j, err)
 		}
-		res.AllKnow = append(res.AllKnow, all)
+		res.allKnow = append(res.allKnow, all)
 		pooled = append(pooled, arrivals...)
 	}
-	res.Receiver = report.LatencyOf(pooled)
-	res.DeadMembers = r.dead.Load()
-	if res.DeadMembers > 0 {
-		return nil, fmt.Errorf("%d room members were disconnected", res.DeadMembers)
+	res.receiver = report.LatencyOf(pooled)
+	if d := r.dead.Load(); d > 0 {
+		return nil, fmt.Errorf("%d room members were disconnected", d)
 	}
 	return res, nil
 }
 
 // joinRound registers one new client in the room, times its peer_joined
 // at every member, then closes it and waits for its peer_left everywhere.
-func joinRound(ctx context.Context, srv *child, r *room, j, index, perAddr int) (time.Duration, []time.Duration, error) {
+func joinRound(ctx context.Context, server netip.AddrPort, r *room, j, index, perAddr int) (time.Duration, []time.Duration, error) {
 	nick := "joiner" + strconv.Itoa(j)
-	c, err := wsclient.Dial(ctx, sourceAddr(index, perAddr), srv.ws, 4096)
+	c, err := wsclient.Dial(ctx, sourceAddr(index, perAddr), server, 4096)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -462,9 +520,12 @@ func joinRound(ctx context.Context, srv *child, r *room, j, index, perAddr int) 
 	defer func() { c.Close(); <-readDone }()
 
 	w := newWatch(len(r.conns), `{"type":"peer_joined"`, `"nickname":"`+nick+`"`)
+	if r.batch {
+		w = newWatch(len(r.conns), `{"type":"peers_joined"`, `"nickname":"`+nick+`"`)
+	}
 	w.sent = time.Now()
 	r.watch.Store(w)
-	if err := c.WriteText(registerPush(nick, r.name)); err != nil {
+	if err := c.WriteText(registerPush(nick, r.name, r.batch)); err != nil {
 		return 0, nil, err
 	}
 	if err := waitWatch(ctx, w, 60*time.Second); err != nil {

@@ -3,6 +3,7 @@ package bootstrapbench
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,34 @@ func TestFitSizes(t *testing.T) {
 	}
 	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "K=50000") || !strings.Contains(rep.Errors[0], "K=19000 instead") {
 		t.Errorf("errors: %q", rep.Errors)
+	}
+}
+
+// The one-room measurement: every client gets its list each round, none
+// is cut off, and the original is reported skipped without its path.
+func TestTinyOneRoom(t *testing.T) {
+	rep := &report.Report{}
+	cfg := Config{Clients: []int{10}, OneRoom: []int{40}, ListRounds: 2, Steady: 100 * time.Millisecond, PerAddr: 16}
+	if err := Run(context.Background(), cfg, rep); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Details["bootstrap_oneroom_K40_parlance"].(*BigRoom)
+	if r.Delivered != 2*40 || r.Disconnected != 0 || len(r.CPURounds) != 2 || r.RSSPerConn <= 0 {
+		t.Errorf("one room: %+v", r)
+	}
+	if !slices.ContainsFunc(rep.Notes[Scenario], func(n string) bool { return strings.Contains(n, "original server was skipped") }) {
+		t.Errorf("notes %q do not say the original was skipped", rep.Notes[Scenario])
+	}
+}
+
+// The nats-server the cluster measurement runs is the one go.mod holds
+// for the tests.
+func TestNATSServerVersion(t *testing.T) {
+	b, err := os.ReadFile("../../../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "github.com/nats-io/nats-server/v2 " + NATSServerVersion; !strings.Contains(string(b), want) {
+		t.Errorf("go.mod does not require %q", want)
 	}
 }

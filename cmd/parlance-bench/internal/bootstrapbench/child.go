@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/bootstrap"
+	"github.com/parlance-chat/parlance/bootstrap/natsbus"
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/sysinfo"
 )
 
@@ -33,6 +34,10 @@ import (
 
 // childEnv names the implementation the child serves.
 const childEnv = "PARLANCE_BENCH_BOOTSTRAP_CHILD"
+
+// natsEnv, if set, is the NATS URL a Parlance child server shares its
+// registry over (bootstrap-server --nats).
+const natsEnv = "PARLANCE_BENCH_BOOTSTRAP_NATS"
 
 // Implementations the child can serve.
 const (
@@ -68,13 +73,17 @@ type serverStats struct {
 	NumGC        uint32 `json:"num_gc"`
 	Sys          uint64 `json:"sys"`
 	RSS          int64  `json:"rss"`
+	RemotePeers  int    `json:"remote_peers"` // other servers' (Parlance with NATS)
 }
 
-type statsFunc func() (connections, peers int)
+type statsFunc func() (connections, peers, remote int)
 
 func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 	if _, err := sysinfo.RaiseFileLimit(1 << 20); err != nil {
 		fmt.Fprintln(os.Stderr, "bootstrap bench server: warning:", err)
+	}
+	if impl == ImplClients {
+		return clientsMain(stdin, stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -99,9 +108,17 @@ func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 		// Only what goes wrong is logged at Info: expiries, clients cut
 		// off for not reading.
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if url := os.Getenv(natsEnv); url != "" {
+			bus, err := natsbus.Connect(url, "parlance-bench server")
+			if err != nil {
+				return err
+			}
+			defer func() { _ = bus.Close() }()
+			cfg.Bus = bus
+		}
 		srv := bootstrap.New(cfg)
 		serve = srv.Serve
-		counts = func() (int, int) { s := srv.Stats(); return s.Connections, s.Peers }
+		counts = func() (int, int, int) { s := srv.Stats(); return s.Connections, s.Peers, s.RemotePeers }
 	case ImplGorilla:
 		srv := newGorillaServer()
 		serve = srv.serve
@@ -136,10 +153,10 @@ func statsHandler(counts statsFunc) http.Handler {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		rss, _ := sysinfo.RSS(os.Getpid())
-		conns, peers := counts()
+		conns, peers, remote := counts()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(serverStats{
-			Connections: conns, Peers: peers, Goroutines: runtime.NumGoroutine(),
+			Connections: conns, Peers: peers, RemotePeers: remote, Goroutines: runtime.NumGoroutine(),
 			HeapAlloc: m.HeapAlloc, HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys, RSS: rss,
 			HeapIdle: m.HeapIdle, HeapReleased: m.HeapReleased, NextGC: m.NextGC, NumGC: m.NumGC,
 		})
@@ -158,38 +175,15 @@ type child struct {
 	done   chan error
 }
 
-// startChild starts a benchmark server of the given implementation.
-func startChild(impl string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own binary: %w", err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+impl)
+// startChild starts a benchmark server of the given implementation,
+// with env added to its environment.
+func startChild(impl string, env ...string) (*child, error) {
 	logs := &tail{max: 8 << 10}
-	cmd.Stderr = logs
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, lines, done, err := startSelf(append([]string{childEnv + "=" + impl}, env...), logs)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server process: %w", err)
-	}
-	c := &child{cmd: cmd, stdin: stdin, stderr: logs, pid: cmd.Process.Pid, done: make(chan error, 1)}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(io.Discard, stdout)
-		c.done <- cmd.Wait()
-	}()
+	c := &child{cmd: cmd, stdin: stdin, stderr: logs, pid: cmd.Process.Pid, done: done}
 	var line string
 	select {
 	case line = <-lines:
@@ -207,6 +201,42 @@ func startChild(impl string) (*child, error) {
 	c.base = "http://" + stats
 	c.stats = c.base + "/stats"
 	return c, nil
+}
+
+// startSelf re-executes this binary with env added, logging to logs. It
+// returns the process, its stdin (closing it asks the process to end),
+// a channel of the first line it prints, and one that gets Wait's result.
+func startSelf(env []string, logs *tail) (*exec.Cmd, io.WriteCloser, <-chan string, chan error, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("find own binary: %w", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = logs
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("start a child process: %w", err)
+	}
+	lines := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, stdout)
+		done <- cmd.Wait()
+	}()
+	return cmd, stdin, lines, done, nil
 }
 
 // stop ends the server process: stdin closed, then SIGKILL after 10 s.

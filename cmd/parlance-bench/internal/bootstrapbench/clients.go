@@ -41,9 +41,14 @@ func registerIdle(i int) []byte {
 	return []byte(`{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":["push"],"room":"idle` + strconv.Itoa(i/40) + `"}`)
 }
 
-// registerPush is a register asking for pushes in room.
-func registerPush(nick, room string) []byte {
-	return []byte(`{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":["push"],"room":"` + room + `"}`)
+// registerPush is a register asking for pushes in room, and for
+// peers_joined (several joins in one message) if batch.
+func registerPush(nick, room string, batch bool) []byte {
+	features := `["push"]`
+	if batch {
+		features = `["push","peers_joined"]`
+	}
+	return []byte(`{"type":"register","nickname":"` + nick + `","local_addr":"0.0.0.0:4000","features":` + features + `,"room":"` + room + `"}`)
 }
 
 var heartbeat = []byte(`{"type":"heartbeat"}`)
@@ -130,14 +135,17 @@ func (h *heartbeater) stop() {
 	<-h.done
 }
 
-// run sends, every tick (period/1000), to the next thousandth of the
-// clients.
+// run sends, every tick (period/1000), to the clients due by then: the
+// whole list once per period, in order. What is due follows the clock,
+// not the ticks, so a loaded machine that misses ticks catches up instead
+// of letting registrations expire.
 func (h *heartbeater) run(ctx context.Context) {
 	defer close(h.done)
 	const slices = 1000
 	t := time.NewTicker(heartbeatPeriod / slices)
 	defer t.Stop()
-	pos := 0
+	start := time.Now()
+	var sent int64 // heartbeats sent since start
 	for {
 		select {
 		case <-ctx.Done():
@@ -145,13 +153,11 @@ func (h *heartbeater) run(ctx context.Context) {
 		case <-t.C:
 		}
 		h.mu.Lock()
-		n := len(h.conns)
-		batch := (n + slices - 1) / slices
-		todo := make([]*wsclient.Conn, 0, batch)
-		for range min(batch, n) {
-			pos %= n
-			todo = append(todo, h.conns[pos])
-			pos++
+		n := int64(len(h.conns))
+		due := int64(float64(time.Since(start)) / float64(heartbeatPeriod) * float64(n))
+		todo := make([]*wsclient.Conn, 0, max(due-sent, 0))
+		for ; sent < due && n > 0; sent++ {
+			todo = append(todo, h.conns[sent%n])
 		}
 		h.mu.Unlock()
 		for _, c := range todo {
@@ -165,12 +171,16 @@ func (h *heartbeater) run(ctx context.Context) {
 // room is a set of push clients in one room, each with a reader, that
 // can watch for one peer_joined or peer_left reaching them all.
 type room struct {
-	name       string
-	conns      []*wsclient.Conn
-	joins      []atomic.Int64 // peer_joined frames read, per member
-	registered atomic.Int64   // members that read their registered reply
-	frames     atomic.Int64   // frames read by all members
-	dead       atomic.Int64   // readers that ended before close
+	name  string
+	batch bool // members ask for peers_joined
+	conns []*wsclient.Conn
+	// known counts, per member, the members it knows of: the entries of
+	// its peer_list and the joins pushed after (peer_joined, entries of
+	// peers_joined). A join the list shows already is not pushed.
+	known      []atomic.Int64
+	registered atomic.Int64 // members that read their registered reply
+	frames     atomic.Int64 // frames read by all members
+	dead       atomic.Int64 // readers that ended before close
 	watch      atomic.Pointer[watch]
 	wg         sync.WaitGroup
 	closed     atomic.Bool
@@ -207,6 +217,8 @@ func (w *watch) arrive(member int, at time.Time) {
 var (
 	prefixRegistered = []byte(`{"type":"registered"`)
 	prefixJoined     = []byte(`{"type":"peer_joined"`)
+	prefixBatch      = []byte(`{"type":"peers_joined"`)
+	prefixList       = []byte(`{"type":"peer_list"`)
 )
 
 // read is member i's reader: it counts what the member reads and reports
@@ -214,6 +226,7 @@ var (
 func (r *room) read(i int, c *wsclient.Conn) {
 	defer r.wg.Done()
 	buf := make([]byte, 0, 512)
+	inBatch := false // reading the frames of a peers_joined or peer_list
 	for {
 		f, b, err := c.ReadFrame(buf)
 		buf = b
@@ -225,12 +238,22 @@ func (r *room) read(i int, c *wsclient.Conn) {
 		}
 		now := time.Now()
 		r.frames.Add(1)
+		// A peers_joined or peer_list may come in several frames: its
+		// entries are counted by their '{' (member nicknames have none).
+		if f.Op == wsclient.OpText && (bytes.HasPrefix(f.Payload, prefixBatch) || bytes.HasPrefix(f.Payload, prefixList)) {
+			inBatch = true
+			r.known[i].Add(-1) // the message's own '{'
+		}
+		if inBatch {
+			r.known[i].Add(int64(bytes.Count(f.Payload, []byte{'{'})))
+			inBatch = !f.Fin
+		}
 		if f.Op != wsclient.OpText || !f.Fin {
 			continue // pings (not answered: heartbeats keep us alive), parts of big lists
 		}
 		switch {
 		case bytes.HasPrefix(f.Payload, prefixJoined):
-			r.joins[i].Add(1)
+			r.known[i].Add(1)
 		case bytes.HasPrefix(f.Payload, prefixRegistered):
 			r.registered.Add(1)
 		}
@@ -252,9 +275,10 @@ const maxLag = 128
 // has to drop a member. Clients are dialled just ahead of their turn (a
 // connection silent for a minute is closed by the server), and each is
 // handed to hb once registered: a registration without a heartbeat for
-// 30 s expires, and its peer_left is pushed to everyone.
-func buildRoom(ctx context.Context, server netip.AddrPort, name string, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
-	r := &room{name: name, joins: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
+// 30 s expires, and its peer_left is pushed to everyone. Member j
+// connects to servers[j % len(servers)].
+func buildRoom(ctx context.Context, servers []netip.AddrPort, name string, batch bool, first, count, perAddr int, hb *heartbeater, progress io.Writer) (*room, error) {
+	r := &room{name: name, batch: batch, known: make([]atomic.Int64, count), conns: make([]*wsclient.Conn, 0, count)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type dialed struct {
@@ -266,7 +290,7 @@ func buildRoom(ctx context.Context, server netip.AddrPort, name string, first, c
 		defer close(ahead)
 		for j := range count {
 			i := first + j
-			c, err := wsclient.Dial(ctx, sourceAddr(i, perAddr), server, 4096)
+			c, err := wsclient.Dial(ctx, sourceAddr(i, perAddr), servers[j%len(servers)], 4096)
 			if err != nil {
 				err = fmt.Errorf("client %d: %w", i, err)
 			}
@@ -305,7 +329,7 @@ func buildRoom(ctx context.Context, server netip.AddrPort, name string, first, c
 		if err := r.waitLag(ctx, j); err != nil {
 			return fail(err)
 		}
-		if err := d.c.WriteText(registerPush("member"+strconv.Itoa(first+j), name)); err != nil {
+		if err := d.c.WriteText(registerPush("member"+strconv.Itoa(first+j), name, batch)); err != nil {
 			return fail(fmt.Errorf("member %d: %w", j, err))
 		}
 		hb.add(d.c)
@@ -323,15 +347,14 @@ func buildRoom(ctx context.Context, server netip.AddrPort, name string, first, c
 	return r, nil
 }
 
-// waitLag waits until every member registered before member j has read
-// all but maxLag of the pushes about the members after it.
+// waitLag waits until every member registered before member j knows all
+// but maxLag of the j members before j (itself included).
 func (r *room) waitLag(ctx context.Context, j int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		behind := -1
 		for m := range j {
-			// Members m+1..j-1 registered after m.
-			if int64(j-1-m)-r.joins[m].Load() > maxLag {
+			if int64(j)-r.known[m].Load() > maxLag {
 				behind = m
 				break
 			}
@@ -343,7 +366,7 @@ func (r *room) waitLag(ctx context.Context, j int) error {
 			return fmt.Errorf("%d members were disconnected", d)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("member %d is %d pushes behind after a minute", behind, int64(j-1-behind)-r.joins[behind].Load())
+			return fmt.Errorf("member %d is %d members behind after a minute", behind, int64(j)-r.known[behind].Load())
 		}
 		select {
 		case <-ctx.Done():

@@ -55,10 +55,10 @@ func newGorillaServer() *gorillaServer {
 	}
 }
 
-func (s *gorillaServer) counts() (int, int) {
+func (s *gorillaServer) counts() (int, int, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns), len(s.peers)
+	return len(s.conns), len(s.peers), 0
 }
 
 func (s *gorillaServer) serve(ctx context.Context, ln net.Listener) error {

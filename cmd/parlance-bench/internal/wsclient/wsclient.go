@@ -120,6 +120,7 @@ type Frame struct {
 	Op      byte
 	Fin     bool
 	Payload []byte // valid until the next ReadFrame with the same buffer
+	Size    int    // of the whole payload (SkimFrame keeps only part)
 }
 
 // ReadFrame reads one frame, its payload into buf (grown if too small).
@@ -165,3 +166,49 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(
 
 // Close closes the connection at once (no close frame).
 func (c *Conn) Close() error { return c.nc.Close() }
+
+// SkimFrame reads one frame but keeps only its first keep bytes (in
+// Payload, a new slice) and discards the rest as it arrives: reading a
+// big frame costs no memory.
+func (c *Conn) SkimFrame(keep int) (Frame, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return Frame{}, err
+	}
+	if h[1]&0x80 != 0 {
+		return Frame{}, errors.New("server sent a masked frame")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var x [2]byte
+		if _, err := io.ReadFull(c.br, x[:]); err != nil {
+			return Frame{}, err
+		}
+		n = uint64(binary.BigEndian.Uint16(x[:]))
+	case 127:
+		var x [8]byte
+		if _, err := io.ReadFull(c.br, x[:]); err != nil {
+			return Frame{}, err
+		}
+		n = binary.BigEndian.Uint64(x[:])
+	}
+	head := make([]byte, min(n, uint64(keep)))
+	if _, err := io.ReadFull(c.br, head); err != nil {
+		return Frame{}, err
+	}
+	if _, err := io.CopyN(io.Discard, c.br, int64(n)-int64(len(head))); err != nil {
+		return Frame{}, err
+	}
+	return Frame{Op: h[0] & 0x0f, Fin: h[0]&0x80 != 0, Payload: head, Size: int(n)}, nil
+}
+
+// SetReadBuffer sets the socket's receive buffer (SO_RCVBUF), which also
+// caps the TCP window: a small one makes a slow reader slow the sender.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return errors.New("not a TCP connection")
+	}
+	return tc.SetReadBuffer(bytes)
+}

@@ -1,0 +1,128 @@
+package bootstrap
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+)
+
+// writeChunk is the most bytes written to a socket under one deadline:
+// a client must take a chunk within Config.WriteWait (10 s: at least
+// 6.4 KB/s), so one that reads slowly but steadily is never cut off,
+// and one that stops reading is cut off WriteWait after it stopped.
+const writeChunk = 64 << 10
+
+// maxHold is the most bytes a held connection gathers before writing.
+const maxHold = writeChunk
+
+var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, maxHold); return &b }}
+
+// flushListener wraps every accepted connection in a flushConn.
+type flushListener struct {
+	net.Listener
+	stall time.Duration
+}
+
+func (l flushListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &flushConn{Conn: c, stall: l.stall}, nil
+}
+
+// flushConn is a server connection whose writes
+//
+//   - can be held and sent together: several WebSocket frames (gorilla
+//     writes each on its own) go out in one system call, and
+//   - time out only when the client stops taking them (see writeChunk):
+//     write deadlines set by its users (net/http, gorilla) are ignored.
+//
+// It is safe for concurrent use.
+type flushConn struct {
+	net.Conn
+	stall time.Duration
+
+	mu   sync.Mutex // serialises writes; guards held
+	held *[]byte    // from holdPool while holding, else nil
+
+	slot acceptSlot // guarded by Server.mu
+}
+
+// isTLS reports whether nc (a connection of Server.Serve's listener) is
+// TLS.
+func isTLS(nc net.Conn) bool {
+	if fc, ok := nc.(*flushConn); ok {
+		nc = fc.Conn
+	}
+	_, ok := nc.(*tls.Conn)
+	return ok
+}
+
+// hold makes writes gather until flush.
+func (c *flushConn) hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		c.held = holdPool.Get().(*[]byte)
+	}
+}
+
+// flush writes what was held and ends holding.
+func (c *flushConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.writeHeldLocked()
+	if c.held != nil {
+		*c.held = (*c.held)[:0]
+		holdPool.Put(c.held)
+		c.held = nil
+	}
+	return err
+}
+
+func (c *flushConn) writeHeldLocked() error {
+	if c.held == nil || len(*c.held) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(*c.held)
+	*c.held = (*c.held)[:0]
+	return err
+}
+
+func (c *flushConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		if len(*c.held)+len(p) <= maxHold {
+			*c.held = append(*c.held, p...)
+			return len(p), nil
+		}
+		if err := c.writeHeldLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return c.writeLocked(p)
+}
+
+// writeLocked writes p chunk by chunk, each under a deadline of its own.
+func (c *flushConn) writeLocked(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		end := min(len(p), done+writeChunk)
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+		n, err := c.Conn.Write(p[done:end])
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// SetDeadline sets the read deadline only (see flushConn).
+func (c *flushConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+// SetWriteDeadline does nothing (see flushConn).
+func (c *flushConn) SetWriteDeadline(time.Time) error { return nil }
