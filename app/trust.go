@@ -31,6 +31,13 @@ type Contacts struct {
 	path string
 	mu   sync.Mutex
 	data contactsFile
+
+	// With a backend (NewContacts), changes are written by Flush, never
+	// while the caller holds a lock of its own; see contacts_store.go.
+	backend ContactBackend
+	dirty   bool
+	flushed contactsFile        // what the backend holds
+	seen    map[string]seenInfo // last nickname, address and time, by identity
 }
 
 type contactsFile struct {
@@ -150,8 +157,13 @@ func (c *Contacts) Verify(nick, id string) error {
 	return c.saveLocked()
 }
 
-// saveLocked writes the file atomically (temporary file, then rename).
+// saveLocked writes the file atomically (temporary file, then rename), or
+// with a backend marks the contacts for the next Flush.
 func (c *Contacts) saveLocked() error {
+	if c.backend != nil {
+		c.dirty = true
+		return nil
+	}
 	if c.path == "" {
 		return nil
 	}

@@ -27,7 +27,6 @@ type Memory struct {
 
 	mu      sync.Mutex
 	closed  bool
-	seq     int64
 	version int64
 	convs   map[ConvID]*memConv
 	total   int
@@ -64,7 +63,7 @@ func NewMemory(limit int) *Memory {
 	}
 }
 
-func msgBytes(m *Message) int { return len(m.Text) + len(m.From) + len(m.ID) + len(m.Peer) + 96 }
+func msgBytes(m *Message) int { return len(m.Text) + len(m.From) + 64 }
 
 func (s *Memory) check() error {
 	if s.closed {
@@ -114,8 +113,7 @@ func (s *Memory) Append(ms []Message) ([]Message, error) {
 		}
 		p := new(Message)
 		*p = m
-		s.seq++
-		p.Seq = s.seq
+		p.Seq = s.version + 1 // the Version it is added at
 		s.touch(p)
 		s.live++
 		c.msgs = append(c.msgs, p)
@@ -161,9 +159,10 @@ func (s *Memory) trim(c *memConv, n int) bool {
 			c.bytes -= msgBytes(m)
 			s.total -= msgBytes(m)
 			s.live--
-			// Keep the id, so a late retry is still known as a
-			// duplicate; the message itself is gone.
-			m.Text, m.Seq = "", 0
+			if m.ID != "" {
+				delete(c.byID, m.ID)
+			}
+			m.Text, m.Seq = "", 0 // its log entry is now stale
 			continue
 		}
 		kept = append(kept, m)

@@ -58,8 +58,10 @@ func (s State) Pending() bool { return s == Queued || s == Sent }
 
 // Message is one chat message, incoming or outgoing.
 type Message struct {
-	// Seq orders the store's messages by when they were committed; it is
-	// assigned by Append and never changes. History pages by it.
+	// Seq orders the store's messages by when they were committed: it is
+	// the Version at which Append added the message, and never changes
+	// (so Seqs have gaps, and a message with Seq > v was added after
+	// version v). History pages by it.
 	Seq int64
 	// Version is the store-wide change counter of the last change to the
 	// message (its commit, or a state change). Changes reads by it.

@@ -35,7 +35,9 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 			if m.Peer != c.peer {
 				peer = m.Peer
 			}
-			args := []any{seq + 1, ver + 1, "text", c.cid, m.ID, peer, m.From, m.Text,
+			// Seq is the Version the message is added at (see
+			// store.Message.Seq).
+			args := []any{ver + 1, ver + 1, "text", c.cid, m.ID, peer, m.From, m.Text,
 				m.Outgoing, micros(m.Sent), micros(m.At), int(m.State), m.Attempts, m.Error}
 			if !s.opts.History {
 				args = append(args, string(m.Conv))
@@ -47,8 +49,8 @@ func (s *Store) Append(ms []store.Message) ([]store.Message, error) {
 			if n, err := res.RowsAffected(); err != nil || n == 0 {
 				continue // a duplicate
 			}
-			seq++
 			ver++
+			seq = ver
 			m.Seq, m.Version = seq, ver
 			out = append(out, m)
 		}

@@ -203,7 +203,7 @@ PRAGMA user_version = 1;`
 	if v := ok(s.LastVersion()); v != 5 {
 		t.Fatalf("LastVersion %d", v)
 	}
-	if got := ok(s.Append([]store.Message{msg("id:B", "b", "dup", false, 4), msg("id:B", "c", "new llama", false, 5)})); len(got) != 1 || got[0].Seq != 4 || got[0].Version != 6 {
+	if got := ok(s.Append([]store.Message{msg("id:B", "b", "dup", false, 4), msg("id:B", "c", "new llama", false, 5)})); len(got) != 1 || got[0].Seq != 6 || got[0].Version != 6 {
 		t.Fatalf("append after migration %+v", got)
 	}
 	if hits := ok(s.Search("llama", 10)); len(hits) != 3 {

@@ -67,11 +67,24 @@ func appendAssigns(t *testing.T, s store.Store) {
 			t.Fatalf("seq/version not increasing: %+v", got)
 		}
 	}
-	if got[0].Text != "hi" || got[0].Conv != "id:B" || !got[0].Sent.Equal(t0) {
-		t.Fatalf("fields not kept: %+v", got[0])
-	}
 	if v := ok(s.LastVersion()); v != got[2].Version {
 		t.Fatalf("LastVersion %d, want %d", v, got[2].Version)
+	}
+	if got[2].Text != "orig has no id" {
+		t.Fatalf("third message %+v", got[2])
+	}
+	// After a state change, a new message still gets Seq = Version.
+	ok(s.Append([]store.Message{out("id:B", "o1", "mine", 3)}))
+	ok(s.SetState("id:B", []string{"o1"}, store.Sent, ""))
+	ok(s.MarkRead("id:B", got[0].Seq))
+	got = append(got, ok(s.Append([]store.Message{in("id:B", "late", "later", 4)}))...)
+	for _, m := range got {
+		if m.Seq != m.Version {
+			t.Fatalf("a new message's Seq %d is not the Version %d it was added at", m.Seq, m.Version)
+		}
+	}
+	if got[0].Text != "hi" || got[0].Conv != "id:B" || !got[0].Sent.Equal(t0) {
+		t.Fatalf("fields not kept: %+v", got[0])
 	}
 }
 
