@@ -240,7 +240,12 @@ func (s *Store) open() error {
 		(SELECT coalesce(max(seq), 0) FROM messages), (SELECT coalesce(max(seq), 0) FROM main.messages),
 		(SELECT coalesce(max(seq), 0) FROM main.outbox))`).Scan(&s.seq)
 	if err == nil {
-		err = s.conn.QueryRowContext(bg, `SELECT coalesce(max(version), 0) FROM messages`).Scan(&s.version)
+		// Over the file's tables too when history is off: a new
+		// message's Seq is the next Version, and must come after every
+		// Seq there (restoreOutbox relies on it).
+		err = s.conn.QueryRowContext(bg, `SELECT max(
+			(SELECT coalesce(max(version), 0) FROM messages), (SELECT coalesce(max(version), 0) FROM main.messages),
+			(SELECT coalesce(max(version), 0) FROM main.outbox))`).Scan(&s.version)
 	}
 	if err == nil {
 		err = s.loadConvs()
