@@ -34,7 +34,7 @@ func IsDiskFull(err error) bool { return errors.Is(err, ErrDiskFull) }
 
 // advice says what the user can do about each kind of error.
 var advice = map[error]string{
-	ErrDiskFull: "free some space; new messages are not being saved until then",
+	ErrDiskFull: "free some space on that disk",
 	ErrCorrupt:  "Parlance did not change it; move it away (or restore a backup) to start afresh",
 	ErrLocked:   "is another Parlance running with this profile? Stop it, or use another --data-dir",
 	ErrReadOnly: "make the file and its directory writable, or use another --data-dir",

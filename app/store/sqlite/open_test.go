@@ -399,3 +399,33 @@ func TestPragmas(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryOffThenOnKeepsOutbox: messages queued in a session with
+// history off, after sessions with it on, are in the outbox when history
+// is on again (their Seqs must not collide with the history's).
+func TestHistoryOffThenOnKeepsOutbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parlance.db")
+	s := open(t, path, Options{History: true})
+	var ms []store.Message
+	for i := range 10 {
+		ms = append(ms, msg("id:B", fmt.Sprint(i), "old", false, i))
+	}
+	added := ok(s.Append(ms))
+	ok(s.MarkRead("id:B", added[9].Seq))
+	s.Close()
+
+	s = open(t, path, Options{History: false})
+	queued := ok(s.Append([]store.Message{msg("id:C", "o1", "queued with history off", true, 20)}))
+	if queued[0].Seq <= added[9].Version {
+		t.Fatalf("Seq %d of a new message is not after the history's last Version %d", queued[0].Seq, added[9].Version)
+	}
+	s.Close()
+
+	s = open(t, path, Options{History: true})
+	if ob := ok(s.Outbox("id:C", 10)); len(ob) != 1 || ob[0].ID != "o1" || ob[0].Seq != queued[0].Seq {
+		t.Fatalf("outbox after turning history on again: %+v", ob)
+	}
+	if h := ok(s.History("id:B", 0, 100)); len(h) != 10 {
+		t.Fatalf("history %d messages", len(h))
+	}
+}

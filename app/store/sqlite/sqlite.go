@@ -40,7 +40,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
 	"github.com/parlance-chat/parlance/app/store"
@@ -167,12 +166,11 @@ func (s *Store) prepareFile() error {
 	case st.Mode().Perm()&0o077 != 0:
 		s.log.Warn("database file is readable by others; chmod 600 it", "path", s.path, "mode", st.Mode().Perm())
 	}
-	if err := unix.Access(s.path, unix.W_OK); err != nil {
+	if err := writable(s.path); err != nil {
 		return fmt.Errorf("open database %s: %w (%w); %s", s.path, ErrReadOnly, err, advice[ErrReadOnly])
 	}
-	if dir := filepath.Dir(s.path); unix.Access(dir, unix.W_OK) != nil {
-		err := unix.Access(dir, unix.W_OK)
-		return fmt.Errorf("open database %s: %w: its directory %s (%w); %s", s.path, ErrReadOnly, dir, err, advice[ErrReadOnly])
+	if dir := filepath.Dir(s.path); writable(dir) != nil {
+		return fmt.Errorf("open database %s: %w: its directory %s (%w); %s", s.path, ErrReadOnly, dir, writable(dir), advice[ErrReadOnly])
 	}
 	return nil
 }
@@ -242,7 +240,12 @@ func (s *Store) open() error {
 		(SELECT coalesce(max(seq), 0) FROM messages), (SELECT coalesce(max(seq), 0) FROM main.messages),
 		(SELECT coalesce(max(seq), 0) FROM main.outbox))`).Scan(&s.seq)
 	if err == nil {
-		err = s.conn.QueryRowContext(bg, `SELECT coalesce(max(version), 0) FROM messages`).Scan(&s.version)
+		// Over the file's tables too when history is off: a new
+		// message's Seq is the next Version, and must come after every
+		// Seq there (restoreOutbox relies on it).
+		err = s.conn.QueryRowContext(bg, `SELECT max(
+			(SELECT coalesce(max(version), 0) FROM messages), (SELECT coalesce(max(version), 0) FROM main.messages),
+			(SELECT coalesce(max(version), 0) FROM main.outbox))`).Scan(&s.version)
 	}
 	if err == nil {
 		err = s.loadConvs()
