@@ -13,31 +13,26 @@ import (
 type Kind int
 
 const (
-	Text      Kind = iota // a chat message to the selected peer
-	Peers                 // /peers
-	Send                  // /send <nick> <message>
-	Select                // /msg <nick>, /query <nick>
-	Nick                  // /nick <name>
-	Clear                 // /clear
-	Help                  // /help, /h
-	Quit                  // /quit, /exit, /q
-	ID                    // /id
-	Whois                 // /whois <nick>
-	Verify                // /verify <nick> [confirm]
-	Outbox                // /outbox
-	History               // /history <nick> [N]
-	Search                // /search <text>
-	Resend                // /resend [nick]
-	Me                    // /me <action>
-	Ignore                // /ignore [nick]
-	Unignore              // /unignore <nick>
-	Close                 // /close [nick]
-	Wait                  // /wait <nick>
-	SendFile              // /sendfile <nick> <path>
-	Accept                // /accept [id]
-	Reject                // /reject [id]
-	Transfers             // /transfers
-	Cancel                // /cancel <id>
+	Text     Kind = iota // a chat message to the selected peer
+	Peers                // /peers
+	Send                 // /send <nick> <message>
+	Select               // /msg <nick>, /query <nick>
+	Nick                 // /nick <name>
+	Clear                // /clear
+	Help                 // /help, /h
+	Quit                 // /quit, /exit, /q
+	ID                   // /id
+	Whois                // /whois <nick>
+	Verify               // /verify <nick> [confirm]
+	Outbox               // /outbox
+	History              // /history <nick> [N]
+	Search               // /search <text>
+	Resend               // /resend [nick]
+	Me                   // /me <action>
+	Ignore               // /ignore [nick]
+	Unignore             // /unignore <nick>
+	Close                // /close [nick]
+	Wait                 // /wait <nick>
 )
 
 // Command is one parsed input line.

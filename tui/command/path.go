@@ -8,6 +8,16 @@ import (
 	"strings"
 )
 
+// The file-transfer commands (issue 15). Their values stand apart from
+// the main list so that other additions never collide with them.
+const (
+	SendFile  Kind = 1500 + iota // /sendfile <nick> <path>
+	Accept                       // /accept [id]
+	Reject                       // /reject [id]
+	Transfers                    // /transfers
+	Cancel                       // /cancel <id>
+)
+
 // maxPathCompletions bounds the completions of one path.
 const maxPathCompletions = 200
 
