@@ -1,10 +1,8 @@
 package tui
 
 import (
-	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
@@ -13,17 +11,8 @@ import (
 	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/tui/command"
 	"github.com/parlance-chat/parlance/tui/textsafe"
+	"github.com/parlance-chat/parlance/tui/xfer"
 )
-
-// Files is what the file commands need from the node (app.Node has it). A
-// node without it answers them with an error.
-type Files interface {
-	SendFile(ctx context.Context, key app.PeerKey, path string) (filexfer.Transfer, error)
-	AcceptFile(id string) (filexfer.Transfer, error)
-	RejectFile(id string) (filexfer.Transfer, error)
-	CancelFile(id string) (filexfer.Transfer, error)
-	Transfers() []filexfer.Transfer
-}
 
 // maxTransferLines bounds the progress lines under a conversation.
 const maxTransferLines = 3
@@ -43,9 +32,9 @@ type sendFileResultMsg struct {
 
 // runFile carries out /sendfile, /accept, /reject, /cancel and /transfers.
 func (m *Model) runFile(cmd command.Command) (tea.Cmd, error) {
-	f, ok := m.node.(Files)
+	f, ok := m.node.(xfer.Files)
 	if !ok {
-		return nil, fmt.Errorf("file transfer is off")
+		return nil, xfer.ErrOff
 	}
 	switch cmd.Kind {
 	case command.SendFile:
@@ -92,37 +81,23 @@ func (m *Model) handleSendFileResult(msg sendFileResultMsg) {
 
 // transfersText lists every transfer for /transfers.
 func (m *Model) transfersText(ts []filexfer.Transfer) string {
-	if len(ts) == 0 {
-		return "· no file transfers"
+	return "· " + xfer.List(ts, "", m.peerName)
+}
+
+// peerName names a peer by key as the list does ("" when unknown).
+func (m *Model) peerName(key app.PeerKey) string {
+	if it, ok := m.list.item(key); ok {
+		return it.name
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "· %d file transfer(s):", len(ts))
-	for _, t := range ts {
-		state := string(t.State)
-		switch {
-		case t.State == filexfer.StateActive:
-			state = strings.TrimPrefix(filexfer.FormatProgress(t), t.Name+": ")
-		case t.Error != "":
-			state += " (" + t.Error + ")"
-		}
-		fmt.Fprintf(&b, "\n%s  %s  %s  %s  %s", filexfer.ShortID(t.ID), m.transferPeer(t), t.Name, filexfer.FormatBytes(t.Size), state)
+	if c, ok := m.convs[key]; ok && c.nick != "" {
+		return textsafe.Name(c.nick)
 	}
-	return textsafe.Sanitize(b.String(), true)
+	return ""
 }
 
 // transferPeer is "to bob" or "from alice".
 func (m *Model) transferPeer(t filexfer.Transfer) string {
-	key := app.PeerKey("id:" + t.Peer)
-	name := filexfer.ShortID(t.Peer)
-	if it, ok := m.list.item(key); ok {
-		name = it.name
-	} else if c, ok := m.convs[key]; ok && c.nick != "" {
-		name = textsafe.Name(c.nick)
-	}
-	if t.Dir == filexfer.Send {
-		return "to " + name
-	}
-	return "from " + name
+	return xfer.Who(t, m.peerName(xfer.PeerKey(t)))
 }
 
 // transferChanged applies a transfer event: offers, starts and ends are

@@ -45,13 +45,21 @@ func savedHash(t *testing.T, path string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-func TestLineModeSendFile(t *testing.T) {
-	port := e2ePort()
-	bobHome := t.TempDir()
-	alice := startLine(t, "alice", port)
-	bob := startLineAt(t, bobHome, "bob", port)
+// filePeers starts alice and bob in line mode, each seeing the other;
+// bob's home is returned, to find his downloads and to restart him.
+func filePeers(t *testing.T) (alice, bob *proc, bobHome string, port int) {
+	t.Helper()
+	port = e2ePort()
+	bobHome = t.TempDir()
+	alice = startLine(t, "alice", port)
+	bob = startLineAt(t, bobHome, "bob", port)
 	alice.expect("bob joined")
 	bob.expect("alice joined")
+	return alice, bob, bobHome, port
+}
+
+func TestLineModeSendFile(t *testing.T) {
+	alice, bob, bobHome, _ := filePeers(t)
 
 	src, sum := writeFile(t, t.TempDir(), "holiday photo.jpg", 20<<20+3)
 	alice.send("/sendfile bob " + src)
@@ -89,12 +97,7 @@ var resumedLine = regexp.MustCompile(`big\.bin: resumed at ([0-9.]+) MB of ([0-9
 // download resumes from its last checkpoint, not from zero, and the file's
 // hash matches.
 func TestLineModeResumeAfterKill(t *testing.T) {
-	port := e2ePort()
-	bobHome := t.TempDir()
-	alice := startLine(t, "alice", port)
-	bob := startLineAt(t, bobHome, "bob", port)
-	alice.expect("bob joined")
-	bob.expect("alice joined")
+	alice, bob, bobHome, port := filePeers(t)
 
 	const size = 160 << 20
 	src, sum := writeFile(t, t.TempDir(), "big.bin", size)

@@ -2,32 +2,21 @@ package line
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/tui/command"
 	"github.com/parlance-chat/parlance/tui/textsafe"
+	"github.com/parlance-chat/parlance/tui/xfer"
 )
-
-// Files is what the file commands need from the node (app.Node has it). A
-// node without it answers them with an error.
-type Files interface {
-	SendFile(ctx context.Context, key app.PeerKey, path string) (filexfer.Transfer, error)
-	AcceptFile(id string) (filexfer.Transfer, error)
-	RejectFile(id string) (filexfer.Transfer, error)
-	CancelFile(id string) (filexfer.Transfer, error)
-	Transfers() []filexfer.Transfer
-}
 
 // fileCommand runs /sendfile, /accept, /reject, /cancel and /transfers.
 // /sendfile waits until the file is hashed and the peer has the offer, so
 // that a script's next line comes after it.
 func (u *UI) fileCommand(ctx context.Context, c command.Command) {
-	f, ok := u.node.(Files)
+	f, ok := u.node.(xfer.Files)
 	if !ok {
-		u.printf("error: file transfer is off")
+		u.printf("error: %v", xfer.ErrOff)
 		return
 	}
 	switch c.Kind {
@@ -55,38 +44,20 @@ func (u *UI) fileCommand(ctx context.Context, c command.Command) {
 
 // transfers lists the transfers, oldest first.
 func (u *UI) transfers(ts []filexfer.Transfer) {
-	if len(ts) == 0 {
-		u.printf("* no file transfers")
-		return
+	u.printf("* %s", xfer.List(ts, "  ", u.peerName))
+}
+
+// peerName names a peer by key ("" when unknown).
+func (u *UI) peerName(key app.PeerKey) string {
+	if p, ok := u.node.Peer(key); ok {
+		return u.name(p)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "* %d file transfer(s):", len(ts))
-	for _, t := range ts {
-		state := string(t.State)
-		switch {
-		case t.State == filexfer.StateActive:
-			state = filexfer.FormatProgress(t)
-			state = strings.TrimPrefix(state, t.Name+": ")
-		case t.Error != "":
-			state += " (" + t.Error + ")"
-		}
-		fmt.Fprintf(&b, "\n  %s  %s  %s  %s  %s", filexfer.ShortID(t.ID), u.transferPeer(t), t.Name, filexfer.FormatBytes(t.Size), state)
-	}
-	u.printf("%s", textsafe.Sanitize(b.String(), true))
+	return ""
 }
 
 // transferPeer is "to bob" or "from alice".
 func (u *UI) transferPeer(t filexfer.Transfer) string {
-	name := t.Peer
-	if p, ok := u.node.Peer(app.PeerKey("id:" + t.Peer)); ok {
-		name = u.name(p)
-	} else {
-		name = filexfer.ShortID(name)
-	}
-	if t.Dir == filexfer.Send {
-		return "to " + name
-	}
-	return "from " + name
+	return xfer.Who(t, u.peerName(xfer.PeerKey(t)))
 }
 
 // transferEvent prints a transfer's change: progress at most once a
