@@ -124,7 +124,13 @@ func (m *Model) transferChanged(ev app.TransferChanged) {
 		mark = "✓ "
 	}
 	text := filexfer.FormatEvent(filexfer.Event{Kind: ev.Kind, Transfer: t})
-	m.addLine(m.conv(ev.Peer, ""), kind, mark+"file "+m.transferPeer(t)+": "+textsafe.Line(text))
+	line := mark + "file " + m.transferPeer(t) + ": " + textsafe.Line(text)
+	m.addLine(m.conv(ev.Peer, ""), kind, line)
+	// An offer to answer, or an outcome, is also said where the user is
+	// looking (progress is not).
+	if m.list.sel != ev.Peer && ev.Kind != filexfer.EventStarted && (ev.Kind != filexfer.EventOffered || t.Dir == filexfer.Receive) {
+		m.say(kind, line)
+	}
 }
 
 // activeTransfers counts the transfers with bytes to move (for the status

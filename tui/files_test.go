@@ -131,3 +131,14 @@ func TestSendFileTabCompletesPaths(t *testing.T) {
 		t.Fatalf("after tab the input is %q, want %q", got, want)
 	}
 }
+
+func TestTransferSaidWhereTheUserLooks(t *testing.T) {
+	h, _ := filesHarness(t) // alice is selected
+	tr := filexfer.Transfer{ID: strings.Repeat("7", 32), Peer: bob.Identity, Dir: filexfer.Receive, Name: "song.ogg", Size: 4_000_000, State: filexfer.StateOffered}
+	h.events(app.TransferChanged{Peer: bob.Key, Kind: filexfer.EventOffered, Transfer: tr})
+	h.wantScreen("file from bob: offer 77777777: song.ogg (4.0 MB)")
+	tr.State = filexfer.StateActive
+	h.events(app.TransferChanged{Peer: bob.Key, Kind: filexfer.EventStarted, Transfer: tr})
+	h.wantScreen("· 1 transfer ·")
+	h.dontWantScreen("started", "↓ song.ogg")
+}
