@@ -187,3 +187,20 @@ func TestFileSendErrors(t *testing.T) {
 		t.Error("AcceptFile of an unknown id: no error")
 	}
 }
+
+func TestFileCancelBySender(t *testing.T) {
+	alice, bob, bobKey, _, _, _ := filesPair(t, nil)
+	path, _ := writeRandom(t, "draft.txt", 5000)
+	sent, err := alice.SendFile(context.Background(), bobKey, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, bob, "the offer", transferEvent(filexfer.EventOffered, filexfer.Receive))
+	if _, err := alice.CancelFile(filexfer.ShortID(sent.ID)); err != nil {
+		t.Fatalf("CancelFile: %v", err)
+	}
+	waitFor(t, bob, "the cancel", transferEvent(filexfer.EventCancelled, filexfer.Receive))
+	if _, err := bob.AcceptFile(sent.ID); err == nil {
+		t.Fatal("accepted a cancelled offer")
+	}
+}
