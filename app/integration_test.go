@@ -40,6 +40,12 @@ type realNode struct {
 
 func startNode(t *testing.T, nick string, mcast uint16) *realNode {
 	t.Helper()
+	return startNodeWith(t, nick, mcast, nil)
+}
+
+// startNodeWith is startNode with file transfer configured (nil: off).
+func startNodeWith(t *testing.T, nick string, mcast uint16, files *app.FilesConfig) *realNode {
+	t.Helper()
 	id, err := identity.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +64,7 @@ func startNode(t *testing.T, nick string, mcast uint16) *realNode {
 		t.Fatal(err)
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: "local",
-		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond})
+		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond, Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/transport"
 	"github.com/parlance-chat/parlance/net/wire"
@@ -70,6 +71,9 @@ type Config struct {
 	RequireEncryption bool
 	// SweepInterval is how often expired peers are looked for (default 1 s).
 	SweepInterval time.Duration
+	// Files turns on file transfer (nil: off); see files.go. A node with
+	// Files must be Run: the end of Run stops the transfers.
+	Files *FilesConfig
 	// EventBuffer is the capacity of the Events channel (default 4096).
 	EventBuffer int
 	// Now is the clock (default time.Now).
@@ -107,6 +111,8 @@ type Node struct {
 	out     *delivery
 	runCtx  context.Context // Run's; nil before Run
 	saveErr atomic.Bool     // a store write failed and was reported
+
+	files *filexfer.Engine // nil: file transfer is off (files.go)
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -180,6 +186,11 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	if err := n.loadConversations(); err != nil {
 		return nil, err
+	}
+	if cfg.Files != nil {
+		if err := n.startFiles(*cfg.Files); err != nil {
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -315,6 +326,7 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		n.closeFiles()
 		return n.cfg.Transport.Close()
 	})
 	err := g.Wait()
@@ -370,6 +382,8 @@ func (n *Node) sighting(s discovery.Sighting) {
 		return
 	}
 	now := n.cfg.Now()
+	online := "" // a keyed peer (back) online: its downloads retry, after n.mu is released
+	defer func() { n.filesOnline(online) }()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch s.Kind {
@@ -387,12 +401,14 @@ func (n *Node) sighting(s discovery.Sighting) {
 		}
 		switch what {
 		case joined:
+			online = st.Identity
 			n.emit(PeerJoined{Peer: st.Peer})
 			if isNew {
 				n.warnChangedLocked(st)
 			}
 			n.out.peerSeen(ConvOf(st.Key))
 		case updated:
+			online = st.Identity // a new address: try it now
 			n.emit(PeerUpdated{Peer: st.Peer})
 			n.out.peerSeen(ConvOf(st.Key))
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/parlance-chat/parlance/tui/textsafe"
@@ -17,7 +18,13 @@ import (
 )
 
 // completeLine offers the completions of a partly typed input line.
-func completeLine(line string, names []string) []string { return command.Complete(line, names) }
+// The path of /sendfile completes from the file system.
+func completeLine(line string, names []string) []string {
+	if paths, ok := command.CompletePath(line, os.ReadDir); ok {
+		return paths
+	}
+	return command.Complete(line, names)
+}
 
 // sendResultMsg is the outcome of Node.Send for a message shown as pending.
 type sendResultMsg struct {
@@ -174,6 +181,9 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		n := m.resendFailed(c)
 		m.say(kindInfo, fmt.Sprintf("· %d failed message(s) queued again", n))
 		return nil, nil
+
+	case command.SendFile, command.Accept, command.Reject, command.Cancel, command.Transfers:
+		return m.runFile(cmd)
 
 	case command.Help:
 		m.openHelp()

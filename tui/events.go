@@ -196,6 +196,10 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		_, listed := m.list.index[ev.Peer]
 		return ev.Peer != "" && !listed, "", nil
 
+	case app.TransferChanged:
+		m.transferChanged(ev)
+		return false, "", nil
+
 	case app.SourceState:
 		st := ev.State
 		m.source = &st

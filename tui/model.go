@@ -149,6 +149,7 @@ type Model struct {
 	search     *searchView // /search results, shown over the panes
 	helpScroll int
 	comp       *completion
+	xfers      *transfers // file transfers not over yet (files.go)
 
 	// tick schedules the retry countdown (tea.Tick; tests replace it).
 	tick func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
@@ -286,6 +287,9 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case verifyResultMsg:
 		m.handleVerifyResult(msg)
+		return m, nil
+	case sendFileResultMsg:
+		m.handleSendFileResult(msg)
 		return m, nil
 	case retryTickMsg:
 		return m, m.handleRetryTick(msg)

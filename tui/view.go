@@ -157,7 +157,9 @@ func (m *Model) conversationLines() (lines []string, below int) {
 	if c == m.home && len(c.entries) == 0 {
 		return m.welcome(), 0
 	}
-	return c.visible(m.layout.textW, m.layout.viewH, m.renderEntry)
+	xl := m.transferLines(c.key, m.layout.textW)
+	lines, below = c.visible(m.layout.textW, m.layout.viewH-len(xl), m.renderEntry)
+	return append(lines, xl...), below
 }
 
 func (m *Model) welcome() []string {
@@ -304,6 +306,9 @@ func (m *Model) statusLine(unread unreadSummary) string {
 		parts = append(parts, "! unencrypted")
 	}
 	parts = append(parts, fmt.Sprintf("%d online", m.list.online()))
+	if s := m.transferStatus(); s != "" {
+		parts = append(parts, s)
+	}
 	if s := m.serverState(); s != "" {
 		parts = append(parts, s)
 	}

@@ -32,6 +32,46 @@ type Config struct {
 	Multicast Multicast `toml:"multicast"`
 	UI        UI        `toml:"ui"`
 	Storage   Storage   `toml:"storage"`
+	Files     Files     `toml:"files"`
+}
+
+// Files is the [files] table: file transfer.
+type Files struct {
+	// Dir is where received files are saved; "" means
+	// $XDG_DOWNLOAD_DIR/parlance, else ~/Downloads/parlance (DownloadDir).
+	Dir string `toml:"dir"`
+	// AutoAccept is "off" (every offer waits for /accept) or "verified"
+	// (offers from verified contacts up to AutoAcceptMaxMB start at once).
+	AutoAccept      string `toml:"auto_accept"`
+	AutoAcceptMaxMB int    `toml:"auto_accept_max_mb"`
+	// MaxFileMB is the largest offer accepted, in MiB.
+	MaxFileMB int `toml:"max_file_mb"`
+}
+
+// [files] auto_accept values.
+const (
+	AutoAcceptOff      = "off"
+	AutoAcceptVerified = "verified"
+)
+
+// maxFileMBLimit bounds [files] max_file_mb and auto_accept_max_mb (1 TiB).
+const maxFileMBLimit = 1 << 20
+
+// DownloadDir is where received files go: [files] dir (a leading ~ is the
+// home directory), else $XDG_DOWNLOAD_DIR/parlance, else
+// ~/Downloads/parlance.
+func (c Config) DownloadDir() (string, error) {
+	if d := c.Files.Dir; d != "" {
+		if d == "~" || strings.HasPrefix(d, "~/") {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("files.dir: expand ~: %w", err)
+			}
+			d = filepath.Join(home, d[1:])
+		}
+		return d, nil
+	}
+	return xdgDir("XDG_DOWNLOAD_DIR", "Downloads")
 }
 
 // Network is the [network] table.
@@ -145,6 +185,7 @@ func Default() Config {
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
 		UI:        UI{Mode: UITUI, LogLevel: "warn", Notify: NotifyOff, Mouse: true},
 		Storage:   Storage{History: HistoryOn, OutboxDays: 7},
+		Files:     Files{AutoAccept: AutoAcceptOff, AutoAcceptMaxMB: 100, MaxFileMB: 4096},
 	}
 }
 
@@ -340,6 +381,17 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.OutboxDays < 1 || c.Storage.OutboxDays > 3650 {
 		return bad("storage.outbox_days", "%d is out of range; use 1 to 3650 days", c.Storage.OutboxDays)
+	}
+	switch c.Files.AutoAccept {
+	case AutoAcceptOff, AutoAcceptVerified:
+	default:
+		return bad("files.auto_accept", "%q is not a choice; use %q (ask every time) or %q (verified contacts, up to auto_accept_max_mb)", c.Files.AutoAccept, AutoAcceptOff, AutoAcceptVerified)
+	}
+	if c.Files.MaxFileMB < 1 || c.Files.MaxFileMB > maxFileMBLimit {
+		return bad("files.max_file_mb", "%d is out of range; use 1 to %d MiB", c.Files.MaxFileMB, maxFileMBLimit)
+	}
+	if c.Files.AutoAcceptMaxMB < 0 || c.Files.AutoAcceptMaxMB > c.Files.MaxFileMB {
+		return bad("files.auto_accept_max_mb", "%d is out of range; use 0 to max_file_mb (%d)", c.Files.AutoAcceptMaxMB, c.Files.MaxFileMB)
 	}
 	return nil
 }

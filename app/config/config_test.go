@@ -81,6 +81,9 @@ func TestErrors(t *testing.T) {
 		{"bad server", "[network]\nbootstrap_server = \"http://x\"\n", 2, []string{"bootstrap_server", "ws://"}},
 		{"timeout below interval", "[peer]\nannounce_interval_secs = 20\n", 0, []string{"peer.timeout_secs"}},
 		{"not toml", "[network\n", 1, []string{"p.toml"}},
+		{"bad auto_accept", "[files]\nauto_accept = \"always\"\n", 2, []string{"files.auto_accept", `"verified"`}},
+		{"max_file_mb zero", "[files]\nmax_file_mb = 0\n", 2, []string{"files.max_file_mb"}},
+		{"auto accept over max", "[files]\nmax_file_mb = 10\nauto_accept_max_mb = 11\n", 3, []string{"files.auto_accept_max_mb", "max_file_mb (10)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +156,31 @@ func TestBootstrapServers(t *testing.T) {
 		}
 		if err != nil || !slices.Equal(c.Network.BootstrapServer, tc.want) {
 			t.Errorf("%s: %v %v, want %v", tc.in, c.Network.BootstrapServer, err, tc.want)
+		}
+	}
+}
+
+func TestDownloadDir(t *testing.T) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Skip("no home directory")
+	}
+	tests := []struct {
+		dir, xdg, want string
+	}{
+		{"", "", filepath.Join(home, "Downloads", "parlance")},
+		{"", "/x/dl", "/x/dl/parlance"},
+		{"", "relative", filepath.Join(home, "Downloads", "parlance")},
+		{"/srv/in", "/x/dl", "/srv/in"},
+		{"~/in", "", filepath.Join(home, "in")},
+	}
+	for _, tt := range tests {
+		t.Setenv("XDG_DOWNLOAD_DIR", tt.xdg)
+		c := Default()
+		c.Files.Dir = tt.dir
+		got, err := c.DownloadDir()
+		if err != nil || got != tt.want {
+			t.Errorf("dir %q, XDG %q: %q, %v; want %q", tt.dir, tt.xdg, got, err, tt.want)
 		}
 	}
 }

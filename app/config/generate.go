@@ -81,6 +81,18 @@ data_dir = ""
 history = "on"
 # A message waits this many days for an offline peer, then is marked failed.
 outbox_days = 7
+
+[files]
+# Where received files are saved. "" means $XDG_DOWNLOAD_DIR/parlance, else
+# ~/Downloads/parlance. A file never replaces another: "name (1).ext".
+dir = ""
+# "off": every offer waits for /accept or /reject.
+# "verified": offers from contacts you verified (/verify) start at once, up
+# to auto_accept_max_mb; bigger ones, and everyone else's, wait.
+auto_accept = "off"
+auto_accept_max_mb = 100
+# The largest file accepted, in MiB; bigger offers are refused.
+max_file_mb = 4096
 `
 
 // WriteDefault writes the commented default config to path, refusing to

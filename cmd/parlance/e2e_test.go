@@ -75,7 +75,7 @@ func startLineAt(t *testing.T, home, nick string, mcastPort int, extra ...string
 	cfg := filepath.Join(home, "parlance.toml")
 	os.WriteFile(cfg, fmt.Appendf(nil, "[multicast]\ninterface = \"lo\"\nport = %d\n[peer]\nannounce_interval_secs = 5\ntimeout_secs = 15\n", mcastPort), 0o644)
 	args := append([]string{"--ui", "line", "-n", nick, "-c", cfg}, extra...)
-	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_STATE_HOME="+filepath.Join(home, "state"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_DOWNLOAD_DIR="+filepath.Join(home, "downloads"), "XDG_STATE_HOME="+filepath.Join(home, "state"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
 	return startProc(t, bin, env, nick, args...)
 }
 

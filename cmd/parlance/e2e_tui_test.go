@@ -33,7 +33,7 @@ func startTUI(t *testing.T, nick string, mcastPort int) *tuiProc {
 	cfg := filepath.Join(home, "parlance.toml")
 	os.WriteFile(cfg, fmt.Appendf(nil, "[multicast]\ninterface = \"lo\"\nport = %d\n", mcastPort), 0o644)
 	cmd := exec.Command(bin, "-n", nick, "-c", cfg, "--log-file", filepath.Join(home, "log"))
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_DOWNLOAD_DIR="+filepath.Join(home, "downloads"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
 	if err != nil {
 		t.Fatal(err)

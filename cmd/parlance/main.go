@@ -28,6 +28,7 @@ import (
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
 	"github.com/parlance-chat/parlance/net/rendezvous"
@@ -296,6 +297,10 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
+	files, err := filesConfig(cfg, dataDir)
+	if err != nil {
+		return err
+	}
 	node, err := app.NewNode(app.Config{
 		Nickname:          cfg.Nickname,
 		Identity:          id,
@@ -307,6 +312,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		OutboxTTL:         cfg.OutboxTTL(),
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
+		Files:             files,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
@@ -346,6 +352,32 @@ func (s *closeStack) close() error {
 	}
 	*s = nil
 	return errors.Join(errs...)
+}
+
+// TransfersDirName is the profile's directory of file-transfer records
+// (filexfer.FileStore, one JSON file a transfer, until the database holds
+// them).
+const TransfersDirName = "transfers"
+
+// filesConfig is the node's file transfer from [files]. The node owns the
+// engine it makes: the end of node.Run stops it (downloads keep their
+// checkpoints and resume at the next start).
+func filesConfig(cfg config.Config, dataDir string) (*app.FilesConfig, error) {
+	dir, err := cfg.DownloadDir()
+	if err != nil {
+		return nil, err
+	}
+	st, err := filexfer.NewFileStore(filepath.Join(dataDir, TransfersDirName))
+	if err != nil {
+		return nil, fmt.Errorf("open the transfer records: %w", err)
+	}
+	return &app.FilesConfig{
+		Dir:                dir,
+		Store:              st,
+		MaxSize:            int64(cfg.Files.MaxFileMB) << 20,
+		AutoAcceptVerified: cfg.Files.AutoAccept == config.AutoAcceptVerified,
+		AutoAcceptMax:      int64(cfg.Files.AutoAcceptMaxMB) << 20,
+	}, nil
 }
 
 // DatabaseFileName is the profile's SQLite database.

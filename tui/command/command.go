@@ -85,6 +85,11 @@ var Specs = []Spec{
 	{Name: "close", Args: "[nick]", Help: "remove a conversation from the list until it has news (its history is kept)", kind: Close, Only: "tui"},
 	{Name: "ignore", Args: "[nick]", Help: "drop a peer's messages (counted); alone: list who is ignored", kind: Ignore},
 	{Name: "unignore", Args: "<nick>", Help: "show a peer's messages again", kind: Unignore, minArgs: 1},
+	{Name: "sendfile", Args: "<nick> <path>", Help: "offer a file (~ is your home; Tab completes paths in the full-screen UI)", kind: SendFile, minArgs: 2},
+	{Name: "accept", Args: "[id]", Help: "download a file offered to you (the only offer waiting, or the one with that id)", kind: Accept},
+	{Name: "reject", Args: "[id]", Help: "decline a file offered to you", kind: Reject},
+	{Name: "transfers", Help: "list file transfers, active and past", kind: Transfers},
+	{Name: "cancel", Args: "<id>", Help: "stop a file transfer, either direction", kind: Cancel, minArgs: 1},
 	{Name: "wait", Args: "<nick>", Help: "wait until a peer is online (for scripts)", kind: Wait, minArgs: 1, Only: "line"},
 	{Name: "help", Aliases: []string{"h"}, Help: "show commands and keys", kind: Help},
 	{Name: "quit", Aliases: []string{"exit", "q"}, Help: "say goodbye and quit", kind: Quit},
@@ -185,6 +190,25 @@ func Parse(line string) (Command, error) {
 		}
 	case Me:
 		c.Text = rest
+	case SendFile:
+		// The path is the rest of the line (it may hold spaces); a
+		// nickname with spaces is quoted.
+		target, path, quoted, err := quotedTarget(rest)
+		if err != nil {
+			return Command{}, err
+		}
+		if !quoted {
+			target, path, _ = strings.Cut(rest, " ")
+		}
+		if path = strings.TrimSpace(path); path == "" {
+			return Command{}, usage
+		}
+		c.Target, c.Text = target, path
+	case Accept, Reject, Cancel:
+		if len(strings.Fields(rest)) > 1 {
+			return Command{}, usage
+		}
+		c.Target = strings.TrimSpace(rest)
 	case Select, Whois, Nick, Ignore, Unignore, Close, Wait:
 		target, extra, quoted, err := quotedTarget(rest)
 		switch {

@@ -16,6 +16,7 @@ import (
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/tui/command"
 	"github.com/parlance-chat/parlance/tui/ignore"
@@ -68,6 +69,8 @@ type UI struct {
 	waiting []string     // names /wait or --wait-peer wait for; no input is read meanwhile
 	failed  int          // /send commands (or plain lines) that failed
 	ignored *ignore.List // /ignore
+
+	xfer filexfer.Throttle // transfer progress lines, at most one a second each (files.go)
 }
 
 // changesBatch is how many store changes are read at a time.
@@ -94,7 +97,7 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 // When a message could not be sent (the node refused it), it returns an
 // error wrapping ErrSendFailed.
 func RunWith(ctx context.Context, node Node, in io.Reader, out io.Writer, opts Options) error {
-	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New(), pendingOut: map[string]bool{}}
+	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New(), pendingOut: map[string]bool{}, xfer: filexfer.Throttle{Every: time.Second}}
 	v, err := node.LastVersion()
 	if err != nil {
 		return fmt.Errorf("read the message store: %w", err)
@@ -276,6 +279,8 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		u.searchHistory(c.Text)
 	case command.Resend:
 		u.resend(c.Target)
+	case command.SendFile, command.Accept, command.Reject, command.Cancel, command.Transfers:
+		u.fileCommand(ctx, c)
 	case command.Help:
 		u.help()
 	case command.Quit:
@@ -631,6 +636,8 @@ func (u *UI) event(e app.Event) {
 		u.printf("* you are now %s", e.Self.Nickname)
 	case app.SourceState:
 		u.printf("* bootstrap server: %s", stateText(e.State))
+	case app.TransferChanged:
+		u.transferEvent(e)
 	case app.Resync:
 		u.printf("! warning: output fell behind and %d peer events were dropped (no message was); /peers shows the current state", e.Dropped)
 	}

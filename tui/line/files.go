@@ -1,0 +1,75 @@
+package line
+
+import (
+	"context"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/filexfer"
+	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/textsafe"
+	"github.com/parlance-chat/parlance/tui/xfer"
+)
+
+// fileCommand runs /sendfile, /accept, /reject, /cancel and /transfers.
+// /sendfile waits until the file is hashed and the peer has the offer, so
+// that a script's next line comes after it.
+func (u *UI) fileCommand(ctx context.Context, c command.Command) {
+	f, ok := u.node.(xfer.Files)
+	if !ok {
+		u.printf("error: %v", xfer.ErrOff)
+		return
+	}
+	switch c.Kind {
+	case command.SendFile:
+		p, ok := u.resolve(c.Target)
+		if !ok {
+			return
+		}
+		u.printf("* hashing and offering %s to %s…", textsafe.Line(c.Text), u.name(p))
+		if _, err := f.SendFile(ctx, p.Key, c.Text); err != nil {
+			u.printf("error: %s", textsafe.Line(err.Error()))
+		}
+		// The engine's event says "offered … waiting for an answer".
+	case command.Accept, command.Reject, command.Cancel:
+		do := map[command.Kind]func(string) (filexfer.Transfer, error){
+			command.Accept: f.AcceptFile, command.Reject: f.RejectFile, command.Cancel: f.CancelFile,
+		}[c.Kind]
+		if _, err := do(c.Target); err != nil {
+			u.printf("error: %s", textsafe.Line(err.Error()))
+		}
+	case command.Transfers:
+		u.transfers(f.Transfers())
+	}
+}
+
+// transfers lists the transfers, oldest first.
+func (u *UI) transfers(ts []filexfer.Transfer) {
+	u.printf("* %s", xfer.List(ts, "  ", u.peerName))
+}
+
+// peerName names a peer by key ("" when unknown).
+func (u *UI) peerName(key app.PeerKey) string {
+	if p, ok := u.node.Peer(key); ok {
+		return u.name(p)
+	}
+	return ""
+}
+
+// transferPeer is "to bob" or "from alice".
+func (u *UI) transferPeer(t filexfer.Transfer) string {
+	return xfer.Who(t, u.peerName(xfer.PeerKey(t)))
+}
+
+// transferEvent prints a transfer's change: progress at most once a
+// second per transfer, everything else at once, failures as warnings.
+func (u *UI) transferEvent(e app.TransferChanged) {
+	if !u.xfer.Allow(filexfer.Event{Kind: e.Kind, Transfer: e.Transfer}, u.now()) {
+		return
+	}
+	mark := "*"
+	if e.Kind == filexfer.EventFailed {
+		mark = "!"
+	}
+	text := filexfer.FormatEvent(filexfer.Event{Kind: e.Kind, Transfer: e.Transfer})
+	u.printf("%s file %s: %s", mark, u.transferPeer(e.Transfer), textsafe.Line(text))
+}

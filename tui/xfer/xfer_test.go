@@ -1,0 +1,42 @@
+package xfer
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/filexfer"
+)
+
+func TestList(t *testing.T) {
+	peer := strings.Repeat("P", 52)
+	ts := []filexfer.Transfer{
+		{ID: strings.Repeat("a", 32), Peer: peer, Dir: filexfer.Send, Name: "a.txt", Size: 1500, State: filexfer.StateDone},
+		{ID: strings.Repeat("b", 32), Peer: peer, Dir: filexfer.Receive, Name: "b\x1b[2J.txt", Size: 2_000_000, State: filexfer.StateActive, Done: 1_000_000},
+		{ID: strings.Repeat("c", 32), Peer: "QQQQQQQQQQ", Dir: filexfer.Receive, Name: "c", Size: 1, State: filexfer.StateFailed, Error: "hash mismatch"},
+	}
+	name := func(k app.PeerKey) string {
+		if k == app.PeerKey("id:"+peer) {
+			return "bob"
+		}
+		return ""
+	}
+	got := List(ts, "  ", name)
+	for _, want := range []string{
+		"3 file transfer(s):",
+		"\n  aaaaaaaa  to bob  a.txt  1.5 kB  done",
+		"\n  bbbbbbbb  from bob  b",
+		".txt  2.0 MB  1.0 MB of 2.0 MB (50%)",
+		"\n  cccccccc  from QQQQQQQQ  c  1 B  failed (hash mismatch)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("list lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "\x1b") {
+		t.Errorf("an escape sequence in a name reached the list: %q", got)
+	}
+	if got := List(nil, "", name); got != "no file transfers" {
+		t.Errorf("empty list: %q", got)
+	}
+}
