@@ -3,7 +3,7 @@
 // baseline measured in the same run (the original's behaviour where there
 // is one); --json also writes the results to a file.
 //
-//	parlance-bench [--scenarios discovery,messaging,bootstrap,tui] [--json FILE] [sizes...]
+//	parlance-bench [--scenarios discovery,messaging,bootstrap,tui,storage] [--json FILE] [sizes...]
 //
 // Scenarios:
 //
@@ -19,6 +19,10 @@
 //   - tui: the TUI's cost per keystroke and incoming message (the tui
 //     package's go test benchmarks; needs the source tree and the go
 //     command).
+//   - storage: what keeping every message costs: durable receive
+//     throughput (committed to SQLite, then acknowledged) against an
+//     in-memory store, send to ✓✓ latency, and a large stored history
+//     opened, searched and paged (against a small one).
 //
 // Every scenario is bounded in time; at the default sizes all of them take
 // a few minutes. Nothing leaves the machine: everything is on 127.0.0.0/8.
@@ -44,6 +48,7 @@ import (
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/discoverybench"
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/messagingbench"
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/report"
+	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/storagebench"
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/sysinfo"
 	"github.com/parlance-chat/parlance/cmd/parlance-bench/internal/tuibench"
 	"github.com/parlance-chat/parlance/net/lan"
@@ -59,7 +64,7 @@ func main() {
 }
 
 // allScenarios in the order they run.
-var allScenarios = []string{discoverybench.Scenario, messagingbench.Scenario, bootstrapbench.Scenario, tuibench.Scenario}
+var allScenarios = []string{discoverybench.Scenario, messagingbench.Scenario, bootstrapbench.Scenario, tuibench.Scenario, storagebench.Scenario}
 
 // options are the parsed flags.
 type options struct {
@@ -77,6 +82,8 @@ type options struct {
 	bootstrap bootstrapbench.Config
 
 	tui tuibench.Config
+
+	storage storagebench.Config
 }
 
 // run parses args, runs the scenarios and returns the exit code: 0 when
@@ -178,6 +185,10 @@ func runScenario(ctx context.Context, name string, opts *options, progress io.Wr
 		cfg := opts.tui
 		cfg.Progress = nil // go test's own output is noisy; the table has it
 		return tuibench.Run(ctx, cfg, rep)
+	case storagebench.Scenario:
+		cfg := opts.storage
+		cfg.Progress = progress
+		return storagebench.Run(ctx, cfg, rep)
 	}
 	return fmt.Errorf("unknown scenario %q", name)
 }
@@ -218,6 +229,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 	history := fs.String("history", "1000,10000,100000", "tui: messages in the conversation (among 1000, 10000, 100000)")
 	fs.StringVar(&o.tui.BenchTime, "tui-benchtime", "1s", "tui: go test -benchtime for each benchmark")
+
+	fs.IntVar(&o.storage.Flood, "flood", 200_000, "storage: messages of the durable-receive flood")
+	fs.IntVar(&o.storage.Rate, "ack-rate", 1000, "storage: messages a second of the send-to-✓✓ load")
+	fs.DurationVar(&o.storage.Duration, "ack-duration", 3*time.Second, "storage: length of the send-to-✓✓ load")
+	fs.IntVar(&o.storage.Stored, "stored", 1_000_000, "storage: messages in the large stored history (0 skips the stored-history measures)")
+	fs.IntVar(&o.storage.BaselineStored, "stored-baseline", 10_000, "storage: messages in the baseline stored history")
+	fs.IntVar(&o.storage.Conversations, "stored-convs", 8, "storage: conversations the stored messages are spread over")
+	fs.StringVar(&o.storage.Dir, "storage-dir", "", "storage: directory for the databases (default: the system's temporary directory); the 1,000,000-message one takes a few hundred MB")
 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: parlance-bench [flags]\n\n"+
@@ -266,6 +285,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--room must not be negative, and --join-rounds at least 1")
 	case o.bootstrap.Steady <= 0 || o.bootstrap.PerAddr < 1:
 		return nil, errors.New("--steady and --per-addr must be positive")
+	case o.storage.Flood < 1 || o.storage.Rate < 1 || o.storage.Duration <= 0:
+		return nil, errors.New("--flood, --ack-rate and --ack-duration must be positive")
+	case o.storage.Stored < 0 || o.storage.BaselineStored < 1 && o.storage.Stored > 0 || o.storage.Conversations < 1:
+		return nil, errors.New("--stored must not be negative, --stored-baseline and --stored-convs at least 1")
 	case o.timeout <= 0:
 		return nil, errors.New("--timeout must be positive")
 	}
