@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/parlance-chat/parlance/app"
@@ -35,6 +36,11 @@ type Receive struct {
 	// the first Send).
 	CommittedAfter time.Duration `json:"committed_after_ns"`
 	DeliveredAfter time.Duration `json:"delivered_after_ns"`
+	// CPUPerMessage is the CPU time (user and system) this process
+	// used during the flood per message: alice, bob, TLS and the
+	// stores. Unlike the rate, it hardly depends on what else runs on
+	// the machine.
+	CPUPerMessage time.Duration `json:"cpu_per_message_ns"`
 }
 
 // Acked is the outcome of the send-to-✓✓ load.
@@ -216,6 +222,10 @@ func measureReceive(ctx context.Context, dir string, bobSQLite bool, n int) (Rec
 
 	var sendErr error
 	var sentAll atomic.Int64 // ns after start when the last Send returned
+	cpu0, err := cpuTime()
+	if err != nil {
+		return Receive{}, err
+	}
 	start := time.Now()
 	go func() {
 		for i := range n {
@@ -255,6 +265,11 @@ func measureReceive(ctx context.Context, dir string, bobSQLite bool, n int) (Rec
 			res.DeliveredAfter = time.Since(start)
 		}
 	}
+	cpu, err := cpuTime()
+	if err != nil {
+		return Receive{}, err
+	}
+	res.CPUPerMessage = (cpu - cpu0) / time.Duration(n)
 	// Bob committed each message exactly once (receipts leave his
 	// version alone: he only receives).
 	v, err := p.bobStore.LastVersion()
@@ -370,4 +385,13 @@ func measureAcked(ctx context.Context, dir string, useSQLite bool, rate int, d t
 		ds[i] = time.Duration(acked[i] - sent[i].Load())
 	}
 	return Acked{Rate: rate, Latency: report.LatencyOf(ds)}, nil
+}
+
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("read the CPU time used: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
