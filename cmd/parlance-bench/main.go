@@ -230,7 +230,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	history := fs.String("history", "1000,10000,100000", "tui: messages in the conversation (among 1000, 10000, 100000)")
 	fs.StringVar(&o.tui.BenchTime, "tui-benchtime", "1s", "tui: go test -benchtime for each benchmark")
 
-	fs.IntVar(&o.storage.Flood, "flood", 200_000, "storage: messages of the durable-receive flood")
+	fs.IntVar(&o.storage.Flood, "flood", 100_000, "storage: messages of the durable-receive flood")
 	fs.IntVar(&o.storage.Rate, "ack-rate", 1000, "storage: messages a second of the send-to-✓✓ load")
 	fs.DurationVar(&o.storage.Duration, "ack-duration", 3*time.Second, "storage: length of the send-to-✓✓ load")
 	fs.IntVar(&o.storage.Stored, "stored", 1_000_000, "storage: messages in the large stored history (0 skips the stored-history measures)")

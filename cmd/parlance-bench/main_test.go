@@ -100,6 +100,19 @@ func TestTUIScenario(t *testing.T) {
 	}
 }
 
+func TestStorageScenario(t *testing.T) {
+	rep, table := runBench(t, "--quiet", "--scenarios", "storage", "--flood", "300", "--ack-rate", "500", "--ack-duration", "100ms",
+		"--stored", "2000", "--stored-baseline", "500", "--stored-convs", "2", "--storage-dir", t.TempDir())
+	if len(rep.Rows) != 17 {
+		t.Fatalf("%d rows, want 17: %+v", len(rep.Rows), rep.Rows)
+	}
+	for _, w := range []string{"durable receive throughput", "send to ✓✓ p50", "first TUI frame", "/search", "size per message", "PgUp"} {
+		if !strings.Contains(table, w) {
+			t.Errorf("table lacks %q", w)
+		}
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	tests := []struct {
 		name string
@@ -112,6 +125,8 @@ func TestBadFlags(t *testing.T) {
 		{"default port in range", []string{"--port-base", "6700"}, "default port 6789"},
 		{"argument", []string{"discovery"}, "unexpected argument"},
 		{"zero rate", []string{"--rate", "0"}, "--rate"},
+		{"empty flood", []string{"--flood", "0"}, "--flood"},
+		{"negative stored", []string{"--stored", "-1"}, "--stored"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
