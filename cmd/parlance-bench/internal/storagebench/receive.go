@@ -191,6 +191,20 @@ func (p *pair) waitDelivered(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// warmUp sends a few messages and waits until they are delivered: the
+// connection, its handshake and the first commits are out of the way.
+func (p *pair) warmUp(ctx context.Context) error {
+	for i := range 200 {
+		if _, err := p.alice.Send(ctx, p.to, text("warm", i)); err != nil {
+			return fmt.Errorf("warm up: %w", err)
+		}
+	}
+	if err := p.waitDelivered(ctx, 10*time.Second); err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+	return nil
+}
+
 // measureReceive floods n messages from alice (in memory) to bob (SQLite
 // or in memory).
 func measureReceive(ctx context.Context, dir string, bobSQLite bool, n int) (Receive, error) {
@@ -206,14 +220,8 @@ func measureReceive(ctx context.Context, dir string, bobSQLite bool, n int) (Rec
 		return Receive{}, err
 	}
 	defer p.close()
-	// Warm up: the connection, its handshake, the first commits.
-	for i := range 200 {
-		if _, err := p.alice.Send(ctx, p.to, text("warm", i)); err != nil {
-			return Receive{}, err
-		}
-	}
-	if err := p.waitDelivered(ctx, 10*time.Second); err != nil {
-		return Receive{}, fmt.Errorf("warm up: %w", err)
+	if err := p.warmUp(ctx); err != nil {
+		return Receive{}, err
 	}
 	v0, err := p.bobStore.LastVersion()
 	if err != nil {
@@ -316,13 +324,8 @@ func measureAcked(ctx context.Context, dir string, useSQLite bool, rate int, d t
 		return Acked{}, err
 	}
 	defer p.close()
-	for i := range 200 {
-		if _, err := p.alice.Send(ctx, p.to, text("warm", i)); err != nil {
-			return Acked{}, err
-		}
-	}
-	if err := p.waitDelivered(ctx, 10*time.Second); err != nil {
-		return Acked{}, fmt.Errorf("warm up: %w", err)
+	if err := p.warmUp(ctx); err != nil {
+		return Acked{}, err
 	}
 
 	n := max(int(d.Seconds()*float64(rate)), 1)
