@@ -103,8 +103,8 @@ func TestTUIScenario(t *testing.T) {
 func TestStorageScenario(t *testing.T) {
 	rep, table := runBench(t, "--quiet", "--scenarios", "storage", "--flood", "300", "--ack-rate", "500", "--ack-duration", "100ms",
 		"--stored", "2000", "--stored-baseline", "500", "--stored-convs", "2", "--storage-dir", t.TempDir())
-	if len(rep.Rows) != 17 {
-		t.Fatalf("%d rows, want 17: %+v", len(rep.Rows), rep.Rows)
+	if len(rep.Rows) != 19 {
+		t.Fatalf("%d rows, want 19: %+v", len(rep.Rows), rep.Rows)
 	}
 	for _, w := range []string{"durable receive throughput", "send to ✓✓ p50", "first TUI frame", "/search", "size per message", "PgUp"} {
 		if !strings.Contains(table, w) {

@@ -163,7 +163,9 @@ func addRows(rep *report.Report, cfg Config, r *Result) {
 		row("database size per message", s.BytesPerMessage, b.BytesPerMessage, "bytes", nil),
 		row("PgUp deep in old history: History page of 200, p50", ms(s.Page.P50), ms(b.Page.P50), "ms", under(16)),
 		row("PgUp deep in old history: History page of 200, p99", ms(s.Page.P99), ms(b.Page.P99), "ms", under(16)),
-		row("TUI PgUp (Update + View), max of steps", ms(s.TUIPgUp.Max), ms(b.TUIPgUp.Max), "ms", under(16)),
+		row("PgUp deep in old history: CPU time per page", ms(s.PageCPU), ms(b.PageCPU), "ms", nil),
+		row("TUI PgUp (Update + View), p50 of steps", ms(s.TUIPgUp.P50), ms(b.TUIPgUp.P50), "ms", under(16)),
+		row("TUI PgUp (Update + View), max of steps (reads a page)", ms(s.TUIPgUp.Max), ms(b.TUIPgUp.Max), "ms", under(16)),
 		row("building: Append rate (batches of 10,000)", s.AppendPerSecond, b.AppendPerSecond, "msgs/s", nil),
 	)
 }

@@ -20,8 +20,8 @@ func TestTinyRun(t *testing.T) {
 	if err := Run(context.Background(), cfg, rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 17 {
-		t.Fatalf("%d rows, want 17", len(rep.Rows))
+	if len(rep.Rows) != 19 {
+		t.Fatalf("%d rows, want 19", len(rep.Rows))
 	}
 	for _, r := range rep.Rows {
 		if r.Value <= 0 {
