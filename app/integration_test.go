@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
@@ -40,9 +41,25 @@ type realNode struct {
 
 func startNode(t *testing.T, nick string, mcast uint16) *realNode {
 	t.Helper()
-	id, err := identity.Generate()
-	if err != nil {
-		t.Fatal(err)
+	return startNodeWith(t, nick, mcast, nodeOpts{})
+}
+
+// nodeOpts keep what a node restarted with them keeps: its key, its
+// message store and its groups' store (nil: new ones).
+type nodeOpts struct {
+	id     *identity.Identity
+	store  store.Store
+	groups group.Store
+}
+
+func startNodeWith(t *testing.T, nick string, mcast uint16, o nodeOpts) *realNode {
+	t.Helper()
+	id := o.id
+	if id == nil {
+		var err error
+		if id, err = identity.Generate(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -58,7 +75,8 @@ func startNode(t *testing.T, nick string, mcast uint16) *realNode {
 		t.Fatal(err)
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: "local",
-		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond})
+		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond,
+		Store: o.store, GroupStore: o.groups})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
@@ -31,6 +32,9 @@ type Transport interface {
 	// acknowledges them (control frames come back to Serve's handler).
 	SendBatch(ctx context.Context, d transport.Dest, ms []wire.Message) (twoWay bool, err error)
 	SendControl(ctx context.Context, d transport.Dest, c wire.Control) error
+	// SendFrame writes encoded frame lines (group frames) to a peer that
+	// takes them (ALPN parlance/2).
+	SendFrame(ctx context.Context, d transport.Dest, lines []byte) error
 	Close() error
 }
 
@@ -64,6 +68,9 @@ type Config struct {
 	ReadReceipts bool
 	// Contacts remembers keys (default: in memory only).
 	Contacts *Contacts
+	// GroupStore keeps the groups' ops and messages for the group engine
+	// (default: in memory, so groups last as long as the process).
+	GroupStore group.Store
 	// RequireEncryption refuses original (plaintext) peers both ways.
 	RequireEncryption bool
 	// SweepInterval is how often expired peers are looked for (default 1 s).
@@ -105,6 +112,7 @@ type Node struct {
 	out     *delivery
 	runCtx  context.Context // Run's; nil before Run
 	saveErr atomic.Bool     // a store write failed and was reported
+	grp     *groups         // nil without an identity (groups.go)
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -178,6 +186,13 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	if err := n.loadConversations(); err != nil {
 		return nil, err
+	}
+	if cfg.Identity != nil {
+		gs, err := newGroups(n, cfg.GroupStore)
+		if err != nil {
+			return nil, err
+		}
+		n.grp = gs
 	}
 	return n, nil
 }
@@ -264,6 +279,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Lock()
 	n.runCtx = gctx
 	n.mu.Unlock()
+	if n.grp != nil {
+		n.grp.start(gctx)
+	}
 	committed := make(chan struct{})
 	g.Go(func() error {
 		defer close(committed)
@@ -313,6 +331,9 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		if n.grp != nil {
+			n.grp.wait()
+		}
 		return n.cfg.Transport.Close()
 	})
 	err := g.Wait()
@@ -390,6 +411,7 @@ func (n *Node) sighting(s discovery.Sighting) {
 				n.warnChangedLocked(st)
 			}
 			n.out.peerSeen(ConvOf(st.Key))
+			n.groupPeerSeen(st.Peer)
 		case updated:
 			n.emit(PeerUpdated{Peer: st.Peer})
 			n.out.peerSeen(ConvOf(st.Key))
@@ -459,6 +481,10 @@ func (n *Node) Expire() {
 func (n *Node) receive(in transport.Inbound) {
 	if in.Control != nil {
 		n.receiveControl(in)
+		return
+	}
+	if in.Group != nil {
+		n.receiveGroup(in)
 		return
 	}
 	now := n.cfg.Now()

@@ -69,6 +69,8 @@ func (f *fakeTransport) SendBatch(_ context.Context, d transport.Dest, ms []wire
 	}
 	return f.twoWay, nil
 }
+func (f *fakeTransport) SendFrame(context.Context, transport.Dest, []byte) error { return nil }
+
 func (f *fakeTransport) SendControl(_ context.Context, d transport.Dest, c wire.Control) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
