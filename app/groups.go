@@ -615,3 +615,20 @@ func DisplayOrder(ms []Message) {
 		return strings.Compare(a.ID, b.ID)
 	})
 }
+
+// GroupAPI is what the UIs use of a Node's groups (an interface, so UI
+// tests can fake it).
+type GroupAPI interface {
+	Groups() []GroupInfo
+	Group(key PeerKey) (GroupInfo, bool)
+	ResolveGroup(name string) (GroupInfo, error)
+	Invitations() []GroupInvitation
+	CreateGroup(name string, members []PeerKey) (GroupInfo, error)
+	InviteToGroup(group, peer PeerKey) error
+	KickFromGroup(group, peer PeerKey) error
+	LeaveGroup(group PeerKey) error
+	JoinGroup(name string) (GroupInfo, error)
+	SendToGroup(group PeerKey, text string) (Message, error)
+}
+
+var _ GroupAPI = (*Node)(nil)

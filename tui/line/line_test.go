@@ -151,11 +151,11 @@ type session struct {
 	done chan error
 }
 
-func start(t *testing.T, node *fakeNode) *session {
+func start(t *testing.T, node Node) *session {
 	return startWith(t, node, Options{})
 }
 
-func startWith(t *testing.T, node *fakeNode, opts Options) *session {
+func startWith(t *testing.T, node Node, opts Options) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	s := &session{t: t, in: inW, out: bufio.NewScanner(outR), done: make(chan error, 1)}
