@@ -122,6 +122,9 @@ func (m *Model) conversationTitle() string {
 	if !ok {
 		return "Parlance"
 	}
+	if it.group {
+		return m.groupTitle(it)
+	}
 	parts := []string{it.name}
 	switch {
 	case it.peer.Online:

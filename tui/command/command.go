@@ -101,7 +101,7 @@ var Specs = []Spec{
 	{Name: "history", Args: "<nick> [N]", Help: "print the last N stored messages with a peer (default 20)", kind: History, minArgs: 1},
 	{Name: "search", Args: "<text>", Help: "search all history", kind: Search, minArgs: 1},
 	{Name: "resend", Args: "[nick]", Help: "send failed messages again (to nick, or all)", kind: Resend},
-	{Name: "group", Args: "new|invite|kick|leave|members|join #name [nick...]", Help: "make a group with peers, invite or kick one (admins), leave it, list its members, or accept an invitation", kind: Group, minArgs: 2},
+	{Name: "group", Args: "<op> #name …", Help: "groups: new #name [nick...] makes one; invite|kick #name <nick> (admins); leave, members or join #name", kind: Group, minArgs: 2},
 	{Name: "groups", Help: "list your groups and invitations", kind: Groups},
 	{Name: "clear", Help: "clear the conversation on screen", kind: Clear, Only: "tui"},
 	{Name: "close", Args: "[nick]", Help: "remove a conversation from the list until it has news (its history is kept)", kind: Close, Only: "tui"},
