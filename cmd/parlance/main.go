@@ -26,6 +26,7 @@ import (
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/config"
 	"github.com/parlance-chat/parlance/app/store"
+	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
@@ -273,6 +274,18 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	closers.push(st.Close)
+	var groups group.Store // nil: in memory, as with history = "off"
+	if cfg.Storage.History == config.HistoryOn {
+		gs, err := group.OpenFileStore(filepath.Join(dataDir, GroupsFileName))
+		if err != nil {
+			return err
+		}
+		if gs.Skipped > 0 {
+			logger.Warn("group store: unreadable lines skipped (the members' catch-up brings them back)", "lines", gs.Skipped)
+		}
+		closers.push(gs.Close)
+		groups = gs
+	}
 
 	tr, err := transport.Listen(transport.Config{
 		Identity:          id,
@@ -298,6 +311,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		Transport:         tr,
 		Sources:           []discovery.Source{src},
 		Store:             st,
+		GroupStore:        groups,
 		OutboxTTL:         cfg.OutboxTTL(),
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
@@ -344,6 +358,10 @@ func (s *closeStack) close() error {
 
 // DatabaseFileName is the profile's SQLite database.
 const DatabaseFileName = "parlance.db"
+
+// GroupsFileName is the file, in the data directory, of the groups' ops
+// and messages (group.FileStore), with history = "on".
+const GroupsFileName = "groups.jsonl"
 
 // openStore opens the profile's database, importing an older data
 // directory's contacts.json the first time.
