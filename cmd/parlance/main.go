@@ -25,8 +25,8 @@ import (
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/config"
-	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/app/group"
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
