@@ -20,7 +20,7 @@ import (
 
 // waitUntil reads n's events until ok holds (checked after each event and
 // each message change).
-func waitUntil(t *testing.T, n *realNode, what string, ok func() bool) {
+func waitUntil(t testing.TB, n *realNode, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for !ok() {
@@ -55,7 +55,7 @@ func groupHas(n *realNode, name string, nicks ...string) func() bool {
 }
 
 // groupTexts returns the texts of a group conversation, in stored order.
-func groupTexts(t *testing.T, n *realNode, key app.PeerKey) []string {
+func groupTexts(t testing.TB, n *realNode, key app.PeerKey) []string {
 	t.Helper()
 	ms, err := n.History(app.ConvOf(key), 0, 100_000)
 	if err != nil {
@@ -68,13 +68,13 @@ func groupTexts(t *testing.T, n *realNode, key app.PeerKey) []string {
 	return out
 }
 
-func hasText(t *testing.T, n *realNode, key app.PeerKey, text string) func() bool {
+func hasText(t testing.TB, n *realNode, key app.PeerKey, text string) func() bool {
 	return func() bool { return slices.Contains(groupTexts(t, n, key), text) }
 }
 
 // team starts alice, bob and carol, and alice makes #team with the other
 // two, who join. It returns the group's key.
-func team(t *testing.T, alice, bob, carol *realNode) app.PeerKey {
+func team(t testing.TB, alice, bob, carol *realNode) app.PeerKey {
 	t.Helper()
 	keys := waitJoins(t, alice, "bob", "carol")
 	waitJoins(t, bob, "alice", "carol")

@@ -39,7 +39,7 @@ type realNode struct {
 	done   chan error
 }
 
-func startNode(t *testing.T, nick string, mcast uint16) *realNode {
+func startNode(t testing.TB, nick string, mcast uint16) *realNode {
 	t.Helper()
 	return startNodeWith(t, nick, mcast, nodeOpts{})
 }
@@ -52,7 +52,7 @@ type nodeOpts struct {
 	groups group.Store
 }
 
-func startNodeWith(t *testing.T, nick string, mcast uint16, o nodeOpts) *realNode {
+func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
 	t.Helper()
 	id := o.id
 	if id == nil {
@@ -94,7 +94,7 @@ func (n *realNode) stop() {
 }
 
 // waitFor reads events until one satisfies ok.
-func waitFor[E app.Event](t *testing.T, n *realNode, what string, ok func(E) bool) E {
+func waitFor[E app.Event](t testing.TB, n *realNode, what string, ok func(E) bool) E {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -113,7 +113,7 @@ func waitFor[E app.Event](t *testing.T, n *realNode, what string, ok func(E) boo
 }
 
 // waitMsg reads the node's message changes until one satisfies ok.
-func waitMsg(t *testing.T, n *realNode, what string, ok func(app.Message) bool) app.Message {
+func waitMsg(t testing.TB, n *realNode, what string, ok func(app.Message) bool) app.Message {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -140,7 +140,7 @@ func waitMsg(t *testing.T, n *realNode, what string, ok func(app.Message) bool) 
 
 // waitJoins waits until n has seen every one of nicks join, in any order,
 // and returns their keys.
-func waitJoins(t *testing.T, n *realNode, nicks ...string) map[string]app.PeerKey {
+func waitJoins(t testing.TB, n *realNode, nicks ...string) map[string]app.PeerKey {
 	t.Helper()
 	keys := map[string]app.PeerKey{}
 	for len(keys) < len(nicks) {
