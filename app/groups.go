@@ -140,11 +140,37 @@ type groupLog struct{ n *Node }
 
 func (l groupLog) Log(msg string, args ...any) { l.n.log.Debug(msg, args...) }
 
-// start lets frames be written; the queue goroutines end with ctx.
+// groupResync is how often the node asks every online member for what
+// it may have missed (a catch-up request or reply lost to a refused
+// connection would otherwise wait for the member to come online anew).
+const groupResync = time.Minute
+
+// start lets frames be written and starts the periodic catch-up; the
+// goroutines end with ctx.
 func (gs *groups) start(ctx context.Context) {
 	gs.mu.Lock()
 	gs.ctx = ctx
+	gs.wg.Add(1)
 	gs.mu.Unlock()
+	go gs.resync(ctx)
+}
+
+func (gs *groups) resync(ctx context.Context) {
+	defer gs.wg.Done()
+	t := time.NewTicker(groupResync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, p := range gs.n.Peers() {
+				if p.Online {
+					gs.n.groupPeerSeen(p)
+				}
+			}
+		}
+	}
 }
 
 // wait stops new queue goroutines and waits for those running, which end
