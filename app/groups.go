@@ -515,22 +515,32 @@ func (n *Node) InviteToGroup(key, peer PeerKey) error {
 // KickFromGroup removes a member from a group (admins only).
 func (n *Node) KickFromGroup(key, peer PeerKey) error {
 	return n.groupOp(key, "kick", func(id wire.GroupID) ([]group.Outgoing, error) {
-		who, ok := strings.CutPrefix(string(peer), "id:")
-		if !ok {
-			return nil, fmt.Errorf("%s is not a member: %w", peer, group.ErrOriginalPeer)
+		who, err := memberOf(peer)
+		if err != nil {
+			return nil, err
 		}
-		return n.grp.eng.Kick(id, identity.ID(who))
+		return n.grp.eng.Kick(id, who)
 	})
+}
+
+// memberOf is the identity of a member's peer key ("id:<peer ID>"; a
+// member may be offline or unknown to the registry).
+func memberOf(peer PeerKey) (identity.ID, error) {
+	who, ok := strings.CutPrefix(string(peer), "id:")
+	if !ok {
+		return "", fmt.Errorf("%s is not a member: %w", peer, group.ErrOriginalPeer)
+	}
+	return identity.ID(who), nil
 }
 
 // PromoteInGroup makes a member an admin (admins only).
 func (n *Node) PromoteInGroup(key, peer PeerKey) error {
 	return n.groupOp(key, "promote", func(id wire.GroupID) ([]group.Outgoing, error) {
-		who, ok := strings.CutPrefix(string(peer), "id:")
-		if !ok {
-			return nil, fmt.Errorf("%s is not a member: %w", peer, group.ErrOriginalPeer)
+		who, err := memberOf(peer)
+		if err != nil {
+			return nil, err
 		}
-		return n.grp.eng.Promote(id, identity.ID(who))
+		return n.grp.eng.Promote(id, who)
 	})
 }
 
