@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -354,4 +355,24 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 
 func netipLoopback(port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+}
+
+// TestGroupRefusesOriginalPeers: an original peer has no key, so it cannot
+// be a member; the error says so.
+func TestGroupRefusesOriginalPeers(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	sendAnnounce(t, port, `{"type":"announce","nickname":"oldtimer","tcp_port":4242}`)
+	key := waitFor(t, alice, "the original peer", joined("oldtimer")).Peer.Key
+	_, err := alice.CreateGroup("team", []app.PeerKey{key})
+	if !errors.Is(err, group.ErrOriginalPeer) || !strings.Contains(err.Error(), "oldtimer") {
+		t.Fatalf("CreateGroup with an original peer: %v; want ErrOriginalPeer naming it", err)
+	}
+	g, err := alice.CreateGroup("team", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.InviteToGroup(g.Key, key); !errors.Is(err, group.ErrOriginalPeer) {
+		t.Fatalf("InviteToGroup with an original peer: %v; want ErrOriginalPeer", err)
+	}
 }
