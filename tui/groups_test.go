@@ -68,7 +68,7 @@ func TestGroupsInTheList(t *testing.T) {
 	if got := h.m.list.items[0]; !got.group || got.name != "#team" {
 		t.Fatalf("first row = %+v; want the group #team above the peers", got)
 	}
-	h.wantScreen("#team", "alice")
+	h.wantScreen("#team", "alice", "Peers 3/3") // the group is no peer
 
 	// A member's message counts as unread on the group's row.
 	h.events(inMsg{app.Message{Peer: string(alice.Key), Conv: app.ConvID(team.Key), From: "alice", Text: "hi team", At: testStart}})
