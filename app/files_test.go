@@ -27,8 +27,8 @@ func filesPair(t *testing.T, bobFiles func(*app.FilesConfig)) (alice, bob *realN
 	if bobFiles != nil {
 		bobFiles(bc)
 	}
-	alice = startNodeWith(t, "alice", port, &app.FilesConfig{Dir: t.TempDir()})
-	bob = startNodeWith(t, "bob", port, bc)
+	alice = startNodeWith(t, "alice", port, nodeOpts{files: &app.FilesConfig{Dir: t.TempDir()}})
+	bob = startNodeWith(t, "bob", port, nodeOpts{files: bc})
 	bobKey = waitJoins(t, alice, "bob")["bob"]
 	aliceKey = waitJoins(t, bob, "alice")["alice"]
 	return alice, bob, bobKey, aliceKey, bobDir, port
@@ -153,7 +153,7 @@ func TestFileAutoAcceptVerified(t *testing.T) {
 
 func TestFileOriginalPeerRefused(t *testing.T) {
 	port := uint16(nextPort.Add(1))
-	alice := startNodeWith(t, "alice", port, &app.FilesConfig{Dir: t.TempDir()})
+	alice := startNodeWith(t, "alice", port, nodeOpts{files: &app.FilesConfig{Dir: t.TempDir()}})
 	sendAnnounce(t, port, `{"type":"announce","nickname":"carol","tcp_port":9}`)
 	carol := waitFor(t, alice, "the original peer", joined("carol")).Peer
 	if !carol.Original() {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
@@ -38,17 +39,29 @@ type realNode struct {
 	done   chan error
 }
 
-func startNode(t *testing.T, nick string, mcast uint16) *realNode {
+func startNode(t testing.TB, nick string, mcast uint16) *realNode {
 	t.Helper()
-	return startNodeWith(t, nick, mcast, nil)
+	return startNodeWith(t, nick, mcast, nodeOpts{})
 }
 
-// startNodeWith is startNode with file transfer configured (nil: off).
-func startNodeWith(t *testing.T, nick string, mcast uint16, files *app.FilesConfig) *realNode {
+// nodeOpts keep what a node restarted with them keeps: its key, its
+// message store and its groups' store (nil: new ones), and its file
+// transfer settings (nil: off).
+type nodeOpts struct {
+	id     *identity.Identity
+	store  store.Store
+	groups group.Store
+	files  *app.FilesConfig
+}
+
+func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
 	t.Helper()
-	id, err := identity.Generate()
-	if err != nil {
-		t.Fatal(err)
+	id := o.id
+	if id == nil {
+		var err error
+		if id, err = identity.Generate(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -64,7 +77,8 @@ func startNodeWith(t *testing.T, nick string, mcast uint16, files *app.FilesConf
 		t.Fatal(err)
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: "local",
-		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond, Files: files})
+		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond,
+		Store: o.store, GroupStore: o.groups, Files: o.files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +96,7 @@ func (n *realNode) stop() {
 }
 
 // waitFor reads events until one satisfies ok.
-func waitFor[E app.Event](t *testing.T, n *realNode, what string, ok func(E) bool) E {
+func waitFor[E app.Event](t testing.TB, n *realNode, what string, ok func(E) bool) E {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -101,7 +115,7 @@ func waitFor[E app.Event](t *testing.T, n *realNode, what string, ok func(E) boo
 }
 
 // waitMsg reads the node's message changes until one satisfies ok.
-func waitMsg(t *testing.T, n *realNode, what string, ok func(app.Message) bool) app.Message {
+func waitMsg(t testing.TB, n *realNode, what string, ok func(app.Message) bool) app.Message {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -128,7 +142,7 @@ func waitMsg(t *testing.T, n *realNode, what string, ok func(app.Message) bool) 
 
 // waitJoins waits until n has seen every one of nicks join, in any order,
 // and returns their keys.
-func waitJoins(t *testing.T, n *realNode, nicks ...string) map[string]app.PeerKey {
+func waitJoins(t testing.TB, n *realNode, nicks ...string) map[string]app.PeerKey {
 	t.Helper()
 	keys := map[string]app.PeerKey{}
 	for len(keys) < len(nicks) {

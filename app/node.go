@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/filexfer"
@@ -34,6 +35,9 @@ type Transport interface {
 	// (control frames come back to Serve's handler).
 	SendBatchOn(ctx context.Context, d transport.Dest, ms []wire.Message, gen uint64) (transport.Sent, error)
 	SendControl(ctx context.Context, d transport.Dest, c wire.Control) error
+	// SendFrame writes encoded frame lines (group frames) to a peer that
+	// takes them (ALPN parlance/2).
+	SendFrame(ctx context.Context, d transport.Dest, lines []byte) error
 	Close() error
 }
 
@@ -67,6 +71,9 @@ type Config struct {
 	ReadReceipts bool
 	// Contacts remembers keys (default: in memory only).
 	Contacts *Contacts
+	// GroupStore keeps the groups' ops and messages for the group engine
+	// (default: in memory, so groups last as long as the process).
+	GroupStore group.Store
 	// RequireEncryption refuses original (plaintext) peers both ways.
 	RequireEncryption bool
 	// SweepInterval is how often expired peers are looked for (default 1 s).
@@ -113,6 +120,7 @@ type Node struct {
 	saveErr atomic.Bool     // a store write failed and was reported
 
 	files *filexfer.Engine // nil: file transfer is off (files.go)
+	grp   *groups          // nil without an identity (groups.go)
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -191,6 +199,13 @@ func NewNode(cfg Config) (*Node, error) {
 		if err := n.startFiles(*cfg.Files); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Identity != nil {
+		gs, err := newGroups(n, cfg.GroupStore)
+		if err != nil {
+			return nil, err
+		}
+		n.grp = gs
 	}
 	return n, nil
 }
@@ -277,6 +292,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Lock()
 	n.runCtx = gctx
 	n.mu.Unlock()
+	if n.grp != nil {
+		n.grp.start(gctx)
+	}
 	committed := make(chan struct{})
 	g.Go(func() error {
 		defer close(committed)
@@ -327,6 +345,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		n.closeFiles()
+		if n.grp != nil {
+			n.grp.wait()
+		}
 		return n.cfg.Transport.Close()
 	})
 	err := g.Wait()
@@ -407,6 +428,7 @@ func (n *Node) sighting(s discovery.Sighting) {
 				n.warnChangedLocked(st)
 			}
 			n.out.peerSeen(ConvOf(st.Key))
+			n.groupPeerSeen(st.Peer)
 		case updated:
 			online = st.Identity // a new address: try it now
 			n.emit(PeerUpdated{Peer: st.Peer})
@@ -477,6 +499,10 @@ func (n *Node) Expire() {
 func (n *Node) receive(in transport.Inbound) {
 	if in.Control != nil {
 		n.receiveControl(in)
+		return
+	}
+	if in.Group != nil {
+		n.receiveGroup(in)
 		return
 	}
 	now := n.cfg.Now()

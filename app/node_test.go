@@ -69,6 +69,8 @@ func (f *fakeTransport) SendBatchOn(_ context.Context, d transport.Dest, ms []wi
 	}
 	return transport.Sent{TwoWay: f.twoWay, Gen: 1}, nil
 }
+func (f *fakeTransport) SendFrame(context.Context, transport.Dest, []byte) error { return nil }
+
 func (f *fakeTransport) SendControl(_ context.Context, d transport.Dest, c wire.Control) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

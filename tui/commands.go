@@ -81,12 +81,18 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		if !ok {
 			return nil, errNoSelection
 		}
+		if it.group {
+			return nil, m.sendGroup(it, cmd.Text)
+		}
 		return m.send(it, cmd.Text), nil
 
 	case command.Me:
 		it, ok := m.list.selected()
 		if !ok {
 			return nil, errNoSelection
+		}
+		if it.group {
+			return nil, m.sendGroup(it, command.Action(cmd.Text))
 		}
 		return m.send(it, command.Action(cmd.Text)), nil
 
@@ -118,6 +124,9 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		}
 		if it.peer.Key != m.list.sel {
 			m.say(kindSystem, "→ to "+it.name+": "+excerpt(textsafe.Line(cmd.Text), 60))
+		}
+		if it.group {
+			return nil, m.sendGroup(it, cmd.Text)
 		}
 		return m.send(it, cmd.Text), nil
 
@@ -228,6 +237,9 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			"\nCompare it with "+textsafe.Name(it.peer.Nickname)+" in person or on a call you trust; they see the same code. "+
 			"If it matches, type /verify "+it.name+" confirm.")
 		return nil, nil
+
+	case command.Group, command.Groups:
+		return nil, m.runGroup(cmd)
 	}
 	return nil, fmt.Errorf("command not available here")
 }

@@ -50,6 +50,8 @@ type entry struct {
 	// marked puts the read marker above the entry: the first one that
 	// arrived while the conversation was out of view.
 	marked bool
+	// group: a message of a group conversation (no receipts there).
+	group bool
 
 	wrapW int      // width lines were made for; 0 = not made
 	lines []string // rendered (styled) lines

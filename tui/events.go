@@ -220,7 +220,8 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		m.log.Info("peer events dropped; peer list reloaded", "dropped", ev.Dropped)
 		return true, "", nil
 	}
-	return false, "", nil
+	refresh, note = m.handleGroupEvent(ev)
+	return refresh, note, nil
 }
 
 // setSelf takes a new Self, saying so when the nickname changed.

@@ -34,6 +34,11 @@ type fakeNode struct {
 	store   *store.Memory
 	changed chan struct{}
 	deliver bool
+
+	// groups are the node's groups (groups_test.go); groupSent records
+	// SendToGroup.
+	groups    []app.GroupInfo
+	groupSent []string
 }
 
 // inMsg is a message arriving from the network, for harness.events: it

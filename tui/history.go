@@ -102,7 +102,7 @@ func (m *Model) addStored(c *conversation, msg app.Message) {
 // storedEntry makes the entry of a stored message.
 func (m *Model) storedEntry(msg app.Message) entry {
 	e := entry{kind: kindIn, at: msg.At, from: textsafe.Name(msg.From), color: msg.Peer,
-		text: textsafe.Sanitize(msg.Text, true), id: msg.ID, seq: msg.Seq}
+		text: textsafe.Sanitize(msg.Text, true), id: msg.ID, seq: msg.Seq, group: app.IsGroupKey(app.PeerOf(msg.Conv))}
 	if e.at.IsZero() {
 		e.at = m.now()
 	}
@@ -224,6 +224,9 @@ func stateMark(e *entry) (mark string, failed bool) {
 		case store.Failed:
 			return "✗ not delivered", true
 		case store.SentNoReceipt:
+			if e.group {
+				return "✓", false // written to the members online; no receipts
+			}
 			return "✓ (no receipts: original peer)", false
 		}
 	}

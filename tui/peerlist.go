@@ -23,6 +23,9 @@ type peerItem struct {
 	// as textsafe.Name shows it, with "#tag" when it needs one to be told
 	// apart (see nameItems). resolve knows these names.
 	name string
+	// group is set for a group's row (tui/groups.go): peer.Key is its
+	// app.GroupKey and peer.Nickname "#name".
+	group bool
 }
 
 // peerList is the left pane: every known peer and every conversation.
@@ -113,6 +116,10 @@ func (m *Model) refreshPeers() {
 	items := make([]peerItem, 0, len(peers)+4)
 	index := make(map[app.PeerKey]int, len(peers)+4)
 	online := 0
+	for _, it := range m.groupItems() {
+		index[it.peer.Key] = len(items)
+		items = append(items, it)
+	}
 	for _, p := range peers {
 		if m.closed[p.Key] {
 			continue
@@ -140,6 +147,7 @@ func (m *Model) refreshPeers() {
 		items = append(items, peerItem{peer: peerFromKey(key, m.convs[key].nick)})
 	}
 	m.nameItems(items)
+	nameGroups(items)
 	m.list.items, m.list.index, m.list.nOnline = items, index, online
 	if _, ok := index[m.list.sel]; !ok && m.list.sel != "" {
 		// Peers() should keep every peer with a conversation, so this is

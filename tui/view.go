@@ -113,7 +113,15 @@ func (m *Model) edge(left, right, label string, inner int) string {
 }
 
 func (m *Model) listTitle() string {
-	return fmt.Sprintf("Peers %d/%d", m.list.online(), len(m.list.items))
+	peers := len(m.list.items)
+	for _, it := range m.list.items {
+		if it.group {
+			peers-- // groups come first, and are few
+		} else {
+			break
+		}
+	}
+	return fmt.Sprintf("Peers %d/%d", m.list.online(), peers)
 }
 
 // conversationTitle names the peer in view with its state and trust.
@@ -121,6 +129,9 @@ func (m *Model) conversationTitle() string {
 	it, ok := m.list.selected()
 	if !ok {
 		return "Parlance"
+	}
+	if it.group {
+		return m.groupTitle(it)
 	}
 	parts := []string{it.name}
 	switch {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/config"
+	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
@@ -280,6 +281,18 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	closers.push(st.Close)
+	var groups group.Store // nil: in memory, as with history = "off"
+	if cfg.Storage.History == config.HistoryOn {
+		gs, err := group.OpenFileStore(filepath.Join(dataDir, GroupsFileName))
+		if err != nil {
+			return err
+		}
+		if gs.Skipped > 0 {
+			logger.Warn("group store: unreadable lines skipped (the members' catch-up brings them back)", "lines", gs.Skipped)
+		}
+		closers.push(gs.Close)
+		groups = gs
+	}
 
 	tr, err := transport.Listen(transport.Config{
 		Identity:          id,
@@ -309,6 +322,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		Transport:         tr,
 		Sources:           []discovery.Source{src},
 		Store:             st,
+		GroupStore:        groups,
 		OutboxTTL:         cfg.OutboxTTL(),
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
@@ -382,6 +396,10 @@ func filesConfig(cfg config.Config, dataDir string) (*app.FilesConfig, error) {
 
 // DatabaseFileName is the profile's SQLite database.
 const DatabaseFileName = "parlance.db"
+
+// GroupsFileName is the file, in the data directory, of the groups' ops
+// and messages (group.FileStore), with history = "on".
+const GroupsFileName = "groups.jsonl"
 
 // openStore opens the profile's database, importing an older data
 // directory's contacts.json the first time.

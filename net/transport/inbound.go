@@ -237,7 +237,7 @@ func (t *Transport) readMessages(r io.Reader, raw net.Conn, ic *inConn, remote n
 		}
 		ic.touch(time.Now())
 		t.stats.received.Add(1)
-		handle(Inbound{Message: f.Message, Control: f.Control, Remote: remote, Identity: id, Reply: reply})
+		handle(Inbound{Message: f.Message, Control: f.Control, Group: f.Group, Remote: remote, Identity: id, Reply: reply})
 	}
 }
 

@@ -134,12 +134,27 @@ func (t *Transport) SendBatchOn(ctx context.Context, d Dest, ms []wire.Message, 
 // connection. It fails with ErrNotTwoWay when the peer speaks only
 // parlance/1 (the frame is not sent).
 func (t *Transport) SendControl(ctx context.Context, d Dest, c wire.Control) error {
-	if d.Identity == "" {
-		return fmt.Errorf("send %s to %s: %w", c.Type, d.Addr, ErrNotTwoWay)
-	}
 	line, err := c.AppendLine(nil)
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
+	}
+	if err := t.SendFrame(ctx, d, line); err != nil {
+		return fmt.Errorf("send %s: %w", c.Type, err)
+	}
+	return nil
+}
+
+// SendFrame writes one already encoded frame line (a control or group
+// frame, "\n" included) to a Parlance peer over the kept connection,
+// dialing if there is none. It fails with ErrNotTwoWay, sending nothing,
+// when the peer has no identity or speaks only parlance/1: such a peer's
+// parser would drop the frame anyway.
+func (t *Transport) SendFrame(ctx context.Context, d Dest, line []byte) error {
+	if d.Identity == "" {
+		return fmt.Errorf("send to %s: %w", d.Addr, ErrNotTwoWay)
+	}
+	if len(line) == 0 || line[len(line)-1] != '\n' || len(line) > wire.MaxLine {
+		return fmt.Errorf("send to %s: a frame must be one line of at most %d bytes", d.Addr, wire.MaxLine)
 	}
 	p, err := t.connected(ctx, d)
 	if err != nil {
@@ -147,14 +162,14 @@ func (t *Transport) SendControl(ctx context.Context, d Dest, c wire.Control) err
 	}
 	defer p.release()
 	if !p.twoWay {
-		return fmt.Errorf("send %s to %s: %w", c.Type, d.Addr, ErrNotTwoWay)
+		return fmt.Errorf("send to %s: %w", d.Addr, ErrNotTwoWay)
 	}
 	keep, err := t.write(ctx, p.conn, line, 0)
 	if !keep {
 		p.drop()
 	}
 	if err != nil {
-		return fmt.Errorf("send %s to %s: %w", c.Type, d.Addr, err)
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
 	p.lastUse = time.Now()
 	return nil
@@ -472,7 +487,8 @@ func (t *Transport) ended(c net.Conn, dead chan<- struct{}) {
 }
 
 // readReplies is watch for a two-way connection: it reads the control
-// frames the peer sends back (acknowledgements, read receipts) and hands
+// frames the peer sends back (acknowledgements, read receipts) and the
+// group frames it sends on our connection, and hands
 // them to Serve's handler, until the connection ends. Lines over
 // wire.MaxLine end it; lines that do not parse, or chat messages (which
 // belong on the peer's own connection), are dropped.
@@ -493,14 +509,14 @@ func (t *Transport) readReplies(c net.Conn, id string, dead chan<- struct{}) {
 			continue
 		}
 		f, perr := wire.ParseFrame(line)
-		if perr != nil || f.Control == nil {
+		if perr != nil || (f.Control == nil && f.Group == nil) {
 			t.stats.dropped.Add(1)
 			t.logs.dropped.Log("dropped a line on an outgoing connection", "remote", remote.String(), "err", perr)
 			continue
 		}
 		if h := t.handle.Load(); h != nil {
 			t.stats.controls.Add(1)
-			(*h)(Inbound{Control: f.Control, Remote: remote, Identity: id})
+			(*h)(Inbound{Control: f.Control, Group: f.Group, Remote: remote, Identity: id})
 		}
 	}
 	t.ended(c, dead)

@@ -26,7 +26,10 @@
 // that negotiated it, the receiver sends control frames (wire.Control:
 // acknowledgements, read receipts) back on the connection a message came
 // on (Inbound.Reply), and the sender's watcher reads them and hands them to
-// Serve's handler with the peer's proven identity. With a peer that speaks
+// Serve's handler with the peer's proven identity. Group frames
+// (wire.GroupFrame) travel on two-way connections too, both ways: the
+// sender writes them with SendFrame, and either reader hands them to
+// Serve's handler. With a peer that speaks
 // only parlance/1, or in plaintext, outgoing connections are read solely to
 // notice when the peer closes (so the next Send redials); anything the peer
 // sends on them is discarded.
@@ -168,7 +171,10 @@ type Inbound struct {
 	Message wire.Message
 	// Control is set, and Message empty, for a control frame.
 	Control *wire.Control
-	Remote  netip.AddrPort
+	// Group is set, and Message empty, for a group frame (only ever on a
+	// two-way TLS connection, so Identity is set).
+	Group  wire.GroupFrame
+	Remote netip.AddrPort
 	// Identity is the sender's peer ID, proven by its TLS handshake, or
 	// empty for a plaintext (original) connection.
 	Identity string

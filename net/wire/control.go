@@ -69,24 +69,33 @@ func (c Control) validate() error {
 }
 
 // Frame is one line received on a peer connection: a chat message or,
-// between Parlance peers, a control frame.
+// between Parlance peers, a control frame or a group frame.
 type Frame struct {
 	Message Message
 	// Control is set for a control frame (and Message is then empty).
 	Control *Control
+	// Group is set for a group frame (see group.go; Message is then empty).
+	Group GroupFrame
 }
 
 var typeKey = []byte(`"type"`)
 
 // ParseFrame decodes one line from a peer connection. Lines with a "type"
-// are control frames; the rest are parsed as chat messages, exactly as
-// ParseMessage does.
+// are group frames (a group type, see IsGroupType) or control frames; the
+// rest are parsed as chat messages, exactly as ParseMessage does.
 func ParseFrame(line []byte) (Frame, error) {
 	if bytes.Contains(line, typeKey) {
 		var probe struct {
 			Type *string `json:"type"`
 		}
 		if err := json.Unmarshal(bytes.TrimSpace(line), &probe); err == nil && probe.Type != nil {
+			if IsGroupType(*probe.Type) {
+				g, err := ParseGroupFrame(line)
+				if err != nil {
+					return Frame{}, err
+				}
+				return Frame{Group: g}, nil
+			}
 			c, err := parseControl(line)
 			if err != nil {
 				return Frame{}, err

@@ -33,7 +33,22 @@ const (
 	Unignore             // /unignore <nick>
 	Close                // /close [nick]
 	Wait                 // /wait <nick>
+	Group                // /group new|invite|kick|leave|members|join #name [nick...]
+	Groups               // /groups
 )
+
+// Group subcommands (Command.Sub).
+const (
+	GroupNew     = "new"
+	GroupInvite  = "invite"
+	GroupKick    = "kick"
+	GroupLeave   = "leave"
+	GroupMembers = "members"
+	GroupJoin    = "join"
+)
+
+// IsGroupTarget reports whether a /send target names a group ("#team").
+func IsGroupTarget(target string) bool { return strings.HasPrefix(target, "#") && len(target) > 1 }
 
 // Command is one parsed input line.
 type Command struct {
@@ -47,6 +62,11 @@ type Command struct {
 	Confirm bool
 	// Count is N of "/history <nick> [N]" (0: the default).
 	Count int
+	// Sub is the /group subcommand, Group the group's name (without "#")
+	// and Nicks the peers it names (one for invite and kick).
+	Sub   string
+	Group string
+	Nicks []string
 
 	// rest is what followed "/send " unsplit, when the target was not
 	// quoted: see PreferKnownTarget.
@@ -81,6 +101,8 @@ var Specs = []Spec{
 	{Name: "history", Args: "<nick> [N]", Help: "print the last N stored messages with a peer (default 20)", kind: History, minArgs: 1},
 	{Name: "search", Args: "<text>", Help: "search all history", kind: Search, minArgs: 1},
 	{Name: "resend", Args: "[nick]", Help: "send failed messages again (to nick, or all)", kind: Resend},
+	{Name: "group", Args: "<op> #name …", Help: "groups: new #name [nick...] makes one; invite|kick #name <nick> (admins); leave, members or join #name", kind: Group, minArgs: 2},
+	{Name: "groups", Help: "list your groups and invitations", kind: Groups},
 	{Name: "clear", Help: "clear the conversation on screen", kind: Clear, Only: "tui"},
 	{Name: "close", Args: "[nick]", Help: "remove a conversation from the list until it has news (its history is kept)", kind: Close, Only: "tui"},
 	{Name: "ignore", Args: "[nick]", Help: "drop a peer's messages (counted); alone: list who is ignored", kind: Ignore},
@@ -209,6 +231,10 @@ func Parse(line string) (Command, error) {
 			return Command{}, usage
 		}
 		c.Target = strings.TrimSpace(rest)
+	case Group:
+		if err := parseGroup(&c, rest); err != nil {
+			return Command{}, err
+		}
 	case Select, Whois, Nick, Ignore, Unignore, Close, Wait:
 		target, extra, quoted, err := quotedTarget(rest)
 		switch {
@@ -243,6 +269,52 @@ func Parse(line string) (Command, error) {
 		c.Target = target
 	}
 	return c, nil
+}
+
+// parseGroup fills in a /group command from what follows "/group ".
+func parseGroup(c *Command, rest string) error {
+	sub, rest, _ := strings.Cut(rest, " ")
+	name, rest, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+	c.Sub, c.Group = strings.ToLower(sub), strings.TrimPrefix(name, "#")
+	rest = strings.TrimSpace(rest)
+	if c.Group == "" {
+		return fmt.Errorf("usage: /group %s #name", c.Sub)
+	}
+	switch c.Sub {
+	case GroupNew:
+		for rest != "" {
+			nick, after, quoted, err := quotedTarget(rest)
+			if err != nil {
+				return err
+			}
+			if !quoted {
+				nick, after, _ = strings.Cut(rest, " ")
+			}
+			c.Nicks = append(c.Nicks, nick)
+			rest = strings.TrimLeft(after, " ")
+		}
+	case GroupInvite, GroupKick:
+		nick, after, quoted, err := quotedTarget(rest)
+		switch {
+		case err != nil:
+			return err
+		case quoted && strings.TrimSpace(after) != "":
+			return fmt.Errorf("usage: /group %s #name <nick>", c.Sub)
+		case !quoted:
+			nick = rest
+		}
+		if nick == "" {
+			return fmt.Errorf("usage: /group %s #name <nick>", c.Sub)
+		}
+		c.Nicks = []string{nick}
+	case GroupLeave, GroupMembers, GroupJoin:
+		if rest != "" {
+			return fmt.Errorf("usage: /group %s #name", c.Sub)
+		}
+	default:
+		return fmt.Errorf("/group %s: unknown; use new, invite, kick, leave, members or join", sub)
+	}
+	return nil
 }
 
 // quotedTarget splits `"Mary Ann" rest` into the name and the rest, for

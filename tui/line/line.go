@@ -233,6 +233,10 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		if c.Kind == command.Me {
 			text = command.Action(text)
 		}
+		if app.IsGroupKey(u.sel) {
+			u.sendGroupKey(u.sel, text)
+			return false
+		}
 		p, ok := u.node.Peer(u.sel)
 		if !ok {
 			u.failed++
@@ -241,6 +245,10 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		}
 		u.sendTo(ctx, p, text)
 	case command.Select:
+		if command.IsGroupTarget(c.Target) {
+			u.selectGroup(c.Target)
+			return false
+		}
 		if p, ok := u.resolve(c.Target); ok {
 			u.sel = p.Key
 			u.printf("* plain lines now go to %s", u.name(p))
@@ -251,7 +259,13 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		u.ignore(c)
 	case command.Peers:
 		u.peers()
+	case command.Group, command.Groups:
+		u.group(c)
 	case command.Send:
+		if command.IsGroupTarget(c.Target) {
+			u.sendGroup(c.Target, c.Text)
+			return false
+		}
 		c.PreferKnownTarget(func(name string) bool { return len(u.node.Resolve(name)) > 0 })
 		u.send(ctx, c.Target, c.Text)
 	case command.Nick:
@@ -362,6 +376,9 @@ func (u *UI) catchUp() {
 
 // change prints one store change.
 func (u *UI) change(m app.Message) {
+	if u.groupChange(m) {
+		return
+	}
 	isNew := m.Seq > u.version
 	switch {
 	case isNew && !m.Outgoing && u.ignored.Drop(app.PeerKey(m.Peer)):
@@ -640,6 +657,8 @@ func (u *UI) event(e app.Event) {
 		u.transferEvent(e)
 	case app.Resync:
 		u.printf("! warning: output fell behind and %d peer events were dropped (no message was); /peers shows the current state", e.Dropped)
+	default:
+		u.groupEvent(e)
 	}
 }
 

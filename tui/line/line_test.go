@@ -151,7 +151,7 @@ type session struct {
 	done chan error
 }
 
-func start(t *testing.T, node *fakeNode) *session {
+func start(t *testing.T, node Node) *session {
 	return startWith(t, node, Options{})
 }
 

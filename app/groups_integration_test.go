@@ -1,0 +1,378 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/group"
+	"github.com/parlance-chat/parlance/app/store"
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// waitUntil reads n's events until ok holds (checked after each event and
+// each message change).
+func waitUntil(t testing.TB, n *realNode, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !ok() {
+		select {
+		case _, open := <-n.Events():
+			if !open {
+				t.Fatalf("events closed while waiting for %s", what)
+			}
+		case <-n.Changed():
+		case <-deadline:
+			t.Fatalf("no %s within 10 s", what)
+		}
+	}
+}
+
+// groupHas reports whether n is in the group named name with exactly the
+// members nicks.
+func groupHas(n *realNode, name string, nicks ...string) func() bool {
+	return func() bool {
+		g, err := n.ResolveGroup(name)
+		if err != nil || !g.Joined {
+			return false
+		}
+		var got []string
+		for _, m := range g.Members {
+			got = append(got, m.Nickname)
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(nicks))
+		return slices.Equal(got, want)
+	}
+}
+
+// groupTexts returns the texts of a group conversation, in stored order.
+func groupTexts(t testing.TB, n *realNode, key app.PeerKey) []string {
+	t.Helper()
+	ms, err := n.History(app.ConvOf(key), 0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Text)
+	}
+	return out
+}
+
+func hasText(t testing.TB, n *realNode, key app.PeerKey, text string) func() bool {
+	return func() bool { return slices.Contains(groupTexts(t, n, key), text) }
+}
+
+// team starts alice, bob and carol, and alice makes #team with the other
+// two, who join. It returns the group's key.
+func team(t testing.TB, alice, bob, carol *realNode) app.PeerKey {
+	t.Helper()
+	keys := waitJoins(t, alice, "bob", "carol")
+	waitJoins(t, bob, "alice", "carol")
+	waitJoins(t, carol, "alice", "bob")
+	g, err := alice.CreateGroup("#team", []app.PeerKey{keys["bob"], keys["carol"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*realNode{bob, carol} {
+		inv := waitFor(t, n, "the invitation", func(e app.GroupInvited) bool { return e.Invitation.Name == "team" })
+		if inv.Invitation.ByNick != "alice" || inv.Invitation.Known {
+			t.Errorf("invitation = %+v; want by alice, never talked with", inv.Invitation)
+		}
+		if _, err := n.JoinGroup("team"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*realNode{alice, bob, carol} {
+		waitUntil(t, n, "#team with three members", groupHas(n, "team", "alice", "bob", "carol"))
+	}
+	return g.Key
+}
+
+func TestGroupThreeNodes(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	bob := startNode(t, "bob", port)
+	carol := startNode(t, "carol", port)
+	key := team(t, alice, bob, carol)
+	nodes := map[string]*realNode{"alice": alice, "bob": bob, "carol": carol}
+
+	// Messages from each reach the other two exactly once.
+	for nick, n := range nodes {
+		if _, err := n.SendToGroup(key, "hello from "+nick); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		for nick := range nodes {
+			waitUntil(t, n, nick+"'s message", hasText(t, n, key, "hello from "+nick))
+		}
+	}
+	for nick, n := range nodes {
+		ms, err := n.History(app.ConvOf(key), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 3 {
+			t.Errorf("%s holds %d messages, want 3: %+v", nick, len(ms), ms)
+		}
+		for _, m := range ms {
+			if want := "hello from " + m.From; m.Text != want || m.Outgoing != (m.From == nick) {
+				t.Errorf("%s: message %+v", nick, m)
+			}
+		}
+	}
+
+	// A kicked member's messages are refused by the rest: bob's identity
+	// posts after alice kicked him (over a connection of its own, so that
+	// bob's node, which knows it was kicked, cannot stop it).
+	bobKey := app.PeerKey("id:" + bob.id.ID().String())
+	if err := alice.KickFromGroup(key, bobKey); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*realNode{alice, carol} {
+		waitUntil(t, n, "#team without bob", groupHas(n, "team", "alice", "carol"))
+	}
+	waitUntil(t, bob, "bob out of #team", func() bool { g, err := bob.ResolveGroup("team"); return err == nil && !g.Joined })
+	if _, err := bob.SendToGroup(key, "still here?"); err == nil {
+		t.Error("bob's node sent to a group he was kicked from")
+	}
+	gid := groupID(t, alice, key)
+	late := signedMessage(bob.id, gid, 2, "from kicked bob")
+	for _, n := range []*realNode{alice, carol} {
+		sendRaw(t, bob.id, n, late, "barrier for "+n.Self().Nickname)
+		if slices.Contains(groupTexts(t, n, key), "from kicked bob") {
+			t.Errorf("%s took a message bob posted after his kick", n.Self().Nickname)
+		}
+	}
+
+	// carol leaves and gets nothing after.
+	if err := carol.LeaveGroup(key); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, alice, "#team without carol", func() bool {
+		g, _ := alice.Group(key)
+		return len(g.Members) == 1
+	})
+	if _, err := alice.SendToGroup(key, "after carol left"); err != nil {
+		t.Fatal(err)
+	}
+	// alice's one-to-one message goes on the same connection, after any
+	// group frame alice might (wrongly) have written to carol.
+	toCarol := app.PeerKey("id:" + carol.id.ID().String())
+	if _, err := alice.Send(context.Background(), toCarol, "barrier"); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, carol, "alice's barrier", func(m app.Message) bool { return m.Text == "barrier" })
+	if slices.Contains(groupTexts(t, carol, key), "after carol left") {
+		t.Error("carol got a message sent after she left")
+	}
+}
+
+func groupID(t *testing.T, n *realNode, key app.PeerKey) wire.GroupID {
+	t.Helper()
+	g, ok := n.Group(key)
+	if !ok {
+		t.Fatalf("no group %s", key)
+	}
+	return g.ID
+}
+
+func signedMessage(id *identity.Identity, g wire.GroupID, seq uint64, text string) wire.GroupMessage {
+	m := wire.GroupMessage{Group: g, ID: wire.MessageID{byte(seq), 0xee}, Sender: id.ID().String(), Key: id.PublicKey(),
+		Seq: seq, Time: time.Now().UnixMilli(), Text: text}
+	m.Sig = id.Sign(m.SignedBytes())
+	return m
+}
+
+// sendRaw writes frame to n from a transport of its own with identity
+// id, then a chat message with text barrier on the same connection, and
+// waits for n to store the barrier: n has handled the frame by then.
+func sendRaw(t *testing.T, id *identity.Identity, n *realNode, frame wire.GroupFrame, barrier string) {
+	t.Helper()
+	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	line, err := wire.MarshalGroupFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := transport.Dest{Addr: netipLoopback(n.port), Identity: n.id.ID().String()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tr.SendFrame(ctx, d, line); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Send(ctx, d, wire.Message{From: "raw", Content: barrier, Timestamp: time.Now().Unix(), ID: wire.NewMessageID()}); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, n, "the barrier", func(m app.Message) bool { return m.Text == barrier })
+}
+
+func TestGroupForgeries(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	bob := startNode(t, "bob", port)
+	carol := startNode(t, "carol", port)
+	key := team(t, alice, bob, carol)
+	gid := groupID(t, alice, key)
+
+	// A non-member with a valid TLS identity posts: dropped.
+	mallory, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendRaw(t, mallory, alice, signedMessage(mallory, gid, 1, "from mallory"), "barrier 1")
+	if slices.Contains(groupTexts(t, alice, key), "from mallory") {
+		t.Error("alice took a non-member's message")
+	}
+
+	// A member's message with a bad signature, relayed by mallory: dropped.
+	bad := signedMessage(carol.id, gid, 5, "forged carol")
+	bad.Text = "altered"
+	sendRaw(t, mallory, alice, bad, "barrier 2")
+	if slices.Contains(groupTexts(t, alice, key), "altered") {
+		t.Error("alice took a message with a bad signature")
+	}
+
+	// A kick of bob in alice's name, signed by mallory: dropped.
+	op := wire.GroupOp{Group: gid, Kind: wire.OpKick, Target: bob.id.ID().String(), Time: time.Now().UnixMilli(),
+		Signer: alice.id.ID().String(), Key: alice.id.PublicKey(), Parents: []wire.OpHash{{1}}}
+	op.Sig = mallory.Sign(op.SignedBytes())
+	sendRaw(t, mallory, carol, op, "barrier 3")
+	if !groupHas(carol, "team", "alice", "bob", "carol")() {
+		t.Error("a forged kick changed carol's #team")
+	}
+}
+
+func TestGroupOfflineCatchUp(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	bob := startNode(t, "bob", port)
+	carolOpts := nodeOpts{store: store.NewMemory(0), groups: group.NewMemoryStore()}
+	var err error
+	if carolOpts.id, err = identity.Generate(); err != nil {
+		t.Fatal(err)
+	}
+	carol := startNodeWith(t, "carol", port, carolOpts)
+	key := team(t, alice, bob, carol)
+
+	carol.stop()
+	waitFor(t, alice, "carol's goodbye", func(e app.PeerLeft) bool { return e.Peer.Nickname == "carol" })
+	waitFor(t, bob, "carol's goodbye", func(e app.PeerLeft) bool { return e.Peer.Nickname == "carol" })
+	const n = 100
+	var want []string
+	for i := range n {
+		from := alice
+		if i%2 == 1 {
+			from = bob
+		}
+		text := fmt.Sprintf("missed %d", i)
+		want = append(want, text)
+		if _, err := from.SendToGroup(key, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	start := time.Now()
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	waitUntil(t, carol, "all 100 missed messages", func() bool { return len(groupTexts(t, carol, key)) >= n })
+	t.Logf("carol caught up with %d messages in %v after her restart", n, time.Since(start))
+	ms, err := carol.History(app.ConvOf(key), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Once each, and in the display order every member shares: by the
+	// sender's timestamp (milliseconds: many of these share one), then id.
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Text)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+		t.Fatalf("carol holds %d messages:\n%s\nwant:\n%s", len(got), strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+	// Each catch-up reply is stored in display order (sender timestamp,
+	// then id), but a later reply's messages are stored after it: the
+	// UIs order a group's messages for display (see DisplayOrder).
+	app.DisplayOrder(ms)
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Sent.Before(ms[i-1].Sent) {
+			t.Fatalf("DisplayOrder left %q before %q", ms[i-1].Text, ms[i].Text)
+		}
+	}
+}
+
+func TestGroupConcurrentAdmins(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	bob := startNode(t, "bob", port)
+	carol := startNode(t, "carol", port)
+	key := team(t, alice, bob, carol)
+	bobKey := app.PeerKey("id:" + bob.id.ID().String())
+	carolKey := app.PeerKey("id:" + carol.id.ID().String())
+	if err := alice.PromoteInGroup(key, bobKey); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, bob, "bob made admin", func() bool { g, _ := bob.Group(key); return g.Admin })
+
+	// At once: alice kicks bob, bob kicks carol. Both may, but the
+	// removal of bob voids what he did concurrently: every node ends with
+	// alice and carol.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	errs := make([]error, 2)
+	go func() { defer wg.Done(); errs[0] = alice.KickFromGroup(key, bobKey) }()
+	go func() { defer wg.Done(); errs[1] = bob.KickFromGroup(key, carolKey) }()
+	wg.Wait()
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	t.Logf("bob's kick: %v", errs[1])
+	for _, n := range []*realNode{alice, carol} {
+		waitUntil(t, n, "the members to converge", groupHas(n, "team", "alice", "carol"))
+	}
+	waitUntil(t, bob, "bob to see the same members", func() bool {
+		g, _ := bob.Group(key)
+		var got []string
+		for _, m := range g.Members {
+			got = append(got, m.Nickname)
+		}
+		return !g.Joined && slices.Equal(got, []string{"alice", "carol"})
+	})
+}
+
+func netipLoopback(port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+}
+
+// TestGroupRefusesOriginalPeers: an original peer has no key, so it cannot
+// be a member; the error says so.
+func TestGroupRefusesOriginalPeers(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	sendAnnounce(t, port, `{"type":"announce","nickname":"oldtimer","tcp_port":4242}`)
+	key := waitFor(t, alice, "the original peer", joined("oldtimer")).Peer.Key
+	_, err := alice.CreateGroup("team", []app.PeerKey{key})
+	if !errors.Is(err, group.ErrOriginalPeer) || !strings.Contains(err.Error(), "oldtimer") {
+		t.Fatalf("CreateGroup with an original peer: %v; want ErrOriginalPeer naming it", err)
+	}
+	g, err := alice.CreateGroup("team", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.InviteToGroup(g.Key, key); !errors.Is(err, group.ErrOriginalPeer) {
+		t.Fatalf("InviteToGroup with an original peer: %v; want ErrOriginalPeer", err)
+	}
+}

@@ -1,0 +1,115 @@
+package line
+
+import (
+	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/groupcmd"
+	"github.com/parlance-chat/parlance/tui/textsafe"
+)
+
+// groups returns the node's group commands, or prints why there are none.
+func (u *UI) groups() (groupcmd.Node, bool) {
+	g, ok := u.node.(groupcmd.Node)
+	if !ok {
+		u.printf("error: %v", groupcmd.ErrUnavailable)
+	}
+	return g, ok
+}
+
+// group runs /group ... and /groups.
+func (u *UI) group(c command.Command) {
+	g, ok := u.groups()
+	if !ok {
+		return
+	}
+	lines, err := groupcmd.Run(g, c)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	for _, l := range lines {
+		u.printf("* %s", textsafe.Line(l))
+	}
+}
+
+// selectGroup makes plain lines go to a group (/msg #team).
+func (u *UI) selectGroup(name string) {
+	g, ok := u.groups()
+	if !ok {
+		return
+	}
+	info, err := g.ResolveGroup(name)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	u.sel = info.Key
+	u.printf("* plain lines now go to #%s", textsafe.Line(info.Name))
+}
+
+// sendGroup is /send #name <text>.
+func (u *UI) sendGroup(name, text string) {
+	g, ok := u.groups()
+	if !ok {
+		u.failed++
+		return
+	}
+	info, err := g.ResolveGroup(name)
+	if err != nil {
+		u.failed++
+		u.printf("error: %v", err)
+		return
+	}
+	u.sendGroupKey(info.Key, text)
+}
+
+func (u *UI) sendGroupKey(key app.PeerKey, text string) {
+	g, ok := u.groups()
+	if !ok {
+		u.failed++
+		return
+	}
+	m, err := g.SendToGroup(key, text)
+	if err != nil {
+		u.failed++
+		u.printf("error: %v", err)
+		return
+	}
+	u.printf("[%s] %s you: %s", m.Sent.Local().Format("15:04:05"), u.groupName(g, key), textsafe.Line(m.Text))
+}
+
+func (u *UI) groupName(g groupcmd.Node, key app.PeerKey) string {
+	if info, ok := g.Group(key); ok {
+		return "#" + textsafe.Line(info.Name)
+	}
+	return "#?"
+}
+
+// groupChange prints a new message of a group conversation as
+// "[15:04:05] #team alice: text" and reports whether m was a group's.
+// This node's own messages were printed when sent.
+func (u *UI) groupChange(m app.Message) bool {
+	key := app.PeerKey(m.Conv)
+	if !app.IsGroupKey(key) {
+		return false
+	}
+	if m.Seq <= u.version || m.Outgoing || u.ignored.Drop(app.PeerKey(m.Peer)) {
+		return true
+	}
+	name := "#?"
+	if g, ok := u.node.(groupcmd.Node); ok {
+		name = u.groupName(g, key)
+	}
+	u.printf("[%s] %s %s: %s", m.Sent.Local().Format("15:04:05"), name, textsafe.Line(m.From), textsafe.Line(m.Text))
+	return true
+}
+
+// groupEvent prints group events: invitations, and membership changes.
+func (u *UI) groupEvent(e app.Event) {
+	switch e := e.(type) {
+	case app.GroupInvited:
+		u.printf("* %s", textsafe.Line(groupcmd.Invitation(e.Invitation)))
+	case app.GroupChanged:
+		u.printf("* %s", textsafe.Line(groupcmd.Members(e.Group)))
+	}
+}
