@@ -604,7 +604,7 @@ func TestHelpScreen(t *testing.T) {
 		t.Errorf("typing in the help went to the input (%q) or closed it", h.m.input.Value())
 	}
 	h.update(tea.WindowSizeMsg{Width: 80, Height: 12})
-	for range 10 {
+	for range 40 { // to the end
 		h.key("pgdown")
 	}
 	h.wantScreen("key changed")
