@@ -238,6 +238,8 @@ type Transport struct {
 	// handle is Serve's handler, also given the control frames read on
 	// kept outgoing connections. Set once by Serve.
 	handle atomic.Pointer[func(Inbound)]
+
+	punches punchWaiters // Punch calls waiting for a connection from their peer
 }
 
 // Listen opens the listening socket.
@@ -262,7 +264,7 @@ func Listen(cfg Config) (*Transport, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ln, err := punchableListen(cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp %s: %w", cfg.ListenAddr, err)
 	}
@@ -329,6 +331,9 @@ func (t *Transport) Serve(ctx context.Context, handle func(Inbound)) error {
 			continue
 		}
 		backoff = 0
+		if t.punches.handOver(c) {
+			continue // a Punch dialing this peer takes it
+		}
 		ic := t.admit(c)
 		if ic == nil {
 			continue
