@@ -122,6 +122,8 @@ const (
 const (
 	ModeLocal    = "local"
 	ModeInternet = "internet"
+	// ModeBoth runs LAN discovery and the bootstrap client together.
+	ModeBoth = "both"
 	// ModeLAN is accepted for ModeLocal (see NormalizeMode).
 	ModeLAN = "lan"
 	UITUI   = "tui"
@@ -134,6 +136,18 @@ func NormalizeMode(mode string) string {
 		return ModeLocal
 	}
 	return mode
+}
+
+// UsesServer reports whether the mode finds peers through the bootstrap
+// server (internet or both).
+func (c Config) UsesServer() bool {
+	return c.Network.Mode == ModeInternet || c.Network.Mode == ModeBoth
+}
+
+// UsesLAN reports whether the mode finds peers by LAN multicast (local or
+// both).
+func (c Config) UsesLAN() bool {
+	return c.Network.Mode == ModeLocal || c.Network.Mode == ModeBoth
 }
 
 // Default returns the configuration used when there is no file.
@@ -275,11 +289,11 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.Network.Mode {
-	case ModeLocal, ModeInternet:
+	case ModeLocal, ModeInternet, ModeBoth:
 	default:
-		return bad("network.mode", "%q is not a mode; use %q (or %q) or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet)
+		return bad("network.mode", "%q is not a mode; use %q (or %q), %q or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet, ModeBoth)
 	}
-	if c.Network.Mode == ModeInternet || c.Network.BootstrapServer != "" {
+	if c.UsesServer() || c.Network.BootstrapServer != "" {
 		if err := checkServerURL(c.Network.BootstrapServer); err != nil {
 			return bad("network.bootstrap_server", "%v", err)
 		}
