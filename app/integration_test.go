@@ -19,6 +19,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
 )
 
@@ -40,6 +41,14 @@ type realNode struct {
 
 func startNode(t *testing.T, nick string, mcast uint16) *realNode {
 	t.Helper()
+	return startNodeWith(t, nick, mcast, "")
+}
+
+// startNodeWith starts a node that finds peers by multicast on lo when
+// mcast is not 0, and through the bootstrap server at serverURL when it is
+// not empty: mode local, internet or both.
+func startNodeWith(t *testing.T, nick string, mcast uint16, serverURL string) *realNode {
+	t.Helper()
 	id, err := identity.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -49,16 +58,34 @@ func startNode(t *testing.T, nick string, mcast uint16) *realNode {
 		t.Fatal(err)
 	}
 	instance := app.NewInstanceID()
-	d, err := lan.New(lan.Config{
-		Port: mcast, Interface: "lo",
-		AnnounceInterval: 100 * time.Millisecond, PeerTimeout: 400 * time.Millisecond,
-		Self: discovery.Self{Nickname: nick, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()},
-	})
-	if err != nil {
-		t.Fatal(err)
+	self := discovery.Self{Nickname: nick, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
+	var sources []discovery.Source
+	mode := "local"
+	if mcast != 0 {
+		d, err := lan.New(lan.Config{
+			Port: mcast, Interface: "lo",
+			AnnounceInterval: 100 * time.Millisecond, PeerTimeout: 400 * time.Millisecond,
+			Self: self,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, d)
 	}
-	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: "local",
-		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond})
+	if serverURL != "" {
+		c, err := rendezvous.New(rendezvous.Config{URL: serverURL, Self: self, Identity: id,
+			HeartbeatInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, c)
+		mode = "internet"
+		if mcast != 0 {
+			mode = "both"
+		}
+	}
+	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
+		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
