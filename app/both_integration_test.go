@@ -81,7 +81,7 @@ func TestModeBothOnLoopback(t *testing.T) {
 			t.Fatalf("%s got %+v", to, got)
 		}
 		waitMsg(t, alice, "the delivery receipt from "+to, func(m app.Message) bool {
-			return m.ID == sent.ID && m.State == store.Delivered || m.State == store.Read
+			return m.ID == sent.ID && (m.State == store.Delivered || m.State == store.Read)
 		})
 		if _, err := rcpt.Send(ctx, app.PeerKey("id:"+alice.id.ID().String()), "hi alice"); err != nil {
 			t.Fatal(err)
