@@ -165,3 +165,14 @@ func TestPunchChecksItsDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestListenFixedPortTwice: the listener sets SO_REUSEPORT (for Punch),
+// but a second transport on a port one already holds still fails.
+func TestListenFixedPortTwice(t *testing.T) {
+	a := newNode(t, Config{Identity: newID(t)})
+	tr, err := Listen(Config{Identity: newID(t), ListenAddr: a.addr().String()})
+	if err == nil {
+		tr.Close()
+		t.Fatalf("a second transport listens on %v too", a.addr())
+	}
+}
