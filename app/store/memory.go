@@ -286,17 +286,23 @@ func (s *Memory) ExpireOutbox(cutoff time.Time, errText string) ([]Message, erro
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var out []Message
+	var expired []*Message
 	for _, c := range s.convs {
 		for _, m := range c.msgs {
 			if m.Outgoing && m.State.Pending() && m.At.Before(cutoff) {
-				m.State, m.Error = Failed, errText
-				s.touch(m)
-				out = append(out, *m)
+				expired = append(expired, m)
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	// In Seq order, so that the new Versions follow it too (the map's
+	// order is random).
+	sort.Slice(expired, func(i, j int) bool { return expired[i].Seq < expired[j].Seq })
+	var out []Message
+	for _, m := range expired {
+		m.State, m.Error = Failed, errText
+		s.touch(m)
+		out = append(out, *m)
+	}
 	return out, nil
 }
 
@@ -423,7 +429,7 @@ func (s *Memory) Search(query string, limit int) ([]Message, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	words := strings.Fields(strings.ToLower(query))
+	words := textWords(strings.ToLower(query))
 	if len(words) == 0 {
 		return nil, nil
 	}
@@ -442,10 +448,16 @@ func (s *Memory) Search(query string, limit int) ([]Message, error) {
 	return out, nil
 }
 
-func matchesAll(text string, words []string) bool {
-	fields := strings.FieldsFunc(text, func(r rune) bool {
+// textWords splits lower-case text into words: runs of letters, digits
+// and '_'. A query is split the same way, so "fox," finds "fox".
+func textWords(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool {
 		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r > 127)
 	})
+}
+
+func matchesAll(text string, words []string) bool {
+	fields := textWords(text)
 	for _, w := range words {
 		if !slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, w) }) {
 			return false

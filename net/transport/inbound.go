@@ -160,6 +160,10 @@ func (t *Transport) serveConn(raw net.Conn, ic *inConn, handle func(Inbound)) {
 		t.stats.tlsConns.Add(1)
 		cs := tc.ConnectionState()
 		id := string(peerIDOf(cs))
+		if proto := cs.NegotiatedProtocol; proto != ALPN && proto != ALPN2 {
+			t.serveStream(tc, raw, ic, remote, id, proto) // a bulk-data stream (stream.go)
+			return
+		}
 		log.Debug("inbound TLS connection", "peer", id, "alpn", cs.NegotiatedProtocol)
 		var reply Replier
 		if cs.NegotiatedProtocol == ALPN2 {

@@ -271,9 +271,11 @@ func TestIdleCountsFromLastMessage(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	bob := newNode(t, Config{Identity: newID(t), IdleTimeout: idle})
 	c := dialRaw(t, bob.addr())
+	// Taken before the write: the server counts from when it read the
+	// line, which is later, so the close comes at least idle after this.
+	delivered := time.Now()
 	c.Write(testLine)
 	bob.recv(t)
-	delivered := time.Now()
 	stop := make(chan struct{})
 	junked := make(chan struct{})
 	go func() {

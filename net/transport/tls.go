@@ -70,8 +70,11 @@ func (t *Transport) clientFor(addr netip.AddrPort, want string, mismatch **KeyMi
 // checkPeer checks the protocol and the peer's certificate of a handshake
 // and returns the peer's ID.
 func checkPeer(cs tls.ConnectionState) (identity.ID, error) {
-	if cs.NegotiatedProtocol != ALPN && cs.NegotiatedProtocol != ALPN2 {
-		return "", fmt.Errorf("peer did not negotiate ALPN %q or %q (got %q)", ALPN2, ALPN, cs.NegotiatedProtocol)
+	// Either side offers only its own protocols (ALPN2 and ALPN, or a
+	// stream's), so any negotiated one is ours; none means the peer
+	// offered none of them.
+	if cs.NegotiatedProtocol == "" {
+		return "", fmt.Errorf("peer did not negotiate ALPN %q, %q or a stream protocol", ALPN2, ALPN)
 	}
 	if len(cs.PeerCertificates) == 0 {
 		return "", identity.ErrNoPeerKey

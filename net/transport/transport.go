@@ -95,6 +95,9 @@ type Config struct {
 	// to compare the two methods in benchmarks; leave it off.
 	ConnPerMessage bool
 
+	// Streams limits bulk-data streams (stream.go).
+	Streams StreamConfig
+
 	Logger *slog.Logger // nil: discard
 }
 
@@ -231,6 +234,7 @@ type Transport struct {
 	perIP    map[netip.Addr]int    // inbound conns per remote IP
 	outgoing map[net.Conn]struct{} // kept-open conns to peers
 	peers    map[peerKey]*peer
+	streams  streamSet // stream.go
 
 	stats counters
 	logs  inboundLogs

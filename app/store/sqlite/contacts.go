@@ -18,7 +18,7 @@ func (s *Store) Contacts() ([]store.Contact, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	rows, err := s.conn.QueryContext(bg, `SELECT identity, nickname, nicknames, first_seen, last_seen, last_addr, verified
+	rows, err := s.query(`SELECT identity, nickname, nicknames, first_seen, last_seen, last_addr, verified
 		FROM main.contacts ORDER BY identity`)
 	if err != nil {
 		return nil, fileError("read contacts from", s.path, err)
@@ -58,7 +58,7 @@ func (s *Store) saveContact(c store.Contact) error {
 	if c.Nicknames == nil {
 		nicks = []byte("[]")
 	}
-	_, err = s.conn.ExecContext(bg, `INSERT OR REPLACE INTO main.contacts
+	_, err = s.exec(`INSERT OR REPLACE INTO main.contacts
 		(identity, nickname, nicknames, first_seen, last_seen, last_addr, verified) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		c.Identity, c.Nickname, string(nicks), micros(c.FirstSeen), micros(c.LastSeen), c.LastAddr, c.Verified)
 	return err
@@ -70,7 +70,7 @@ func (s *Store) Pins() (map[string]string, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	rows, err := s.conn.QueryContext(bg, `SELECT fold, identity FROM main.pins`)
+	rows, err := s.query(`SELECT fold, identity FROM main.pins`)
 	if err != nil {
 		return nil, fileError("read pins from", s.path, err)
 	}
@@ -93,7 +93,7 @@ func (s *Store) SetPin(fold, identity string) error {
 	}
 	defer s.mu.Unlock()
 	return s.write("save a pin to", func() error {
-		_, err := s.conn.ExecContext(bg, `INSERT OR REPLACE INTO main.pins (fold, identity) VALUES (?, ?)`, fold, identity)
+		_, err := s.exec(`INSERT OR REPLACE INTO main.pins (fold, identity) VALUES (?, ?)`, fold, identity)
 		return err
 	})
 }
@@ -127,7 +127,7 @@ func (s *Store) ImportContactsJSON(path string) (bool, error) {
 	}
 	defer s.mu.Unlock()
 	var done string
-	err := s.conn.QueryRowContext(bg, `SELECT coalesce((SELECT value FROM main.meta WHERE key = ?), '')`, importedKey).Scan(&done)
+	err := s.queryRow(`SELECT coalesce((SELECT value FROM main.meta WHERE key = ?), '')`, importedKey).Scan(&done)
 	if err != nil {
 		return false, fileError("read the import record from", s.path, err)
 	}
@@ -159,19 +159,19 @@ func (s *Store) ImportContactsJSON(path string) (bool, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := s.conn.ExecContext(bg, `INSERT OR IGNORE INTO main.contacts
+			if _, err := s.exec(`INSERT OR IGNORE INTO main.contacts
 				(identity, nickname, nicknames, first_seen, verified) VALUES (?, ?, ?, ?, ?)`,
 				id, k.Nickname, string(nicks), micros(k.FirstSeen), k.Verified); err != nil {
 				return err
 			}
 		}
 		for fold, id := range cf.Pinned {
-			if _, err := s.conn.ExecContext(bg, `INSERT OR IGNORE INTO main.pins (fold, identity) VALUES (?, ?)`, fold, id); err != nil {
+			if _, err := s.exec(`INSERT OR IGNORE INTO main.pins (fold, identity) VALUES (?, ?)`, fold, id); err != nil {
 				return err
 			}
 		}
 		record := fmt.Sprintf("%s from %s", s.opts.Now().UTC().Format(time.RFC3339), path)
-		_, err := s.conn.ExecContext(bg, `INSERT INTO main.meta (key, value) VALUES (?, ?)`, importedKey, record)
+		_, err := s.exec(`INSERT INTO main.meta (key, value) VALUES (?, ?)`, importedKey, record)
 		return err
 	})
 	if err != nil {

@@ -52,6 +52,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err := s.SetPin("bob", "K1"); err != nil {
 		t.Fatal(err)
 	}
+	group := []store.Message{msg("group:g1", "g1", "from A", false, 5), msg("group:g1", "g2", "from B", false, 6)}
+	group[0].Peer, group[1].Peer = "A", "B"
+	ok(s.Append(group))
 	lastVersion := ok(s.LastVersion())
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -71,7 +74,10 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if hits := ok(s.Search("orig", 10)); len(hits) != 1 || hits[0].Seq != added[2].Seq {
 		t.Fatalf("search after reopen %+v", hits)
 	}
-	if cs := ok(s.Conversations()); len(cs) != 2 || cs[0].Conv != "orig:carol@10.0.0.3" || cs[1].Unread != 1 {
+	if g := ok(s.History("group:g1", 0, 10)); len(g) != 2 || g[0].Peer != "A" || g[1].Peer != "B" || g[1].Conv != "group:g1" {
+		t.Fatalf("group history after reopen %+v", g)
+	}
+	if cs := ok(s.Conversations()); len(cs) != 3 || cs[1].Conv != "orig:carol@10.0.0.3" || cs[2].Unread != 1 {
 		t.Fatalf("conversations after reopen %+v", cs)
 	}
 	if got := ok(s.Append([]store.Message{msg("id:B", "1", "retry", false, 3), msg("id:B", "2", "new", false, 4)})); len(got) != 1 || got[0].Seq <= added[2].Seq || got[0].Version <= lastVersion {
@@ -174,10 +180,12 @@ func TestMigrateFromVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "parlance.db")
 	db := rawDB(t, path)
 	v1 := migrations[0].file + historySQL(0, "main") + `
-INSERT INTO messages (seq, version, conv, id, peer, sender, body, outgoing, sent_at, committed_at, state)
-VALUES (1, 1, 'id:B', 'a', 'id:B', 'bob', 'old message about llamas', 0, 1, 1, 4),
-       (2, 2, 'id:B', 'b', 'id:B', 'bob', 'unread one', 0, 2, 2, 0),
-       (3, 5, 'id:B', 'o', 'id:B', 'alice', 'my queued llama', 1, 3, 3, 1);
+INSERT INTO conversations (cid, conv, kind, peer, nickname, last_seq, last_at, messages, unread)
+VALUES (7, 'id:B', 'id', 'id:B', 'bob', 3, 3, 3, 1);
+INSERT INTO messages (seq, version, cid, id, peer, sender, body, outgoing, sent_at, committed_at, state)
+VALUES (1, 1, 7, 'a', NULL, 'bob', 'old message about llamas', 0, 1, 1, 4),
+       (2, 2, 7, 'b', NULL, 'bob', 'unread one', 0, 2, 2, 0),
+       (3, 5, 7, 'o', 'id:other', 'alice', 'my queued llama', 1, 3, 3, 1);
 INSERT INTO contacts (identity, nickname, nicknames, verified) VALUES ('K1', 'bob', '["bob"]', 1);
 PRAGMA user_version = 1;`
 	if _, err := db.Exec(v1); err != nil {
@@ -186,7 +194,7 @@ PRAGMA user_version = 1;`
 	db.Close()
 
 	s := open(t, path, Options{History: true})
-	if hits := ok(s.Search("llama", 10)); len(hits) != 2 || hits[0].Seq != 3 {
+	if hits := ok(s.Search("llama", 10)); len(hits) != 2 || hits[0].Seq != 3 || hits[0].Peer != "id:other" || hits[1].Peer != "id:B" || hits[1].Conv != "id:B" {
 		t.Fatalf("search after migration %+v", hits)
 	}
 	if cs := ok(s.Conversations()); len(cs) != 1 || cs[0].Messages != 3 || cs[0].Unread != 1 || cs[0].Nickname != "bob" || cs[0].LastSeq != 3 {
@@ -369,5 +377,25 @@ func TestReadOnlyDirectory(t *testing.T) {
 	defer os.Chmod(dir, 0o700)
 	if _, err := Open(path, Options{History: true}); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Open in a read-only directory: %v", err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		sync int
+	}{{Options{History: true}, 1}, {Options{History: true, SyncFull: true}, 2}} {
+		s := openTemp(t, tc.opts)
+		var mode string
+		var sync, timeout int
+		if err := s.conn.QueryRowContext(bg, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode %q, %v", mode, err)
+		}
+		if err := s.conn.QueryRowContext(bg, "PRAGMA synchronous").Scan(&sync); err != nil || sync != tc.sync {
+			t.Fatalf("synchronous %d, %v; want %d", sync, err, tc.sync)
+		}
+		if err := s.conn.QueryRowContext(bg, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 5000 {
+			t.Fatalf("busy_timeout %d, %v", timeout, err)
+		}
 	}
 }

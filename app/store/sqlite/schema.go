@@ -22,22 +22,42 @@ type migration struct {
 	file    string
 }
 
-// messageColumns are the columns of messages and of outbox, in the order
-// scanMessage reads them. A migration that adds a column to messages adds
-// it to outbox too.
-const messageColumns = `seq, version, kind, conv, id, peer, sender, body, outgoing, sent_at, committed_at, state, attempts, error`
+// messageColumns are the columns of messages, in the order scanMessage
+// reads them.
+const messageColumns = `seq, version, kind, cid, id, peer, sender, body, outgoing, sent_at, committed_at, state, attempts, error`
+
+// outboxColumns are the columns of outbox: those of messages, with the
+// conversation by name (the outbox outlives the in-memory conversation
+// numbers of a session with history off). A migration that adds a column
+// to messages adds it here too.
+const outboxColumns = `seq, version, kind, conv, id, peer, sender, body, outgoing, sent_at, committed_at, state, attempts, error`
 
 var migrations = []migration{
-	// Version 1: messages, contacts, pins.
+	// Version 1: conversations, messages, contacts, pins.
 	{
 		history: `
+-- One row per conversation: its name, and a summary, so that start-up
+-- lists conversations without reading every message. Messages refer to
+-- it by number (cid), which keeps the long names out of every row and
+-- index entry.
+CREATE TABLE {S}.conversations (
+	cid      INTEGER PRIMARY KEY,
+	conv     TEXT NOT NULL UNIQUE, -- ConvID: 'id:<peer>', 'orig:<nick>@<ip>', later groups
+	kind     TEXT NOT NULL,        -- the ConvID's prefix: 'id', 'orig', later 'group'
+	peer     TEXT NOT NULL,        -- the peer of its first message; messages store theirs only when different
+	nickname TEXT NOT NULL DEFAULT '', -- the sender of the last incoming message
+	last_seq INTEGER NOT NULL DEFAULT 0,
+	last_at  INTEGER NOT NULL DEFAULT 0,
+	messages INTEGER NOT NULL DEFAULT 0,
+	unread   INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE {S}.messages (
 	seq          INTEGER PRIMARY KEY, -- Message.Seq: commit order, never reused
 	version      INTEGER NOT NULL,    -- Message.Version: the last change
 	kind         TEXT NOT NULL DEFAULT 'text', -- what the row holds (later: 'file', 'event')
-	conv         TEXT NOT NULL,       -- ConvID ('id:<peer>', 'orig:<nick>@<ip>', later groups)
+	cid          INTEGER NOT NULL REFERENCES conversations (cid),
 	id           TEXT NOT NULL DEFAULT '', -- wire id; '' for original peers
-	peer         TEXT NOT NULL DEFAULT '',
+	peer         TEXT,                -- NULL: the conversation's peer
 	sender       TEXT NOT NULL DEFAULT '', -- Message.From
 	body         TEXT NOT NULL DEFAULT '',
 	outgoing     INTEGER NOT NULL DEFAULT 0,
@@ -47,11 +67,15 @@ CREATE TABLE {S}.messages (
 	attempts     INTEGER NOT NULL DEFAULT 0,
 	error        TEXT NOT NULL DEFAULT ''
 );
-CREATE UNIQUE INDEX {S}.messages_conv_id ON messages (conv, id) WHERE id <> '';
-CREATE INDEX {S}.messages_conv_seq ON messages (conv, seq);
+CREATE UNIQUE INDEX {S}.messages_cid_id ON messages (cid, id) WHERE id <> '';
+CREATE INDEX {S}.messages_cid_seq ON messages (cid, seq);
 CREATE INDEX {S}.messages_version ON messages (version);
-CREATE INDEX {S}.messages_outbox ON messages (conv, seq) WHERE outgoing = 1 AND state IN (1, 2);
-CREATE INDEX {S}.messages_unread ON messages (conv, seq) WHERE outgoing = 0 AND state = 0;
+CREATE INDEX {S}.messages_outbox ON messages (cid, seq) WHERE outgoing = 1 AND state IN (1, 2);
+CREATE INDEX {S}.messages_unread ON messages (cid, seq) WHERE outgoing = 0 AND state = 0;
+CREATE TRIGGER {S}.messages_read AFTER UPDATE OF state ON messages
+WHEN (old.outgoing = 0 AND old.state = 0) <> (new.outgoing = 0 AND new.state = 0) BEGIN
+	UPDATE conversations SET unread = unread + iif(new.state = 0, 1, -1) WHERE cid = new.cid;
+END;
 `,
 		file: `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -65,9 +89,9 @@ CREATE TABLE contacts (
 	verified   INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE pins (fold TEXT PRIMARY KEY, identity TEXT NOT NULL) WITHOUT ROWID;
--- With history off, the pending outgoing messages live here (same columns
--- as messages) and the ids of the messages received, for dropping
--- duplicates after a restart, in seen.
+-- With history off, the pending outgoing messages live here and the ids
+-- of the messages received, for dropping duplicates after a restart, in
+-- seen.
 CREATE TABLE outbox (
 	seq INTEGER PRIMARY KEY, version INTEGER NOT NULL, kind TEXT NOT NULL DEFAULT 'text',
 	conv TEXT NOT NULL, id TEXT NOT NULL DEFAULT '', peer TEXT NOT NULL DEFAULT '',
@@ -79,47 +103,18 @@ CREATE TABLE seen (conv TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, PR
 CREATE INDEX seen_at ON seen (at);
 `,
 	},
-	// Version 2: full-text search (FTS5, kept by a trigger) and a summary
-	// per conversation, so that start-up lists conversations without
-	// reading every message.
+	// Version 2: full-text search (FTS5), filled from the messages already
+	// there. It is not kept by a trigger: FTS5 writes its pending changes
+	// out at every statement, which per message costs more than the
+	// message. Append indexes its batch in one statement, in the same
+	// transaction.
 	{
 		history: `
 CREATE VIRTUAL TABLE {S}.messages_fts USING fts5 (
 	body, content = 'messages', content_rowid = 'seq',
-	tokenize = "unicode61 tokenchars '_'", prefix = '2'
+	tokenize = "unicode61 tokenchars '_'", prefix = '1 2 3', columnsize = 0
 );
 INSERT INTO {S}.messages_fts (messages_fts) VALUES ('rebuild');
-CREATE TABLE {S}.conversations (
-	conv     TEXT PRIMARY KEY,
-	peer     TEXT NOT NULL,  -- of the last message
-	nickname TEXT NOT NULL,  -- the sender of the last incoming message
-	last_seq INTEGER NOT NULL,
-	last_at  INTEGER NOT NULL,
-	messages INTEGER NOT NULL,
-	unread   INTEGER NOT NULL
-);
-INSERT INTO {S}.conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
-	SELECT conv, peer, '', max(seq), committed_at, count(*), total(outgoing = 0 AND state = 0)
-	FROM {S}.messages GROUP BY conv;
-UPDATE {S}.conversations SET nickname = coalesce((SELECT sender FROM {S}.messages m
-	WHERE m.conv = conversations.conv AND m.outgoing = 0 ORDER BY seq DESC LIMIT 1), '');
-CREATE TRIGGER {S}.messages_added AFTER INSERT ON messages BEGIN
-	INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
-	INSERT INTO conversations (conv, peer, nickname, last_seq, last_at, messages, unread)
-	VALUES (new.conv, new.peer, iif(new.outgoing, '', new.sender), new.seq, new.committed_at, 1,
-		new.outgoing = 0 AND new.state = 0)
-	ON CONFLICT (conv) DO UPDATE SET
-		peer = excluded.peer,
-		nickname = iif(new.outgoing, nickname, excluded.nickname),
-		last_seq = max(last_seq, excluded.last_seq),
-		last_at = excluded.last_at,
-		messages = messages + 1,
-		unread = unread + excluded.unread;
-END;
-CREATE TRIGGER {S}.messages_read AFTER UPDATE OF state ON messages
-WHEN (old.outgoing = 0 AND old.state = 0) <> (new.outgoing = 0 AND new.state = 0) BEGIN
-	UPDATE conversations SET unread = unread + iif(new.state = 0, 1, -1) WHERE conv = new.conv;
-END;
 `,
 	},
 }

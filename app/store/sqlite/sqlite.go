@@ -4,8 +4,10 @@
 //
 // The database is in WAL mode with synchronous=NORMAL: a committed
 // transaction survives the process being killed (kill -9); after a power
-// loss or an operating-system crash the last transactions before it may be
-// missing, but the database stays consistent. The file is created with mode
+// loss or an operating-system crash the transactions since the last
+// checkpoint may be missing, but the database stays consistent.
+// Options.SyncFull (synchronous=FULL) makes commits survive that too, at
+// the cost of an fsync each. The file is created with mode
 // 0600. The schema is versioned with PRAGMA user_version and migrated in
 // code (schema.go). Search uses an FTS5 index kept by a trigger in the same
 // transaction as the message.
@@ -57,6 +59,10 @@ type Options struct {
 	// BusyTimeout is how long a write waits for another process's lock
 	// before failing with ErrLocked (0: 5 s).
 	BusyTimeout time.Duration
+	// SyncFull makes every commit wait for the disk (PRAGMA
+	// synchronous = FULL), so that it survives a power loss too, not
+	// only the process being killed; each commit then costs an fsync.
+	SyncFull bool
 	// KeepIDs is how long, with History false, the id of a received
 	// message is kept to drop a late retry of it (0: 30 days; a sender
 	// gives up after its outbox_days).
@@ -76,6 +82,18 @@ type Store struct {
 	seq     int64 // the last Seq given
 	version int64 // the last Version given
 	insert  *sql.Stmt
+	stmts   map[string]*sql.Stmt // prepared statements, by their SQL
+	// Every conversation of the messages table, by name and by number.
+	convs map[store.ConvID]*convRef
+	cids  map[int64]*convRef
+}
+
+// convRef is a row of conversations: what a message's cid and NULL peer
+// stand for.
+type convRef struct {
+	cid  int64
+	conv store.ConvID
+	peer string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -101,7 +119,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{path: abs, opts: opts, log: opts.Logger}
+	s := &Store{path: abs, opts: opts, log: opts.Logger, stmts: map[string]*sql.Stmt{},
+		convs: map[store.ConvID]*convRef{}, cids: map[int64]*convRef{}}
 	if err := s.prepareFile(); err != nil {
 		return nil, err
 	}
@@ -186,7 +205,11 @@ func (s *Store) open() error {
 	}
 	// secure_delete: with history off, a delivered message leaves the
 	// file's outbox without a trace.
-	for _, p := range []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA secure_delete = ON", "PRAGMA cache_size = -32768"} {
+	sync := "PRAGMA synchronous = NORMAL"
+	if s.opts.SyncFull {
+		sync = "PRAGMA synchronous = FULL"
+	}
+	for _, p := range []string{sync, "PRAGMA temp_store = MEMORY", "PRAGMA secure_delete = ON", "PRAGMA cache_size = -32768"} {
 		if _, err := s.conn.ExecContext(bg, p); err != nil {
 			return fileError("open database", s.path, err)
 		}
@@ -222,9 +245,39 @@ func (s *Store) open() error {
 		err = s.conn.QueryRowContext(bg, `SELECT coalesce(max(version), 0) FROM messages`).Scan(&s.version)
 	}
 	if err == nil {
+		err = s.loadConvs()
+	}
+	if err == nil {
+		// The words of the search index, for Search.
+		schema := map[bool]string{true: "main", false: "temp"}[s.opts.History]
+		_, err = s.conn.ExecContext(bg, `CREATE VIRTUAL TABLE temp.messages_vocab USING fts5vocab(`+schema+`, messages_fts, row)`)
+	}
+	if err == nil {
 		s.insert, err = s.conn.PrepareContext(bg, s.insertSQL())
 	}
 	return fileError("open database", s.path, err)
+}
+
+// loadConvs reads the conversations' names and numbers.
+func (s *Store) loadConvs() error {
+	rows, err := s.conn.QueryContext(bg, `SELECT cid, conv, peer FROM conversations`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c := new(convRef)
+		if err := rows.Scan(&c.cid, &c.conv, &c.peer); err != nil {
+			return err
+		}
+		s.remember(c)
+	}
+	return rows.Err()
+}
+
+func (s *Store) remember(c *convRef) {
+	s.convs[c.conv] = c
+	s.cids[c.cid] = c
 }
 
 func (s *Store) userVersion() (int, error) {
@@ -246,71 +299,164 @@ func (s *Store) checkVersion(v int) error {
 // restoreOutbox moves into the history the outbox of a session that ran
 // with history off.
 func (s *Store) restoreOutbox() error {
-	_, err := s.conn.ExecContext(bg, `INSERT INTO main.messages (`+messageColumns+`)
-		SELECT `+messageColumns+` FROM main.outbox WHERE true ORDER BY seq ON CONFLICT DO NOTHING;
-		DELETE FROM main.outbox;`)
+	var n int
+	if err := s.conn.QueryRowContext(bg, `SELECT count(*) FROM main.outbox`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	var after int64
+	err := s.conn.QueryRowContext(bg, `SELECT coalesce(max(seq), 0) FROM main.messages`).Scan(&after)
+	if err != nil {
+		return err
+	}
+	// The outbox's messages are newer than the history's: the session
+	// with history off gave them seqs after it.
+	_, err = s.conn.ExecContext(bg, outboxConversations("main")+`;
+		INSERT INTO main.messages (`+messageColumns+`) `+fromOutbox("main")+` WHERE o.seq > ? ORDER BY o.seq ON CONFLICT DO NOTHING`, after)
+	if err != nil {
+		return err
+	}
+	if err := s.added(after); err != nil {
+		return err
+	}
+	_, err = s.conn.ExecContext(bg, `DELETE FROM main.outbox`)
 	return err
+}
+
+// outboxConversations adds to schema's conversations those of the outbox.
+func outboxConversations(schema string) string {
+	return `INSERT OR IGNORE INTO ` + schema + `.conversations (conv, kind, peer)
+		SELECT conv, iif(instr(conv, ':') > 0, substr(conv, 1, instr(conv, ':') - 1), ''), peer
+		FROM (SELECT conv, peer, min(seq) FROM main.outbox GROUP BY conv)`
+}
+
+// fromOutbox selects the outbox's messages as rows of schema's messages.
+func fromOutbox(schema string) string {
+	return `SELECT o.seq, o.version, o.kind, c.cid, o.id, nullif(o.peer, c.peer), o.sender, o.body, o.outgoing,
+		o.sent_at, o.committed_at, o.state, o.attempts, o.error
+		FROM main.outbox o JOIN ` + schema + `.conversations c ON c.conv = o.conv`
 }
 
 // startSession creates the in-memory history of a session with history
 // off, with triggers that keep the file's outbox and seen ids, and loads
-// the outbox into it.
+// the outbox into it, and the messages still pending of a session that ran
+// with history on.
 func (s *Store) startSession() error {
 	if err := createTemp(bg, s.conn); err != nil {
 		return err
 	}
+	const toOutbox = `INSERT OR REPLACE INTO main.outbox (` + outboxColumns + `)
+		SELECT new.seq, new.version, new.kind, c.conv, new.id, coalesce(new.peer, c.peer), new.sender, new.body,
+			new.outgoing, new.sent_at, new.committed_at, new.state, new.attempts, new.error
+		FROM conversations c WHERE c.cid = new.cid AND new.outgoing = 1 AND new.state IN (1, 2);`
 	_, err := s.conn.ExecContext(bg, `
 CREATE TEMP TRIGGER session_added AFTER INSERT ON messages BEGIN
-	INSERT OR IGNORE INTO main.seen (conv, id, at) SELECT new.conv, new.id, new.committed_at WHERE new.id <> '';
-	INSERT OR REPLACE INTO main.outbox (`+messageColumns+`) SELECT `+messageColumns+` FROM messages
-		WHERE seq = new.seq AND outgoing = 1 AND state IN (1, 2);
+	INSERT OR IGNORE INTO main.seen (conv, id, at)
+		SELECT c.conv, new.id, new.committed_at FROM conversations c WHERE c.cid = new.cid AND new.id <> '';
+	`+toOutbox+`
 END;
 CREATE TEMP TRIGGER session_changed AFTER UPDATE ON messages BEGIN
 	DELETE FROM main.outbox WHERE seq = new.seq;
-	INSERT INTO main.outbox (`+messageColumns+`) SELECT `+messageColumns+` FROM messages
-		WHERE seq = new.seq AND outgoing = 1 AND state IN (1, 2);
+	`+toOutbox+`
 	-- A message queued while history was on is kept there: follow it.
 	UPDATE main.messages SET state = new.state, error = new.error, attempts = new.attempts
-		WHERE seq = new.seq AND conv = new.conv AND id = new.id;
+		WHERE seq = new.seq AND id = new.id;
 END;
-INSERT INTO temp.messages (`+messageColumns+`) SELECT `+messageColumns+` FROM main.outbox ORDER BY seq;
-INSERT INTO temp.messages (`+messageColumns+`) SELECT `+messageColumns+` FROM main.messages
-	WHERE outgoing = 1 AND state IN (1, 2) ORDER BY seq ON CONFLICT DO NOTHING;
+`+outboxConversations("temp")+`;
+INSERT INTO temp.messages (`+messageColumns+`) `+fromOutbox("temp")+` ORDER BY o.seq;
+INSERT OR IGNORE INTO temp.conversations (conv, kind, peer)
+	SELECT conv, kind, peer FROM main.conversations
+	WHERE cid IN (SELECT cid FROM main.messages WHERE outgoing = 1 AND state IN (1, 2));
+INSERT INTO temp.messages (`+messageColumns+`)
+	SELECT m.seq, m.version, m.kind, tc.cid, m.id, nullif(coalesce(m.peer, mc.peer), tc.peer), m.sender, m.body,
+		m.outgoing, m.sent_at, m.committed_at, m.state, m.attempts, m.error
+	FROM main.messages m JOIN main.conversations mc ON mc.cid = m.cid JOIN temp.conversations tc ON tc.conv = mc.conv
+	WHERE m.outgoing = 1 AND m.state IN (1, 2) ORDER BY m.seq ON CONFLICT DO NOTHING;
 `)
 	if err != nil {
+		return err
+	}
+	if err := s.added(0); err != nil {
 		return err
 	}
 	_, err = s.conn.ExecContext(bg, `DELETE FROM main.seen WHERE at < ?`, micros(s.opts.Now().Add(-s.opts.KeepIDs)))
 	return err
 }
 
+// insertSQL adds a message, unless a message with its id is in its
+// conversation already (or, with history off, was received before).
 func (s *Store) insertSQL() string {
 	const values = `?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14`
 	if s.opts.History {
 		return `INSERT INTO messages (` + messageColumns + `) VALUES (` + values + `) ON CONFLICT DO NOTHING`
 	}
 	return `INSERT INTO messages (` + messageColumns + `) SELECT ` + values + `
-		WHERE ?5 = '' OR NOT EXISTS (SELECT 1 FROM main.seen WHERE conv = ?4 AND id = ?5) ON CONFLICT DO NOTHING`
+		WHERE ?5 = '' OR NOT EXISTS (SELECT 1 FROM main.seen WHERE conv = ?15 AND id = ?5) ON CONFLICT DO NOTHING`
 }
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE: the lock is taken
 // at once, waiting up to BusyTimeout). The caller holds s.mu.
 func (s *Store) write(doing string, fn func() error) error {
-	if _, err := s.conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := s.exec("BEGIN IMMEDIATE"); err != nil {
 		return fileError(doing, s.path, err)
 	}
 	err := fn()
 	if err == nil {
-		_, err = s.conn.ExecContext(bg, "COMMIT")
+		_, err = s.exec("COMMIT")
 	}
 	if err != nil {
 		// SQLite may have rolled back already (a full disk): then
 		// this fails, harmlessly.
-		_, _ = s.conn.ExecContext(bg, "ROLLBACK")
+		_, _ = s.exec("ROLLBACK")
 		return fileError(doing, s.path, err)
 	}
 	return nil
 }
+
+// prepared returns query prepared on the store's connection, preparing it
+// the first time (SQLite re-prepares it by itself after a schema change).
+// The caller holds s.mu.
+func (s *Store) prepared(query string) (*sql.Stmt, error) {
+	if st := s.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.conn.PrepareContext(bg, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// exec runs a prepared statement (the caller holds s.mu).
+func (s *Store) exec(query string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(bg, args...)
+}
+
+// query runs a prepared query (the caller holds s.mu).
+func (s *Store) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(bg, args...)
+}
+
+// queryRow runs a prepared query for one row (the caller holds s.mu).
+func (s *Store) queryRow(query string, args ...any) interface{ Scan(...any) error } {
+	st, err := s.prepared(query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(bg, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // lock takes s.mu and fails when the store is closed.
 func (s *Store) lock() error {
@@ -340,6 +486,9 @@ func (s *Store) closeDB() error {
 	var errs []error
 	if s.insert != nil {
 		errs = append(errs, s.insert.Close())
+	}
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())

@@ -258,6 +258,9 @@ func search(t *testing.T, s store.Store) {
 	if len(hits) != 2 {
 		t.Fatalf("search quick fox: %+v", hits)
 	}
+	if hits := ok(s.Search("Fox, quick!", 10)); len(hits) != 2 {
+		t.Fatalf("search with punctuation: %+v", hits)
+	}
 	if hits := ok(s.Search(`"; DROP TABLE messages; --`, 10)); len(hits) != 0 {
 		t.Fatalf("hostile query matched %+v", hits)
 	}
