@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/net/identity"
-	"github.com/parlance-chat/parlance/net/internal/natlabtest"
+	"github.com/parlance-chat/parlance/internal/natlabtest"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
