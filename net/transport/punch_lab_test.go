@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/internal/natlabtest"
+	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
