@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/internal/sockopt"
 )
 
 // DefaultPunchWindow bounds Punch when its ctx has no deadline: about
@@ -122,7 +124,7 @@ func (t *Transport) simultaneousOpen(ctx context.Context, addr netip.AddrPort, a
 	if ip := addrPortOf(t.ln.Addr()).Addr(); !ip.IsUnspecified() {
 		local.IP = ip.AsSlice()
 	}
-	dialer := net.Dialer{LocalAddr: local, Control: controlReuse}
+	dialer := net.Dialer{LocalAddr: local, Control: sockopt.ControlReuse}
 	type result struct {
 		conn net.Conn
 		err  error
