@@ -20,6 +20,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
 )
 
@@ -46,12 +47,14 @@ func startNode(t testing.TB, nick string, mcast uint16) *realNode {
 
 // nodeOpts keep what a node restarted with them keeps: its key, its
 // message store and its groups' store (nil: new ones), and its file
-// transfer settings (nil: off).
+// transfer settings (nil: off); server is a bootstrap server to use
+// (besides multicast on lo when mcast is not 0: mode internet or both).
 type nodeOpts struct {
 	id     *identity.Identity
 	store  store.Store
 	groups group.Store
 	files  *app.FilesConfig
+	server string
 }
 
 func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
@@ -68,16 +71,34 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 		t.Fatal(err)
 	}
 	instance := app.NewInstanceID()
-	d, err := lan.New(lan.Config{
-		Port: mcast, Interface: "lo",
-		AnnounceInterval: 100 * time.Millisecond, PeerTimeout: 400 * time.Millisecond,
-		Self: discovery.Self{Nickname: nick, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()},
-	})
-	if err != nil {
-		t.Fatal(err)
+	self := discovery.Self{Nickname: nick, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
+	var sources []discovery.Source
+	mode := "local"
+	if mcast != 0 {
+		d, err := lan.New(lan.Config{
+			Port: mcast, Interface: "lo",
+			AnnounceInterval: 100 * time.Millisecond, PeerTimeout: 400 * time.Millisecond,
+			Self: self,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, d)
 	}
-	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: "local",
-		Transport: tr, Sources: []discovery.Source{d}, SweepInterval: 20 * time.Millisecond,
+	if o.server != "" {
+		c, err := rendezvous.New(rendezvous.Config{URL: o.server, Self: self, Identity: id,
+			HeartbeatInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, c)
+		mode = "internet"
+		if mcast != 0 {
+			mode = "both"
+		}
+	}
+	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
+		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond,
 		Store: o.store, GroupStore: o.groups, Files: o.files})
 	if err != nil {
 		t.Fatal(err)

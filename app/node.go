@@ -50,7 +50,7 @@ type Config struct {
 	// Instance is this run's random id; the same value must be given to
 	// the sources. NewInstanceID makes one.
 	Instance string
-	Mode     string // "local" or "internet", for display
+	Mode     string // "local", "internet" or "both", for display
 	// Transport carries messages; Sources find peers.
 	Transport Transport
 	Sources   []discovery.Source
@@ -435,8 +435,12 @@ func (n *Node) sighting(s discovery.Sighting) {
 			n.out.peerSeen(ConvOf(st.Key))
 		}
 	case discovery.Gone:
-		if st, what := n.reg.gone(s); what == left {
+		switch st, what := n.reg.gone(s); what {
+		case left:
 			n.emit(PeerLeft{Peer: st.Peer, Reason: s.Reason})
+		case updated:
+			n.emit(PeerUpdated{Peer: st.Peer})
+			n.out.peerSeen(ConvOf(st.Key))
 		}
 	}
 }
@@ -487,8 +491,13 @@ func (n *Node) Expire() {
 	now := n.cfg.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, st := range n.reg.expire(now) {
+	gone, moved := n.reg.expire(now)
+	for _, st := range gone {
 		n.emit(PeerLeft{Peer: st.Peer, Reason: "timed out"})
+	}
+	for _, st := range moved {
+		n.emit(PeerUpdated{Peer: st.Peer})
+		n.out.peerSeen(ConvOf(st.Key))
 	}
 }
 

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/lan"
 )
 
 // MaxPeers bounds the registry, so a flood of made-up announces cannot
@@ -31,6 +34,9 @@ type peerState struct {
 	// seenBy holds, for each source that sees the peer, when that sighting
 	// expires (zero: never, until the source says gone).
 	seenBy map[string]time.Time
+	// sightings holds the peer as each source in seenBy last reported
+	// it: the path to fall back on when the one in use goes.
+	sightings map[string]discovery.Peer
 	// addrHeard is when an announce last came from Addr.
 	addrHeard time.Time
 	// proven: the peer proved its key in a TLS handshake this run.
@@ -69,7 +75,7 @@ func (r *registry) seen(s discovery.Sighting, now time.Time, trust func(nick, id
 		if !r.makeRoom() {
 			return nil, unchanged
 		}
-		st = &peerState{Peer: Peer{Key: key, Identity: s.Peer.Identity}, seenBy: map[string]time.Time{}}
+		st = newPeerState(Peer{Key: key, Identity: s.Peer.Identity})
 		r.peers[key] = st
 	}
 	var expires time.Time
@@ -77,12 +83,20 @@ func (r *registry) seen(s discovery.Sighting, now time.Time, trust func(nick, id
 		expires = now.Add(s.TTL)
 	}
 	st.seenBy[s.Source] = expires
+	st.sightings[s.Source] = s.Peer
 	st.LastSeen = now
+	// The LAN path is preferred: while the LAN sees the peer, another
+	// source's sighting keeps it online but does not move it.
+	if s.Source != lan.SourceName && st.Online && st.Source == lan.SourceName {
+		if _, ok := st.seenBy[lan.SourceName]; ok {
+			return st, unchanged
+		}
+	}
 	p := s.Peer
 	// One process heard on several interfaces arrives from several source
 	// IPs: keep the address in use while it is still heard, so the peer
 	// does not flip between them.
-	if st.Online && p.Addr != st.Addr && p.Instance != "" && p.Instance == st.Instance &&
+	if st.Online && st.Source == s.Source && p.Addr != st.Addr && p.Instance != "" && p.Instance == st.Instance &&
 		s.TTL > 0 && now.Sub(st.addrHeard) < s.TTL {
 		p.Addr = st.Addr
 	}
@@ -116,17 +130,21 @@ func (r *registry) gone(s discovery.Sighting) (*peerState, change) {
 		return st, unchanged
 	}
 	delete(st.seenBy, s.Source)
+	delete(st.sightings, s.Source)
 	if len(st.seenBy) > 0 {
+		if st.fallBack() {
+			return st, updated
+		}
 		return st, unchanged
 	}
 	st.Online = false
 	return st, left
 }
 
-// expire takes offline every peer whose every sighting has expired, and
-// returns them.
-func (r *registry) expire(now time.Time) []*peerState {
-	var out []*peerState
+// expire takes offline every peer whose every sighting has expired
+// (gone), and moves to another source's path every peer whose sighting
+// in use expired while another source still sees it (moved).
+func (r *registry) expire(now time.Time) (gone, moved []*peerState) {
 	for _, st := range r.peers {
 		if !st.Online {
 			continue
@@ -134,14 +152,39 @@ func (r *registry) expire(now time.Time) []*peerState {
 		for src, exp := range st.seenBy {
 			if !exp.IsZero() && !now.Before(exp) {
 				delete(st.seenBy, src)
+				delete(st.sightings, src)
 			}
 		}
-		if len(st.seenBy) == 0 {
+		switch {
+		case len(st.seenBy) == 0:
 			st.Online = false
-			out = append(out, st)
+			gone = append(gone, st)
+		case st.fallBack():
+			moved = append(moved, st)
 		}
 	}
-	return out
+	return gone, moved
+}
+
+func newPeerState(p Peer) *peerState {
+	return &peerState{Peer: p, seenBy: map[string]time.Time{}, sightings: map[string]discovery.Peer{}}
+}
+
+// fallBack moves the peer to the path of a source that still sees it
+// (the LAN if it does, else the first by name) when the source in use no
+// longer does. It reports whether the peer moved.
+func (st *peerState) fallBack() bool {
+	if _, ok := st.seenBy[st.Source]; ok || len(st.sightings) == 0 {
+		return false
+	}
+	src := lan.SourceName
+	if _, ok := st.sightings[src]; !ok {
+		src = slices.Min(slices.Collect(maps.Keys(st.sightings)))
+	}
+	p := st.sightings[src]
+	st.Addr, st.AltAddr, st.Instance, st.Source = p.Addr, p.AltAddr, p.Instance, src
+	st.addrHeard = time.Time{}
+	return true
 }
 
 // ensure returns the entry for key, creating an offline one (for a message
@@ -154,7 +197,7 @@ func (r *registry) ensure(key PeerKey, init Peer) *peerState {
 		return nil
 	}
 	init.Key = key
-	st := &peerState{Peer: init, seenBy: map[string]time.Time{}}
+	st := newPeerState(init)
 	r.peers[key] = st
 	return st
 }

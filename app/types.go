@@ -121,7 +121,7 @@ func PeerOf(conv ConvID) PeerKey { return PeerKey(conv) }
 type Self struct {
 	Nickname   string
 	Identity   string // full peer ID, wire form
-	Mode       string // "local" or "internet"
+	Mode       string // "local", "internet" or "both"
 	ListenAddr string
 	Encrypted  bool
 }

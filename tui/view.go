@@ -305,7 +305,7 @@ func (m *Model) statusLine(unread unreadSummary) string {
 	parts := []string{textsafe.Name(m.self.Nickname)}
 	if m.self.Mode != "" {
 		mode := m.self.Mode
-		if m.self.Mode == "internet" && m.room != "" {
+		if usesServer(m.self.Mode) && m.room != "" {
 			mode += " room " + textsafe.Name(m.room)
 		}
 		parts = append(parts, mode)
@@ -338,10 +338,14 @@ func (m *Model) statusLine(unread unreadSummary) string {
 	return m.st.statusNick.Render(" "+nick) + m.st.statusBar.Render(padRight(rest, m.width-textWidth(nick)-1))
 }
 
+// usesServer reports whether a mode finds peers through the bootstrap
+// server ("internet", or "both" with the LAN).
+func usesServer(mode string) bool { return mode == "internet" || mode == "both" }
+
 // serverState describes the connection to the bootstrap server.
 func (m *Model) serverState() string {
 	if m.source == nil {
-		if m.self.Mode == "internet" {
+		if usesServer(m.self.Mode) {
 			return "server: connecting…"
 		}
 		return ""

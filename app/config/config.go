@@ -162,6 +162,8 @@ const (
 const (
 	ModeLocal    = "local"
 	ModeInternet = "internet"
+	// ModeBoth runs LAN discovery and the bootstrap client together.
+	ModeBoth = "both"
 	// ModeLAN is accepted for ModeLocal (see NormalizeMode).
 	ModeLAN = "lan"
 	UITUI   = "tui"
@@ -174,6 +176,18 @@ func NormalizeMode(mode string) string {
 		return ModeLocal
 	}
 	return mode
+}
+
+// UsesServer reports whether the mode finds peers through the bootstrap
+// server (internet or both).
+func (c Config) UsesServer() bool {
+	return c.Network.Mode == ModeInternet || c.Network.Mode == ModeBoth
+}
+
+// UsesLAN reports whether the mode finds peers by LAN multicast (local or
+// both).
+func (c Config) UsesLAN() bool {
+	return c.Network.Mode == ModeLocal || c.Network.Mode == ModeBoth
 }
 
 // Default returns the configuration used when there is no file.
@@ -316,12 +330,12 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.Network.Mode {
-	case ModeLocal, ModeInternet:
+	case ModeLocal, ModeInternet, ModeBoth:
 	default:
-		return bad("network.mode", "%q is not a mode; use %q (or %q) or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet)
+		return bad("network.mode", "%q is not a mode; use %q (or %q), %q or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet, ModeBoth)
 	}
-	if c.Network.Mode == ModeInternet && len(c.Network.BootstrapServer) == 0 {
-		return bad("network.bootstrap_server", "internet mode needs a bootstrap server URL, e.g. \"ws://host:8080\"")
+	if c.UsesServer() && len(c.Network.BootstrapServer) == 0 {
+		return bad("network.bootstrap_server", "%s mode needs a bootstrap server URL, e.g. \"ws://host:8080\"", c.Network.Mode)
 	}
 	for _, u := range c.Network.BootstrapServer {
 		if err := checkServerURL(u); err != nil {

@@ -60,6 +60,26 @@ timeout_secs = 15
 	}
 }
 
+func TestModes(t *testing.T) {
+	for _, tt := range []struct {
+		mode            string
+		lan, usesServer bool
+	}{
+		{"local", true, false},
+		{"lan", true, false},
+		{"internet", false, true},
+		{"both", true, true},
+	} {
+		c, err := Parse("p.toml", []byte("[network]\nmode = \""+tt.mode+"\"\n"))
+		if err != nil {
+			t.Fatalf("mode %q: %v", tt.mode, err)
+		}
+		if c.UsesLAN() != tt.lan || c.UsesServer() != tt.usesServer {
+			t.Errorf("mode %q: LAN %v, server %v; want %v, %v", tt.mode, c.UsesLAN(), c.UsesServer(), tt.lan, tt.usesServer)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, file string
@@ -71,7 +91,8 @@ func TestErrors(t *testing.T) {
 		{"wrong type", "[peer]\ntimeout_secs = \"15\"\n", 2, []string{"peer.timeout_secs", "want a whole number, not a TOML string"}},
 		{"wrong type bool", "[ui]\nbell = 1\n", 2, []string{"ui.bell", "want true or false"}},
 		{"two bad keys, the first reported", "[discovery]\nheartbeat_interval_secs = 0\n[peer]\ntimeout_secs = 0\n", 2, []string{"discovery.heartbeat_interval_secs"}},
-		{"bad mode", "[network]\nmode = \"wan\"\n", 2, []string{"network.mode", `"local"`, `"lan"`, `"internet"`}},
+		{"bad mode", "[network]\nmode = \"wan\"\n", 2, []string{"network.mode", `"local"`, `"lan"`, `"internet"`, `"both"`}},
+		{"both without a server", "[network]\nmode = \"both\"\nbootstrap_server = \"\"\n", 0, []string{"bootstrap_server"}},
 		{"bad notify", "[ui]\nnotify = \"bell,popup\"\n", 2, []string{"ui.notify", `"popup"`, `"osc777"`}},
 		{"bad nickname", "nickname = \" bob\"\n", 1, []string{"nickname", "spaces"}},
 		{"long nickname", "nickname = \"" + strings.Repeat("x", 33) + "\"\n", 1, []string{"nickname", "32"}},

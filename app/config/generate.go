@@ -18,6 +18,8 @@ const Commented = `# Parlance configuration. Every key is optional; these are th
 [network]
 # "local": find peers on the LAN by multicast.
 # "internet": find peers through the bootstrap server.
+# "both": both at once; a peer seen both ways is one peer, reached over the
+# LAN while the LAN sees it.
 mode = "local"
 # One URL, or several to fail over between: ["ws://a:8080", "ws://b:8080"].
 bootstrap_server = "ws://localhost:8080"

@@ -39,7 +39,13 @@ func bootstrapBinary(t *testing.T) string {
 // returns its ws:// URL.
 func startServer(t *testing.T) (url string, stop func() error) {
 	t.Helper()
-	cmd := exec.Command(bootstrapBinary(t), "--host", "127.0.0.1", "--port", "0")
+	return startServerCmd(t, exec.Command(bootstrapBinary(t), "--host", "127.0.0.1", "--port", "0"))
+}
+
+// startServerCmd runs a bootstrap-server command and returns the ws:// URL
+// it says it listens on.
+func startServerCmd(t *testing.T, cmd *exec.Cmd) (url string, stop func() error) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -76,8 +76,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	str(&o.nickname, "nickname", "n", "your nickname (required unless set in the config)")
 	str(&o.configPath, "config", "c", "config file (default ./parlance.toml, then $XDG_CONFIG_HOME/parlance/parlance.toml)")
 	str(&o.generate, "generate-config", "", "write a commented default config to `FILE` and exit")
-	str(&o.mode, "mode", "m", "local (LAN multicast; lan works too) or internet (bootstrap server)")
-	fs.Func("bootstrap-server", "bootstrap server `URL` for internet mode, e.g. ws://host:8080 (repeat it to fail over between several)", func(v string) error {
+	str(&o.mode, "mode", "m", "local (LAN multicast; lan works too), internet (bootstrap server) or both")
+	fs.Func("bootstrap-server", "bootstrap server `URL` for internet and both modes, e.g. ws://host:8080 (repeat it to fail over between several)", func(v string) error {
 		o.servers = append(o.servers, v)
 		return nil
 	})
@@ -306,7 +306,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
-	src, err := newSource(cfg, self, id, logger)
+	srcs, err := newSources(cfg, self, id, logger)
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		Instance:          instance,
 		Mode:              cfg.Network.Mode,
 		Transport:         tr,
-		Sources:           []discovery.Source{src},
+		Sources:           srcs,
 		Store:             st,
 		GroupStore:        groups,
 		OutboxTTL:         cfg.OutboxTTL(),
@@ -473,9 +473,12 @@ func adoptLegacy(base, profile string) (bool, error) {
 	return true, nil
 }
 
-func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) (discovery.Source, error) {
-	switch cfg.Network.Mode {
-	case config.ModeInternet:
+// newSources makes the ways of finding peers the mode asks for: the
+// bootstrap server, LAN multicast, or both (the server's client first: it
+// opens nothing until it runs, while the LAN's sockets open here).
+func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) ([]discovery.Source, error) {
+	var srcs []discovery.Source
+	if cfg.UsesServer() {
 		c, err := rendezvous.New(rendezvous.Config{
 			URLs:              cfg.Network.BootstrapServer,
 			Self:              self,
@@ -487,8 +490,9 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 		if err != nil {
 			return nil, fmt.Errorf("start internet discovery: %w", err)
 		}
-		return c, nil
-	default:
+		srcs = append(srcs, c)
+	}
+	if cfg.UsesLAN() {
 		group, err := netip.ParseAddr(cfg.Multicast.Group)
 		if err != nil {
 			return nil, fmt.Errorf("multicast group: %w", err)
@@ -505,8 +509,9 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 		if err != nil {
 			return nil, fmt.Errorf("start LAN discovery: %w", err)
 		}
-		return d, nil
+		srcs = append(srcs, d)
 	}
+	return srcs, nil
 }
 
 func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, waitPeers []string, stdin io.Reader, stdout io.Writer) error {
@@ -515,7 +520,7 @@ func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.
 	}
 	bell, desktop := cfg.UI.NotifyMethods()
 	room := ""
-	if cfg.Network.Mode == config.ModeInternet {
+	if cfg.UsesServer() {
 		room = cfg.Network.Room
 	}
 	return tui.Run(ctx, node, tui.Options{

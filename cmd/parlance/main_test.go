@@ -31,7 +31,7 @@ func TestUsageErrors(t *testing.T) {
 		{"flag without value", []string{"-n"}, 2, "flag needs an argument: -n\nsee parlance --help\n"},
 		{"no nickname", []string{"--ui", "line"}, 2, "a nickname is required"},
 		{"bad nickname", []string{"-n", " x"}, 2, "--nickname"},
-		{"bad mode flag", []string{"-n", "a", "-m", "wan"}, 2, `--mode: "wan" is not a mode; use "local" (or "lan") or "internet"`},
+		{"bad mode flag", []string{"-n", "a", "-m", "wan"}, 2, `--mode: "wan" is not a mode; use "local" (or "lan"), "internet" or "both"`},
 		{"no terminal", []string{"-n", "a", "-m", "lan"}, 2, "needs a terminal, and standard input or output is not one; use --ui line"},
 		{"wait-peer without line mode", []string{"-n", "a", "--wait-peer", "bob", "--ui", "tui"}, 2, "--wait-peer works with --ui line"},
 		{"bad ui flag", []string{"-n", "a", "--ui", "gui"}, 2, "--ui"},

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parlance-chat/parlance/net/internal/sockopt"
 )
 
 // bindToGroup: the receive socket binds group:port, so it gets only
@@ -20,10 +22,7 @@ func controlReuse(network, address string, c syscall.RawConn) error {
 	var opErr error
 	err := c.Control(func(fd uintptr) {
 		s := int(fd)
-		opErr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if opErr == nil {
-			opErr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}
+		opErr = sockopt.SetReuse(s)
 		if opErr == nil {
 			opErr = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
 		}

@@ -253,6 +253,8 @@ type Transport struct {
 	handle atomic.Pointer[func(Inbound)]
 	// gens numbers the outgoing connections (peer.gen).
 	gens atomic.Uint64
+
+	punches punchWaiters // Punch calls waiting for a connection from their peer
 }
 
 // Listen opens the listening socket.
@@ -277,7 +279,7 @@ func Listen(cfg Config) (*Transport, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ln, err := punchableListen(cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp %s: %w", cfg.ListenAddr, err)
 	}
@@ -344,6 +346,9 @@ func (t *Transport) Serve(ctx context.Context, handle func(Inbound)) error {
 			continue
 		}
 		backoff = 0
+		if t.punches.handOver(c) {
+			continue // a Punch dialing this peer takes it
+		}
 		ic := t.admit(c)
 		if ic == nil {
 			continue

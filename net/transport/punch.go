@@ -1,0 +1,322 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/parlance-chat/parlance/net/internal/sockopt"
+)
+
+// DefaultPunchWindow bounds Punch when its ctx has no deadline: about
+// the time after which a relay should take over.
+const DefaultPunchWindow = 2 * time.Second
+
+// punchRetry is the pause between two tries of a punch whose SYN was
+// answered with a reset (a router that rejects rather than drops).
+const punchRetry = 25 * time.Millisecond
+
+// ErrPunchFailed: Punch found no direct path within its window (a NAT
+// that maps every connection to a new port, or a peer that did not punch
+// back in time). The peer has to be reached another way, such as a relay.
+var ErrPunchFailed = errors.New("hole punching failed")
+
+// Punch opens a direct two-way connection to a peer that may sit behind
+// a NAT or a firewall that drops unsolicited connections. Both peers call
+// it at about the same moment, each with the other's public address (as
+// a rendezvous server observed it): each dials from its own listening
+// port, so the first SYN to leave each NAT opens the mapping that lets
+// the other side's SYN in, and the two connects meet (TCP simultaneous
+// open). A try answered with a reset is repeated; a SYN that reaches the
+// listener instead of the dialing socket is taken over by Punch.
+//
+// Punch keeps trying until ctx ends, or for DefaultPunchWindow when ctx
+// has no deadline; then it fails with ErrPunchFailed. The TLS handshake
+// on top may take HandshakeTimeout more.
+//
+// TLS runs on the connection as for Send, with the pinned identity: the
+// peer must prove d.Identity's key, else Punch fails with a
+// *KeyMismatchError (ErrKeyMismatch) and nothing is sent. Neither side
+// of a simultaneous open is the one that accepted, so first each sends
+// the other a punch hello (a tag and 16 random bytes): the side with the
+// larger bytes is the TLS client. Both must negotiate parlance/2.
+//
+// On success the connection becomes the kept connection to d.Identity,
+// used both ways: Send, SendBatch and SendControl to the peer write on
+// it, and what the peer sends on it (messages with a Reply for their
+// acknowledgements, and control frames) reaches Serve's handler. It ends
+// like any kept connection (idle, closed by the peer, Close); the next
+// Send then dials d.Addr directly. Serve must be running. Punch needs
+// Unix (SO_REUSEPORT).
+func (t *Transport) Punch(ctx context.Context, d Dest) error {
+	if err := t.checkPunch(d); err != nil {
+		return err
+	}
+	accepted, unexpect, err := t.punches.expect(d.Addr)
+	if err != nil {
+		return err
+	}
+	defer unexpect()
+	return t.punch(ctx, d, accepted)
+}
+
+func (t *Transport) checkPunch(d Dest) error {
+	switch {
+	case d.Identity == "":
+		return fmt.Errorf("punch %s: a peer without identity cannot be punched to", d.Addr)
+	case !d.Addr.IsValid():
+		return errors.New("punch: destination has no address")
+	case t.serverTLS == nil:
+		return fmt.Errorf("punch %s: %w", d.Addr, ErrNoIdentity)
+	case d.Identity == string(t.cfg.Identity.ID()):
+		return fmt.Errorf("punch %s: that is this node's own identity", d.Addr)
+	}
+	return nil
+}
+
+// punch is Punch once its expectation is registered: accepted gets the
+// connection the listener takes from d.Addr, if it does.
+func (t *Transport) punch(ctx context.Context, d Dest, accepted <-chan net.Conn) error {
+	handle := t.handle.Load()
+	if handle == nil {
+		return errors.New("transport: Punch needs Serve running")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(t.ctx, cancel) // Close aborts the punch
+	defer stop()
+
+	window := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancelWindow context.CancelFunc
+		window, cancelWindow = context.WithTimeout(ctx, DefaultPunchWindow)
+		defer cancelWindow()
+	}
+	raw, err := t.simultaneousOpen(window, d.Addr, accepted)
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return fmt.Errorf("punch %s: %w", d.Addr, net.ErrClosed)
+		}
+		t.stats.dialErrors.Add(1)
+		return fmt.Errorf("punch %s: %w: %w", d.Addr, ErrPunchFailed, err)
+	}
+	tc, err := t.punchHandshake(ctx, raw, d)
+	if err != nil {
+		t.stats.dialErrors.Add(1)
+		return err
+	}
+	t.stats.dials.Add(1)
+	return t.adopt(ctx, d, tc, raw, *handle)
+}
+
+// simultaneousOpen dials addr from the listening port until a connection
+// stands, from the dial or from the listener (accepted), or ctx ends.
+func (t *Transport) simultaneousOpen(ctx context.Context, addr netip.AddrPort, accepted <-chan net.Conn) (net.Conn, error) {
+	local := &net.TCPAddr{Port: int(t.port)}
+	if ip := addrPortOf(t.ln.Addr()).Addr(); !ip.IsUnspecified() {
+		local.IP = ip.AsSlice()
+	}
+	dialer := net.Dialer{LocalAddr: local, Control: sockopt.ControlReuse}
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	var lastErr error
+	for {
+		// One connect stays in SYN-SENT (the kernel resends the SYN) until
+		// it meets the peer's, is refused, or ctx ends.
+		try, cancelTry := context.WithCancel(ctx)
+		dialed := make(chan result, 1)
+		go func() {
+			c, err := dialer.DialContext(try, "tcp", addr.String())
+			dialed <- result{c, err}
+		}()
+		var r result
+		select {
+		case r = <-dialed:
+		case c := <-accepted:
+			cancelTry()
+			if r := <-dialed; r.err == nil {
+				r.conn.Close()
+			}
+			return c, nil
+		}
+		cancelTry()
+		if r.err == nil {
+			return r.conn, nil
+		}
+		lastErr = r.err
+		if ctx.Err() != nil {
+			return nil, lastErr
+		}
+		select {
+		case <-time.After(punchRetry):
+		case c := <-accepted:
+			return c, nil
+		case <-ctx.Done():
+			return nil, lastErr
+		}
+	}
+}
+
+// punchHello starts the bytes each side of a punched connection sends
+// before TLS (see Punch). It is neither TLS's first byte nor '{': a
+// listener that is not punching closes a connection that starts with it.
+const punchHello = 'P'
+
+// punchHandshake swaps punch hellos, then runs TLS on a punched
+// connection and checks the peer proves d.Identity.
+func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest) (*tls.Conn, error) {
+	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	client, err := swapHellos(ctx, raw)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("punch %s: %w", d.Addr, err)
+	}
+	var mismatch *KeyMismatchError
+	pinned := t.clientFor(d.Addr, d.Identity, &mismatch)
+	var tc *tls.Conn
+	if client {
+		tc = tls.Client(raw, pinned)
+	} else {
+		cfg := t.serverTLS.Clone()
+		cfg.VerifyConnection = pinned.VerifyConnection
+		tc = tls.Server(raw, cfg)
+	}
+	err = tc.HandshakeContext(ctx)
+	if mismatch != nil {
+		raw.Close()
+		t.stats.keyMismatches.Add(1)
+		t.log.Warn("punched peer proved another key: possible impersonation; nothing sent",
+			"remote", d.Addr.String(), "want", d.Identity, "got", mismatch.Got)
+		return nil, mismatch
+	}
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("punch %s: tls handshake: %w", d.Addr, err)
+	}
+	raw.SetDeadline(time.Time{})
+	if alpn := tc.ConnectionState().NegotiatedProtocol; alpn != ALPN2 {
+		closeNow(tc)
+		return nil, fmt.Errorf("punch %s: peer negotiated %q: %w", d.Addr, alpn, ErrNotTwoWay)
+	}
+	return tc, nil
+}
+
+// swapHellos sends this side's punch hello and reads the peer's; client
+// reports whether this side's random bytes are the larger.
+func swapHellos(ctx context.Context, raw net.Conn) (client bool, err error) {
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var mine, theirs [17]byte
+	mine[0] = punchHello
+	rand.Read(mine[1:])
+	if _, err := raw.Write(mine[:]); err != nil {
+		return false, fmt.Errorf("send punch hello: %w", err)
+	}
+	if _, err := io.ReadFull(raw, theirs[:]); err != nil {
+		return false, fmt.Errorf("read punch hello: %w", err)
+	}
+	if theirs[0] != punchHello {
+		return false, fmt.Errorf("peer sent %#x, not a punch hello", theirs[0])
+	}
+	switch bytes.Compare(mine[1:], theirs[1:]) {
+	case 1:
+		return true, nil
+	case -1:
+		return false, nil
+	}
+	return false, errors.New("punch hellos are equal: the connection loops back to this node")
+}
+
+// adopt makes a punched connection the kept connection of d's peer and
+// reads what arrives on it: messages (answered through a Reply) and
+// control frames, both for handle.
+func (t *Transport) adopt(ctx context.Context, d Dest, tc *tls.Conn, raw net.Conn, handle func(Inbound)) error {
+	p, err := t.acquire(ctx, keyOf(d))
+	if err != nil {
+		closeNow(tc)
+		return fmt.Errorf("punch %s: %w", d.Addr, err)
+	}
+	defer p.release()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		closeNow(tc)
+		return fmt.Errorf("punch %s: %w", d.Addr, net.ErrClosed)
+	}
+	t.outgoing[tc] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+
+	p.drop() // a dialed connection, if any: the punched one replaces it
+	dead := make(chan struct{})
+	p.conn, p.dead, p.twoWay, p.lastUse = tc, dead, true, time.Now()
+	remote := addrPortOf(raw.RemoteAddr())
+	ic := &inConn{ip: remote.Addr()}
+	ic.touch(time.Now())
+	reply := &replier{conn: tc, raw: raw, timeout: t.cfg.WriteTimeout}
+	go func() {
+		defer t.wg.Done()
+		t.readMessages(tc, raw, ic, remote, d.Identity, reply, handle)
+		t.ended(tc, dead)
+	}()
+	t.log.Debug("punched connection", "remote", remote.String(), "peer", d.Identity)
+	return nil
+}
+
+// punchWaiters routes a connection the listener accepted from an address
+// a Punch is dialing to that Punch.
+type punchWaiters struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]chan net.Conn
+}
+
+// expect registers a Punch to addr; unexpect ends it, closing a
+// connection handed over too late.
+func (w *punchWaiters) expect(addr netip.AddrPort) (accepted <-chan net.Conn, unexpect func(), err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = make(map[netip.AddrPort]chan net.Conn)
+	}
+	if w.m[addr] != nil {
+		return nil, nil, fmt.Errorf("punch %s: another punch to it is under way", addr)
+	}
+	ch := make(chan net.Conn, 1)
+	w.m[addr] = ch
+	return ch, func() {
+		w.mu.Lock()
+		if w.m[addr] == ch {
+			delete(w.m, addr)
+		}
+		w.mu.Unlock()
+		select {
+		case c := <-ch:
+			c.Close()
+		default:
+		}
+	}, nil
+}
+
+// handOver gives c to the Punch dialing its remote address, if any.
+func (w *punchWaiters) handOver(c net.Conn) bool {
+	addr := addrPortOf(c.RemoteAddr())
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := w.m[addr]
+	if ch == nil {
+		return false
+	}
+	delete(w.m, addr)
+	ch <- c // buffered, and only one is ever sent
+	return true
+}
