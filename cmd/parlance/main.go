@@ -270,6 +270,7 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 			AnnounceInterval: cfg.AnnounceInterval(),
 			PeerTimeout:      cfg.PeerTimeout(),
 			Self:             self,
+			Identity:         id,
 			Logger:           logger.With("part", "lan"),
 		})
 		if err != nil {

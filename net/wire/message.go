@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -53,29 +52,52 @@ func (m Message) AppendLine(buf []byte) ([]byte, error) {
 
 // ParseMessage decodes one message line. The trailing "\n" or "\r\n" may be
 // present or not. Like the original, it rejects a missing or non-integer
-// timestamp and keeps unknown fields out of the way.
+// timestamp and a field given twice, matches field names exactly (so
+// "FROM" is an unknown field) and ignores unknown fields.
 func ParseMessage(line []byte) (Message, error) {
 	if len(line) > MaxLine {
 		return Message{}, fmt.Errorf("line of %d bytes is over the %d byte limit", len(line), MaxLine)
 	}
-	var raw struct {
-		From      *string `json:"from"`
-		Content   *string `json:"content"`
-		Timestamp *int64  `json:"timestamp"`
-		ID        string  `json:"id"`
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(line), &raw); err != nil {
+	var m Message
+	var seen fieldSet
+	err := eachMember(bytes.TrimSpace(line), func(key string, val []byte) error {
+		var err error
+		switch key { // exact names only, each once, like the original
+		case "from":
+			if err = seen.once(1, key); err == nil {
+				m.From, err = jsonString(val)
+			}
+		case "content":
+			if err = seen.once(2, key); err == nil {
+				m.Content, err = jsonString(val)
+			}
+		case "timestamp":
+			if err = seen.once(4, key); err == nil {
+				m.Timestamp, err = jsonInt(val, 64)
+			}
+		case "id":
+			if err = seen.once(8, key); err == nil && string(val) != "null" {
+				m.ID, err = jsonString(val)
+			}
+		default:
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("field %s: %w", key, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return Message{}, fmt.Errorf("parse message: %w", err)
 	}
 	switch {
-	case raw.From == nil:
+	case seen&1 == 0:
 		return Message{}, errors.New("message without from")
-	case raw.Content == nil:
+	case seen&2 == 0:
 		return Message{}, errors.New("message without content")
-	case raw.Timestamp == nil:
+	case seen&4 == 0:
 		return Message{}, errors.New("message without timestamp")
 	}
-	m := Message{From: *raw.From, Content: *raw.Content, Timestamp: *raw.Timestamp, ID: raw.ID}
 	if err := m.validate(); err != nil {
 		return Message{}, err
 	}
