@@ -41,6 +41,9 @@ type peerState struct {
 	proven bool
 	// recent holds the last message ids received, to drop duplicates.
 	recent []string
+	// warnedSelfName: the user was warned that this peer uses their own
+	// nickname.
+	warnedSelfName bool
 }
 
 // registry holds every known peer. It is not safe for concurrent use; the
