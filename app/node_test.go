@@ -243,6 +243,29 @@ func TestSameNicknameKeptApart(t *testing.T) {
 	}
 }
 
+// TestCyrillicLookalike: issue 11, item 4. A Cyrillic "\u0430lice" is the
+// same name as a pinned alice: key changed, warned about, ambiguous.
+func TestCyrillicLookalike(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+	h.Sighting(seen(alice))
+	next(t, n.Node)
+	n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
+	next(t, n.Node)
+	fake := lanPeer("\u0430lice", newID(t), "i2", 5001)
+	h.Sighting(seen(fake))
+	if j := next(t, n.Node).(PeerJoined); j.Peer.Trust != TrustChanged {
+		t.Errorf("Cyrillic look-alike of a pinned alice: %v, want key changed", j.Peer.Trust)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
+		t.Errorf("want a warning, got %#v", w)
+	}
+	if ps := n.Resolve("alice"); len(ps) != 2 {
+		t.Errorf("Resolve(alice) = %d peers, want both", len(ps))
+	}
+}
+
 // TestStrangerUsingOwnNickname: issue 11, item 11.
 func TestStrangerUsingOwnNickname(t *testing.T) {
 	n := newTestNode(t, nil)

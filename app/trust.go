@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,7 +109,22 @@ func OpenContacts(path string) (*Contacts, error) {
 	if c.data.Keys == nil {
 		c.data.Keys = map[string]contactKey{}
 	}
+	c.data.Pinned = refold(c.data.Pinned)
 	return c, nil
+}
+
+// refold folds the pinned nicknames again, in case the fold changed since
+// they were written (the confusables skeleton joined it later). When two
+// pins now fold alike, the one whose old key sorts first is kept.
+func refold(pinned map[string]string) map[string]string {
+	keys := slices.Sorted(maps.Keys(pinned))
+	out := make(map[string]string, len(pinned))
+	for _, k := range keys {
+		if f := wire.FoldNickname(k); out[f] == "" {
+			out[f] = pinned[k]
+		}
+	}
+	return out
 }
 
 // Check says how far a peer seen with nickname nick and identity id (""

@@ -162,6 +162,21 @@ func TestContactsPinOnWhatTheUserDoes(t *testing.T) {
 	}
 }
 
+func TestContactsRefoldedOnOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ContactsFileName)
+	// Written before the confusables skeleton was part of the fold.
+	os.WriteFile(path, []byte(`{"pinned":{"b0b":"K1","tim":"K2"},"keys":{}}`), 0o600)
+	c, err := OpenContacts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ nick, id string }{{"bob", "K1"}, {"B0B", "K1"}, {"tim", "K2"}, {"tirn", "K2"}} {
+		if got := c.Check(tt.nick, tt.id); got != TrustKnown {
+			t.Errorf("Check(%s, %s) = %v, want known", tt.nick, tt.id, got)
+		}
+	}
+}
+
 func TestContactsCorrupt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ContactsFileName)
 	os.WriteFile(path, []byte("{not json"), 0o600)

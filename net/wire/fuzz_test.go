@@ -97,3 +97,25 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFoldNickname: the fold (with the UTS #39 confusables skeleton)
+// never panics, a folded name folds to itself, and swapping a Latin
+// letter for its Cyrillic look-alike changes nothing.
+func FuzzFoldNickname(f *testing.F) {
+	for _, s := range []string{"alice", "Alice\u200b", "\u0430lice", "b0b", "%m|", "ǅ", "ﬁsh", "straße", "e\u0301", "\xff"} {
+		f.Add(s)
+	}
+	lookalike := strings.NewReplacer("a", "\u0430", "e", "\u0435", "o", "\u043e", "p", "\u0440", "c", "\u0441", "x", "\u0445")
+	f.Fuzz(func(t *testing.T, s string) {
+		fs := FoldNickname(s)
+		if again := FoldNickname(fs); again != fs {
+			t.Fatalf("FoldNickname(%q) = %q, but that folds to %q", s, fs, again)
+		}
+		if strings.ContainsAny(s, "\u0300\u0301\u0302\u0303\u0304\u0306\u0307\u0308\u030a\u030b\u030c\u0327\u0328") {
+			return // combining marks may join the letters around them
+		}
+		if alike := lookalike.Replace(s); FoldNickname(alike) != fs {
+			t.Fatalf("FoldNickname(%q) = %q, but its look-alike %q folds to %q", s, fs, alike, FoldNickname(alike))
+		}
+	})
+}
