@@ -12,7 +12,7 @@ import (
 func TestSkeleton(t *testing.T) {
 	same := [][]string{
 		{"alice", "\u0430lice", "alic\u0435", "\u0430l\u0456c\u0435"}, // Cyrillic а, і, е
-		{"paypal", "paypa1", "pa\u0443pal"},                          // digit one, Cyrillic у
+		{"paypal", "paypa1", "pa\u0443pal"},                           // digit one, Cyrillic у
 		{"rn", "m"},
 		{"bOb", "b0b", "b\u039fb"}, // digit zero, Greek capital omicron
 	}
@@ -50,11 +50,11 @@ func TestMixedScript(t *testing.T) {
 		{"\u0430lice", true},
 		{"alic\u0435", true},
 		{"\u0430\u043b\u0438\u0441\u0430", false}, // all Cyrillic
-		{"Zoë 世界 🙂", false},                      // Latin with Han
+		{"Zoë 世界 🙂", false},                       // Latin with Han
 		{"山田たろう", false},                          // Japanese
 		{"山田たろう Bob", false},
 		{"김민수", false},
-		{"김민수 たろう", true}, // Hangul with Hiragana
+		{"김민수 たろう", true},      // Hangul with Hiragana
 		{"alice\u3164", false}, // a Hangul filler draws as nothing
 		{"a\u061cb", false},    // Arabic letter mark: not a letter
 		{"bob\u2800", false},
