@@ -209,29 +209,90 @@ func (n *Node) Run(ctx context.Context) error {
 
 // emit queues an event without ever blocking. Callers hold n.mu so events
 // keep the order of the changes they report. After drops, a Resync goes
-// first once there is room again.
+// first once there is room again. A message or a warning is not dropped
+// for a full channel while older, lesser events wait there: those are
+// dropped instead (see makeRoomLocked), so a flood of announces cannot
+// keep a message from the UI.
 func (n *Node) emit(e Event) {
 	if n.closed {
 		return
 	}
-	if n.pending > 0 {
-		select {
-		case n.events <- Resync{Dropped: n.pending}:
-			n.pending = 0
-		default:
-		}
+	if n.pending > 0 && n.trySendLocked(Resync{Dropped: n.pending}) {
+		n.pending = 0
 	}
-	if n.pending == 0 {
-		select {
-		case n.events <- e:
-			return
-		default:
-		}
+	if n.pending == 0 && n.trySendLocked(e) {
+		return
 	}
+	if important(e) && n.makeRoomLocked(e) {
+		return
+	}
+	n.dropLocked()
+}
+
+func (n *Node) trySendLocked(e Event) bool {
+	select {
+	case n.events <- e:
+		return true
+	default:
+		return false
+	}
+}
+
+// dropLocked counts one dropped event.
+func (n *Node) dropLocked() {
 	n.pending++
 	if d := n.drops.Add(1); d&(d-1) == 0 { // log at powers of two
 		n.log.Warn("event reader is behind; events dropped", "dropped", d)
 	}
+}
+
+// important reports the events a UI must not miss: messages and warnings.
+func important(e Event) bool {
+	switch e := e.(type) {
+	case MessageReceived:
+		return true
+	case Notice:
+		return e.Warning
+	}
+	return false
+}
+
+// maxRoomScan bounds the waiting events makeRoomLocked looks at.
+const maxRoomScan = 64
+
+// makeRoomLocked takes the oldest waiting events off the channel, drops
+// those that are not important and queues again, in order, those that
+// are, then a Resync for what was dropped, then e. It reports false (and
+// changes nothing that matters) when the oldest maxRoomScan events are all
+// important.
+func (n *Node) makeRoomLocked(e Event) bool {
+	var held []Event
+	dropped := false
+scan:
+	for len(held) < maxRoomScan && cap(n.events)-len(n.events) < len(held)+2 {
+		select {
+		case old := <-n.events:
+			if important(old) {
+				held = append(held, old)
+			} else {
+				n.dropLocked()
+				dropped = true
+			}
+		default: // empty: the reader took them meanwhile
+			break scan
+		}
+	}
+	if dropped || n.pending > 0 {
+		if n.trySendLocked(Resync{Dropped: n.pending}) {
+			n.pending = 0
+		}
+	}
+	for _, old := range held {
+		if !n.trySendLocked(old) {
+			n.dropLocked()
+		}
+	}
+	return n.pending == 0 && n.trySendLocked(e)
 }
 
 // sourceHandler receives what the sources report.

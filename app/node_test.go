@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -577,5 +578,33 @@ func TestEventsNeverBlock(t *testing.T) {
 	}
 	if d := n.DroppedEvents(); d != 8 {
 		t.Fatalf("dropped = %d, want 8", d)
+	}
+}
+
+// TestMessageNotDroppedBehindAFlood: issue 11, item 5. With the event
+// channel full of peer events, a message still reaches the reader, after
+// a Resync for what was dropped to make room.
+func TestMessageNotDroppedBehindAFlood(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.EventBuffer = 16 })
+	h := sourceHandler{n.Node}
+	for i := range 100 {
+		h.Sighting(seen(lanPeer(fmt.Sprint("m", i), newID(t), fmt.Sprint("i", i), uint16(5000+i))))
+	}
+	bob := newID(t)
+	n.receive(transport.Inbound{Identity: bob, Message: wire.Message{From: "bob", Content: "the real one", Timestamp: 1}})
+	var sawResync, sawMessage bool
+	for len(n.Events()) > 0 {
+		switch e := (<-n.Events()).(type) {
+		case Resync:
+			sawResync = true
+		case MessageReceived:
+			sawMessage = e.Message.Text == "the real one"
+			if !sawResync {
+				t.Error("the message came before the Resync for the events dropped")
+			}
+		}
+	}
+	if !sawMessage {
+		t.Error("the message was dropped behind a flood of peer events")
 	}
 }

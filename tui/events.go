@@ -190,10 +190,11 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if ev.Peer != "" {
 			c = m.conv(ev.Peer, "")
 		}
+		// Text: what the nicknames in a notice hide shows, as in names.
 		if ev.Warning {
-			m.addLine(c, kindWarning, "⚠ "+ev.Text)
+			m.addLine(c, kindWarning, "⚠ "+textsafe.Text(ev.Text))
 		} else {
-			m.addLine(c, kindSystem, "· "+ev.Text)
+			m.addLine(c, kindSystem, "· "+textsafe.Text(ev.Text))
 		}
 		_, listed := m.list.index[ev.Peer]
 		return ev.Peer != "" && !listed, false, nil

@@ -108,6 +108,9 @@ func FuzzFoldNickname(f *testing.F) {
 	lookalike := strings.NewReplacer("a", "\u0430", "e", "\u0435", "o", "\u043e", "p", "\u0440", "c", "\u0441", "x", "\u0445")
 	f.Fuzz(func(t *testing.T, s string) {
 		fs := FoldNickname(s)
+		if slow := foldSlow(s); slow != fs {
+			t.Fatalf("FoldNickname(%q) = %q, but the general path gives %q", s, fs, slow)
+		}
 		if again := FoldNickname(fs); again != fs {
 			t.Fatalf("FoldNickname(%q) = %q, but that folds to %q", s, fs, again)
 		}

@@ -59,6 +59,39 @@ func validateName(kind error, name string, limit int) error {
 // ("ALlCE") is therefore not caught. It is for comparing, never for
 // display.
 func FoldNickname(name string) string {
+	if folded, ok := foldASCII(name); ok {
+		return folded
+	}
+	return foldSlow(name)
+}
+
+// asciiFold is the fold of each printable ASCII character alone. For a
+// name of printable ASCII the fold is the folds of its characters joined
+// (none of their prototypes combines with a neighbour), which is much
+// cheaper than the general path; FuzzFoldNickname checks the two agree.
+var asciiFold = func() (t [0x7f]string) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = foldSlow(string(rune(c)))
+	}
+	return t
+}()
+
+// foldASCII folds a name of printable ASCII; ok is false for any other.
+func foldASCII(name string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c < 0x20 || c >= 0x7f {
+			return "", false
+		}
+		b.WriteString(asciiFold[c])
+	}
+	return b.String(), true
+}
+
+// foldSlow is FoldNickname without the ASCII shortcut.
+func foldSlow(name string) string {
 	// A prototype may itself be something the other steps change ("%"
 	// looks like "º/₀", which NFKC makes "o/0"): repeat until nothing
 	// changes, so that a folded name folds to itself.

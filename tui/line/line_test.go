@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -174,17 +175,66 @@ func TestEventsPrinted(t *testing.T) {
 	bob := peer("bob", "", 6000, true)
 	node.peers = []app.Peer{bob}
 	s := start(t, node)
-	sent := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
 	node.events <- app.PeerJoined{Peer: bob}
 	s.expect("* bob joined (127.0.0.1:6000, unencrypted)")
-	node.events <- app.MessageReceived{Message: app.Message{Peer: bob.Key, From: "bob", Text: "hi\x1b[2Jthere", Sent: sent}}
-	s.expect("[03:04:05] bob: hithere")
+	node.events <- app.MessageReceived{Message: app.Message{Peer: bob.Key, From: "bob", Text: "hi\x1b[2Jthere", Sent: at.Add(-2 * time.Second), At: at}}
+	if got := s.expect("bob: hithere"); got != "[03:04:05] bob: hithere" {
+		t.Errorf("message line = %q, want the arrival time and nothing more", got)
+	}
 	node.events <- app.Notice{Warning: true, Text: "key mismatch: possible impersonation"}
 	s.expect("! warning: key mismatch")
 	node.events <- app.PeerLeft{Peer: bob, Reason: "goodbye"}
 	s.expect("* bob left (goodbye)")
 	close(node.events)
 	s.expect("network stopped")
+}
+
+// TestSenderTime: issue 11, item 6. The arrival time is shown; the
+// sender's only when plausible, with the skew.
+func TestSenderTime(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	tests := []struct {
+		name string
+		sent time.Time
+		want string
+	}{
+		{"agrees", at.Add(-30 * time.Second), ""},
+		{"behind", at.Add(-2 * time.Hour), "  (sent 01:04:05 by their clock, 2h0m0s behind)"},
+		{"ahead", at.Add(5 * time.Minute), "  (sent 03:09:05 by their clock, 5m0s ahead)"},
+		{"max int64", time.Unix(math.MaxInt64, 0), ""},
+		{"negative", time.Unix(-1, 0), ""},
+		{"min int64", time.Unix(math.MinInt64, 0), ""},
+		{"two days back", at.Add(-48 * time.Hour), ""},
+	}
+	for _, tt := range tests {
+		if got := senderTime(tt.sent, at); got != tt.want {
+			t.Errorf("%s: senderTime = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestNamesTagged: look-alikes (case, invisible characters, other
+// scripts) and the user's own nickname get tags; warnings show what a
+// nickname hides (issue 11, items 4, 10, 11).
+func TestNamesTagged(t *testing.T) {
+	node := &fakeNode{events: make(chan app.Event, 10), nick: "me"}
+	alice := peer("alice", strings.Repeat("B", 52), 5000, true)
+	cyr := peer("\u0430lice", strings.Repeat("C", 52), 5001, true)
+	mimic := peer("ME", strings.Repeat("D", 52), 5002, true)
+	node.peers = []app.Peer{alice}
+	s := start(t, node)
+	node.events <- app.PeerJoined{Peer: alice}
+	s.expect("* alice joined")
+	node.peers = append(node.peers, cyr, mimic)
+	node.events <- app.PeerJoined{Peer: cyr}
+	s.expect("* \u0430lice<mixed scripts>#CCCCCCC joined")
+	node.events <- app.MessageReceived{Message: app.Message{Peer: alice.Key, From: "alice", Text: "hi", At: time.Now()}}
+	s.expect("alice#BBBBBBB: hi")
+	node.events <- app.PeerJoined{Peer: mimic}
+	s.expect("* ME#DDDDDDD joined")
+	node.events <- app.Notice{Warning: true, Text: "alice\u2062 has a different key"}
+	s.expect("! warning: alice<U+2062> has a different key")
 }
 
 func TestEOFQuits(t *testing.T) {

@@ -169,6 +169,19 @@ func skipString(s string, i int) int {
 // A name that mixes letters of several scripts, as Cyrillic "\u0430lice"
 // does, is marked: MixedMark follows it.
 func Name(s string) string {
+	out := Text(s)
+	if confusable.MixedScript(s) {
+		out += MixedMark
+	}
+	return out
+}
+
+// Text is Name without the mixed-script mark: for a line of text that
+// holds names, such as a warning ("alice<U+2062> has a different key"), so
+// that what a name hides shows there too. Like Line, it never lets an
+// escape sequence or a control character through; unlike Line, it shows
+// them, and the invisible characters, as "<U+XXXX>".
+func Text(s string) string {
 	if isPlainASCII(s) && !hasMarker(s) {
 		return s
 	}
@@ -189,9 +202,6 @@ func Name(s string) string {
 		}
 		prev = r
 		i += size
-	}
-	if confusable.MixedScript(s) {
-		b.WriteString(MixedMark)
 	}
 	return b.String()
 }
