@@ -54,7 +54,7 @@ func (t *benchTransport) Serve(ctx context.Context, handle func(transport.Inboun
 	return nil
 }
 func (t *benchTransport) Send(context.Context, transport.Dest, wire.Message) error { return nil }
-func (t *benchTransport) Close() error                                              { return nil }
+func (t *benchTransport) Close() error                                             { return nil }
 
 // watchWriter signals when a line containing marker is written.
 type watchWriter struct {
