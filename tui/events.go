@@ -71,7 +71,9 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	refresh, ring := false, false
 	for _, ev := range msg.events {
 		r, b, cmd := m.handleEvent(ev)
-		refresh = refresh || r
+		// A change to a listed peer that keeps its nickname keeps its
+		// place and its name: it is patched in place, at O(1).
+		refresh = refresh || (r && !m.list.patch(ev))
 		ring = ring || b
 		if cmd != nil {
 			cmds = append(cmds, cmd)
@@ -81,13 +83,9 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 		refresh = true
 	}
 	if refresh {
-		m.refreshPeers()
-		if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
-			// The first peer to appear is selected, so that typing
-			// and Enter just work.
-			m.selectKey(m.list.items[0].peer.Key)
+		if cmd := m.refreshSoon(); cmd != nil {
+			cmds = append(cmds, cmd)
 		}
-		m.updatePlaceholder()
 	}
 	if ring && m.bell != nil {
 		w := m.bell
@@ -104,6 +102,47 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 		cmds = append(cmds, m.waitForEvents())
 	}
 	return tea.Batch(cmds...)
+}
+
+// Rebuilding the peer list (refreshPeers) costs O(n log n) in the peers
+// listed. A list of up to smallList rows is rebuilt at once; a larger one
+// at most once per listRefreshGap, so that a flood of new peers costs
+// O(1) per event plus a bounded share of the CPU, while changes to peers
+// already listed are patched in place at once (peerList.patch).
+const (
+	smallList      = 1000
+	listRefreshGap = 100 * time.Millisecond
+)
+
+// refreshListMsg asks for the peer-list rebuild that refreshSoon put off.
+type refreshListMsg struct{}
+
+// refreshSoon rebuilds the peer list now, or (for a large list rebuilt
+// less than listRefreshGap ago) schedules it.
+func (m *Model) refreshSoon() tea.Cmd {
+	since := m.now().Sub(m.lastRefresh)
+	if len(m.list.items) <= smallList || since >= listRefreshGap || since < 0 || m.tick == nil {
+		m.refreshNow()
+		return nil
+	}
+	if m.refreshPending {
+		return nil
+	}
+	m.refreshPending = true
+	return m.tick(listRefreshGap-since, func(time.Time) tea.Msg { return refreshListMsg{} })
+}
+
+// refreshNow rebuilds the peer list and what depends on it.
+func (m *Model) refreshNow() {
+	m.refreshPending = false
+	m.lastRefresh = m.now()
+	m.refreshPeers()
+	if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
+		// The first peer to appear is selected, so that typing and
+		// Enter just work.
+		m.selectKey(m.list.items[0].peer.Key)
+	}
+	m.updatePlaceholder()
 }
 
 // handleEvent applies one event. It reports whether the peer list must be

@@ -101,6 +101,10 @@ type Model struct {
 	nextLocal int               // last local id given to a message being sent
 	budget    *budget           // limits of the conversations, shared by them
 	folds     map[string]string // textsafe.Fold of the nicknames in the list
+	// lastRefresh is when the peer list was last rebuilt; refreshPending:
+	// a rebuild is scheduled (see refreshSoon).
+	lastRefresh    time.Time
+	refreshPending bool
 	activity  uint64            // counts uses of conversations, to find the least recent
 
 	picked     bool // a peer was selected at some time
@@ -220,6 +224,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case retryTickMsg:
 		return m, m.handleRetryTick(msg)
+	case refreshListMsg:
+		if m.refreshPending {
+			m.refreshNow()
+		}
+		return m, nil
 	}
 	// Cursor blinks and the like belong to the input.
 	var cmd tea.Cmd

@@ -97,6 +97,36 @@ func (l *peerList) names() []string {
 	return out
 }
 
+// patch applies a peer event to the row of a listed peer whose nickname
+// it does not change (so neither its place nor its name changes), at
+// O(1), and reports whether it did; otherwise the list must be rebuilt.
+func (l *peerList) patch(ev app.Event) bool {
+	var p app.Peer
+	switch ev := ev.(type) {
+	case app.PeerJoined:
+		p = ev.Peer
+	case app.PeerUpdated:
+		p = ev.Peer
+	case app.PeerLeft:
+		p = ev.Peer
+	default:
+		return false
+	}
+	i, ok := l.index[p.Key]
+	if !ok || !l.items[i].known || l.items[i].peer.Nickname != p.Nickname {
+		return false
+	}
+	if p.Online != l.items[i].peer.Online {
+		if p.Online {
+			l.nOnline++
+		} else {
+			l.nOnline--
+		}
+	}
+	l.items[i].peer = p
+	return true
+}
+
 // online is the number of peers online.
 func (l *peerList) online() int { return l.nOnline }
 

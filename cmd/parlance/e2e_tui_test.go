@@ -138,6 +138,11 @@ func TestTUITwoPeers(t *testing.T) {
 	bob := startTUI(t, "bob", port)
 	alice.waitFor("● bob")
 	bob.waitFor("● alice")
+	bob.waitFor("● aaron")
+	// bob selected whichever peer he heard first; ↑ puts him on aaron,
+	// listed first, whatever the order the announces came in.
+	bob.keys("\x1b[A")
+	bob.waitFor("aaron · online")
 
 	alice.keys("\x1b[B") // ↓: from aaron to bob
 	alice.waitFor("bob · online")
