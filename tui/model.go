@@ -105,7 +105,7 @@ type Model struct {
 	// a rebuild is scheduled (see refreshSoon).
 	lastRefresh    time.Time
 	refreshPending bool
-	activity  uint64            // counts uses of conversations, to find the least recent
+	activity       uint64 // counts uses of conversations, to find the least recent
 
 	picked     bool // a peer was selected at some time
 	showHelp   bool

@@ -109,4 +109,3 @@ func BenchmarkListedFlood(b *testing.B) {
 		})
 	}
 }
-
