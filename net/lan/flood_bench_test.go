@@ -1,7 +1,6 @@
 package lan
 
 import (
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -39,16 +38,8 @@ func benchHandleAnnounce(b *testing.B, scenario string) {
 		benchHandleSigned(b, scenario == "signed-forged-flood")
 		return
 	}
-	cfg, err := Config{
-		Self:   discovery.Self{Nickname: "alice", Identity: "id-alice", Instance: "inst-alice", TCPPort: 5000},
-		Logger: slog.New(slog.DiscardHandler),
-	}.withDefaults()
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := newDiscovery(cfg, nil, nil)
-	known := d.newKnownSet()
-	kick := make(chan struct{}, 1)
+	h := newHandleHarness(b)
+	d, known, kick := h.d, h.known, h.kick
 	now := time.Unix(1_700_000_000, 0)
 	dg := wire.Datagram{Type: wire.TypeAnnounce, Nickname: "mallory", TCPPort: 4242}
 	// Forged keys, made up front so the loop measures handle alone.

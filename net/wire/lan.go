@@ -155,51 +155,16 @@ func ParseDatagram(b []byte) (Datagram, error) {
 		return Datagram{}, fmt.Errorf("datagram of %d bytes is over the %d byte limit", len(b), MaxDatagram)
 	}
 	var d Datagram
-	var seen fieldSet
 	var port []byte // decoded once the type is known: a goodbye ignores it
-	err := eachMember(bytes.TrimSpace(b), func(key string, val []byte) error {
-		var err error
-		null := string(val) == "null"
-		switch key { // exact names only, each once, like the original
-		case "type":
-			if err = seen.once(1, key); err == nil {
-				d.Type, err = jsonString(val)
-			}
-		case "nickname":
-			if err = seen.once(2, key); err == nil {
-				d.Nickname, err = jsonString(val)
-			}
-		case "tcp_port":
-			if err = seen.once(4, key); err == nil && !null {
-				port = val
-			}
-		case "instance":
-			if err = seen.once(8, key); err == nil && !null {
-				d.Instance, err = jsonString(val)
-			}
-		case "identity":
-			if err = seen.once(16, key); err == nil && !null {
-				d.Identity, err = jsonString(val)
-			}
-		case "time_ms":
-			if err = seen.once(32, key); err == nil && !null {
-				d.Time, err = jsonInt(val, 64)
-			}
-		case "public_key":
-			if err = seen.once(64, key); err == nil && !null {
-				d.PublicKey, err = jsonString(val)
-			}
-		case "signature":
-			if err = seen.once(128, key); err == nil && !null {
-				d.Signature, err = jsonString(val)
-			}
-		default:
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("field %s: %w", key, err)
-		}
-		return nil
+	_, err := decodeObject(bytes.TrimSpace(b), []field{
+		{name: "type", set: stringInto(&d.Type)},
+		{name: "nickname", set: stringInto(&d.Nickname)},
+		{name: "tcp_port", nullable: true, set: func(v []byte) error { port = v; return nil }},
+		{name: "instance", nullable: true, set: stringInto(&d.Instance)},
+		{name: "identity", nullable: true, set: stringInto(&d.Identity)},
+		{name: "time_ms", nullable: true, set: func(v []byte) (err error) { d.Time, err = jsonInt(v, 64); return err }},
+		{name: "public_key", nullable: true, set: stringInto(&d.PublicKey)},
+		{name: "signature", nullable: true, set: stringInto(&d.Signature)},
 	})
 	if err != nil {
 		return Datagram{}, fmt.Errorf("parse datagram: %w", err)

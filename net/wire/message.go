@@ -59,43 +59,21 @@ func ParseMessage(line []byte) (Message, error) {
 		return Message{}, fmt.Errorf("line of %d bytes is over the %d byte limit", len(line), MaxLine)
 	}
 	var m Message
-	var seen fieldSet
-	err := eachMember(bytes.TrimSpace(line), func(key string, val []byte) error {
-		var err error
-		switch key { // exact names only, each once, like the original
-		case "from":
-			if err = seen.once(1, key); err == nil {
-				m.From, err = jsonString(val)
-			}
-		case "content":
-			if err = seen.once(2, key); err == nil {
-				m.Content, err = jsonString(val)
-			}
-		case "timestamp":
-			if err = seen.once(4, key); err == nil {
-				m.Timestamp, err = jsonInt(val, 64)
-			}
-		case "id":
-			if err = seen.once(8, key); err == nil && string(val) != "null" {
-				m.ID, err = jsonString(val)
-			}
-		default:
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("field %s: %w", key, err)
-		}
-		return nil
+	present, err := decodeObject(bytes.TrimSpace(line), []field{
+		{name: "from", set: stringInto(&m.From)},
+		{name: "content", set: stringInto(&m.Content)},
+		{name: "timestamp", set: func(v []byte) (err error) { m.Timestamp, err = jsonInt(v, 64); return err }},
+		{name: "id", nullable: true, set: stringInto(&m.ID)},
 	})
 	if err != nil {
 		return Message{}, fmt.Errorf("parse message: %w", err)
 	}
 	switch {
-	case seen&1 == 0:
+	case present&1 == 0:
 		return Message{}, errors.New("message without from")
-	case seen&2 == 0:
+	case present&2 == 0:
 		return Message{}, errors.New("message without content")
-	case seen&4 == 0:
+	case present&4 == 0:
 		return Message{}, errors.New("message without timestamp")
 	}
 	if err := m.validate(); err != nil {

@@ -135,6 +135,11 @@ func jsonString(raw []byte) (string, error) {
 	return s, nil
 }
 
+// stringInto is a field's set that decodes a string into *dst.
+func stringInto(dst *string) func([]byte) error {
+	return func(v []byte) (err error) { *dst, err = jsonString(v); return err }
+}
+
 // jsonInt decodes a raw JSON integer that fits in bits bits; a float, a
 // string or null is an error, as in the original.
 func jsonInt(raw []byte, bits int) (int64, error) {
@@ -145,14 +150,40 @@ func jsonInt(raw []byte, bits int) (int64, error) {
 	return n, nil
 }
 
-// fieldSet tracks which known fields were seen, to refuse duplicates.
-type fieldSet uint32
+// field is a member an object parser knows: its exact name, and what to
+// do with its raw value. With nullable, a null value is taken as absent
+// (an optional extension).
+type field struct {
+	name     string
+	nullable bool
+	set      func(val []byte) error
+}
 
-// once marks field bit as seen and fails if it was already.
-func (s *fieldSet) once(bit fieldSet, name string) error {
-	if *s&bit != 0 {
-		return fmt.Errorf("duplicate field %q", name)
-	}
-	*s |= bit
-	return nil
+// decodeObject walks the top-level members of the JSON object b and gives
+// each known field's value to its set; a known field given twice is an
+// error, other members are ignored. Bit i of present says fields[i] was
+// given (and not null, if nullable).
+func decodeObject(b []byte, fields []field) (present uint64, err error) {
+	var seen uint64
+	err = eachMember(b, func(key string, val []byte) error {
+		for i, f := range fields {
+			if f.name != key { // exact names only, like the original
+				continue
+			}
+			if seen&(1<<i) != 0 {
+				return fmt.Errorf("duplicate field %q", key)
+			}
+			seen |= 1 << i
+			if f.nullable && string(val) == "null" {
+				return nil
+			}
+			present |= 1 << i
+			if err := f.set(val); err != nil {
+				return fmt.Errorf("field %s: %w", key, err)
+			}
+			return nil
+		}
+		return nil
+	})
+	return present, err
 }
