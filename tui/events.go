@@ -250,7 +250,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 
 	case app.SelfChanged:
 		m.setSelf(ev.Self)
-		return false, false, nil
+		return true, false, nil // a peer may now look like the user
 
 	case app.Resync:
 		m.addLine(m.current(), kindWarning, fmt.Sprintf(
