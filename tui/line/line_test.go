@@ -87,22 +87,39 @@ func peer(nick, id string, port uint16, online bool) app.Peer {
 type session struct {
 	t    *testing.T
 	in   *io.PipeWriter
-	out  *bufio.Scanner
+	out  chan string // output lines; closed at the end of the output
 	done chan error
 }
+
+// expectTimeout bounds a wait for output: a limit for a stuck UI, not a
+// timing assumption (the wait ends as soon as the line comes).
+const expectTimeout = 30 * time.Second
 
 func start(t *testing.T, node *fakeNode) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	s := &session{t: t, in: inW, out: bufio.NewScanner(outR), done: make(chan error, 1)}
+	s := &session{t: t, in: inW, out: make(chan string, 1000), done: make(chan error, 1)}
 	go func() {
 		s.done <- Run(context.Background(), node, inR, outW)
 		outW.Close()
 	}()
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(s.out)
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			s.out <- sc.Text()
+		}
+	}()
 	t.Cleanup(func() {
 		inW.Close()
-		go io.Copy(io.Discard, outR)
+		go func() {
+			for range s.out { // let the reader finish
+			}
+		}()
 		<-s.done
+		<-readerDone
 	})
 	s.expect("Parlance: you are me")
 	return s
@@ -117,13 +134,21 @@ func (s *session) send(line string) {
 
 func (s *session) expect(sub string) string {
 	s.t.Helper()
-	for s.out.Scan() {
-		if strings.Contains(s.out.Text(), sub) {
-			return s.out.Text()
+	deadline := time.NewTimer(expectTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case l, ok := <-s.out:
+			if !ok {
+				s.t.Fatalf("output ended before %q", sub)
+			}
+			if strings.Contains(l, sub) {
+				return l
+			}
+		case <-deadline.C:
+			s.t.Fatalf("no %q within %v", sub, expectTimeout)
 		}
 	}
-	s.t.Fatalf("output ended before %q", sub)
-	return ""
 }
 
 func TestCommands(t *testing.T) {
