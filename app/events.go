@@ -4,6 +4,12 @@ import "github.com/parlance-chat/parlance/net/discovery"
 
 // Event is something the UI should know about. Events arrive on
 // Node.Events in the order they happened.
+//
+// Messages are not events: the store is the source of truth for them.
+// Node.Changed signals that messages were added or changed (a received
+// message, a delivery receipt, an expiry), and Node.Changes reads them by
+// Version, so a UI that falls behind reads what it missed instead of losing
+// it.
 type Event interface{ isEvent() }
 
 // PeerJoined: a peer came online (first sighting, or back after leaving).
@@ -17,9 +23,6 @@ type PeerLeft struct {
 	Peer   Peer
 	Reason string // "goodbye", "timed out", "left the server", ...
 }
-
-// MessageReceived: a message arrived from a peer.
-type MessageReceived struct{ Message Message }
 
 // Notice is a line for the user that is not a chat message: a warning
 // (key mismatch, refused plaintext) or information. Peer is the
@@ -37,14 +40,14 @@ type SourceState struct{ State discovery.State }
 type SelfChanged struct{ Self Self }
 
 // Resync: the reader fell behind and Dropped events were lost. The UI
-// should reload what it shows from Node.Peers (and the history).
+// should reload the peer list from Node.Peers. (No message is lost: those
+// are read from the store.)
 type Resync struct{ Dropped uint64 }
 
-func (PeerJoined) isEvent()      {}
-func (PeerUpdated) isEvent()     {}
-func (PeerLeft) isEvent()        {}
-func (MessageReceived) isEvent() {}
-func (Notice) isEvent()          {}
-func (SourceState) isEvent()     {}
-func (SelfChanged) isEvent()     {}
-func (Resync) isEvent()          {}
+func (PeerJoined) isEvent()  {}
+func (PeerUpdated) isEvent() {}
+func (PeerLeft) isEvent()    {}
+func (Notice) isEvent()      {}
+func (SourceState) isEvent() {}
+func (SelfChanged) isEvent() {}
+func (Resync) isEvent()      {}

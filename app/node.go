@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/transport"
@@ -26,7 +27,10 @@ import (
 type Transport interface {
 	Port() uint16
 	Serve(ctx context.Context, handle func(transport.Inbound)) error
-	Send(ctx context.Context, d transport.Dest, m wire.Message) error
+	// SendBatch writes messages in order; twoWay reports that the peer
+	// acknowledges them (control frames come back to Serve's handler).
+	SendBatch(ctx context.Context, d transport.Dest, ms []wire.Message) (twoWay bool, err error)
+	SendControl(ctx context.Context, d transport.Dest, c wire.Control) error
 	Close() error
 }
 
@@ -43,8 +47,21 @@ type Config struct {
 	// Transport carries messages; Sources find peers.
 	Transport Transport
 	Sources   []discovery.Source
-	// Store keeps history (default: a MemoryStore).
-	Store Store
+	// Store keeps messages, the outbox and contacts (default: an
+	// in-memory store). The node never closes it.
+	Store store.Store
+	// OutboxTTL is how long a message waits for its peer before it is
+	// marked failed (default 7 days).
+	OutboxTTL time.Duration
+	// AckTimeout is how long a message written to a peer that
+	// acknowledges waits for its acknowledgement before it is written
+	// again (default 10 s). A peer seen anew is written to at once.
+	AckTimeout time.Duration
+	// RetryMax caps the back-off between attempts to reach a listed but
+	// unreachable peer (default 1 min; it starts at 1 s).
+	RetryMax time.Duration
+	// ReadReceipts sends read receipts and shows the peer's (opt-in).
+	ReadReceipts bool
 	// Contacts remembers keys (default: in memory only).
 	Contacts *Contacts
 	// RequireEncryption refuses original (plaintext) peers both ways.
@@ -81,6 +98,13 @@ type Node struct {
 	reg     *registry
 	closed  bool   // events is closed; guarded by mu
 	pending uint64 // events dropped since the last Resync; guarded by mu
+
+	store   store.Store
+	changed chan struct{} // level-triggered: messages were added or changed
+	inbox   chan inItem   // received messages and receipts, for the committer
+	out     *delivery
+	runCtx  context.Context // Run's; nil before Run
+	saveErr atomic.Bool     // a store write failed and was reported
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -102,10 +126,23 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg.Instance = NewInstanceID()
 	}
 	if cfg.Store == nil {
-		cfg.Store = NewMemoryStore(0)
+		cfg.Store = store.NewMemory(0)
+	}
+	if cfg.OutboxTTL <= 0 {
+		cfg.OutboxTTL = 7 * 24 * time.Hour
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Minute
 	}
 	if cfg.Contacts == nil {
-		cfg.Contacts, _ = OpenContacts("")
+		c, err := NewContacts(cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Contacts = c
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Second
@@ -120,11 +157,15 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		events: make(chan Event, cfg.EventBuffer),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		events:  make(chan Event, cfg.EventBuffer),
+		store:   cfg.Store,
+		changed: make(chan struct{}, 1),
+		inbox:   make(chan inItem, inboxSize),
 	}
 	n.reg = newRegistry(n.forgetLocked)
+	n.out = newDelivery(n)
 	n.self = Self{
 		Nickname:   cfg.Nickname,
 		Mode:       cfg.Mode,
@@ -135,14 +176,62 @@ func NewNode(cfg Config) (*Node, error) {
 		n.selfID = cfg.Identity.ID().String()
 		n.self.Identity = n.selfID
 	}
+	if err := n.loadConversations(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
-// forgetLocked drops what is kept about a peer the registry evicted.
-func (n *Node) forgetLocked(st *peerState) {
-	if err := n.cfg.Store.Forget(st.Key); err != nil {
-		n.log.Warn("forget history", "err", err)
+// loadConversations lists the peers of the stored conversations, offline,
+// so that their history shows and messages to them can be queued.
+func (n *Node) loadConversations() error {
+	convs, err := n.store.Conversations()
+	if err != nil {
+		return fmt.Errorf("read conversations: %w", err)
 	}
+	contacts, err := n.store.Contacts()
+	if err != nil {
+		return fmt.Errorf("read contacts: %w", err)
+	}
+	nickOf := make(map[string]Contact, len(contacts))
+	for _, c := range contacts {
+		nickOf[c.Identity] = c
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range convs {
+		key := PeerOf(c.Conv)
+		p := Peer{Nickname: c.Nickname, LastSeen: c.LastAt}
+		switch {
+		case strings.HasPrefix(string(key), "id:"):
+			p.Identity = strings.TrimPrefix(string(key), "id:")
+			if ct, ok := nickOf[p.Identity]; ok {
+				p.Nickname = ct.Nickname
+				if ct.LastSeen.After(p.LastSeen) {
+					p.LastSeen = ct.LastSeen
+				}
+			}
+			p.Trust = n.cfg.Contacts.Check(p.Nickname, p.Identity)
+		case strings.HasPrefix(string(key), "orig:"):
+			if p.Nickname == "" {
+				p.Nickname, _, _ = strings.Cut(strings.TrimPrefix(string(key), "orig:"), "@")
+			}
+			p.Trust = n.cfg.Contacts.Check(p.Nickname, "")
+		default:
+			continue // not a one-to-one conversation
+		}
+		p.Source = "history"
+		n.reg.ensure(key, p)
+	}
+	return nil
+}
+
+// Contact is what the store remembers of a peer with a key.
+type Contact = store.Contact
+
+// forgetLocked is called for a peer the registry evicted (its stored
+// conversation stays: eviction only bounds memory).
+func (n *Node) forgetLocked(st *peerState) {
 	if st.Online {
 		n.emit(PeerLeft{Peer: st.Peer, Reason: "forgotten: too many peers"})
 	}
@@ -172,6 +261,19 @@ func (n *Node) Run(ctx context.Context) error {
 		n.mu.Unlock()
 	}()
 	g, gctx := errgroup.WithContext(ctx)
+	n.mu.Lock()
+	n.runCtx = gctx
+	n.mu.Unlock()
+	committed := make(chan struct{})
+	g.Go(func() error {
+		defer close(committed)
+		n.commitLoop(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		n.out.run(gctx)
+		return nil
+	})
 	g.Go(func() error {
 		err := n.cfg.Transport.Serve(gctx, n.receive)
 		if err != nil && gctx.Err() == nil {
@@ -191,12 +293,21 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error {
 		t := time.NewTicker(n.cfg.SweepInterval)
 		defer t.Stop()
+		n.expireOutbox()
+		lastOutboxSweep := n.cfg.Now()
 		for {
 			select {
 			case <-gctx.Done():
 				return nil
 			case <-t.C:
 				n.Expire()
+				if err := n.cfg.Contacts.Flush(); err != nil {
+					n.log.Warn("save contacts", "err", err)
+				}
+				if now := n.cfg.Now(); now.Sub(lastOutboxSweep) >= time.Minute {
+					lastOutboxSweep = now
+					n.expireOutbox()
+				}
 			}
 		}
 	})
@@ -204,95 +315,38 @@ func (n *Node) Run(ctx context.Context) error {
 		<-gctx.Done()
 		return n.cfg.Transport.Close()
 	})
-	return g.Wait()
+	err := g.Wait()
+	if ferr := n.cfg.Contacts.Flush(); ferr != nil {
+		n.log.Warn("save contacts", "err", ferr)
+	}
+	return err
 }
 
 // emit queues an event without ever blocking. Callers hold n.mu so events
 // keep the order of the changes they report. After drops, a Resync goes
-// first once there is room again. A message or a warning is not dropped
-// for a full channel while older, lesser events wait there: those are
-// dropped instead (see makeRoomLocked), so a flood of announces cannot
-// keep a message from the UI.
+// first once there is room again.
 func (n *Node) emit(e Event) {
 	if n.closed {
 		return
 	}
-	if n.pending > 0 && n.trySendLocked(Resync{Dropped: n.pending}) {
-		n.pending = 0
+	if n.pending > 0 {
+		select {
+		case n.events <- Resync{Dropped: n.pending}:
+			n.pending = 0
+		default:
+		}
 	}
-	if n.pending == 0 && n.trySendLocked(e) {
-		return
+	if n.pending == 0 {
+		select {
+		case n.events <- e:
+			return
+		default:
+		}
 	}
-	if important(e) && n.makeRoomLocked(e) {
-		return
-	}
-	n.dropLocked()
-}
-
-func (n *Node) trySendLocked(e Event) bool {
-	select {
-	case n.events <- e:
-		return true
-	default:
-		return false
-	}
-}
-
-// dropLocked counts one dropped event.
-func (n *Node) dropLocked() {
 	n.pending++
 	if d := n.drops.Add(1); d&(d-1) == 0 { // log at powers of two
 		n.log.Warn("event reader is behind; events dropped", "dropped", d)
 	}
-}
-
-// important reports the events a UI must not miss: messages and warnings.
-func important(e Event) bool {
-	switch e := e.(type) {
-	case MessageReceived:
-		return true
-	case Notice:
-		return e.Warning
-	}
-	return false
-}
-
-// maxRoomScan bounds the waiting events makeRoomLocked looks at.
-const maxRoomScan = 64
-
-// makeRoomLocked takes the oldest waiting events off the channel, drops
-// those that are not important and queues again, in order, those that
-// are, then a Resync for what was dropped, then e. It reports false (and
-// changes nothing that matters) when the oldest maxRoomScan events are all
-// important.
-func (n *Node) makeRoomLocked(e Event) bool {
-	var held []Event
-	dropped := false
-scan:
-	for len(held) < maxRoomScan && cap(n.events)-len(n.events) < len(held)+2 {
-		select {
-		case old := <-n.events:
-			if important(old) {
-				held = append(held, old)
-			} else {
-				n.dropLocked()
-				dropped = true
-			}
-		default: // empty: the reader took them meanwhile
-			break scan
-		}
-	}
-	if dropped || n.pending > 0 {
-		if n.trySendLocked(Resync{Dropped: n.pending}) {
-			n.pending = 0
-		}
-	}
-	for _, old := range held {
-		if !n.trySendLocked(old) {
-			n.dropLocked()
-		}
-	}
-	return n.pending == 0 && n.trySendLocked(e)
 }
 
 // sourceHandler receives what the sources report.
@@ -319,6 +373,11 @@ func (n *Node) sighting(s discovery.Sighting) {
 	switch s.Kind {
 	case discovery.Seen:
 		isNew := n.reg.peers[KeyOf(s.Peer)] == nil
+		addr := ""
+		if s.Peer.Addr.IsValid() {
+			addr = s.Peer.Addr.String()
+		}
+		n.cfg.Contacts.Seen(s.Peer.Identity, s.Peer.Nickname, addr, now)
 		var claim Observation
 		st, what := n.reg.seen(s, now, func(nick, id string) Trust {
 			claim = n.cfg.Contacts.Claim(nick, id)
@@ -334,8 +393,10 @@ func (n *Node) sighting(s discovery.Sighting) {
 			if isNew {
 				n.warnChangedLocked(st)
 			}
+			n.out.peerSeen(ConvOf(st.Key))
 		case updated:
 			n.emit(PeerUpdated{Peer: st.Peer})
+			n.out.peerSeen(ConvOf(st.Key))
 		}
 		n.noteNameLocked(st, claim)
 	case discovery.Gone:
@@ -440,23 +501,31 @@ func (n *Node) Expire() {
 	}
 }
 
-// receive handles one inbound message from the transport.
+// receive handles one inbound message or control frame from the
+// transport. A message is handed to the committer, which acknowledges it
+// once it is in the store; when the committer is behind, this blocks the
+// sender's connection (never anyone else's), so nothing is dropped.
 func (n *Node) receive(in transport.Inbound) {
+	if in.Control != nil {
+		n.receiveControl(in)
+		return
+	}
 	now := n.cfg.Now()
 	m := in.Message
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	// The remote port is not where the sender listens: a peer first met
 	// by its message has no address until a source reports one.
 	init := Peer{Nickname: m.From, LastSeen: now, Source: "direct", Identity: in.Identity}
 	var key PeerKey
 	if in.Identity != "" {
 		if in.Identity == n.selfID {
+			n.mu.Unlock()
 			return
 		}
 		key = PeerKey("id:" + in.Identity)
 	} else {
 		if n.cfg.RequireEncryption {
+			n.mu.Unlock()
 			return // the transport refuses these; never deliver one
 		}
 		key = plainKey(m.From, in.Remote.Addr())
@@ -465,6 +534,7 @@ func (n *Node) receive(in transport.Inbound) {
 	isNew := n.reg.peers[key] == nil
 	st := n.reg.ensure(key, init)
 	if st == nil {
+		n.mu.Unlock()
 		n.log.Warn("peer registry full; dropping a message", "from", m.From)
 		return
 	}
@@ -476,15 +546,51 @@ func (n *Node) receive(in transport.Inbound) {
 	if isNew {
 		n.warnChangedLocked(st)
 	}
-	if m.ID != "" && st.seenID(m.ID) {
-		n.log.Debug("duplicate message dropped", "id", m.ID)
+	from := st.Nickname
+	ctx := n.runCtx
+	n.mu.Unlock()
+
+	msg := Message{ID: m.ID, Conv: ConvOf(key), Peer: string(key), From: from, Text: m.Content,
+		Sent: time.Unix(m.Timestamp, 0), At: now, State: store.Received}
+	n.toCommitter(ctx, inItem{msg: &msg, reply: in.Reply})
+}
+
+// toCommitter hands an item to the committer, waiting while it is behind;
+// before Run (in tests) it commits at once.
+func (n *Node) toCommitter(ctx context.Context, it inItem) {
+	if ctx == nil {
+		n.commit([]inItem{it})
 		return
 	}
-	msg := Message{ID: m.ID, Peer: key, From: st.Nickname, Text: m.Content, Sent: time.Unix(m.Timestamp, 0), At: now}
-	if err := n.cfg.Store.Append(msg); err != nil {
-		n.log.Warn("store message", "err", err)
+	select {
+	case n.inbox <- it:
+	case <-ctx.Done():
 	}
-	n.emit(MessageReceived{Message: msg})
+}
+
+// receiveControl handles a control frame: a peer acknowledged our
+// messages, or read them.
+func (n *Node) receiveControl(in transport.Inbound) {
+	if in.Identity == "" {
+		return
+	}
+	c := in.Control
+	var st store.State
+	switch c.Type {
+	case wire.ControlAck:
+		st = store.Delivered
+	case wire.ControlRead:
+		if !n.cfg.ReadReceipts {
+			return
+		}
+		st = store.Read
+	default:
+		return
+	}
+	n.mu.Lock()
+	ctx := n.runCtx
+	n.mu.Unlock()
+	n.toCommitter(ctx, inItem{receipt: &receipt{conv: ConvOf(PeerKey("id:" + in.Identity)), ids: c.IDs, state: st}})
 }
 
 // Errors Send returns (wrapped).
@@ -493,9 +599,22 @@ var (
 	ErrOffline     = errors.New("peer is offline")
 )
 
-// Send sends text to a peer and records it in the conversation. It blocks
-// while a connection is dialled; a UI calls it off its event loop.
+// Send commits a message to a peer to the outbox and returns it at once,
+// Queued; the delivery service writes it as soon as the peer can be
+// reached (at once when it is online), and its state changes (Sent,
+// Delivered, Failed...) arrive through Changed/Changes. A peer that is
+// offline is not an error: the message waits for it, up to OutboxTTL.
 func (n *Node) Send(ctx context.Context, key PeerKey, text string) (Message, error) {
+	return n.SendWithID(ctx, key, wire.NewMessageID(), text)
+}
+
+// NewMessageID returns a new random message id, for SendWithID.
+func NewMessageID() string { return wire.NewMessageID() }
+
+// SendWithID is Send with the message id chosen by the caller (a UI that
+// shows the message before Send returns, and matches its state changes
+// by id). The id must be new: from NewMessageID.
+func (n *Node) SendWithID(ctx context.Context, key PeerKey, id, text string) (Message, error) {
 	if strings.TrimSpace(text) == "" {
 		return Message{}, errors.New("nothing to send")
 	}
@@ -512,35 +631,156 @@ func (n *Node) Send(ctx context.Context, key PeerKey, text string) (Message, err
 	p := st.Peer
 	from := n.self.Nickname
 	n.mu.Unlock()
-	if !p.Online {
-		return Message{}, fmt.Errorf("send to %s: %w (not delivered)", p.Nickname, ErrOffline)
-	}
 	if p.Original() && n.cfg.RequireEncryption {
 		return Message{}, fmt.Errorf("send to %s: %w", p.Nickname, transport.ErrPlaintextRefused)
 	}
-	wm := wire.Message{From: from, Content: text, Timestamp: now.Unix(), ID: wire.NewMessageID()}
-	dest := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
-	if err := n.cfg.Transport.Send(ctx, dest, wm); err != nil {
-		if errors.Is(err, transport.ErrKeyMismatch) {
-			n.mu.Lock()
-			n.emit(Notice{Peer: key, Warning: true, Text: fmt.Sprintf(
-				"key mismatch: possible impersonation: the peer at %s is not %s#%s; nothing was delivered", p.Addr, p.Nickname, p.Tag())})
-			n.mu.Unlock()
-		}
-		return Message{}, fmt.Errorf("send to %s: %w", p.Nickname, err)
+	msg := Message{ID: id, Conv: ConvOf(key), Peer: string(key), From: from, Text: text,
+		Outgoing: true, Sent: time.Unix(now.Unix(), 0), At: now, State: store.Queued}
+	added, err := n.store.Append([]Message{msg})
+	if err != nil {
+		return Message{}, fmt.Errorf("save the message to %s: %w (not sent)", p.Nickname, err)
 	}
-	msg := Message{ID: wm.ID, Peer: key, From: from, Text: text, Outgoing: true, Sent: time.Unix(wm.Timestamp, 0), At: now}
-	if err := n.cfg.Store.Append(msg); err != nil {
-		n.log.Warn("store message", "err", err)
+	if len(added) == 1 {
+		msg = added[0]
 	}
-	if p.Identity != "" { // the handshake proved the key
-		n.mu.Lock()
-		if st := n.reg.peers[key]; st != nil {
-			n.provenLocked(st, st.Nickname, now, true)
-		}
-		n.mu.Unlock()
-	}
+	n.notifyChanged()
+	n.out.poke(msg.Conv)
 	return msg, nil
+}
+
+// Resend queues a failed message again.
+func (n *Node) Resend(conv ConvID, id string) (Message, error) {
+	m, err := n.store.Message(conv, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if !m.Outgoing || m.State != store.Failed {
+		return Message{}, fmt.Errorf("that message is %s, not failed: nothing to resend", m.State)
+	}
+	ch, err := n.store.SetState(conv, []string{id}, store.Queued, "")
+	if err != nil {
+		return Message{}, fmt.Errorf("queue the message again: %w", err)
+	}
+	if len(ch) == 1 {
+		m = ch[0]
+	}
+	n.notifyChanged()
+	n.out.poke(conv)
+	return m, nil
+}
+
+// Changed is signalled (never blocking, never dropped: it holds one
+// pending signal) whenever messages are added or change state. Read what
+// changed with Changes.
+func (n *Node) Changed() <-chan struct{} { return n.changed }
+
+func (n *Node) notifyChanged() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changes returns up to limit messages added or changed after version,
+// in Version order (see store.Store.Changes).
+func (n *Node) Changes(after int64, limit int) ([]Message, error) {
+	return n.store.Changes(after, limit)
+}
+
+// LastVersion is the Version of the newest change in the store: a UI that
+// starts reads history with History and changes after this.
+func (n *Node) LastVersion() (int64, error) { return n.store.LastVersion() }
+
+// History returns up to limit messages of a conversation older than Seq
+// before (before <= 0: the newest), oldest first.
+func (n *Node) History(conv ConvID, before int64, limit int) ([]Message, error) {
+	return n.store.History(conv, before, limit)
+}
+
+// Conversations lists the stored conversations, the most recent first.
+func (n *Node) Conversations() ([]store.Conversation, error) { return n.store.Conversations() }
+
+// Search finds stored messages (newest first).
+func (n *Node) Search(query string, limit int) ([]Message, error) {
+	return n.store.Search(query, limit)
+}
+
+// Outbox lists every message waiting for its peer, oldest first per
+// conversation.
+func (n *Node) Outbox() ([]Message, error) {
+	convs, err := n.store.OutboxConvs()
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for _, c := range convs {
+		ms, err := n.store.Outbox(c, 10_000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+// MarkRead records that the user saw a conversation's messages up to Seq
+// upTo and, with read receipts on, tells the peer.
+func (n *Node) MarkRead(conv ConvID, upTo int64) error {
+	read, err := n.store.MarkRead(conv, upTo)
+	if err != nil || len(read) == 0 {
+		return err
+	}
+	n.notifyChanged()
+	if !n.cfg.ReadReceipts {
+		return nil
+	}
+	p, ok := n.Peer(PeerOf(conv))
+	if !ok || p.Identity == "" || !p.Online {
+		return nil
+	}
+	ids := make([]string, 0, len(read))
+	for _, m := range read {
+		if m.ID != "" {
+			ids = append(ids, m.ID)
+		}
+	}
+	go n.sendReceipts(p, ids)
+	return nil
+}
+
+// sendReceipts sends read receipts, best effort.
+func (n *Node) sendReceipts(p Peer, ids []string) {
+	n.mu.Lock()
+	ctx := n.runCtx
+	n.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background() // before Run (tests): the timeout bounds it
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	dest := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
+	for len(ids) > 0 {
+		k := min(len(ids), wire.MaxControlIDs)
+		if err := n.cfg.Transport.SendControl(ctx, dest, wire.Control{Type: wire.ControlRead, IDs: ids[:k]}); err != nil {
+			n.log.Debug("read receipts not sent", "peer", p.Nickname, "err", err)
+			return
+		}
+		ids = ids[k:]
+	}
+}
+
+// expireOutbox marks failed what waited longer than OutboxTTL.
+func (n *Node) expireOutbox() {
+	cutoff := n.cfg.Now().Add(-n.cfg.OutboxTTL)
+	days := int(n.cfg.OutboxTTL.Hours()+23) / 24
+	exp, err := n.store.ExpireOutbox(cutoff, fmt.Sprintf("not delivered within %d days; /resend to try again", days))
+	if err != nil {
+		n.log.Warn("expire outbox", "err", err)
+		return
+	}
+	if len(exp) > 0 {
+		n.notifyChanged()
+	}
 }
 
 // Self describes this node.
@@ -639,9 +879,6 @@ func (n *Node) Resolve(name string) []Peer {
 	return out
 }
 
-// History returns the stored conversation with a peer, oldest first.
-func (n *Node) History(key PeerKey) ([]Message, error) { return n.cfg.Store.History(key) }
-
 // SafetyCode returns the code to compare with a peer out of band.
 func (n *Node) SafetyCode(key PeerKey) (string, error) {
 	p, ok := n.Peer(key)
@@ -659,18 +896,24 @@ func (n *Node) SafetyCode(key PeerKey) (string, error) {
 // MarkVerified records that the user compared safety codes with a peer.
 func (n *Node) MarkVerified(key PeerKey) error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	st := n.reg.peers[key]
-	if st == nil {
+	switch {
+	case st == nil:
+		n.mu.Unlock()
 		return fmt.Errorf("%s: %w", key, ErrUnknownPeer)
-	}
-	if st.Identity == "" {
+	case st.Identity == "":
+		n.mu.Unlock()
 		return fmt.Errorf("%s is an original, unencrypted peer: it has no key to verify", st.Nickname)
 	}
 	if err := n.cfg.Contacts.Verify(st.Nickname, st.Identity); err != nil {
+		n.mu.Unlock()
 		return fmt.Errorf("remember verification: %w", err)
 	}
 	st.Trust = TrustVerified
 	n.emit(PeerUpdated{Peer: st.Peer})
+	n.mu.Unlock()
+	if err := n.cfg.Contacts.Flush(); err != nil {
+		return fmt.Errorf("remember verification: %w", err)
+	}
 	return nil
 }

@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/transport"
@@ -23,11 +24,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeTransport records sends and lets tests inject inbound messages.
 type fakeTransport struct {
-	mu      sync.Mutex
-	sent    []sent
-	fail    error
-	handle  func(transport.Inbound)
-	serving chan struct{}
+	mu       sync.Mutex
+	sent     []sent
+	controls []wire.Control
+	fail     error
+	twoWay   bool
+	handle   func(transport.Inbound)
+	serving  chan struct{}
+	wrote    chan struct{} // a signal per SendBatch that wrote or failed
 }
 
 type sent struct {
@@ -35,7 +39,9 @@ type sent struct {
 	msg  wire.Message
 }
 
-func newFakeTransport() *fakeTransport { return &fakeTransport{serving: make(chan struct{})} }
+func newFakeTransport() *fakeTransport {
+	return &fakeTransport{serving: make(chan struct{}), wrote: make(chan struct{}, 1000), twoWay: true}
+}
 
 func (f *fakeTransport) Port() uint16 { return 4242 }
 func (f *fakeTransport) Serve(ctx context.Context, h func(transport.Inbound)) error {
@@ -46,14 +52,51 @@ func (f *fakeTransport) Serve(ctx context.Context, h func(transport.Inbound)) er
 	<-ctx.Done()
 	return nil
 }
-func (f *fakeTransport) Send(_ context.Context, d transport.Dest, m wire.Message) error {
+func (f *fakeTransport) SendBatch(_ context.Context, d transport.Dest, ms []wire.Message) (bool, error) {
+	f.mu.Lock()
+	defer func() {
+		f.mu.Unlock()
+		select {
+		case f.wrote <- struct{}{}:
+		default:
+		}
+	}()
+	if f.fail != nil {
+		return false, f.fail
+	}
+	for _, m := range ms {
+		f.sent = append(f.sent, sent{d, m})
+	}
+	return f.twoWay, nil
+}
+func (f *fakeTransport) SendControl(_ context.Context, d transport.Dest, c wire.Control) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fail != nil {
-		return f.fail
-	}
-	f.sent = append(f.sent, sent{d, m})
+	f.controls = append(f.controls, c)
 	return nil
+}
+
+// sentCopy returns what was sent so far.
+func (f *fakeTransport) sentCopy() []sent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]sent(nil), f.sent...)
+}
+
+// waitSent waits until at least k messages were sent.
+func (f *fakeTransport) waitSent(t *testing.T, k int) []sent {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		if s := f.sentCopy(); len(s) >= k {
+			return s
+		}
+		select {
+		case <-f.wrote:
+		case <-deadline:
+			t.Fatalf("%d messages sent, want %d", len(f.sentCopy()), k)
+		}
+	}
 }
 func (f *fakeTransport) Close() error { return nil }
 
@@ -74,6 +117,51 @@ type testNode struct {
 	*Node
 	tr    *fakeTransport
 	clock *fakeClock
+	seen  int64 // Version of the last change read by nextMsg
+}
+
+// nextMsg returns the next message added or changed in the store, waiting
+// for Changed when there is none yet.
+func (n *testNode) nextMsg(t *testing.T) Message {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		ch, err := n.Changes(n.seen, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) == 1 {
+			n.seen = ch[0].Version
+			return ch[0]
+		}
+		select {
+		case <-n.Changed():
+		case <-deadline:
+			t.Fatal("no message")
+		}
+	}
+}
+
+// noMsg checks that nothing was added or changed.
+func (n *testNode) noMsg(t *testing.T) {
+	t.Helper()
+	if ch, _ := n.Changes(n.seen, 1); len(ch) > 0 {
+		t.Fatalf("unexpected message %+v", ch[0])
+	}
+}
+
+// run runs the node until the test ends.
+func (n *testNode) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	<-n.tr.serving
 }
 
 func newTestNode(t *testing.T, mutate func(*Config)) *testNode {
@@ -216,16 +304,17 @@ func TestSameNicknameKeptApart(t *testing.T) {
 	// The first alice proves her key (a TLS message) but another alice
 	// was heard: nothing is pinned, nobody is "key changed".
 	n.receive(transport.Inbound{Identity: a1.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
-	next(t, n.Node)
+	n.nextMsg(t)
 	for _, p := range n.Peers() {
 		if p.Trust != TrustNew {
 			t.Errorf("after a message from one of two alices: %s is %v, want new", p.Tag(), p.Trust)
 		}
 	}
 	// The user sends to the first: she is alice now, the other is not.
-	if _, err := n.Send(context.Background(), j1.Peer.Key, "hello"); err != nil {
-		t.Fatal(err)
-	}
+	// (Delivery calls provenLocked so once the handshake proved the key.)
+	n.mu.Lock()
+	n.provenLocked(n.reg.peers[j1.Peer.Key], "alice", time.Now(), true)
+	n.mu.Unlock()
 	if u, ok := next(t, n.Node).(PeerUpdated); !ok || u.Peer.Key != j2.Peer.Key || u.Peer.Trust != TrustChanged {
 		t.Errorf("after sending to the first alice, want the second marked key changed, got %#v", u)
 	}
@@ -253,7 +342,7 @@ func TestCyrillicLookalike(t *testing.T) {
 	h.Sighting(seen(alice))
 	next(t, n.Node)
 	n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
-	next(t, n.Node)
+	n.nextMsg(t)
 	fake := lanPeer("\u0430lice", newID(t), "i2", 5001)
 	h.Sighting(seen(fake))
 	if j := next(t, n.Node).(PeerJoined); j.Peer.Trust != TrustChanged {
@@ -314,46 +403,86 @@ func TestOriginalPeer(t *testing.T) {
 
 func TestSendAndReceive(t *testing.T) {
 	n := newTestNode(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- n.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-n.tr.serving
+	n.run(t)
 
 	aliceID := newID(t)
 	alice := lanPeer("alice", aliceID, "i1", 5000)
 	sourceHandler{n.Node}.Sighting(seen(alice))
 	key := next(t, n.Node).(PeerJoined).Peer.Key
 
-	m, err := n.Send(ctx, key, "hello")
+	m, err := n.Send(context.Background(), key, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ID == "" || !m.Outgoing || m.From != "me" {
+	if m.ID == "" || !m.Outgoing || m.From != "me" || m.State != store.Queued || m.Seq == 0 {
 		t.Errorf("sent message = %#v", m)
 	}
-	n.tr.mu.Lock()
-	got := n.tr.sent[0]
-	n.tr.mu.Unlock()
+	got := n.tr.waitSent(t, 1)[0]
 	if got.dest.Identity != aliceID || got.dest.Addr != alice.Addr || got.msg.Content != "hello" || got.msg.ID != m.ID {
 		t.Errorf("transport got %#v", got)
 	}
-
-	// Inbound over TLS: keyed by the proven identity.
-	n.tr.handle(transport.Inbound{Identity: aliceID, Remote: netip.MustParseAddrPort("127.0.0.1:33333"),
-		Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1699123456, ID: "abc"}})
-	r := next(t, n.Node).(MessageReceived)
-	if r.Message.Peer != key || r.Message.Text != "hi" || r.Message.Sent.Unix() != 1699123456 {
-		t.Errorf("received %#v", r.Message)
+	// Queued, then Sent once written (a reader may see only the latter).
+	if q := n.nextMsg(t); q.ID != m.ID || q.State != store.Queued && q.State != store.Sent {
+		t.Fatalf("first change %+v", q)
+	} else if q.State == store.Queued {
+		if s := n.nextMsg(t); s.ID != m.ID || s.State != store.Sent {
+			t.Fatalf("after the write: %+v", s)
+		}
 	}
-	// The same id again is a duplicate.
-	n.tr.handle(transport.Inbound{Identity: aliceID, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1699123456, ID: "abc"}})
-	noEvent(t, n.Node)
+	// alice acknowledges: ✓✓.
+	n.tr.handle(transport.Inbound{Identity: aliceID, Control: &wire.Control{Type: wire.ControlAck, IDs: []string{m.ID}}})
+	if d := n.nextMsg(t); d.ID != m.ID || d.State != store.Delivered {
+		t.Fatalf("after the ack: %+v", d)
+	}
 
-	hist, _ := n.History(key)
+	// Inbound over TLS: keyed by the proven identity, acknowledged once
+	// committed.
+	rep := &fakeReplier{}
+	n.tr.handle(transport.Inbound{Identity: aliceID, Remote: netip.MustParseAddrPort("127.0.0.1:33333"), Reply: rep,
+		Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1699123456, ID: "abc"}})
+	r := n.nextMsg(t)
+	if r.Conv != ConvOf(key) || r.Text != "hi" || r.Sent.Unix() != 1699123456 || r.State != store.Received {
+		t.Errorf("received %#v", r)
+	}
+	rep.waitAcks(t, 1)
+	// The same id again is a duplicate: not shown again, acknowledged
+	// again.
+	n.tr.handle(transport.Inbound{Identity: aliceID, Reply: rep, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1699123456, ID: "abc"}})
+	rep.waitAcks(t, 2)
+	n.noMsg(t)
+
+	hist, _ := n.History(ConvOf(key), 0, 10)
 	if len(hist) != 2 || !hist[0].Outgoing || hist[1].Outgoing {
 		t.Errorf("history = %#v", hist)
 	}
+}
+
+// fakeReplier records the acknowledgements a node sends back.
+type fakeReplier struct {
+	mu   sync.Mutex
+	acks []wire.Control
+}
+
+func (r *fakeReplier) Reply(c wire.Control) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acks = append(r.acks, c)
+	return nil
+}
+
+func (r *fakeReplier) waitAcks(t *testing.T, k int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		n := len(r.acks)
+		r.mu.Unlock()
+		if n >= k {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("fewer than %d acknowledgements", k)
 }
 
 func TestSendErrors(t *testing.T) {
@@ -382,22 +511,76 @@ func TestSendErrors(t *testing.T) {
 	if _, err := n.Send(ctx, aliceKey, string(big)); err == nil {
 		t.Error("oversized message accepted")
 	}
-	n.tr.fail = &transport.KeyMismatchError{Addr: alice.Addr, Want: alice.Identity, Got: "X"}
-	if _, err := n.Send(ctx, aliceKey, "x"); !errors.Is(err, transport.ErrKeyMismatch) {
-		t.Errorf("key mismatch: %v", err)
-	}
-	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != aliceKey {
-		t.Errorf("want impersonation warning, got %#v", w)
-	}
-	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
-	next(t, n.Node)
-	n.tr.fail = nil
-	if _, err := n.Send(ctx, aliceKey, "x"); !errors.Is(err, ErrOffline) {
-		t.Errorf("offline peer: %v", err)
-	}
 	// Plaintext inbound is never delivered under require_encryption.
 	n.receive(transport.Inbound{Message: wire.Message{From: "bob", Content: "x", Timestamp: 1}})
-	noEvent(t, n.Node)
+	n.noMsg(t)
+}
+
+// TestOfflineQueued: a message to an offline peer is queued, not refused,
+// and delivered when the peer is seen again; a key mismatch keeps it
+// queued and warns.
+func TestOfflineQueued(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+	h.Sighting(seen(alice))
+	aliceKey := next(t, n.Node).(PeerJoined).Peer.Key
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
+	next(t, n.Node)
+	n.run(t)
+
+	m, err := n.Send(context.Background(), aliceKey, "while you were out")
+	if err != nil || m.State != store.Queued {
+		t.Fatalf("send to an offline peer: %+v, %v", m, err)
+	}
+	if ob, _ := n.Outbox(); len(ob) != 1 {
+		t.Fatalf("outbox %v", ob)
+	}
+	if s := n.tr.sentCopy(); len(s) != 0 {
+		t.Fatalf("sent to an offline peer: %v", s)
+	}
+	// Back, but someone else holds the address: warned, still queued.
+	n.tr.mu.Lock()
+	n.tr.fail = &transport.KeyMismatchError{Addr: alice.Addr, Want: alice.Identity, Got: "X"}
+	n.tr.mu.Unlock()
+	h.Sighting(seen(alice))
+	next(t, n.Node) // joined
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != aliceKey {
+		t.Fatalf("want impersonation warning, got %#v", w)
+	}
+	if ob, _ := n.Outbox(); len(ob) != 1 || ob[0].State != store.Queued {
+		t.Fatalf("outbox after a key mismatch %v", ob)
+	}
+	n.tr.mu.Lock()
+	n.tr.fail = nil
+	n.tr.mu.Unlock()
+	h.Sighting(seen(lanPeer("alice", alice.Identity, "i2", 5001))) // a new start of alice
+	if got := n.tr.waitSent(t, 1)[0]; got.msg.ID != m.ID {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+// TestOriginalPeerNoReceipts: messages to an original peer end "sent, no
+// receipts" once written; nothing waits for an acknowledgement.
+func TestOriginalPeerNoReceipts(t *testing.T) {
+	n := newTestNode(t, nil)
+	n.tr.twoWay = false
+	n.run(t)
+	sourceHandler{n.Node}.Sighting(seen(lanPeer("orig", "", "", 7000)))
+	key := next(t, n.Node).(PeerJoined).Peer.Key
+	m, err := n.Send(context.Background(), key, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.tr.waitSent(t, 1)
+	for {
+		if c := n.nextMsg(t); c.ID == m.ID && c.State == store.SentNoReceipt {
+			break
+		}
+	}
+	if ob, _ := n.Outbox(); len(ob) != 0 {
+		t.Fatalf("outbox keeps %v", ob)
+	}
 }
 
 // TestNoDowngradeByNickname: alice proved her key before and is offline;
@@ -410,7 +593,7 @@ func TestNoDowngradeByNickname(t *testing.T) {
 	h.Sighting(seen(alice))
 	aliceKey := next(t, n.Node).(PeerJoined).Peer.Key
 	n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
-	next(t, n.Node)
+	n.nextMsg(t)
 	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: alice, Source: "lan", Reason: "goodbye"})
 	next(t, n.Node)
 
@@ -431,8 +614,8 @@ func TestNoDowngradeByNickname(t *testing.T) {
 	// conversation, never in alice's.
 	n.receive(transport.Inbound{Remote: netip.MustParseAddrPort("127.0.0.9:40000"),
 		Message: wire.Message{From: "alice", Content: "trust me", Timestamp: 1}})
-	if r := next(t, n.Node).(MessageReceived); r.Message.Peer != j.Peer.Key {
-		t.Fatalf("plaintext message went to %s", r.Message.Peer)
+	if r := n.nextMsg(t); r.Conv != ConvOf(j.Peer.Key) {
+		t.Fatalf("plaintext message went to %s", r.Conv)
 	}
 	// From an address no source reported: a new conversation, warned too.
 	n.receive(transport.Inbound{Remote: netip.MustParseAddrPort("127.0.0.8:40000"),
@@ -440,7 +623,7 @@ func TestNoDowngradeByNickname(t *testing.T) {
 	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
 		t.Fatalf("want a warning, got %#v", w)
 	}
-	if r := next(t, n.Node).(MessageReceived); r.Message.Peer == aliceKey {
+	if r := n.nextMsg(t); r.Conv == ConvOf(aliceKey) {
 		t.Fatal("plaintext message merged into the keyed peer's conversation")
 	}
 }
@@ -452,11 +635,11 @@ func TestAuthenticatedRename(t *testing.T) {
 	n := newTestNode(t, nil)
 	bob, mallory := newID(t), newID(t)
 	n.receive(transport.Inbound{Identity: bob, Message: wire.Message{From: "bob", Content: "hi", Timestamp: 1}})
-	if r := next(t, n.Node).(MessageReceived); r.Message.From != "bob" {
-		t.Fatalf("from = %q", r.Message.From)
+	if r := n.nextMsg(t); r.From != "bob" {
+		t.Fatalf("from = %q", r.From)
 	}
 	n.receive(transport.Inbound{Identity: mallory, Message: wire.Message{From: "mallory", Content: "hi", Timestamp: 1}})
-	next(t, n.Node)
+	n.nextMsg(t)
 	n.receive(transport.Inbound{Identity: mallory, Message: wire.Message{From: "bob", Content: "it's me, bob", Timestamp: 2}})
 	u := next(t, n.Node).(PeerUpdated)
 	if u.Peer.Nickname != "bob" || u.Peer.Trust != TrustChanged {
@@ -465,7 +648,7 @@ func TestAuthenticatedRename(t *testing.T) {
 	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
 		t.Fatalf("want a warning, got %#v", w)
 	}
-	if r := next(t, n.Node).(MessageReceived); r.Message.Peer != PeerKey("id:"+mallory) {
+	if r := n.nextMsg(t); r.Conv != ConvOf(PeerKey("id:"+mallory)) {
 		t.Fatal("the message left mallory's conversation")
 	}
 }
@@ -581,30 +764,105 @@ func TestEventsNeverBlock(t *testing.T) {
 	}
 }
 
-// TestMessageNotDroppedBehindAFlood: issue 11, item 5. With the event
-// channel full of peer events, a message still reaches the reader, after
-// a Resync for what was dropped to make room.
-func TestMessageNotDroppedBehindAFlood(t *testing.T) {
-	n := newTestNode(t, func(c *Config) { c.EventBuffer = 16 })
-	h := sourceHandler{n.Node}
-	for i := range 100 {
-		h.Sighting(seen(lanPeer(fmt.Sprint("m", i), newID(t), fmt.Sprint("i", i), uint16(5000+i))))
+// failingStore is a store whose writes fail while fail is set, like a
+// full disk.
+type failingStore struct {
+	*store.Memory
+	mu   sync.Mutex
+	fail bool
+}
+
+func (s *failingStore) Append(ms []Message) ([]Message, error) {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail {
+		return nil, errors.New("save messages to parlance.db: database or disk is full")
 	}
+	return s.Memory.Append(ms)
+}
+
+func (s *failingStore) setFail(v bool) { s.mu.Lock(); s.fail = v; s.mu.Unlock() }
+
+// TestFullDiskKeepsRunning: when the store cannot write, the node keeps
+// running, warns once that new messages are not being saved, and does not
+// acknowledge what it could not save (the sender keeps it and resends);
+// once writes work again it says so and acknowledges.
+func TestFullDiskKeepsRunning(t *testing.T) {
+	fs := &failingStore{Memory: store.NewMemory(0)}
+	n := newTestNode(t, func(c *Config) { c.Store = fs })
 	bob := newID(t)
-	n.receive(transport.Inbound{Identity: bob, Message: wire.Message{From: "bob", Content: "the real one", Timestamp: 1}})
-	var sawResync, sawMessage bool
-	for len(n.Events()) > 0 {
-		switch e := (<-n.Events()).(type) {
-		case Resync:
-			sawResync = true
-		case MessageReceived:
-			sawMessage = e.Message.Text == "the real one"
-			if !sawResync {
-				t.Error("the message came before the Resync for the events dropped")
-			}
-		}
+	rep := &fakeReplier{}
+	fs.setFail(true)
+	n.receive(transport.Inbound{Identity: bob, Reply: rep, Message: wire.Message{From: "bob", Content: "one", Timestamp: 1, ID: "m1"}})
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || !strings.Contains(w.Text, "not being saved") || !strings.Contains(w.Text, "disk is full") {
+		t.Fatalf("want the warning, got %#v", w)
 	}
-	if !sawMessage {
-		t.Error("the message was dropped behind a flood of peer events")
+	n.receive(transport.Inbound{Identity: bob, Reply: rep, Message: wire.Message{From: "bob", Content: "two", Timestamp: 1, ID: "m2"}})
+	noEvent(t, n.Node) // warned once
+	rep.mu.Lock()
+	acks := len(rep.acks)
+	rep.mu.Unlock()
+	if acks != 0 {
+		t.Fatalf("acknowledged %d messages that were not saved", acks)
+	}
+	fs.setFail(false)
+	n.receive(transport.Inbound{Identity: bob, Reply: rep, Message: wire.Message{From: "bob", Content: "one", Timestamp: 1, ID: "m1"}})
+	if e, ok := next(t, n.Node).(Notice); !ok || e.Warning || !strings.Contains(e.Text, "saved again") {
+		t.Fatalf("want the all-clear, got %#v", e)
+	}
+	rep.waitAcks(t, 1)
+	if m := n.nextMsg(t); m.Text != "one" {
+		t.Fatalf("stored %+v", m)
+	}
+}
+
+// TestReadReceipts: with read receipts on, reading a conversation tells
+// the peer, and a peer's read receipt marks our message read; with them
+// off, neither happens.
+func TestReadReceipts(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		n := newTestNode(t, func(c *Config) { c.ReadReceipts = on })
+		alice := lanPeer("alice", newID(t), "i1", 5000)
+		sourceHandler{n.Node}.Sighting(seen(alice))
+		key := next(t, n.Node).(PeerJoined).Peer.Key
+		n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1, ID: "in1"}})
+		in := n.nextMsg(t)
+		if err := n.MarkRead(ConvOf(key), in.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if r := n.nextMsg(t); r.State != store.Read {
+			t.Fatalf("after MarkRead: %+v", r)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for on && time.Now().Before(deadline) {
+			n.tr.mu.Lock()
+			got := len(n.tr.controls)
+			n.tr.mu.Unlock()
+			if got > 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		n.tr.mu.Lock()
+		controls := slices.Clone(n.tr.controls)
+		n.tr.mu.Unlock()
+		if on && (len(controls) != 1 || controls[0].Type != wire.ControlRead || controls[0].IDs[0] != "in1") {
+			t.Fatalf("read receipts on: sent %+v", controls)
+		}
+		if !on && len(controls) != 0 {
+			t.Fatalf("read receipts off: sent %+v", controls)
+		}
+		// Our message, read by alice.
+		m, err := n.Send(context.Background(), key, "did you read this")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.nextMsg(t)
+		n.receive(transport.Inbound{Identity: alice.Identity, Control: &wire.Control{Type: wire.ControlRead, IDs: []string{m.ID}}})
+		got, _ := n.store.Message(m.Conv, m.ID)
+		if (got.State == store.Read) != on {
+			t.Fatalf("read receipts %v: our message is %v", on, got.State)
+		}
 	}
 }

@@ -14,10 +14,6 @@ import (
 // that never proved a key is.
 const MaxPeers = 10_000
 
-// recentIDs is how many message ids per conversation are remembered to
-// drop duplicates (a resend after a redial may deliver a message twice).
-const recentIDs = 256
-
 // KeyOf derives the registry key of a peer as a source reports it: its
 // identity, or for a peer without one, nickname and IP (see
 // discovery.Peer.Key).
@@ -39,8 +35,6 @@ type peerState struct {
 	addrHeard time.Time
 	// proven: the peer proved its key in a TLS handshake this run.
 	proven bool
-	// recent holds the last message ids received, to drop duplicates.
-	recent []string
 	// warnedSelfName: the user was warned that this peer uses their own
 	// nickname.
 	warnedSelfName bool
@@ -166,21 +160,6 @@ func (r *registry) ensure(key PeerKey, init Peer) *peerState {
 	st := &peerState{Peer: init, seenBy: map[string]time.Time{}}
 	r.peers[key] = st
 	return st
-}
-
-// seenID reports whether a message id was already received from st, and
-// remembers it.
-func (st *peerState) seenID(id string) bool {
-	for _, x := range st.recent {
-		if x == id {
-			return true
-		}
-	}
-	if len(st.recent) >= recentIDs {
-		st.recent = st.recent[1:]
-	}
-	st.recent = append(st.recent, id)
-	return false
 }
 
 // makeRoom evicts a tenth of the registry when it is full: the

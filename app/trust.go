@@ -49,6 +49,13 @@ type Contacts struct {
 	path string
 	mu   sync.Mutex
 	data contactsFile
+
+	// With a backend (NewContacts), changes are written by Flush, never
+	// while the caller holds a lock of its own; see contacts_store.go.
+	backend ContactBackend
+	dirty   bool
+	flushed contactsFile        // what the backend holds
+	seen    map[string]seenInfo // last nickname, address and time, by identity
 	// claims maps an unpinned folded nickname to the keys heard using it
 	// this run (at most maxClaims each; at most MaxContacts names). It is
 	// not saved: what peers claim proves nothing.
@@ -186,6 +193,9 @@ func (c *Contacts) claimLocked(nick, id string) Observation {
 	if len(ids) >= maxClaims || (!known && len(c.claims) >= MaxContacts) {
 		return o
 	}
+	if c.claims == nil {
+		c.claims = map[string][]string{}
+	}
 	c.claims[fold] = append(ids, id)
 	o.Contested = len(ids) > 0
 	return o
@@ -257,8 +267,13 @@ func (c *Contacts) Verify(nick, id string) error {
 	return c.saveLocked()
 }
 
-// saveLocked writes the file atomically (temporary file, then rename).
+// saveLocked writes the file atomically (temporary file, then rename), or
+// with a backend marks the contacts for the next Flush.
 func (c *Contacts) saveLocked() error {
+	if c.backend != nil {
+		c.dirty = true
+		return nil
+	}
 	if c.path == "" {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -182,48 +181,5 @@ func TestContactsCorrupt(t *testing.T) {
 	os.WriteFile(path, []byte("{not json"), 0o600)
 	if _, err := OpenContacts(path); err == nil {
 		t.Fatal("corrupt contacts file accepted")
-	}
-}
-
-func TestMemoryStoreBounded(t *testing.T) {
-	s := NewMemoryStore(100)
-	for i := range 1000 {
-		s.Append(Message{Peer: "p", Text: fmt.Sprint(i)})
-		h, _ := s.History("p")
-		if len(h) > 100 || i >= 100 && len(h) < 90 {
-			t.Fatalf("after %d appends: kept %d messages, want 90 to 100", i+1, len(h))
-		}
-		// The newest messages are kept, in order.
-		for k, m := range h {
-			if want := fmt.Sprint(i - len(h) + 1 + k); m.Text != want {
-				t.Fatalf("after %d appends: message %d is %q, want %q", i+1, k, m.Text, want)
-			}
-		}
-	}
-
-	// Bytes: per conversation and in all.
-	s = NewMemoryStore(0)
-	s.convBytes, s.totalBytes = 10_000, 25_000
-	big := string(make([]byte, 1000))
-	for i := range 100 {
-		s.Append(Message{Peer: PeerKey(rune('a' + i%5)), Text: big})
-	}
-	for _, k := range []PeerKey{"a", "b", "c", "d", "e"} {
-		s.mu.Lock()
-		c := s.convs[k]
-		s.mu.Unlock()
-		if c != nil && c.bytes > s.convBytes {
-			t.Errorf("conversation %s holds %d bytes, over %d", k, c.bytes, s.convBytes)
-		}
-	}
-	if s.total > s.totalBytes {
-		t.Errorf("store holds %d bytes, over %d", s.total, s.totalBytes)
-	}
-	if h, _ := s.History("e"); len(h) == 0 {
-		t.Error("the conversation appended to last was dropped")
-	}
-	s.Forget("e")
-	if h, _ := s.History("e"); len(h) != 0 {
-		t.Error("Forget kept the history")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/identity"
 )
 
@@ -90,18 +91,31 @@ func (t Trust) String() string {
 	}
 }
 
-// Message is one chat message in a conversation.
-type Message struct {
-	ID       string
-	Peer     PeerKey // the conversation it belongs to
-	From     string  // the sender's nickname
-	Text     string
-	Outgoing bool
-	// Sent is the sender's timestamp (whole seconds on the wire).
-	Sent time.Time
-	// At is when this node sent or received it.
-	At time.Time
+// Label is how both UIs name the trust: "unencrypted", "encrypted, not
+// verified" (new or known: the key is pinned, never compared),
+// "verified", "key changed".
+func (t Trust) Label() string {
+	switch t {
+	case TrustNew, TrustKnown:
+		return "encrypted, not verified"
+	case TrustVerified, TrustChanged:
+		return t.String()
+	}
+	return "unencrypted"
 }
+
+// Message is one chat message, as the store keeps it (see store.Message).
+type Message = store.Message
+
+// ConvID identifies a conversation (see store.ConvID). A one-to-one
+// conversation's id is its peer's key.
+type ConvID = store.ConvID
+
+// ConvOf is the conversation with a peer.
+func ConvOf(key PeerKey) ConvID { return ConvID(key) }
+
+// PeerOf is the peer of a one-to-one conversation.
+func PeerOf(conv ConvID) PeerKey { return PeerKey(conv) }
 
 // Self describes the local node.
 type Self struct {

@@ -26,7 +26,7 @@ var benchTexts = []string{
 // newBenchHarness is a harness drawing in true colour, as a modern
 // terminal would (styles cost more than plain text).
 func newBenchHarness(b *testing.B, n *fakeNode) *harness {
-	h := newHarness(b, n, Options{})
+	h := newPickedHarness(b, n, Options{})
 	h.m.st.r.SetColorProfile(termenv.TrueColor)
 	return h
 }
@@ -36,7 +36,7 @@ func newBenchHarness(b *testing.B, n *fakeNode) *harness {
 func benchHarness(b *testing.B, n int) *harness {
 	h := newBenchHarness(b, threePeers())
 	h.update(tea.WindowSizeMsg{Width: 120, Height: 35})
-	evs := make([]app.Event, n)
+	evs := make([]any, n)
 	for i := range evs {
 		evs[i] = incoming(alice, fmt.Sprintf("%d %s", i, benchTexts[i%len(benchTexts)]), testStart.Add(time.Duration(i)*time.Second))
 	}
@@ -81,11 +81,12 @@ func BenchmarkIncomingMessage(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				h := benchHarness(b, n)
-				msg := eventsMsg{events: []app.Event{incoming(to, benchTexts[2], testStart)}}
+				in := incoming(to, benchTexts[2], testStart)
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
-					step(h, msg)
+					h.node.receive(in.msg)
+					step(h, eventsMsg{changed: true})
 				}
 			})
 		}
@@ -121,7 +122,7 @@ func benchPeers(b *testing.B) (*harness, *fakeNode) {
 	}
 	h := newBenchHarness(b, n)
 	h.update(tea.WindowSizeMsg{Width: 120, Height: 35})
-	var evs []app.Event
+	var evs []any
 	for _, p := range n.Peers() {
 		for j := range 100 {
 			evs = append(evs, incoming(p, benchTexts[j%len(benchTexts)], testStart))
@@ -148,9 +149,9 @@ func BenchmarkPeers100(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; b.Loop(); i++ {
-			k := "down"
+			k := "ctrl+n"
 			if (i/99)%2 == 1 {
-				k = "up"
+				k = "ctrl+p"
 			}
 			step(h, keyMsg(k))
 		}
@@ -158,11 +159,12 @@ func BenchmarkPeers100(b *testing.B) {
 	b.Run("incoming_message", func(b *testing.B) {
 		h, n := benchPeers(b)
 		p := n.Peers()[50]
-		msg := eventsMsg{events: []app.Event{incoming(p, "hello", testStart)}}
+		in := incoming(p, "hello", testStart)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			step(h, msg)
+			h.node.receive(in.msg)
+			step(h, eventsMsg{changed: true})
 		}
 	})
 	b.Run("peer_updated", func(b *testing.B) {
@@ -181,7 +183,7 @@ func BenchmarkPeers100(b *testing.B) {
 func TestBenchHelpersBuildTheScreen(t *testing.T) {
 	// The benchmarks measure what they claim: a full frame with the
 	// history in view.
-	h := newHarness(t, threePeers(), Options{})
+	h := newPickedHarness(t, threePeers(), Options{})
 	h.events(incoming(alice, benchTexts[2], testStart))
 	step(h, keyMsg("a"))
 	if !strings.Contains(sink, "wrap over two") || !strings.Contains(sink, "> a") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/parlance-chat/parlance/tui/textsafe"
@@ -23,6 +24,7 @@ type sendResultMsg struct {
 	key   app.PeerKey
 	local int    // local id of the pending entry
 	text  string // the message, for the error line if its entry is gone
+	msg   app.Message
 	err   error
 }
 
@@ -40,31 +42,28 @@ type verifyResultMsg struct {
 }
 
 // errNoSelection is shown when text is typed with no peer selected.
-var errNoSelection = errors.New("no peer selected: pick one with ↑/↓, or use /send <nick> <message>")
+var errNoSelection = errors.New("no peer selected: pick one with alt+↓ or ctrl+n, or use /msg <nick> or /send <nick> <message>")
 
-// submit runs the input line: a message to the selected peer or a slash
-// command. A line that cannot be run stays in the input, with a one-line
-// error in the view.
+// submit runs the input: a message to the selected peer or a slash
+// command. The input is emptied either way and the line goes into the
+// conversation's history, so a line that fails is one ↑ away and the
+// next command does not run into it.
 func (m *Model) submit() tea.Cmd {
 	line := m.input.Value()
 	if strings.TrimSpace(line) == "" {
 		return nil
 	}
-	cmd, err := command.Parse(line)
-	if err != nil {
-		m.say(kindError, "✗ "+err.Error())
-		return nil
-	}
-	m.input.Reset()
+	m.clearInput()
 	m.comp = nil
-	out, err := m.run(cmd)
-	if err != nil {
-		m.say(kindError, "✗ "+err.Error())
-		m.input.SetValue(line)
-		m.input.CursorEnd()
-		return nil
+	cmd, err := command.Parse(line)
+	if err == nil {
+		var out tea.Cmd
+		if out, err = m.run(cmd); err == nil {
+			return out
+		}
 	}
-	return out
+	m.say(kindError, "✗ "+err.Error()+" (↑ brings the line back)")
+	return nil
 }
 
 // run carries out one parsed command.
@@ -76,6 +75,31 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, errNoSelection
 		}
 		return m.send(it, cmd.Text), nil
+
+	case command.Me:
+		it, ok := m.list.selected()
+		if !ok {
+			return nil, errNoSelection
+		}
+		return m.send(it, command.Action(cmd.Text)), nil
+
+	case command.Ignore:
+		return nil, m.ignore(cmd.Target)
+
+	case command.Unignore:
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		n, ok := m.ignored.Remove(it.peer.Key)
+		if !ok {
+			return nil, fmt.Errorf("%s is not ignored", it.name)
+		}
+		m.say(kindSystem, fmt.Sprintf("· %s is no longer ignored (%s dropped meanwhile)", it.name, fmtCount(n, "message")))
+		return nil, nil
+
+	case command.Close:
+		return nil, m.closeConversation(cmd.Target)
 
 	case command.Send:
 		// "/send Mary Ann hi": the longest leading words that name a
@@ -95,6 +119,11 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		if err != nil {
 			return nil, err
 		}
+		delete(m.closed, it.peer.Key)
+		if _, listed := m.list.index[it.peer.Key]; !listed {
+			m.conv(it.peer.Key, it.peer.Nickname)
+			m.refreshPeers()
+		}
 		m.selectKey(it.peer.Key)
 		return nil, nil
 
@@ -108,6 +137,42 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 
 	case command.Clear:
 		m.current().clear()
+		return nil, nil
+
+	case command.Search:
+		return nil, m.runSearch(cmd.Text)
+
+	case command.Outbox:
+		text, err := m.outboxText()
+		if err != nil {
+			return nil, err
+		}
+		m.say(kindInfo, text)
+		return nil, nil
+
+	case command.History:
+		// The conversation is the history: open it, with the last N.
+		it, err := m.resolve(cmd.Target)
+		if err != nil {
+			return nil, err
+		}
+		m.selectKey(it.peer.Key)
+		c := m.current()
+		for c.messages < cmd.Count && m.loadOlder(c) {
+		}
+		return nil, nil
+
+	case command.Resend:
+		c := m.current()
+		if cmd.Target != "" {
+			it, err := m.resolve(cmd.Target)
+			if err != nil {
+				return nil, err
+			}
+			c = m.conv(it.peer.Key, it.peer.Nickname)
+		}
+		n := m.resendFailed(c)
+		m.say(kindInfo, fmt.Sprintf("· %d failed message(s) queued again", n))
 		return nil, nil
 
 	case command.Help:
@@ -203,51 +268,57 @@ func (m *Model) knownName(name string) bool {
 	return len(m.node.Resolve(name)) > 0
 }
 
-// send shows the message as pending at once and sends it in a command;
-// sendResultMsg marks it sent or failed. Nothing typed is lost: a message
-// that cannot go stays visible, marked, with an error line.
+// send shows the message as being sent at once and commits it to the
+// outbox in a command (Node.Send returns as soon as it is stored); its
+// delivery state (queued, ✓, ✓✓, failed) then comes from the store. A peer
+// that is offline is no error: the message waits for it. Nothing typed is
+// lost: a message the node refuses stays visible, marked, with an error
+// line.
 func (m *Model) send(it peerItem, text string) tea.Cmd {
 	key := it.peer.Key
 	c := m.conv(key, it.peer.Nickname)
+	c.talked = m.activity
 	m.nextLocal++
-	id := m.nextLocal
-	c.pending[id] = c.add(entry{
+	local := m.nextLocal
+	msgID := app.NewMessageID()
+	c.pending[local] = c.add(entry{
 		kind:  kindOut,
 		at:    m.now(),
 		from:  textsafe.Name(m.self.Nickname),
 		text:  textsafe.Sanitize(text, true),
 		state: sendPending,
+		id:    msgID,
 	}, m.loc)
 	c.follow = true
-	var reason string
-	switch {
-	case m.stopped:
-		reason = "the network stopped"
-	case !it.peer.Online:
-		reason = it.name + " is offline"
-	}
-	if reason != "" {
-		m.handleSendResult(sendResultMsg{key: key, local: id, text: text, err: errors.New(reason)})
+	if m.stopped {
+		m.handleSendResult(sendResultMsg{key: key, local: local, text: text, err: net.ErrClosed})
 		return nil
 	}
 	node, ctx := m.node, m.ctx
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		defer cancel()
-		_, err := node.Send(ctx, key, text)
-		return sendResultMsg{key: key, local: id, text: text, err: err}
+		sent, err := node.SendWithID(ctx, key, msgID, text)
+		return sendResultMsg{key: key, local: local, text: text, msg: sent, err: err}
 	}
 }
 
-// handleSendResult marks a message sent or failed. A failure gets an error
-// line in the conversation, and in the one in view if that is another.
+// handleSendResult marks a message stored (queued) or refused. A refusal
+// gets an error line in the conversation, and in the one in view if that
+// is another.
 func (m *Model) handleSendResult(msg sendResultMsg) {
 	c := m.conv(msg.key, "")
 	if msg.err == nil {
-		c.setState(msg.local, sendDone)
+		if i, ok := c.pending[msg.local]; ok {
+			delete(c.pending, msg.local)
+			if c.entries[i].state == sendPending { // the store's changes may have come first
+				c.entries[i].state, c.entries[i].mstate, c.entries[i].seq = sendStored, msg.msg.State, msg.msg.Seq
+				c.entries[i].wrapW = 0
+			}
+		}
 		return
 	}
-	m.log.Debug("send failed", "peer", msg.key, "err", msg.err)
+	m.log.Warn("send failed", "peer", msg.key, "err", msg.err)
 	name := textsafe.Name(c.nick)
 	if it, ok := m.list.item(msg.key); ok {
 		name = it.name
@@ -256,7 +327,7 @@ func (m *Model) handleSendResult(msg sendResultMsg) {
 	if !c.setState(msg.local, sendFailed) {
 		line += " (“" + excerpt(textsafe.Line(msg.text), 30) + "”)"
 	}
-	line += ": " + msg.err.Error()
+	line += ": " + sendErrorText(name, msg.err)
 	m.addLine(c, kindError, line)
 	if m.list.sel != msg.key {
 		m.say(kindError, line)
@@ -355,4 +426,83 @@ func (m *Model) whoisText(it peerItem) string {
 		b.WriteString("\noffline")
 	}
 	return b.String()
+}
+
+// ignore adds a peer to the ignored ones, or lists them when name is "".
+func (m *Model) ignore(name string) error {
+	if name == "" {
+		keys := m.ignored.Keys()
+		if len(keys) == 0 {
+			m.say(kindInfo, "· nobody is ignored; /ignore <nick> drops a peer's messages")
+			return nil
+		}
+		var b strings.Builder
+		b.WriteString("· ignored:")
+		for _, k := range keys {
+			name := string(k)
+			if it, ok := m.list.item(k); ok {
+				name = it.name
+			}
+			fmt.Fprintf(&b, "\n%s (%s dropped)", name, fmtCount(m.ignored.Dropped(k), "message"))
+		}
+		m.say(kindInfo, b.String())
+		return nil
+	}
+	it, err := m.resolve(name)
+	if err != nil {
+		return err
+	}
+	if !m.ignored.Add(it.peer.Key) {
+		return fmt.Errorf("%s is already ignored; /unignore %s shows their messages again", it.name, it.name)
+	}
+	m.say(kindSystem, "· "+it.name+" is ignored: their messages are dropped and counted; /unignore "+it.name+" undoes it")
+	return nil
+}
+
+// closeConversation removes a conversation (the one in view when name is
+// "") from the list. Its history stays in the node's store; the row comes
+// back when the peer writes or with /msg.
+func (m *Model) closeConversation(name string) error {
+	key := m.list.sel
+	label := ""
+	if name != "" {
+		it, err := m.resolve(name)
+		if err != nil {
+			return err
+		}
+		key, label = it.peer.Key, it.name
+	} else if it, ok := m.list.selected(); ok {
+		label = it.name
+	}
+	if key == "" {
+		return errors.New("no conversation to close: /close <nick>, or pick one first")
+	}
+	if c, ok := m.convs[key]; ok && len(c.pending) > 0 {
+		return fmt.Errorf("a message to %s is still being sent; close it once it has gone", label)
+	}
+	if key == m.list.sel {
+		next := m.list.move(+1)
+		if next == key {
+			next = m.list.move(-1)
+		}
+		if next == key {
+			next = ""
+		}
+		m.selectKey(next)
+	}
+	m.closed[key] = true
+	m.dropConversation(key)
+	delete(m.inputs, key)
+	m.refreshPeers()
+	m.updatePlaceholder()
+	m.say(kindSystem, "· closed the conversation with "+label+"; /msg "+label+" opens it again")
+	return nil
+}
+
+// fmtCount is "1 message", "3 messages".
+func fmtCount(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 )
 
 // entryKind is what one line (or block) of a conversation is.
@@ -20,14 +21,16 @@ const (
 	kindDay                      // the date changed
 )
 
-// sendState is how far an outgoing message got.
+// sendState is how far an outgoing message got before the store took it:
+// being saved (Node.Send not returned yet), or refused by Send. Once
+// stored, the message's store.State (entry.mstate) says the rest.
 type sendState uint8
 
 const (
-	sendNone sendState = iota
-	sendPending
-	sendDone
-	sendFailed
+	sendNone    sendState = iota
+	sendPending           // Node.Send not returned yet
+	sendStored            // in the store: see mstate
+	sendFailed            // Send refused it (nothing was stored)
 )
 
 // entry is one item of a conversation. Its text is sanitised when the
@@ -40,6 +43,13 @@ type entry struct {
 	color string // key that picks the sender's colour
 	text  string
 	state sendState
+	// id and seq of a stored message; mstate is its delivery state.
+	id     string
+	seq    int64
+	mstate store.State
+	// marked puts the read marker above the entry: the first one that
+	// arrived while the conversation was out of view.
+	marked bool
 
 	wrapW int      // width lines were made for; 0 = not made
 	lines []string // rendered (styled) lines
@@ -99,9 +109,12 @@ type conversation struct {
 	entries  []entry
 	lastDay  int // yyyymmdd of the newest entry, 0 when empty
 	unread   int
+	mention  bool   // an unread message names the user
+	mark     int    // index+1 of the entry under the read marker; 0: none
 	messages int    // entries that are messages, in or out
 	bytes    int    // cost of the entries
 	active   uint64 // when it was last used (Model.activity)
+	talked   uint64 // when a message last came or went (Model.activity), for completion
 	budget   *budget
 
 	// follow keeps the newest line at the bottom. When false, anchor is the
@@ -111,10 +124,23 @@ type conversation struct {
 
 	// pending maps the local id of a message being sent to its entry.
 	pending map[int]int
+	// byID maps the id of a message shown to its entry, for its state
+	// changes and for jumping to it.
+	byID map[string]int
+
+	// The stored history: loaded is set once the newest page was read
+	// (or the conversation began in view); oldestSeq and newestSeq are
+	// the Seqs of the oldest and newest stored messages shown; complete:
+	// nothing older is stored.
+	loaded               bool
+	oldestSeq, newestSeq int64
+	complete             bool
+	// readSeq is the newest message the store knows we read.
+	readSeq int64
 }
 
 func newConversation(key app.PeerKey, nick string, b *budget) *conversation {
-	return &conversation{key: key, nick: nick, follow: true, pending: map[int]int{}, budget: b}
+	return &conversation{key: key, nick: nick, follow: true, pending: map[int]int{}, byID: map[string]int{}, budget: b}
 }
 
 // keep reports whether the conversation holds something the user has not
@@ -134,6 +160,15 @@ func (c *conversation) add(e entry, loc *time.Location) int {
 		c.lastDay = day
 	}
 	c.push(e)
+	if e.id != "" {
+		c.byID[e.id] = len(c.entries) - 1
+	}
+	if e.seq > 0 {
+		c.newestSeq = max(c.newestSeq, e.seq)
+		if c.oldestSeq == 0 {
+			c.oldestSeq = e.seq
+		}
+	}
 	if len(c.entries) >= c.budget.entries+c.budget.trim || c.bytes > c.budget.convBytes {
 		c.trim()
 	}
@@ -188,11 +223,55 @@ func (c *conversation) trim() {
 			c.pending[id] = i - shift
 		}
 	}
+	for id, i := range c.byID {
+		if i < cut {
+			delete(c.byID, id)
+		} else {
+			c.byID[id] = i - shift
+		}
+	}
+	c.complete = false
+	if c.entries[0].seq > 0 {
+		c.oldestSeq = c.entries[0].seq
+	} else {
+		c.oldestSeq = c.newestSeq
+		for _, e := range c.entries {
+			if e.seq > 0 {
+				c.oldestSeq = e.seq
+				break
+			}
+		}
+	}
 	if c.anchor.e < cut {
 		c.anchor = pos{}
 	} else {
 		c.anchor.e -= shift
 	}
+	if c.mark-1 < cut {
+		c.mark = 0
+	} else {
+		c.mark -= shift
+	}
+}
+
+// setMark puts the read marker above entry i, unless one is there.
+func (c *conversation) setMark(i int) {
+	if c.mark != 0 || i < 0 || i >= len(c.entries) {
+		return
+	}
+	c.mark = i + 1
+	c.entries[i].marked = true
+	c.entries[i].wrapW = 0 // draw again
+}
+
+// clearMark removes the read marker: everything has been seen.
+func (c *conversation) clearMark() {
+	if c.mark != 0 && c.mark-1 < len(c.entries) {
+		e := &c.entries[c.mark-1]
+		e.marked = false
+		e.wrapW = 0
+	}
+	c.mark = 0
 }
 
 // clear forgets the history on screen. Messages still being sent are
@@ -204,12 +283,77 @@ func (c *conversation) clear() {
 	c.messages = 0
 	c.follow = true
 	c.anchor = pos{}
+	c.mark = 0
 	clear(c.pending)
+	clear(c.byID)
+	// What was stored stays in the store; the view starts afresh.
+	c.complete = true
+	c.oldestSeq = c.newestSeq
 }
 
 // release gives the conversation's bytes back to the budget when the
 // model drops it.
 func (c *conversation) release() { c.account(-c.bytes) }
+
+// setStored marks the entry of message id with its stored state, and
+// reports whether it is shown.
+func (c *conversation) setStored(id string, seq int64, st store.State) bool {
+	i, ok := c.byID[id]
+	if !ok {
+		return false
+	}
+	e := &c.entries[i]
+	if e.kind != kindOut || e.state == sendStored && e.mstate == st && e.seq == seq {
+		return true // a received message's state (read) is not drawn
+	}
+	e.state, e.mstate = sendStored, st
+	if seq > 0 {
+		e.seq = seq
+	}
+	e.wrapW = 0 // draw again
+	return true
+}
+
+// prepend puts older entries (oldest first, day lines included) before
+// the ones shown, keeping the view where it is.
+func (c *conversation) prepend(older []entry) {
+	if len(older) == 0 {
+		return
+	}
+	// The day line that starts the entries shown is redundant when the
+	// older ones end on the same day.
+	drop := 0
+	if len(c.entries) > 0 && c.entries[0].kind == kindDay && dayKey(c.entries[0].at) == dayKey(older[len(older)-1].at) {
+		drop = 1
+		c.account(-c.entries[0].cost())
+	}
+	shift := len(older) - drop
+	entries := make([]entry, 0, len(older)+len(c.entries)-drop)
+	entries = append(entries, older...)
+	entries = append(entries, c.entries[drop:]...)
+	c.entries = entries
+	for i := range older {
+		e := &older[i]
+		if e.kind == kindIn || e.kind == kindOut {
+			c.messages++
+		}
+		c.account(e.cost())
+	}
+	for id, i := range c.pending {
+		c.pending[id] = i + shift
+	}
+	for id, i := range c.byID {
+		c.byID[id] = i + shift
+	}
+	for i, e := range older {
+		if e.id != "" {
+			c.byID[e.id] = i
+		}
+	}
+	if !c.follow {
+		c.anchor.e += shift
+	}
+}
 
 // setState changes the send state of a pending message and reports
 // whether it was still there.
@@ -323,6 +467,24 @@ func (c *conversation) scrollUp(n, width, height int, render lineRenderer) {
 	c.follow = p == c.last(width, render)
 }
 
+// nearTop reports whether fewer than n lines are above the bottom line
+// of the view: scrolling up n lines would reach the start of what is
+// loaded.
+func (c *conversation) nearTop(n, width int, render lineRenderer) bool {
+	if len(c.entries) == 0 {
+		return true
+	}
+	p := c.bottom(width, render)
+	for range n {
+		q, ok := c.prev(p, width, render)
+		if !ok {
+			return true
+		}
+		p = q
+	}
+	return false
+}
+
 // scrollDown moves the view n lines towards newer messages; reaching the
 // end makes the view follow new messages again.
 func (c *conversation) scrollDown(n, width int, render lineRenderer) {
@@ -332,6 +494,15 @@ func (c *conversation) scrollDown(n, width int, render lineRenderer) {
 	p := c.walk(c.bottom(width, render), n, width, render, c.next)
 	c.anchor = p
 	c.follow = p == c.last(width, render)
+}
+
+// scrollTop shows the first lines of the history.
+func (c *conversation) scrollTop(width, height int, render lineRenderer) {
+	if len(c.entries) == 0 {
+		return
+	}
+	c.anchor = c.walk(pos{}, height-1, width, render, c.next)
+	c.follow = c.anchor == c.last(width, render)
 }
 
 // walk moves p up to n lines with step (c.prev or c.next), stopping at

@@ -18,10 +18,12 @@ import (
 const maxEventBatch = 256
 
 // eventsMsg carries node events to Update: one or more that were waiting
-// on the channel. stopped means the channel closed after them.
+// on the channel. stopped means the channel closed after them; changed
+// that the store has new or changed messages (Node.Changed).
 type eventsMsg struct {
 	events  []app.Event
 	stopped bool
+	changed bool
 }
 
 // retryTickMsg updates the "retrying in N s" countdown.
@@ -33,21 +35,23 @@ type retryTickMsg struct{ gen int }
 // again after each batch. A closed channel means the network stopped. It
 // returns nil when the model's context ends, so no goroutine outlives Run.
 func (m *Model) waitForEvents() tea.Cmd {
-	ch, ctx := m.events, m.ctx
+	ch, changed, ctx := m.events, m.node.Changed(), m.ctx
 	if ch == nil {
 		return nil
 	}
-	return func() tea.Msg { return receiveEvents(ctx, ch) }
+	return func() tea.Msg { return receiveEvents(ctx, ch, changed) }
 }
 
-func receiveEvents(ctx context.Context, ch <-chan app.Event) tea.Msg {
+func receiveEvents(ctx context.Context, ch <-chan app.Event, changed <-chan struct{}) tea.Msg {
 	var batch []app.Event
 	select {
 	case ev, ok := <-ch:
 		if !ok {
-			return eventsMsg{stopped: true}
+			return eventsMsg{stopped: true, changed: true}
 		}
 		batch = append(batch, ev)
+	case <-changed:
+		return eventsMsg{changed: true}
 	case <-ctx.Done():
 		return nil
 	}
@@ -65,18 +69,43 @@ func receiveEvents(ctx context.Context, ch <-chan app.Event) tea.Msg {
 	return eventsMsg{events: batch}
 }
 
+// handleChanges reads the store's changes outside an events batch (a
+// catch-up that had more to read).
+func (m *Model) handleChanges() tea.Cmd {
+	refresh, notes, more := m.catchUp()
+	if m.overBudget() && m.pruneConversations() {
+		refresh = true
+	}
+	if refresh {
+		m.refreshPeers()
+		m.updatePlaceholder()
+	}
+	return tea.Batch(more, m.notify(notes))
+}
+
 // handleEvents applies a batch of node events and re-arms the wait.
 func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	var cmds []tea.Cmd
-	refresh, ring := false, false
+	refresh := false
+	var notes []string
 	for _, ev := range msg.events {
-		r, b, cmd := m.handleEvent(ev)
+		r, note, cmd := m.handleEvent(ev)
 		// A change to a listed peer that keeps its nickname keeps its
 		// place and its name: it is patched in place, at O(1).
 		refresh = refresh || (r && !m.list.patch(ev))
-		ring = ring || b
+		if note != "" {
+			notes = append(notes, note)
+		}
 		if cmd != nil {
 			cmds = append(cmds, cmd)
+		}
+	}
+	if msg.changed {
+		r, n, more := m.catchUp()
+		refresh = refresh || r
+		notes = append(notes, n...)
+		if more != nil {
+			cmds = append(cmds, more)
 		}
 	}
 	if m.overBudget() && m.pruneConversations() {
@@ -87,12 +116,8 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 			cmds = append(cmds, cmd)
 		}
 	}
-	if ring && m.bell != nil {
-		w := m.bell
-		cmds = append(cmds, func() tea.Msg {
-			_, _ = w.Write([]byte("\a"))
-			return nil
-		})
+	if cmd := m.notify(notes); cmd != nil {
+		cmds = append(cmds, cmd)
 	}
 	if msg.stopped {
 		m.log.Debug("node event channel closed")
@@ -137,17 +162,12 @@ func (m *Model) refreshNow() {
 	m.refreshPending = false
 	m.lastRefresh = m.now()
 	m.refreshPeers()
-	if m.list.sel == "" && !m.picked && len(m.list.items) > 0 {
-		// The first peer to appear is selected, so that typing and
-		// Enter just work.
-		m.selectKey(m.list.items[0].peer.Key)
-	}
 	m.updatePlaceholder()
 }
 
 // handleEvent applies one event. It reports whether the peer list must be
-// rebuilt and whether to ring the bell.
-func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
+// rebuilt, and what to notify the user of ("" for nothing).
+func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cmd) {
 	m.log.Debug("node event", "type", fmt.Sprintf("%T", ev))
 	switch ev := ev.(type) {
 	case app.PeerJoined:
@@ -163,7 +183,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			text += "; unencrypted: an original client"
 		}
 		m.addLine(c, kindSystem, text)
-		return true, false, nil
+		return true, "", nil
 
 	case app.PeerUpdated:
 		p := ev.Peer
@@ -180,10 +200,10 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			case app.TrustChanged:
 				m.addLine(c, kindWarning, "⚠ "+name+" has a different key than before: this may be someone else. Compare safety codes with /verify.")
 			default:
-				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.String())
+				m.addLine(c, kindSystem, "· "+name+": "+p.Trust.Label())
 			}
 		}
-		return true, false, nil
+		return true, "", nil
 
 	case app.PeerLeft:
 		// The line goes only into a conversation that is already there
@@ -192,7 +212,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		p := ev.Peer
 		_, listed := m.list.index[p.Key]
 		if _, ok := m.convs[p.Key]; !ok && !listed {
-			return false, false, nil
+			return false, "", nil
 		}
 		c := m.conv(p.Key, p.Nickname)
 		text := "← " + textsafe.Name(p.Nickname) + " left"
@@ -200,29 +220,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			text += " (" + ev.Reason + ")"
 		}
 		m.addLine(c, kindSystem, text)
-		return true, false, nil
-
-	case app.MessageReceived:
-		msg := ev.Message
-		_, listed := m.list.index[msg.Peer]
-		c := m.conv(msg.Peer, "")
-		if c.nick == "" {
-			c.nick = msg.From
-		}
-		at := msg.At
-		if at.IsZero() {
-			at = m.now()
-		}
-		kind := kindIn
-		if msg.Outgoing {
-			kind = kindOut
-		}
-		c.add(entry{kind: kind, at: at, from: textsafe.Name(msg.From), color: string(msg.Peer), text: textsafe.Sanitize(msg.Text, true)}, m.loc)
-		inView := m.list.sel == msg.Peer
-		if !inView {
-			c.unread++
-		}
-		return !listed, !inView, nil
+		return true, "", nil
 
 	case app.Notice:
 		c := m.current()
@@ -236,7 +234,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 			m.addLine(c, kindSystem, "· "+textsafe.Text(ev.Text))
 		}
 		_, listed := m.list.index[ev.Peer]
-		return ev.Peer != "" && !listed, false, nil
+		return ev.Peer != "" && !listed, "", nil
 
 	case app.SourceState:
 		st := ev.State
@@ -244,20 +242,21 @@ func (m *Model) handleEvent(ev app.Event) (refresh, bell bool, cmd tea.Cmd) {
 		if st.Phase == discovery.Retrying {
 			m.retryAt = m.now().Add(st.RetryIn)
 			m.retryN++
-			return false, false, m.retryTick()
+			return false, "", m.retryTick()
 		}
-		return false, false, nil
+		return false, "", nil
 
 	case app.SelfChanged:
 		m.setSelf(ev.Self)
-		return true, false, nil // a peer may now look like the user
+		return true, "", nil // a peer may now look like the user
 
 	case app.Resync:
-		m.addLine(m.current(), kindWarning, fmt.Sprintf(
-			"⚠ the screen fell behind the network and missed %d events; the peer list is current again, but messages that arrived meanwhile are not shown", ev.Dropped))
-		return true, false, nil
+		// Only peer events were dropped (messages come from the store):
+		// the list is rebuilt from the node.
+		m.log.Info("peer events dropped; peer list reloaded", "dropped", ev.Dropped)
+		return true, "", nil
 	}
-	return false, false, nil
+	return false, "", nil
 }
 
 // setSelf takes a new Self, saying so when the nickname changed.

@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 )
 
 // fakeNode is a Node for tests: peers and results are set by the test,
@@ -27,6 +27,72 @@ type fakeNode struct {
 	verify  []app.PeerKey
 	// block, when set, makes Send wait for it (or the context).
 	block chan struct{}
+
+	// store holds the messages, as the node's store does; changed is
+	// Node.Changed. With deliver, a message sent is stored delivered (✓✓)
+	// at once, as if its peer had acknowledged it.
+	store   *store.Memory
+	changed chan struct{}
+	deliver bool
+}
+
+// inMsg is a message arriving from the network, for harness.events: it
+// is committed to the fake node's store, which then signals a change.
+type inMsg struct{ msg app.Message }
+
+// receive commits an incoming message and signals it, as the node does.
+func (f *fakeNode) receive(m app.Message) {
+	m.State = store.Received
+	if m.Conv == "" {
+		m.Conv = app.ConvID(m.Peer)
+	}
+	if _, err := f.store.Append([]app.Message{m}); err != nil {
+		panic(err)
+	}
+	f.notify()
+}
+
+func (f *fakeNode) notify() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeNode) Changed() <-chan struct{} { return f.changed }
+func (f *fakeNode) Changes(after int64, limit int) ([]app.Message, error) {
+	return f.store.Changes(after, limit)
+}
+func (f *fakeNode) LastVersion() (int64, error) { return f.store.LastVersion() }
+func (f *fakeNode) History(c app.ConvID, before int64, limit int) ([]app.Message, error) {
+	return f.store.History(c, before, limit)
+}
+func (f *fakeNode) Conversations() ([]store.Conversation, error) { return f.store.Conversations() }
+func (f *fakeNode) MarkRead(c app.ConvID, upTo int64) error {
+	_, err := f.store.MarkRead(c, upTo)
+	return err
+}
+func (f *fakeNode) Search(q string, limit int) ([]app.Message, error) {
+	return f.store.Search(q, limit)
+}
+
+func (f *fakeNode) Outbox() ([]app.Message, error) {
+	convs, _ := f.store.OutboxConvs()
+	var out []app.Message
+	for _, c := range convs {
+		ms, _ := f.store.Outbox(c, 1000)
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func (f *fakeNode) Resend(c app.ConvID, id string) (app.Message, error) {
+	ch, err := f.store.SetState(c, []string{id}, store.Queued, "")
+	if err != nil || len(ch) == 0 {
+		return app.Message{}, errors.New("not failed")
+	}
+	f.notify()
+	return ch[0], nil
 }
 
 type sentMessage struct {
@@ -36,6 +102,8 @@ type sentMessage struct {
 
 func newFakeNode() *fakeNode {
 	return &fakeNode{
+		store:   store.NewMemory(0),
+		changed: make(chan struct{}, 1),
 		self: app.Self{
 			Nickname:   "ada",
 			Identity:   "ADAADAADAADAADAADAADAADAADAADAADAADAADAADAADAADAADAA",
@@ -84,7 +152,7 @@ func (f *fakeNode) Resolve(name string) []app.Peer {
 	return out
 }
 
-func (f *fakeNode) Send(ctx context.Context, key app.PeerKey, text string) (app.Message, error) {
+func (f *fakeNode) SendWithID(ctx context.Context, key app.PeerKey, id, text string) (app.Message, error) {
 	f.mu.Lock()
 	block, err := f.block, f.sendErr
 	f.mu.Unlock()
@@ -96,12 +164,21 @@ func (f *fakeNode) Send(ctx context.Context, key app.PeerKey, text string) (app.
 		}
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.sent = append(f.sent, sentMessage{key, text})
+	from, state := f.self.Nickname, store.Queued
+	if f.deliver {
+		state = store.Delivered
+	}
+	f.mu.Unlock()
 	if err != nil {
 		return app.Message{}, err
 	}
-	return app.Message{ID: fmt.Sprint(len(f.sent)), Peer: key, From: f.self.Nickname, Text: text, Outgoing: true}, nil
+	added, err := f.store.Append([]app.Message{{ID: id, Conv: app.ConvOf(key), Peer: string(key), From: from, Text: text, Outgoing: true, State: state}})
+	if err != nil {
+		return app.Message{}, err
+	}
+	f.notify()
+	return added[0], nil
 }
 
 func (f *fakeNode) SetNickname(name string) error {

@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,13 +36,18 @@ func TestGolden(t *testing.T) {
 			name += "-help"
 		}
 		t.Run(name, func(t *testing.T) {
-			n, evs := goldenScene()
+			n, msgs, evs := goldenScene()
 			n.withEvents(t, len(evs))
 			clock := &fixedClock{t: time.Date(2024, 3, 5, 13, 10, 0, 0, time.UTC)}
 			m := New(n, Options{NoBlink: true, Now: clock.Now, Location: time.FixedZone("CET", 3600)})
 			m.ctx = t.Context()
 			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(tt.w, tt.h))
-
+			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlN}) // pick alice
+			waitFor(t, tm, "ALICALI · online")
+			for _, m := range msgs {
+				n.receive(m)
+			}
+			waitFor(t, tm, "the second one")
 			for _, ev := range evs {
 				n.events <- ev
 			}
@@ -51,16 +57,18 @@ func TestGolden(t *testing.T) {
 			waitFor(t, tm, "see you at 3")
 			tm.Type("see you there")
 			tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
-			n.events <- app.MessageReceived{Message: app.Message{Peer: alice.Key, From: "alice", Text: "great 👍", At: clock.Now()}}
+			n.receive(app.Message{Peer: string(alice.Key), From: "alice", Text: "great 👍", At: clock.Now()})
 			waitFor(t, tm, "great")
 			if tt.help {
-				tm.Type("?")
+				tm.Send(tea.KeyMsg{Type: tea.KeyF1})
 				waitFor(t, tm, "Commands")
 			} else {
 				tm.Type("typing a reply")
 				waitFor(t, tm, "reply")
 			}
-			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+			if err := tm.Quit(); err != nil {
+				t.Fatal(err)
+			}
 			final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
 			teatest.RequireEqualOutput(t, []byte(final.View()))
 		})
@@ -73,10 +81,11 @@ func waitFor(t *testing.T, tm *teatest.TestModel, s string) {
 		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
 }
 
-// goldenScene is a node with peers of every kind and the events of a
-// short conversation.
-func goldenScene() (*fakeNode, []app.Event) {
+// goldenScene is a node with peers of every kind, the messages of a short
+// conversation and the events after them.
+func goldenScene() (*fakeNode, []app.Message, []app.Event) {
 	n := newFakeNode()
+	n.deliver = true
 	n.self.Mode = "internet"
 	n.self.ListenAddr = "203.0.113.7:7878"
 	alice2 := testPeer("alice", "zed")
@@ -93,18 +102,54 @@ func goldenScene() (*fakeNode, []app.Event) {
 		t, _ := time.Parse("15:04", hm)
 		return time.Date(2024, 3, 5, t.Hour()-1, t.Minute(), 0, 0, time.UTC) // shown in CET
 	}
-	msg := func(p app.Peer, hm, text string) app.Event {
-		return app.MessageReceived{Message: app.Message{Peer: p.Key, From: p.Nickname, Text: text, At: at(hm)}}
+	msg := func(p app.Peer, hm, text string) app.Message {
+		return app.Message{Peer: string(p.Key), From: p.Nickname, Text: text, At: at(hm)}
+	}
+	msgs := []app.Message{
+		msg(alice, "14:02", "hi ada! are you coming to the meeting?"),
+		msg(alice, "14:03", "it is in room 4b, 这是会议室 🙂"),
+		msg(alice, "14:04", "two lines:\nthe second one"),
+		msg(carol, "14:06", "\x1b[31mhey\x1b[0m"),
+		msg(v, "14:05", "lunch?"),
 	}
 	evs := []app.Event{
 		app.SourceState{State: discovery.State{Phase: discovery.Connecting}},
 		app.SourceState{State: discovery.State{Phase: discovery.Online}},
-		msg(alice, "14:02", "hi ada! are you coming to the meeting?"),
-		msg(alice, "14:03", "it is in room 4b, 这是会议室 🙂"),
-		msg(v, "14:05", "lunch?"),
-		msg(carol, "14:06", "\x1b[31mhey\x1b[0m"),
 		app.PeerLeft{Peer: dave, Reason: "goodbye"},
 		app.Notice{Peer: alice.Key, Text: "a long notice that is wrapped to the width of the pane, with the next lines indented under the text"},
 	}
-	return n, evs
+	return n, msgs, evs
+}
+
+// TestTypedWordsThroughTheProgram sends the whole program (teatest) the
+// messages Bubble Tea v1 makes of "press enter to continue ctrl+c see you
+// up there" arriving in one read: one KeyRunes message per word. None of
+// them acts as a key; the real Enter at the end sends the line whole.
+func TestTypedWordsThroughTheProgram(t *testing.T) {
+	lipgloss.SetColorProfile(termenv.Ascii)
+	n := threePeers().withEvents(t, 4)
+	m := New(n, Options{NoBlink: true, Location: time.UTC})
+	m.ctx = t.Context()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 24))
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlN}) // pick alice
+	waitFor(t, tm, "alice · online")
+	text := "press enter to continue ctrl+c see you up there"
+	for i, w := range strings.Split(text, " ") {
+		if i > 0 {
+			tm.Send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+	}
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, "ada: "+text)
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	if final.list.sel != alice.Key {
+		t.Errorf("the words moved the selection to %q", final.list.sel)
+	}
+	if s := n.sentMessages(); len(s) != 1 || s[0] != (sentMessage{alice.Key, text}) {
+		t.Errorf("sent %v, want the whole line to alice", s)
+	}
 }

@@ -59,6 +59,17 @@ func newHarness(t testing.TB, node *fakeNode, opts Options) *harness {
 	return h
 }
 
+// newPickedHarness is newHarness after the user picked the first peer of
+// the list (nothing is selected at start), as most tests need.
+func newPickedHarness(t testing.TB, node *fakeNode, opts Options) *harness {
+	t.Helper()
+	h := newHarness(t, node, opts)
+	if len(h.m.list.items) > 0 {
+		h.key("ctrl+n")
+	}
+	return h
+}
+
 func (h *harness) update(msg tea.Msg) {
 	h.t.Helper()
 	mm, cmd := h.m.Update(msg)
@@ -107,10 +118,24 @@ func (h *harness) enter(line string) {
 	h.key("enter")
 }
 
-// events delivers node events as the event command would.
-func (h *harness) events(evs ...app.Event) {
+// events delivers node events as the event command would; messages
+// (inMsg, from incoming) are committed to the node's store first, and the
+// batch says the store changed.
+func (h *harness) events(evs ...any) {
 	h.t.Helper()
-	h.update(eventsMsg{events: evs})
+	msg := eventsMsg{}
+	for _, e := range evs {
+		switch e := e.(type) {
+		case inMsg:
+			h.node.receive(e.msg)
+			msg.changed = true
+		case app.Event:
+			msg.events = append(msg.events, e)
+		default:
+			h.t.Fatalf("harness.events: %T is neither an event nor a message", e)
+		}
+	}
+	h.update(msg)
 }
 
 // screen is the frame as plain text.
@@ -147,6 +172,17 @@ func keyMsg(name string) tea.KeyMsg {
 		"up": tea.KeyUp, "down": tea.KeyDown, "enter": tea.KeyEnter, "tab": tea.KeyTab,
 		"pgup": tea.KeyPgUp, "pgdown": tea.KeyPgDown, "esc": tea.KeyEsc, "ctrl+c": tea.KeyCtrlC,
 		"backspace": tea.KeyBackspace, "ctrl+u": tea.KeyCtrlU, "home": tea.KeyHome, "end": tea.KeyEnd,
+		"ctrl+n": tea.KeyCtrlN, "ctrl+p": tea.KeyCtrlP, "ctrl+x": tea.KeyCtrlX, "ctrl+j": tea.KeyCtrlJ,
+		"ctrl+home": tea.KeyCtrlHome, "ctrl+end": tea.KeyCtrlEnd, "f1": tea.KeyF1, "f2": tea.KeyF2,
+	}
+	if k, ok := map[string]tea.KeyMsg{
+		"alt+up": {Type: tea.KeyUp, Alt: true}, "alt+down": {Type: tea.KeyDown, Alt: true},
+		"alt+enter": {Type: tea.KeyEnter, Alt: true},
+	}[name]; ok {
+		return k
+	}
+	if len(name) == 5 && strings.HasPrefix(name, "alt+") {
+		return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(name[4:]), Alt: true}
 	}
 	if t, ok := special[name]; ok {
 		return tea.KeyMsg{Type: t}

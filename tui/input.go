@@ -1,53 +1,177 @@
 package tui
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/parlance-chat/parlance/app"
 )
 
 // mouseWheelLines is how far one turn of the mouse wheel scrolls.
 const mouseWheelLines = 3
 
 // handleKey routes a key to what has the focus: the help screen when it is
-// open, else the bindings of the key map, else the input line. No key is
-// ever given to two elements.
+// open, else the bindings of the key map, else the input. No key is ever
+// given to two elements, and text (see isTyped) only ever goes to the
+// input.
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	if key.Matches(msg, m.keys.Quit) {
-		return m, tea.Quit
+	m.flash = ""
+	if isTyped(msg) {
+		m.quitArmed = false
+		if m.showHelp {
+			// Help: "q" closes it; other typing does nothing.
+			if !msg.Paste && string(msg.Runes) == "q" {
+				m.showHelp = false
+			}
+			return m, nil
+		}
+		m.comp = nil
+		return m, m.insertText(msg.Runes)
 	}
+	if key.Matches(msg, m.keys.Quit) {
+		return m, m.interrupt()
+	}
+	m.quitArmed = false
 	if m.showHelp {
 		m.helpKey(msg)
+		return m, nil
+	}
+	if m.search != nil {
+		m.searchKey(msg)
 		return m, nil
 	}
 	if !key.Matches(msg, m.keys.Complete) {
 		m.comp = nil
 	}
 	c := m.current()
+	empty := m.input.Value() == ""
 	switch {
-	case key.Matches(msg, m.keys.Up):
-		m.selectKey(m.list.move(-1))
-	case key.Matches(msg, m.keys.Down):
-		m.selectKey(m.list.move(+1))
-	case key.Matches(msg, m.keys.PageUp) && !m.layout.tooSmall:
-		c.scrollUp(max(m.layout.viewH-1, 1), m.layout.textW, m.layout.viewH, m.renderEntry)
-	case key.Matches(msg, m.keys.PageDown) && !m.layout.tooSmall:
-		c.scrollDown(max(m.layout.viewH-1, 1), m.layout.textW, m.renderEntry)
-	case key.Matches(msg, m.keys.Complete):
-		m.complete()
 	case key.Matches(msg, m.keys.Send):
 		return m, m.submit()
-	case key.Matches(msg, m.keys.Help) && m.input.Value() == "":
+	case key.Matches(msg, m.keys.PrevPeer):
+		m.selectKey(m.list.move(-1))
+	case key.Matches(msg, m.keys.NextPeer):
+		m.selectKey(m.list.move(+1))
+	case key.Matches(msg, m.keys.PeerN):
+		if i := int(msg.Runes[0] - '1'); i < len(m.list.items) {
+			m.selectKey(m.list.items[i].peer.Key)
+		}
+	case key.Matches(msg, m.keys.NextUnread):
+		if k, ok := m.nextUnread(); ok {
+			m.selectKey(k)
+		} else {
+			m.flash = "no unread messages"
+		}
+	case key.Matches(msg, m.keys.Up) && m.atInputEdge(true):
+		m.recall(true)
+	case key.Matches(msg, m.keys.Down) && m.atInputEdge(false):
+		m.recall(false)
+	case key.Matches(msg, m.keys.PageUp) && !m.layout.tooSmall:
+		m.scrollUpLoading(c, max(m.layout.viewH-1, 1))
+	case key.Matches(msg, m.keys.PageDown) && !m.layout.tooSmall:
+		c.scrollDown(max(m.layout.viewH-1, 1), m.layout.textW, m.renderEntry)
+	case key.Matches(msg, m.keys.Top) && (empty || msg.Type == tea.KeyCtrlHome) && !m.layout.tooSmall:
+		c.scrollTop(m.layout.textW, m.layout.viewH, m.renderEntry)
+	case key.Matches(msg, m.keys.Bottom) && (empty || msg.Type == tea.KeyCtrlEnd):
+		c.follow = true
+	case key.Matches(msg, m.keys.Complete):
+		m.complete()
+	case key.Matches(msg, m.keys.Help):
 		m.openHelp()
+	case key.Matches(msg, m.keys.Mouse):
+		return m, m.toggleMouse()
 	case key.Matches(msg, m.keys.Clear):
-		m.input.Reset()
+		m.clearInput()
 	default:
-		var cmd tea.Cmd
-		m.input, cmd = m.input.Update(msg)
-		return m, cmd
+		return m, m.editKey(msg)
 	}
 	return m, nil
+}
+
+// scrollUpLoading scrolls up n lines, first reading older messages from
+// the store when the view would reach the top of what is loaded.
+func (m *Model) scrollUpLoading(c *conversation, n int) {
+	if !c.complete && c.nearTop(n+m.layout.viewH, m.layout.textW, m.renderEntry) {
+		m.loadOlder(c)
+	}
+	c.scrollUp(n, m.layout.textW, m.layout.viewH, m.renderEntry)
+}
+
+// interrupt is Ctrl+C: it clears a draft first; on an empty input it
+// quits, but asks first (a second Ctrl+C) while a message is being sent.
+func (m *Model) interrupt() tea.Cmd {
+	if m.showHelp {
+		m.showHelp = false
+		return nil
+	}
+	if m.input.Value() != "" {
+		m.clearInput()
+		m.quitArmed = false
+		m.flash = "input cleared (↑ brings it back); ctrl+c again quits"
+		return nil
+	}
+	if n := m.sending(); !m.quitArmed && n > 0 {
+		m.quitArmed = true
+		m.flash = fmtCount(n, "message") + " not delivered yet (they go when you are back): ctrl+c again quits"
+		return nil
+	}
+	return tea.Quit
+}
+
+// sending counts the messages being saved or waiting in the outbox.
+func (m *Model) sending() int {
+	n := 0
+	for _, c := range m.convs {
+		n += len(c.pending)
+	}
+	if ob, err := m.node.Outbox(); err == nil {
+		n += len(ob)
+	}
+	return n
+}
+
+// atInputEdge reports whether the cursor is on the first (top) or last
+// row of the input, where ↑/↓ go through the history rather than move
+// the cursor.
+func (m *Model) atInputEdge(top bool) bool {
+	li := m.input.LineInfo()
+	if top {
+		return m.input.Line() == 0 && li.RowOffset == 0
+	}
+	return m.input.Line() == m.input.LineCount()-1 && li.RowOffset >= li.Height-1
+}
+
+// nextUnread is the first conversation with unread messages after the
+// one in view, in the order of the list.
+func (m *Model) nextUnread() (app.PeerKey, bool) {
+	n := len(m.list.items)
+	start := -1
+	if i, ok := m.list.index[m.list.sel]; ok && m.list.sel != "" {
+		start = i
+	}
+	for d := 1; d <= n; d++ {
+		it := m.list.items[((start+d)%n+n)%n]
+		if c, ok := m.convs[it.peer.Key]; ok && c.unread > 0 && it.peer.Key != m.list.sel {
+			return it.peer.Key, true
+		}
+	}
+	return "", false
+}
+
+// toggleMouse turns mouse capture off (the terminal then selects and
+// copies text) or on (wheel scrolling, clicks on peers).
+func (m *Model) toggleMouse() tea.Cmd {
+	m.mouse = !m.mouse
+	if m.mouse {
+		m.flash = "mouse on: wheel scrolls, click picks a peer (f2: off, to select text)"
+		return tea.EnableMouseCellMotion
+	}
+	m.flash = "mouse off: select and copy text with the mouse (f2: on)"
+	return tea.DisableMouse
 }
 
 func (m *Model) openHelp() {
@@ -91,7 +215,7 @@ func (m *Model) handleMouse(msg tea.MouseMsg) {
 			m.scrollHelp(-mouseWheelLines)
 			return
 		}
-		c.scrollUp(mouseWheelLines, m.layout.textW, m.layout.viewH, m.renderEntry)
+		m.scrollUpLoading(c, mouseWheelLines)
 	case tea.MouseButtonWheelDown:
 		if m.showHelp {
 			m.scrollHelp(+mouseWheelLines)
@@ -140,14 +264,31 @@ func (m *Model) complete() {
 	if m.comp != nil && len(m.comp.options) > 0 && m.input.Value() == m.comp.options[m.comp.i] {
 		m.comp.i = (m.comp.i + 1) % len(m.comp.options)
 	} else {
-		m.comp = &completion{options: completeInput(m.input.Value(), m.list.names())}
+		m.comp = &completion{options: completeInput(m.input.Value(), m.completionNames())}
 		if len(m.comp.options) == 0 {
 			m.comp = nil
 			return
 		}
 	}
-	m.input.SetValue(m.comp.options[m.comp.i])
-	m.input.CursorEnd()
+	m.setInput(m.comp.options[m.comp.i])
+}
+
+// completionNames are the names of the peer list, those talked to most
+// recently first.
+func (m *Model) completionNames() []string {
+	items := slices.Clone(m.list.items)
+	talked := func(it peerItem) uint64 {
+		if c, ok := m.convs[it.peer.Key]; ok {
+			return c.talked
+		}
+		return 0
+	}
+	slices.SortStableFunc(items, func(a, b peerItem) int { return cmp.Compare(talked(b), talked(a)) })
+	names := make([]string, len(items))
+	for i, it := range items {
+		names[i] = it.name
+	}
+	return names
 }
 
 // completeInput is command.Complete (completeLine) for the names of the

@@ -20,12 +20,15 @@ import (
 
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/tui/ignore"
 )
 
 // Node is what the UI needs from the running node. app.Node satisfies it;
@@ -33,19 +36,42 @@ import (
 type Node interface {
 	Events() <-chan app.Event
 	Self() app.Self
-	Peers() []app.Peer                                                           // every known peer, online or not, sorted for display
-	Resolve(name string) []app.Peer                                              // by nickname or "nickname#tag"; >1 result = ambiguous
-	Send(ctx context.Context, key app.PeerKey, text string) (app.Message, error) // may block (dial+TLS): call it in a tea.Cmd
+	Peers() []app.Peer              // every known peer, online or not, sorted for display
+	Resolve(name string) []app.Peer // by nickname or "nickname#tag"; >1 result = ambiguous
 	SetNickname(name string) error
 	SafetyCode(key app.PeerKey) (string, error) // for /verify
 	MarkVerified(key app.PeerKey) error         // for /verify <nick> confirm
+
+	// Messages are read from the store: Changed signals that some were
+	// added or changed, Changes reads them by version.
+	SendWithID(ctx context.Context, key app.PeerKey, id, text string) (app.Message, error)
+	Changed() <-chan struct{}
+	Changes(after int64, limit int) ([]app.Message, error)
+	LastVersion() (int64, error)
+	History(conv app.ConvID, before int64, limit int) ([]app.Message, error)
+	Conversations() ([]store.Conversation, error)
+	MarkRead(conv app.ConvID, upTo int64) error
+	Search(query string, limit int) ([]app.Message, error)
+	Outbox() ([]app.Message, error)
+	Resend(conv app.ConvID, id string) (app.Message, error)
 }
 
 // Options configure the UI.
 type Options struct {
 	// Bell rings the terminal bell when a message arrives for a
-	// conversation that is not in view.
+	// conversation that is not in view (or while the terminal is not
+	// focused).
 	Bell bool
+	// Desktop sends a desktop notification for such a message through
+	// the terminal's escape sequences: "osc777" (rxvt, foot, WezTerm,
+	// Ghostty, ...), "osc9" (iTerm2, Windows Terminal, kitty, ...), both,
+	// or none.
+	Desktop []string
+	// NoMouse starts with mouse capture off, so the terminal selects and
+	// copies text; F2 turns it on and off.
+	NoMouse bool
+	// Room is the internet-mode room, for the status line.
+	Room string
 	// NoBlink keeps the input cursor steady.
 	NoBlink bool
 	// Logger receives debug logs. The UI never writes to its terminal
@@ -66,25 +92,32 @@ type Options struct {
 
 // Sizes of the layout.
 const (
-	minWidth       = 40
-	minHeight      = 10
-	sendTimeout    = 30 * time.Second
-	inputCharLimit = 8000
+	minWidth    = 40
+	minHeight   = 10
+	sendTimeout = 30 * time.Second
 )
 
 // Model is the Bubble Tea model of the whole screen.
 type Model struct {
-	node   Node
-	events <-chan app.Event
-	ctx    context.Context
-	log    *slog.Logger
-	now    func() time.Time
-	loc    *time.Location
-	bell   io.Writer // nil: no bell
-	st     *styles
-	keys   keyMap
-	help   help.Model
-	input  textinput.Model
+	node      Node
+	events    <-chan app.Event
+	ctx       context.Context
+	log       *slog.Logger
+	now       func() time.Time
+	loc       *time.Location
+	notifyOut io.Writer // where the bell and desktop notifications go
+	bell      bool
+	desktop   []string
+	room      string
+	tmux      bool // notifications pass through tmux
+	links     bool // web addresses are terminal hyperlinks (not on a plain-text output)
+	st        *styles
+	keys      keyMap
+	help      help.Model
+	input     textarea.Model
+	inputH    int                         // rows of the input shown (see fitInput)
+	inputs    map[app.PeerKey]*inputState // drafts and history per conversation
+	flash     string                      // a one-time note on the help line, until the next key
 
 	width, height int
 	layout        layout
@@ -107,8 +140,17 @@ type Model struct {
 	refreshPending bool
 	activity       uint64 // counts uses of conversations, to find the least recent
 
-	picked     bool // a peer was selected at some time
+	// version is the last store change read (see catchUp).
+	version     int64
+	pendingRead []readMark
+
+	ignored    *ignore.List
+	closed     map[app.PeerKey]bool // conversations closed with /close, hidden until they have news
+	mouse      bool                 // mouse capture is on
+	focused    bool                 // the terminal has the focus (as far as we know)
+	quitArmed  bool                 // Ctrl+C asked for confirmation
 	showHelp   bool
+	search     *searchView // /search results, shown over the panes
 	helpScroll int
 	comp       *completion
 
@@ -144,49 +186,59 @@ func New(node Node, opts Options) Model {
 	if loc == nil {
 		loc = time.Local
 	}
-	var bell io.Writer
-	if opts.Bell {
-		bell = opts.Output
-		if bell == nil {
-			bell = os.Stdout
-		}
+	out := opts.Output
+	if out == nil {
+		out = os.Stdout
 	}
-
-	in := textinput.New()
-	in.Prompt = "> "
-	in.CharLimit = inputCharLimit
-	styleInput(&in, r)
-	if opts.NoBlink {
-		in.Cursor.SetMode(cursor.CursorStatic)
-	}
-	in.Focus()
 
 	h := help.New()
 	h.Styles = helpStyles(r)
 
 	b := newBudget()
 	m := Model{
-		node:   node,
-		events: node.Events(),
-		ctx:    context.Background(),
-		log:    log,
-		now:    now,
-		loc:    loc,
-		bell:   bell,
-		st:     newStyles(r),
-		keys:   newKeyMap(),
-		help:   h,
-		input:  in,
-		self:   node.Self(),
-		convs:  map[app.PeerKey]*conversation{},
-		home:   newConversation("", "", b),
-		budget: b,
-		tick:   tea.Tick,
+		node:      node,
+		events:    node.Events(),
+		ctx:       context.Background(),
+		log:       log,
+		now:       now,
+		loc:       loc,
+		notifyOut: out,
+		bell:      opts.Bell,
+		desktop:   opts.Desktop,
+		room:      opts.Room,
+		st:        newStyles(r),
+		keys:      newKeyMap(),
+		help:      h,
+		input:     newEditor(r, opts.NoBlink),
+		inputH:    1,
+		inputs:    map[app.PeerKey]*inputState{},
+		ignored:   ignore.New(),
+		closed:    map[app.PeerKey]bool{},
+		mouse:     !opts.NoMouse,
+		focused:   true,
+		tmux:      os.Getenv("TMUX") != "",
+		links:     r.ColorProfile() != termenv.Ascii,
+		self:      node.Self(),
+		convs:     map[app.PeerKey]*conversation{},
+		home:      newConversation("", "", b),
+		budget:    b,
+		tick:      tea.Tick,
+	}
+	if v, err := node.LastVersion(); err == nil {
+		m.version = v
+	} else {
+		m.log.Warn("read the store", "err", err)
+	}
+	if convs, err := node.Conversations(); err == nil {
+		for _, cv := range convs {
+			if cv.Unread > 0 {
+				m.conv(app.PeerOf(cv.Conv), cv.Nickname).unread = cv.Unread
+			}
+		}
 	}
 	m.refreshPeers()
-	if len(m.list.items) > 0 {
-		m.selectKey(m.list.items[0].peer.Key)
-	}
+	// Nothing is selected at first: text goes to a peer only once the
+	// user has picked one.
 	m.updatePlaceholder()
 	return m
 }
@@ -195,13 +247,22 @@ func New(node Node, opts Options) Model {
 func (m Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.waitForEvents()}
 	if m.input.Cursor.Mode() == cursor.CursorBlink {
-		cmds = append(cmds, textinput.Blink)
+		cmds = append(cmds, textarea.Blink)
 	}
 	return tea.Batch(cmds...)
 }
 
 // Update handles one message.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	mm, cmd := m.update(msg)
+	model := mm.(Model)
+	if reads := model.flushReads(); reads != nil {
+		return model, tea.Batch(cmd, reads)
+	}
+	return model, cmd
+}
+
+func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
@@ -211,8 +272,16 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.MouseMsg:
 		m.handleMouse(msg)
 		return m, nil
+	case tea.FocusMsg:
+		m.focused = true
+		return m, nil
+	case tea.BlurMsg:
+		m.focused = false
+		return m, nil
 	case eventsMsg:
 		return m, m.handleEvents(msg)
+	case changesMsg:
+		return m, m.handleChanges()
 	case sendResultMsg:
 		m.handleSendResult(msg)
 		return m, nil
@@ -241,7 +310,7 @@ func (m *Model) resize(w, h int) {
 	m.width, m.height = w, h
 	l := layout{tooSmall: w < minWidth || h < minHeight}
 	if !l.tooSmall {
-		l.bodyH = h - 3 // status, input and help lines
+		l.bodyH = h - 2 - m.inputH // status, input and help lines
 		l.listW = min(max(w/4, 18), 32)
 		l.convW = w - l.listW
 		l.textW = l.convW - 4 // borders and one space of padding each side
@@ -249,7 +318,7 @@ func (m *Model) resize(w, h int) {
 		m.list.setSize(l.listW-2, l.bodyH-2)
 	}
 	m.layout = l
-	m.input.Width = max(w-textWidth(m.input.Prompt)-1, 1)
+	m.input.SetWidth(max(w-1, 4))
 	m.help.Width = w
 }
 
@@ -341,13 +410,23 @@ func boolCmp(a, b bool) int {
 	return 1
 }
 
-// selectKey puts the conversation with key in view.
+// selectKey puts the conversation with key in view. The one left is read
+// to its end: its read marker goes. The input's draft stays with it.
 func (m *Model) selectKey(key app.PeerKey) {
+	old := m.list.sel
+	if old != key {
+		if c, ok := m.convs[old]; ok {
+			c.clearMark()
+		}
+		m.switchInput(old, key)
+	}
 	m.list.sel = key
 	m.list.scrollToSelection()
 	if key != "" {
-		m.picked = true
-		m.conv(key, "").unread = 0
+		c := m.conv(key, "")
+		c.unread = 0
+		c.mention = false
+		m.openConversation(key)
 	}
 	m.updatePlaceholder()
 }
@@ -357,7 +436,7 @@ func (m *Model) updatePlaceholder() {
 		m.input.Placeholder = "message " + it.name + " — /help for commands"
 		return
 	}
-	m.input.Placeholder = "pick a peer with ↑/↓, or type /help"
+	m.input.Placeholder = "pick a peer with alt+↓ or ctrl+n (or /msg <nick>); f1 or /help for help"
 }
 
 // addLine adds a non-message line to a conversation.

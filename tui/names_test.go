@@ -19,7 +19,7 @@ func TestLookAlikeNicknames(t *testing.T) {
 	for _, p := range []app.Peer{alice, zw, shy, caps, bob, bidi} {
 		n.upsert(p)
 	}
-	h := newHarness(t, n, Options{})
+	h := newPickedHarness(t, n, Options{})
 	h.events(incoming(zw, "it is me, alice", testStart))
 	want := map[app.PeerKey]string{
 		alice.Key: "alice#ALICALI",
@@ -73,7 +73,7 @@ func TestNicknameWithHashGetsATag(t *testing.T) {
 	fake := testPeer("alice#ALICALI", "fake")
 	n.upsert(alice)
 	n.upsert(fake)
-	h := newHarness(t, n, Options{})
+	h := newPickedHarness(t, n, Options{})
 	// Alone, alice needs no tag; but "alice#ALICALI" looks like her name
 	// with one, so both get one.
 	if it, _ := h.m.list.item(alice.Key); it.name != "alice#ALICALI" {
@@ -89,7 +89,7 @@ func TestNicknameWithHashGetsATag(t *testing.T) {
 }
 
 func TestNoTagsWithoutLookAlikes(t *testing.T) {
-	h := newHarness(t, threePeers(), Options{})
+	h := newPickedHarness(t, threePeers(), Options{})
 	for _, it := range h.m.list.items {
 		if strings.Contains(it.name, "#") {
 			t.Errorf("row %q has a tag", it.name)
@@ -123,7 +123,7 @@ func TestTabCompletesNamesWithSpacesInQuotes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, n, Options{})
+			h := newPickedHarness(t, n, Options{})
 			h.typeText(tt.typed)
 			h.key("tab")
 			if got := h.m.input.Value(); got != tt.want {
@@ -135,7 +135,7 @@ func TestTabCompletesNamesWithSpacesInQuotes(t *testing.T) {
 
 func TestTabCompletesTaggedNamesWithSpaces(t *testing.T) {
 	n, m1, m2, _ := maryAnns()
-	h := newHarness(t, n, Options{})
+	h := newPickedHarness(t, n, Options{})
 	h.typeText("/msg Mary A")
 	h.key("tab")
 	want := `/msg "Mary Ann#ONEONEO" `
@@ -161,7 +161,7 @@ func TestSendToNameWithSpaces(t *testing.T) {
 	n, _, _, mary := maryAnns()
 	lone := testPeer("Ann Lee", "annl")
 	n.upsert(lone)
-	h := newHarness(t, n, Options{})
+	h := newPickedHarness(t, n, Options{})
 	h.enter("/send Ann Lee see you at 3")
 	h.enter("/send Mary see you too")
 	want := []sentMessage{{lone.Key, "see you at 3"}, {mary.Key, "see you too"}}

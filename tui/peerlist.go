@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/net/discovery"
 )
 
 // peerItem is one row of the peer list.
@@ -143,6 +144,9 @@ func (m *Model) refreshPeers() {
 	index := make(map[app.PeerKey]int, len(peers)+4)
 	online := 0
 	for _, p := range peers {
+		if m.closed[p.Key] {
+			continue
+		}
 		index[p.Key] = len(items)
 		items = append(items, peerItem{peer: p, known: true})
 		if p.Online {
@@ -151,7 +155,7 @@ func (m *Model) refreshPeers() {
 	}
 	var extra []app.PeerKey
 	for key, c := range m.convs {
-		if _, ok := index[key]; ok {
+		if _, ok := index[key]; ok || m.closed[key] {
 			continue
 		}
 		if !c.keep() && key != m.list.sel {
@@ -260,7 +264,10 @@ func (m *Model) listView() []string {
 	if len(l.items) == 0 {
 		hint := "no peers yet"
 		if m.self.Mode == "internet" {
-			hint = "no peers on the server yet"
+			hint = "not connected to the server yet"
+			if m.source != nil && m.source.Phase == discovery.Online {
+				hint = "no peers on the server yet"
+			}
 		}
 		for _, s := range wrapText(hint, l.width-1, l.width-1) {
 			rows = append(rows, " "+m.st.dim.Render(s))

@@ -22,7 +22,7 @@ func (tt *throttledTick) tick(time.Duration, func(time.Time) tea.Msg) tea.Cmd {
 // maxEventBatch, the clock moving by gap per batch; then a message from
 // alice. It returns how many times the list was rebuilt.
 func listedFlood(h *harness, node *fakeNode, n int, gap time.Duration) (rebuilds int) {
-	var batch []app.Event
+	var batch []any
 	last := h.m.lastRefresh
 	for i := range n {
 		p := fakePeer(i)

@@ -12,7 +12,8 @@ import (
 	"github.com/charmbracelet/x/term"
 )
 
-// Run shows the UI full-screen (alternate screen, mouse wheel and clicks)
+// Run shows the UI full-screen (alternate screen, mouse wheel and clicks
+// unless Options.NoMouse)
 // until the user quits or ctx is done, and then returns; neither is an
 // error. It does not stop the node: the caller cancels the node's context
 // afterwards, which says goodbye to the peers. No goroutine Run starts
@@ -47,7 +48,12 @@ func Run(ctx context.Context, node Node, opts Options) error {
 	m.resize(w, h)
 	// The end of ctx quits the program the graceful way: a killed program
 	// (tea.WithContext) leaves its input reader's goroutine behind.
-	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithMouseCellMotion()}
+	// Focus reports tell when the terminal is not looked at, to notify
+	// of messages even in the conversation in view.
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithReportFocus()}
+	if !opts.NoMouse {
+		popts = append(popts, tea.WithMouseCellMotion())
+	}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}

@@ -67,7 +67,10 @@ func waitOutput(t *testing.T, out *lockedBuffer, want string) {
 func TestRunQuitsOnCtrlC(t *testing.T) {
 	n := threePeers().withEvents(t, 4)
 	in, out, done := runForTest(t, t.Context(), n)
-	n.events <- incoming(alice, "hello from the network", testStart)
+	waitOutput(t, out, "alice")
+	in.Write([]byte{0x0e}) // ctrl+n: alice
+	waitOutput(t, out, "alice · online")
+	n.receive(incoming(alice, "hello from the network", testStart).msg)
 	waitOutput(t, out, "hello from the network")
 	if _, err := in.Write([]byte{0x03}); err != nil { // ctrl+c
 		t.Fatal(err)
@@ -95,6 +98,8 @@ func TestRunSendsTypedMessage(t *testing.T) {
 	n := threePeers().withEvents(t, 4)
 	in, out, done := runForTest(t, t.Context(), n)
 	waitOutput(t, out, "alice")
+	in.Write([]byte{0x0e}) // ctrl+n: alice
+	waitOutput(t, out, "alice · online")
 	in.Write([]byte("hi there\r"))
 	waitOutput(t, out, "ada: hi there")
 	in.Write([]byte("/quit\r"))
@@ -189,15 +194,19 @@ func TestBellWithPlainWriter(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	out := newPlainWriter()
+	out.want.Store(regexp.MustCompile(`Peers 3/3`))
 	done := make(chan error, 1)
 	go func() { done <- Run(t.Context(), n, Options{Input: r, Output: out, Bell: true, NoBlink: true}) }()
+	// The first frame: from now on messages are news (those stored before
+	// the UI started are counted as unread, without a bell).
+	waitSignal(t, out.frame, "first frame")
 	// Each message for bob (not in view) rings the bell and changes the
 	// frame, which the renderer writes a little later, from another
 	// goroutine.
 	for i := range 5 {
 		text := fmt.Sprintf("ring %d", i)
 		out.want.Store(regexp.MustCompile(fmt.Sprintf(`● bob +%d │`, i+1))) // bob's unread count
-		n.events <- incoming(bob, text, testStart)
+		n.receive(incoming(bob, text, testStart).msg)
 		waitSignal(t, out.bell, "bell")
 		waitSignal(t, out.frame, "frame")
 	}

@@ -4,7 +4,6 @@ import (
 	"hash/fnv"
 
 	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/lipgloss"
 )
 
@@ -29,6 +28,8 @@ type styles struct {
 	selected   lipgloss.Style
 	offline    lipgloss.Style
 	unread     lipgloss.Style
+	mention    lipgloss.Style
+	marker     lipgloss.Style
 	verified   lipgloss.Style
 	statusBar  lipgloss.Style
 	statusNick lipgloss.Style
@@ -48,6 +49,8 @@ func newStyles(r *lipgloss.Renderer) *styles {
 		selected:   r.NewStyle().Reverse(true),
 		offline:    r.NewStyle().Faint(true),
 		unread:     r.NewStyle().Bold(true),
+		mention:    r.NewStyle().Reverse(true).Bold(true),
+		marker:     r.NewStyle().Foreground(lipgloss.Color("1")),
 		verified:   r.NewStyle().Foreground(lipgloss.Color("2")),
 		statusBar:  r.NewStyle().Reverse(true),
 		statusNick: r.NewStyle().Reverse(true).Bold(true),
@@ -80,14 +83,4 @@ func helpStyles(r *lipgloss.Renderer) help.Styles {
 		FullDesc:       desc,
 		FullSeparator:  sep,
 	}
-}
-
-// styleInput gives the text input styles from the UI's renderer.
-func styleInput(in *textinput.Model, r *lipgloss.Renderer) {
-	in.PromptStyle = r.NewStyle().Bold(true)
-	in.TextStyle = r.NewStyle()
-	in.PlaceholderStyle = r.NewStyle().Faint(true)
-	in.CompletionStyle = r.NewStyle().Faint(true)
-	in.Cursor.Style = r.NewStyle().Reverse(true)
-	in.Cursor.TextStyle = r.NewStyle()
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ func (m Model) View() string {
 	if m.layout.tooSmall {
 		return m.tooSmallView()
 	}
+	unread := m.unread()
 	var body []string
 	if m.showHelp {
 		lines, more := m.helpLines(m.width-4, m.layout.bodyH-2)
@@ -31,8 +33,10 @@ func (m Model) View() string {
 			footer = "↓ more (pgdn)"
 		}
 		body = m.box("Help", footer, lines, m.width, m.layout.bodyH, true)
+	} else if m.search != nil {
+		body = m.box(m.searchTitle(), "", m.searchLines(m.width-4, m.layout.bodyH-2), m.width, m.layout.bodyH, true)
 	} else {
-		left := m.box(m.listTitle(), "", m.listView(), m.layout.listW, m.layout.bodyH, false)
+		left := m.box(m.listTitle(), m.listFooter(unread), m.listView(), m.layout.listW, m.layout.bodyH, false)
 		lines, below := m.conversationLines()
 		footer := ""
 		if below > 0 {
@@ -49,10 +53,12 @@ func (m Model) View() string {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	b.WriteString(m.statusLine())
+	b.WriteString(m.statusLine(unread))
 	b.WriteByte('\n')
-	b.WriteString(padRight(truncate(m.input.View(), m.width), m.width))
-	b.WriteByte('\n')
+	for _, l := range m.inputView() {
+		b.WriteString(padRight(truncate(l, m.width), m.width))
+		b.WriteByte('\n')
+	}
 	b.WriteString(m.helpLine())
 	return b.String()
 }
@@ -136,16 +142,13 @@ func (m *Model) conversationTitle() string {
 func trustText(t app.Trust) string {
 	switch t {
 	case app.TrustNone:
-		return "! unencrypted"
+		return "! " + t.Label()
 	case app.TrustVerified:
-		return "✓ verified"
+		return "✓ " + t.Label()
 	case app.TrustChanged:
-		return "⚠ key changed"
-	case app.TrustKnown:
-		return "encrypted"
-	default:
-		return "encrypted, not verified"
+		return "⚠ " + t.Label()
 	}
+	return t.Label() // new or known: "encrypted, not verified"
 }
 
 // conversationLines are the visible lines of the conversation in view.
@@ -161,9 +164,9 @@ func (m *Model) welcome() []string {
 	text := []string{
 		"Welcome to Parlance, " + textsafe.Name(m.self.Nickname) + ".",
 		"",
-		"Peers appear on the left as they are found. Pick one with ↑/↓ and type to chat; Enter sends.",
+		"Peers appear on the left as they are found. Pick one with Alt+↓ or Ctrl+N (or Alt+1…9, a click, /msg <nick>) and type to chat; Enter sends.",
 		"",
-		"/help lists the commands and keys. Ctrl+C quits.",
+		"F1 or /help lists the commands and keys. Ctrl+C quits.",
 	}
 	var out []string
 	for _, t := range text {
@@ -187,7 +190,11 @@ func (m *Model) renderEntry(e *entry, width int) []string {
 	stamp := e.at.In(m.loc).Format(timeFormat)
 	switch e.kind {
 	case kindIn, kindOut:
-		return m.renderMessage(e, stamp, width)
+		lines := m.renderMessage(e, stamp, width)
+		if e.marked {
+			lines = append([]string{m.readMarker(width)}, lines...)
+		}
+		return lines
 	}
 	style := m.st.dim
 	switch e.kind {
@@ -211,37 +218,57 @@ func (m *Model) renderEntry(e *entry, width int) []string {
 	return out
 }
 
+// readMarker is the line above the first message that arrived while
+// the conversation was out of view.
+func (m *Model) readMarker(width int) string {
+	label := " new "
+	side := max((width-textWidth(label))/2, 2)
+	return m.st.marker.Render(truncate(strings.Repeat("─", side)+label+strings.Repeat("─", max(width-side-textWidth(label), 2)), width))
+}
+
 // renderMessage draws "HH:MM nick: text", the nickname in the sender's
-// colour (bold for our own), and the send state of our own messages.
+// colour (bold for our own), and the send state of our own messages. An
+// action (/me) is "HH:MM * nick text"; a message naming the user is
+// highlighted.
 func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 	nick := truncate(e.from, max(width/3, 4))
 	nickStyle := m.st.nickStyle(e.color)
 	if e.kind == kindOut {
 		nickStyle = m.st.own
 	}
-	prefixW := textWidth(stamp) + 1 + textWidth(nick) + 2
+	text, sep := e.text, ": "
+	if act, ok := command.IsAction(text); ok {
+		text, sep = act, " "
+		nick = "* " + nick
+	}
+	if e.kind == kindIn && mentions(text, m.self.Nickname) {
+		nickStyle = m.st.mention
+	}
+	prefixW := textWidth(stamp) + 1 + textWidth(nick) + textWidth(sep)
 	indent := prefixW
 	if indent > width/2 {
 		indent = textWidth(stamp) + 1
 	}
-	body := wrapText(e.text, width-prefixW, width-indent)
+	body := wrapText(text, width-prefixW, width-indent)
+	shown := body
+	if m.links {
+		shown = linkURLs(text, body)
+	}
 	out := make([]string, len(body))
-	for i, l := range body {
+	for i := range body {
 		if i == 0 {
-			out[i] = m.st.dim.Render(stamp) + " " + nickStyle.Render(nick) + ": " + l
+			out[i] = m.st.dim.Render(stamp) + " " + nickStyle.Render(nick) + sep + shown[i]
 		} else {
-			out[i] = strings.Repeat(" ", indent) + l
+			out[i] = strings.Repeat(" ", indent) + shown[i]
 		}
 	}
-	var mark string
-	var markStyle lipgloss.Style
-	switch e.state {
-	case sendPending:
-		mark, markStyle = "(sending…)", m.st.dim
-	case sendFailed:
-		mark, markStyle = "✗ not sent", m.st.errorText
-	default:
+	mark, failed := stateMark(e)
+	if mark == "" {
 		return out
+	}
+	markStyle := m.st.dim
+	if failed {
+		markStyle = m.st.errorText
 	}
 	last := len(out) - 1
 	lastW := textWidth(body[last])
@@ -258,15 +285,20 @@ func (m *Model) renderMessage(e *entry, stamp string, width int) []string {
 	return out
 }
 
-// statusLine: own nickname, mode, listen address, peers online and the
-// bootstrap server's state.
-func (m *Model) statusLine() string {
+// statusLine: own nickname, mode (and room), the hotlist (the
+// conversations with unread messages), peers online, the bootstrap
+// server's state and the listen address.
+func (m *Model) statusLine(unread unreadSummary) string {
 	parts := []string{textsafe.Name(m.self.Nickname)}
 	if m.self.Mode != "" {
-		parts = append(parts, m.self.Mode)
+		mode := m.self.Mode
+		if m.self.Mode == "internet" && m.room != "" {
+			mode += " room " + textsafe.Name(m.room)
+		}
+		parts = append(parts, mode)
 	}
-	if m.self.ListenAddr != "" {
-		parts = append(parts, "listening on "+m.self.ListenAddr)
+	if h := m.hotlist(unread); h != "" {
+		parts = append(parts, h)
 	}
 	if !m.self.Encrypted {
 		parts = append(parts, "! unencrypted")
@@ -277,6 +309,9 @@ func (m *Model) statusLine() string {
 	}
 	if m.stopped {
 		parts = append(parts, "network stopped")
+	}
+	if m.self.ListenAddr != "" {
+		parts = append(parts, "listening on "+m.self.ListenAddr)
 	}
 	nick := parts[0]
 	rest := " · " + strings.Join(parts[1:], " · ") + " "
@@ -304,7 +339,7 @@ func (m *Model) serverState() string {
 	case discovery.Stopped:
 		s := "server: stopped"
 		if m.source.Err != nil {
-			s += " (" + textsafe.Line(m.source.Err.Error()) + ")"
+			s += " (" + textsafe.Line(innermost(m.source.Err)) + ")"
 		}
 		return s
 	case discovery.Retrying:
@@ -314,7 +349,7 @@ func (m *Model) serverState() string {
 			s = fmt.Sprintf("server: retrying in %d s", secs)
 		}
 		if m.source.Err != nil {
-			s += " (" + textsafe.Line(m.source.Err.Error()) + ")"
+			s += " (" + textsafe.Line(innermost(m.source.Err)) + ")"
 		}
 		return s
 	default:
@@ -322,8 +357,93 @@ func (m *Model) serverState() string {
 	}
 }
 
-// helpLine is the short help, or the completions on offer.
+// hotlistSize is how many conversations the hotlist names.
+const hotlistSize = 5
+
+// unreadSummary is what the hotlist and the peer list's edge show of the
+// conversations with unread messages.
+type unreadSummary struct {
+	first        []int // the first rows of the list with unread, in order (at most hotlistSize)
+	total        int   // rows with unread
+	above, below int   // of those, rows scrolled out of the list's view
+}
+
+// unread sums up the conversations with unread messages in one walk of
+// the conversations (at most the budget's number), not of the list,
+// which may hold many more peers.
+func (m *Model) unread() unreadSummary {
+	var u unreadSummary
+	for key, c := range m.convs {
+		if c.unread == 0 {
+			continue
+		}
+		i, ok := m.list.index[key]
+		if !ok {
+			continue
+		}
+		u.total++
+		switch {
+		case i < m.list.offset:
+			u.above++
+		case i >= m.list.offset+m.list.height:
+			u.below++
+		}
+		// Keep the hotlistSize smallest rows, in order.
+		at, _ := slices.BinarySearch(u.first, i)
+		if at < hotlistSize {
+			u.first = slices.Insert(u.first, at, i)
+			u.first = u.first[:min(len(u.first), hotlistSize)]
+		}
+	}
+	return u
+}
+
+// hotlist names the conversations with unread messages, by their place
+// in the list (Alt+1…9 opens them), e.g. "unread: 2 bob (3), 4 carol (1)";
+// "@" marks a mention of your nickname.
+func (m *Model) hotlist(u unreadSummary) string {
+	if u.total == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(u.first))
+	for _, i := range u.first {
+		it := m.list.items[i]
+		c := m.convs[it.peer.Key]
+		mark := ""
+		if c.mention {
+			mark = "@"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s (%d%s)", i+1, it.name, c.unread, mark))
+	}
+	s := "unread: " + strings.Join(parts, ", ")
+	if more := u.total - len(u.first); more > 0 {
+		s += fmt.Sprintf(" +%d more", more)
+	}
+	return s
+}
+
+// listFooter says when peers with unread messages are scrolled out of
+// the peer list's view, above (↑) or below (↓).
+func (m *Model) listFooter(u unreadSummary) string {
+	var parts []string
+	if u.above > 0 {
+		parts = append(parts, fmt.Sprintf("↑%d", u.above))
+	}
+	if u.below > 0 {
+		parts = append(parts, fmt.Sprintf("↓%d", u.below))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, " ") + " unread"
+}
+
+// helpLine is the short help, a one-time note, or the completions on
+// offer.
 func (m *Model) helpLine() string {
+	if m.flash != "" {
+		return padRight(truncate(m.st.warning.Render(m.flash), m.width), m.width)
+	}
 	if m.comp != nil && len(m.comp.options) > 1 {
 		s := "tab: " + strings.Join(m.comp.names(), "  ")
 		return padRight(truncate(s, m.width), m.width)
@@ -355,7 +475,7 @@ func (m *Model) helpText() []helpRow {
 		rows = append(rows, helpRow{term: specUsage(s), desc: s.Help})
 	}
 	rows = append(rows,
-		helpRow{desc: "Text not starting with / goes to the selected peer; // sends a leading /."},
+		helpRow{desc: "Text not starting with / goes to the selected peer; // sends a leading /. Nothing is selected at start: pick a peer first."},
 		helpRow{},
 		helpRow{title: true, desc: "Keys"})
 	for _, g := range m.keys.FullHelp() {
@@ -364,11 +484,12 @@ func (m *Model) helpText() []helpRow {
 		}
 	}
 	rows = append(rows,
-		helpRow{desc: "Typing goes to the input line; letters never scroll or move anything."},
+		helpRow{desc: "Typing goes to the input; typed or pasted text never acts as a key (a pasted \"up\" is text). Each conversation keeps its draft and history."},
 		helpRow{},
 		helpRow{title: true, desc: "Peer list"},
 		helpRow{term: "● / ○", desc: "online / offline (the conversation is kept)"},
-		helpRow{term: "3", desc: "unread messages"},
+		helpRow{term: "3", desc: "unread messages (also in the status line; ↑2/↓1 at the list's edge: unread peers scrolled out of view)"},
+		helpRow{term: "── new ──", desc: "the read marker: messages below it arrived while you were away"},
 		helpRow{term: "!", desc: "unencrypted: an original client"},
 		helpRow{term: "✓", desc: "verified with /verify"},
 		helpRow{term: "⚠", desc: "key changed: not the peer this nickname had before"},

@@ -67,22 +67,74 @@ type Multicast struct {
 type UI struct {
 	Mode     string `toml:"mode"`
 	Bell     bool   `toml:"bell"`
+	Notify   string `toml:"notify"`
+	Mouse    bool   `toml:"mouse"`
 	LogFile  string `toml:"log_file"`
 	LogLevel string `toml:"log_level"`
+	// ReadReceipts tells peers when you read their messages, and shows
+	// when they read yours (only when both turn it on).
+	ReadReceipts bool `toml:"read_receipts"`
+}
+
+// Notification methods of [ui] notify, a comma-separated list ("off" for
+// none).
+const (
+	NotifyOff    = "off"
+	NotifyBell   = "bell"   // the terminal bell
+	NotifyOSC777 = "osc777" // desktop notification: ESC ] 777 ; notify (rxvt, foot, WezTerm, Ghostty, ...)
+	NotifyOSC9   = "osc9"   // desktop notification: ESC ] 9 (iTerm2, Windows Terminal, kitty, ...)
+)
+
+// NotifyMethods splits [ui] notify into its methods; bell = true adds the
+// bell. Validate has checked the names.
+func (u UI) NotifyMethods() (bell bool, desktop []string) {
+	bell = u.Bell
+	for _, m := range strings.Split(u.Notify, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case NotifyBell:
+			bell = true
+		case NotifyOSC777, NotifyOSC9:
+			desktop = append(desktop, m)
+		}
+	}
+	return bell, desktop
 }
 
 // Storage is the [storage] table.
 type Storage struct {
 	DataDir string `toml:"data_dir"`
+	// History is "on" (messages kept in the data directory's database)
+	// or "off" (kept in memory for the session, as the original does;
+	// the outbox is still kept on disk).
+	History string `toml:"history"`
+	// OutboxDays is how long a message waits for an offline peer before
+	// it is marked failed.
+	OutboxDays int `toml:"outbox_days"`
 }
+
+// History values.
+const (
+	HistoryOn  = "on"
+	HistoryOff = "off"
+)
 
 // Mode values.
 const (
 	ModeLocal    = "local"
 	ModeInternet = "internet"
-	UITUI        = "tui"
-	UILine       = "line"
+	// ModeLAN is accepted for ModeLocal (see NormalizeMode).
+	ModeLAN = "lan"
+	UITUI   = "tui"
+	UILine  = "line"
 )
+
+// NormalizeMode maps the alias "lan" to "local".
+func NormalizeMode(mode string) string {
+	if mode == ModeLAN {
+		return ModeLocal
+	}
+	return mode
+}
 
 // Default returns the configuration used when there is no file.
 func Default() Config {
@@ -91,7 +143,8 @@ func Default() Config {
 		Discovery: Discovery{HeartbeatIntervalSecs: 10, PeerTimeoutSecs: 30},
 		Peer:      PeerCfg{AnnounceIntervalSecs: 5, TimeoutSecs: 15},
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
-		UI:        UI{Mode: UITUI, LogLevel: "warn"},
+		UI:        UI{Mode: UITUI, LogLevel: "warn", Notify: NotifyOff, Mouse: true},
+		Storage:   Storage{History: HistoryOn, OutboxDays: 7},
 	}
 }
 
@@ -141,6 +194,7 @@ func Parse(name string, b []byte) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, decodeError(name, err)
 	}
+	c.Network.Mode = NormalizeMode(c.Network.Mode)
 	if err := c.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
@@ -223,7 +277,7 @@ func (c Config) Validate() error {
 	switch c.Network.Mode {
 	case ModeLocal, ModeInternet:
 	default:
-		return bad("network.mode", "%q is not a mode; use %q or %q", c.Network.Mode, ModeLocal, ModeInternet)
+		return bad("network.mode", "%q is not a mode; use %q (or %q) or %q", c.Network.Mode, ModeLocal, ModeLAN, ModeInternet)
 	}
 	if c.Network.Mode == ModeInternet || c.Network.BootstrapServer != "" {
 		if err := checkServerURL(c.Network.BootstrapServer); err != nil {
@@ -264,12 +318,32 @@ func (c Config) Validate() error {
 	default:
 		return bad("ui.mode", "%q is not a UI; use %q or %q", c.UI.Mode, UITUI, UILine)
 	}
+	for _, m := range strings.Split(c.UI.Notify, ",") {
+		switch strings.TrimSpace(m) {
+		case NotifyOff, NotifyBell, NotifyOSC777, NotifyOSC9:
+		default:
+			return bad("ui.notify", "%q is not a notification method; use %q, or a list of %q, %q and %q such as \"bell,osc777\"", m, NotifyOff, NotifyBell, NotifyOSC777, NotifyOSC9)
+		}
+	}
 	switch c.UI.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("ui.log_level", "%q is not a level; use debug, info, warn or error", c.UI.LogLevel)
 	}
+	switch c.Storage.History {
+	case HistoryOn, HistoryOff:
+	default:
+		return bad("storage.history", "%q is not a choice; use %q or %q", c.Storage.History, HistoryOn, HistoryOff)
+	}
+	if c.Storage.OutboxDays < 1 || c.Storage.OutboxDays > 3650 {
+		return bad("storage.outbox_days", "%d is out of range; use 1 to 3650 days", c.Storage.OutboxDays)
+	}
 	return nil
+}
+
+// OutboxTTL is how long a message waits for its peer.
+func (c Config) OutboxTTL() time.Duration {
+	return time.Duration(c.Storage.OutboxDays) * 24 * time.Hour
 }
 
 func checkServerURL(s string) error {
@@ -322,13 +396,51 @@ func Find(explicit string) (string, error) {
 	return "", nil
 }
 
-// DataDir is where keys and contacts live: [storage] data_dir, else
-// $XDG_DATA_HOME/parlance, else ~/.local/share/parlance.
+// DataDir is the base of Parlance's data: [storage] data_dir, else
+// $XDG_DATA_HOME/parlance, else ~/.local/share/parlance. See ProfileDir.
 func (c Config) DataDir() (string, error) {
 	if c.Storage.DataDir != "" {
 		return c.Storage.DataDir, nil
 	}
 	return xdgDir("XDG_DATA_HOME", ".local/share")
+}
+
+// ProfilesDir is the directory, under the default data directory, that
+// holds one profile per nickname.
+const ProfilesDir = "profiles"
+
+// ProfileDir is where this run's identity key, database and contacts
+// live. With [storage] data_dir (or --data-dir) set, it is that directory
+// itself. Otherwise each nickname has a profile of its own under the data
+// directory, profiles/<nickname>, so that two people (or two terminals)
+// on one account each keep their own identity; the same nickname gets the
+// same identity back after a restart.
+func (c Config) ProfileDir() (dir string, perNick bool, err error) {
+	if c.Storage.DataDir != "" {
+		return c.Storage.DataDir, false, nil
+	}
+	base, err := c.DataDir()
+	if err != nil {
+		return "", false, err
+	}
+	return filepath.Join(base, ProfilesDir, ProfileName(c.Nickname)), true, nil
+}
+
+// ProfileName turns a nickname into a directory name: letters, digits,
+// '-', '_' and '.' stay; every other byte (spaces, '/', non-ASCII) is
+// written %XX; a leading '.' too, so that no name is hidden or means "..".
+func ProfileName(nick string) string {
+	var b strings.Builder
+	for i := 0; i < len(nick); i++ {
+		ch := nick[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-', ch == '_', ch == '.' && i > 0:
+			b.WriteByte(ch)
+		default:
+			fmt.Fprintf(&b, "%%%02X", ch)
+		}
+	}
+	return b.String()
 }
 
 // StateDir is where the log goes by default: $XDG_STATE_HOME/parlance, else

@@ -18,6 +18,28 @@ func TestCommentedIsDefault(t *testing.T) {
 	}
 }
 
+func TestModeLANAndNotify(t *testing.T) {
+	c, err := Parse("p.toml", []byte("[network]\nmode = \"lan\"\n[ui]\nnotify = \"bell, osc777,osc9\"\nmouse = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.Mode != ModeLocal {
+		t.Errorf("mode lan became %q, want local", c.Network.Mode)
+	}
+	bell, desktop := c.UI.NotifyMethods()
+	if !bell || len(desktop) != 2 || desktop[0] != NotifyOSC777 || desktop[1] != NotifyOSC9 || c.UI.Mouse {
+		t.Errorf("notify: bell %v, desktop %v, mouse %v", bell, desktop, c.UI.Mouse)
+	}
+	if bell, desktop := Default().UI.NotifyMethods(); bell || len(desktop) != 0 {
+		t.Errorf("default notifies: bell %v, desktop %v", bell, desktop)
+	}
+	old := Default().UI
+	old.Bell = true
+	if bell, _ := old.NotifyMethods(); !bell {
+		t.Error("bell = true no longer rings")
+	}
+}
+
 func TestOriginalFileAccepted(t *testing.T) {
 	orig := `[network]
 mode = "local"
@@ -47,7 +69,8 @@ func TestErrors(t *testing.T) {
 		{"wrong type", "[peer]\ntimeout_secs = \"15\"\n", 2, []string{"peer.timeout_secs", "want a whole number, not a TOML string"}},
 		{"wrong type bool", "[ui]\nbell = 1\n", 2, []string{"ui.bell", "want true or false"}},
 		{"two bad keys, the first reported", "[discovery]\nheartbeat_interval_secs = 0\n[peer]\ntimeout_secs = 0\n", 2, []string{"discovery.heartbeat_interval_secs"}},
-		{"bad mode", "[network]\nmode = \"lan\"\n", 2, []string{"network.mode", `"local"`, `"internet"`}},
+		{"bad mode", "[network]\nmode = \"wan\"\n", 2, []string{"network.mode", `"local"`, `"lan"`, `"internet"`}},
+		{"bad notify", "[ui]\nnotify = \"bell,popup\"\n", 2, []string{"ui.notify", `"popup"`, `"osc777"`}},
 		{"bad nickname", "nickname = \" bob\"\n", 1, []string{"nickname", "spaces"}},
 		{"long nickname", "nickname = \"" + strings.Repeat("x", 33) + "\"\n", 1, []string{"nickname", "32"}},
 		{"bad group", "[multicast]\ngroup = \"10.0.0.1\"\n", 2, []string{"multicast.group"}},

@@ -50,17 +50,36 @@ interface = ""
 [ui]
 # "tui": the full-screen interface. "line": a plain REPL for pipes and scripts.
 mode = "tui"
-# Ring the terminal bell when a message arrives for a conversation not in view.
+# Ring the terminal bell when a message arrives for a conversation not in view
+# (or while the terminal is not focused). The same as "bell" in notify.
 bell = false
+# How to tell of such a message: "off", or a list of "bell" (the terminal
+# bell), "osc777" (a desktop notification in rxvt, foot, WezTerm, Ghostty,
+# ...) and "osc9" (iTerm2, Windows Terminal, kitty, ...), e.g. "bell,osc777".
+notify = "off"
+# Capture the mouse (wheel scrolling, clicks on peers). false leaves it to
+# the terminal, to select and copy text; F2 switches while running.
+mouse = true
 # Log file. "" logs to $XDG_STATE_HOME/parlance/parlance.log in the TUI and
 # to standard error in line mode.
 log_file = ""
 # debug, info, warn or error.
 log_level = "warn"
+# Tell peers when you have read their messages, and see when they read
+# yours (shown only when both of you turn this on).
+read_receipts = false
 
 [storage]
-# Identity key and contacts. "" means $XDG_DATA_HOME/parlance.
+# Where identity, history and contacts live. "" means one profile per
+# nickname under $XDG_DATA_HOME/parlance/profiles/; a directory set here
+# (or with --data-dir) is used as it is, for whatever nickname.
 data_dir = ""
+# "on": messages are kept in the profile's database (parlance.db).
+# "off": history lasts for the session only, as in the original; messages
+# still waiting for an offline peer are kept on disk either way.
+history = "on"
+# A message waits this many days for an offline peer, then is marked failed.
+outbox_days = 7
 `
 
 // WriteDefault writes the commented default config to path, refusing to

@@ -70,13 +70,27 @@ type proc struct {
 
 func startLine(t *testing.T, nick string, mcastPort int, extra ...string) *proc {
 	t.Helper()
+	return startLineAt(t, t.TempDir(), nick, mcastPort, extra...)
+}
+
+// startLineAt is startLine with the home directory given, so that a test
+// can start a peer again with what it stored.
+func startLineAt(t *testing.T, home, nick string, mcastPort int, extra ...string) *proc {
+	t.Helper()
 	bin := parlanceBinary(t)
-	home := t.TempDir()
 	cfg := filepath.Join(home, "parlance.toml")
 	os.WriteFile(cfg, fmt.Appendf(nil, "[multicast]\ninterface = \"lo\"\nport = %d\n[peer]\nannounce_interval_secs = 5\ntimeout_secs = 15\n", mcastPort), 0o644)
 	args := append([]string{"--ui", "line", "-n", nick, "-c", cfg}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_STATE_HOME="+filepath.Join(home, "state"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_STATE_HOME="+filepath.Join(home, "state"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	return startProc(t, bin, env, nick, args...)
+}
+
+// startProc starts the binary in line mode with env and args, and waits
+// for its banner.
+func startProc(t *testing.T, bin string, env []string, nick string, args ...string) *proc {
+	t.Helper()
+	cmd := execCommand(bin, args...)
+	cmd.Env = env
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +100,7 @@ func startLine(t *testing.T, nick string, mcastPort int, extra ...string) *proc 
 		t.Fatal(err)
 	}
 	cmd.Stderr = cmd.Stdout
-	p := &proc{t: t, name: nick, cmd: cmd, stdin: stdin, lines: make(chan string, 1000), log: &strings.Builder{}}
+	p := &proc{t: t, name: nick, cmd: cmd, stdin: stdin, lines: make(chan string, 1<<17), log: &strings.Builder{}}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +126,9 @@ func startLine(t *testing.T, nick string, mcastPort int, extra ...string) *proc 
 	p.expect("Parlance: you are " + nick)
 	return p
 }
+
+// execCommand is exec.Command.
+func execCommand(bin string, args ...string) *exec.Cmd { return exec.Command(bin, args...) }
 
 func (p *proc) send(line string) {
 	p.t.Helper()

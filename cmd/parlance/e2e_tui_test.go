@@ -124,41 +124,66 @@ func (p *tuiProc) keys(s string) {
 	}
 }
 
-// TestTUITwoPeers runs the real binary in pseudo-terminals: alice picks bob
-// in the peer list with ↓ (aaron, listed first, is selected at first),
-// types a message and presses Enter; bob sees an unread count, opens the
-// conversation with ↓ and his screen shows the message; aaron gets
-// nothing. Ctrl+C quits with a goodbye.
-func TestTUITwoPeers(t *testing.T) {
-	port := e2ePort()
-	aaron := startLine(t, "aaron", port)
-	alice := startTUI(t, "alice", port)
+// quit presses Ctrl+C on an empty input, which quits. If the UI has not
+// yet heard that the last message went, it asks first; a second Ctrl+C
+// then quits.
+func (p *tuiProc) quit() {
+	p.t.Helper()
+	p.keys("\x03")
+	asked := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not quit on Ctrl+C", p.name)
+		}
+		if !asked && strings.Contains(p.text(), "ctrl+c again quits anyway") {
+			asked = true
+			p.keys("\x03")
+		}
+	}
+}
+
+// startAaronAndAlice starts aaron in line mode and alice in the
+// full-screen UI on one fresh multicast port, and waits until they know
+// each other.
+func startAaronAndAlice(t *testing.T) (port int, aaron *proc, alice *tuiProc) {
+	t.Helper()
+	port = e2ePort()
+	aaron = startLine(t, "aaron", port)
+	alice = startTUI(t, "alice", port)
 	aaron.expect("alice joined")
-	alice.waitFor("aaron joined")
+	alice.waitFor("● aaron")
+	return port, aaron, alice
+}
+
+// TestTUITwoPeers runs the real binary in pseudo-terminals: alice picks bob
+// in the peer list with Alt+↓ (nothing is selected at first; aaron is
+// listed first), types a message and presses Enter; bob sees an unread
+// count, opens the conversation with Alt+1 and his screen shows the
+// message; aaron gets nothing. Ctrl+C quits with a goodbye.
+func TestTUITwoPeers(t *testing.T) {
+	port, aaron, alice := startAaronAndAlice(t)
 	bob := startTUI(t, "bob", port)
 	alice.waitFor("● bob")
 	bob.waitFor("● alice")
-	bob.waitFor("● aaron")
-	// bob selected whichever peer he heard first; ↑ puts him on aaron,
-	// listed first, whatever the order the announces came in.
-	bob.keys("\x1b[A")
-	bob.waitFor("aaron · online")
 
-	alice.keys("\x1b[B") // ↓: from aaron to bob
+	alice.keys("\x1b[1;3B") // alt+↓: aaron
+	alice.waitFor("aaron · online")
+	alice.keys("\x1b[1;3B") // alt+↓: bob
 	alice.waitFor("bob · online")
 	alice.keys("hello bob from the TUI\r")
-	// bob is looking at aaron; alice's message raises her unread count,
-	// and ↓ opens her conversation.
+	// bob has no conversation open; alice's message raises her unread
+	// count, and Alt+2 (her place in the list) opens her conversation.
 	bob.waitForRE(`● alice +1 │`)
-	bob.keys("\x1b[B")
+	bob.keys("\x1b2")
 	bob.waitFor("alice: hello bob from the TUI")
 
-	alice.keys("\x03") // Ctrl+C
-	select {
-	case <-alice.done:
-	case <-time.After(eventTimeout):
-		t.Fatal("alice did not quit on Ctrl+C")
-	}
+	alice.quit()
 	bob.waitFor("alice left (goodbye)")
 	aaron.expect("alice left (goodbye)")
 	aaron.send("/quit")
@@ -171,5 +196,40 @@ func TestTUITwoPeers(t *testing.T) {
 	defer aaron.mu.Unlock()
 	if strings.Contains(aaron.log.String(), "hello bob") {
 		t.Fatal("the message went to aaron, not to the selected peer")
+	}
+}
+
+// TestTUITypedWordsAreText sends what broke the full-screen UI: text that
+// arrives in one read without bracketed paste (GNU screen, xdotool,
+// laggy SSH), which Bubble Tea v1 hands over as one key message per word,
+// so "enter", "ctrl+c" and "up" used to act as keys. Each line goes whole
+// to the selected peer (aaron, a line-mode peer), and alice keeps
+// running.
+func TestTUITypedWordsAreText(t *testing.T) {
+	_, aaron, alice := startAaronAndAlice(t)
+	alice.keys("/msg aaron\r")
+	alice.waitFor("aaron · online")
+	for _, line := range []string{
+		"press enter to continue", // sent "press"
+		"type ctrl+c to quit",     // quit the program
+		"see you up there",        // moved the selection
+		"?",                       // opened the help
+	} {
+		alice.keys(line + "\r") // one write: one read for Bubble Tea
+		aaron.expect("alice: " + line)
+	}
+	// A bracketed paste keeps its line break (line mode prints it on one
+	// line).
+	alice.keys("\x1b[200~two\nlines\x1b[201~\r")
+	aaron.expect("alice: two lines")
+	select {
+	case <-alice.done:
+		t.Fatal("alice quit on typed text")
+	default:
+	}
+	alice.quit()
+	aaron.send("/quit")
+	if err := aaron.wait(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,18 +9,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"golang.org/x/sys/unix"
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/config"
+	"github.com/parlance-chat/parlance/app/store"
+	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
@@ -30,8 +36,9 @@ import (
 	"github.com/parlance-chat/parlance/tui/line"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, when set at build time with -ldflags "-X main.version=...",
+// replaces the module version of the build info.
+var version = ""
 
 // exitUsage is the exit code for usage and configuration errors.
 const exitUsage = 2
@@ -43,14 +50,20 @@ func main() {
 // options are the command-line flags; empty means "not given".
 type options struct {
 	nickname, configPath, generate, mode, server, ui string
-	logFile, dataDir, iface, room                    string
+	logFile, dataDir, iface, room, waitPeers         string
 	version                                          bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+// errUsage is a mistake on the command line, already described.
+var errUsage = errors.New("usage")
+
+// parseFlags reads the command line. --help prints the usage to stdout
+// (flag.ErrHelp); a mistake is one line on stderr plus a pointer to
+// --help (errUsage).
+func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("parlance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported below, the usage on --help
 	str := func(p *string, long, short, usage string) {
 		fs.StringVar(p, long, "", usage)
 		if short != "" {
@@ -60,39 +73,76 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	str(&o.nickname, "nickname", "n", "your nickname (required unless set in the config)")
 	str(&o.configPath, "config", "c", "config file (default ./parlance.toml, then $XDG_CONFIG_HOME/parlance/parlance.toml)")
 	str(&o.generate, "generate-config", "", "write a commented default config to `FILE` and exit")
-	str(&o.mode, "mode", "m", "local (LAN multicast) or internet (bootstrap server)")
+	str(&o.mode, "mode", "m", "local (LAN multicast; lan works too) or internet (bootstrap server)")
 	str(&o.server, "bootstrap-server", "", "bootstrap server `URL` for internet mode, e.g. ws://host:8080")
 	str(&o.ui, "ui", "", "tui (full screen, default) or line (REPL for pipes and scripts)")
 	str(&o.logFile, "log-file", "", "write logs to `FILE`")
 	str(&o.dataDir, "data-dir", "", "directory of the identity key and contacts (default $XDG_DATA_HOME/parlance)")
 	str(&o.iface, "interface", "", "pin LAN discovery to one network interface, e.g. eth0")
 	str(&o.room, "room", "", "internet mode: the room to join (default: the shared room)")
+	str(&o.waitPeers, "wait-peer", "", "line mode: wait until the peers `NICK[,NICK...]` are online before reading commands (for scripts)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: parlance -n NICKNAME [flags]\n\nA peer-to-peer messenger for the terminal.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: parlance -n NICKNAME [flags]\n\nA peer-to-peer messenger for the terminal.\n\nFlags:\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return o, err
+		}
+		fmt.Fprintf(stderr, "parlance: %v\nsee parlance --help\n", err)
+		return o, errUsage
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintf(stderr, "parlance: unexpected argument %q\nsee parlance --help\n", fs.Arg(0))
+		return o, errUsage
 	}
 	return o, nil
 }
 
+// versionText is the module version and VCS revision from the build
+// info; a build without VCS stamping (-buildvcs=false, go run) says so.
+func versionText(info *debug.BuildInfo, ok bool) string {
+	v := version
+	if v == "" && ok {
+		v = info.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	rev, modified := "", false
+	if ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	switch {
+	case rev == "":
+		return "parlance " + v + " (no VCS revision in the build)"
+	case modified:
+		return "parlance " + v + " (revision " + rev + ", modified)"
+	}
+	return "parlance " + v + " (revision " + rev + ")"
+}
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
+	o, err := parseFlags(args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "parlance:", err)
 		return exitUsage
 	}
 	if o.version {
-		fmt.Fprintln(stdout, "parlance", version)
+		fmt.Fprintln(stdout, versionText(debug.ReadBuildInfo()))
+		return 0
+	}
+	if o.generate == "-" {
+		fmt.Fprint(stdout, config.Commented)
 		return 0
 	}
 	if o.generate != "" {
@@ -105,14 +155,41 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "parlance:", err)
+		fmt.Fprintf(stderr, "parlance: %v\nsee parlance --help\n", err)
 		return exitUsage
 	}
-	if err := start(cfg, stdin, stdout, stderr); err != nil {
+	var wait []string
+	if o.waitPeers != "" {
+		if cfg.UI.Mode != config.UILine {
+			fmt.Fprintln(stderr, "parlance: --wait-peer works with --ui line\nsee parlance --help")
+			return exitUsage
+		}
+		for _, n := range strings.Split(o.waitPeers, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				wait = append(wait, n)
+			}
+		}
+	}
+	if cfg.UI.Mode == config.UITUI && !isTerminal(stdin, stdout) {
+		fmt.Fprintln(stderr, "parlance: the full-screen UI needs a terminal, and standard input or output is not one; use --ui line for pipes and scripts")
+		return exitUsage
+	}
+	if err := start(cfg, wait, stdin, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "parlance:", err)
 		return 1
 	}
 	return 0
+}
+
+// isTerminal reports whether both in and out are terminals.
+func isTerminal(in io.Reader, out io.Writer) bool {
+	for _, f := range []any{in, out} {
+		fd, ok := f.(interface{ Fd() uintptr })
+		if !ok || !term.IsTerminal(fd.Fd()) {
+			return false
+		}
+	}
+	return true
 }
 
 // loadConfig finds and reads the config file, then applies the flags.
@@ -133,7 +210,7 @@ func loadConfig(o options) (config.Config, error) {
 		}
 	}
 	set(&cfg.Nickname, o.nickname)
-	set(&cfg.Network.Mode, o.mode)
+	set(&cfg.Network.Mode, config.NormalizeMode(o.mode))
 	set(&cfg.Network.BootstrapServer, o.server)
 	set(&cfg.Network.Room, o.room)
 	set(&cfg.UI.Mode, o.ui)
@@ -161,25 +238,29 @@ func loadConfig(o options) (config.Config, error) {
 }
 
 // start wires the node together and runs the chosen UI until it quits.
-func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+// Everything it opens is closed, in reverse order, on every path out.
+func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	var closers closeStack
+	defer func() {
+		if cerr := closers.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	logger, closeLog, err := openLog(cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
+	closers.push(func() error { closeLog(); return nil })
 
-	dataDir, err := cfg.DataDir()
+	dataDir, err := openProfile(cfg, logger)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
 	}
 	unlock, err := lockDataDir(dataDir)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	closers.push(func() error { unlock(); return nil })
 	id, created, err := identity.LoadOrCreate(dataDir)
 	if err != nil {
 		return err
@@ -187,10 +268,11 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	if created {
 		logger.Info("created a new identity", "id", id.ID().Grouped(), "dir", dataDir)
 	}
-	contacts, err := app.OpenContacts(filepath.Join(dataDir, app.ContactsFileName))
+	st, err := openStore(cfg, dataDir, logger)
 	if err != nil {
 		return err
 	}
+	closers.push(st.Close)
 
 	tr, err := transport.Listen(transport.Config{
 		Identity:          id,
@@ -201,11 +283,11 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen for messages: %w", err)
 	}
+	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
 	src, err := newSource(cfg, self, id, logger)
 	if err != nil {
-		tr.Close()
 		return err
 	}
 	node, err := app.NewNode(app.Config{
@@ -215,12 +297,13 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 		Mode:              cfg.Network.Mode,
 		Transport:         tr,
 		Sources:           []discovery.Source{src},
-		Contacts:          contacts,
+		Store:             st,
+		OutboxTTL:         cfg.OutboxTTL(),
+		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
-		tr.Close()
 		return err
 	}
 
@@ -230,7 +313,7 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(nodeCtx) }()
 
-	uiErr := runUI(ctx, cfg, node, logger, stdin, stdout)
+	uiErr := runUI(ctx, cfg, node, logger, waitPeers, stdin, stdout)
 	stopNode() // says goodbye
 	select {
 	case err := <-nodeDone:
@@ -241,6 +324,97 @@ func start(cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 		logger.Warn("network did not stop within 5 s")
 	}
 	return uiErr
+}
+
+// closeStack closes what start opened, last opened first.
+type closeStack []func() error
+
+func (s *closeStack) push(f func() error) { *s = append(*s, f) }
+
+func (s *closeStack) close() error {
+	var errs []error
+	for i := len(*s) - 1; i >= 0; i-- {
+		if err := (*s)[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	*s = nil
+	return errors.Join(errs...)
+}
+
+// DatabaseFileName is the profile's SQLite database.
+const DatabaseFileName = "parlance.db"
+
+// openStore opens the profile's database, importing an older data
+// directory's contacts.json the first time.
+func openStore(cfg config.Config, dataDir string, logger *slog.Logger) (store.Store, error) {
+	path := filepath.Join(dataDir, DatabaseFileName)
+	st, err := sqlite.Open(path, sqlite.Options{History: cfg.Storage.History == config.HistoryOn, Logger: logger.With("part", "store")})
+	if err != nil {
+		return nil, err
+	}
+	imported, err := st.ImportContactsJSON(filepath.Join(dataDir, app.ContactsFileName))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if imported {
+		logger.Info("imported contacts.json into the database", "dir", dataDir)
+	}
+	return st, nil
+}
+
+// openProfile returns this run's data directory, creating it: the one
+// --data-dir (or [storage] data_dir) names, else the nickname's profile.
+// A data directory from before profiles existed (its identity.pem at the
+// top) is adopted, by copy, by the first nickname that starts: its
+// identity, contacts and trust carry over; the originals stay in place.
+func openProfile(cfg config.Config, logger *slog.Logger) (string, error) {
+	dir, perNick, err := cfg.ProfileDir()
+	if err != nil {
+		return "", err
+	}
+	if !perNick {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create data directory %s: %w", dir, err)
+		}
+		return dir, nil
+	}
+	base := filepath.Dir(filepath.Dir(dir))
+	_, errProfiles := os.Stat(filepath.Join(base, config.ProfilesDir))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create profile directory %s: %w", dir, err)
+	}
+	if errors.Is(errProfiles, fs.ErrNotExist) {
+		if adopted, err := adoptLegacy(base, dir); err != nil {
+			return "", err
+		} else if adopted {
+			logger.Info("the data directory's identity and contacts now belong to this nickname's profile", "from", base, "to", dir)
+		}
+	}
+	return dir, nil
+}
+
+// adoptLegacy copies identity.pem and contacts.json from a data directory
+// of the layout before profiles into a new, empty profile.
+func adoptLegacy(base, profile string) (bool, error) {
+	src := filepath.Join(base, identity.KeyFileName)
+	if _, err := os.Stat(src); err != nil {
+		return false, nil
+	}
+	for _, name := range []string{identity.KeyFileName, app.ContactsFileName} {
+		b, err := os.ReadFile(filepath.Join(base, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("adopt %s into the profile: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(profile, name), b, 0o600); err != nil {
+			return false, fmt.Errorf("adopt %s into the profile %s: %w", name, profile, err)
+		}
+	}
+	return true, nil
 }
 
 func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) (discovery.Source, error) {
@@ -280,11 +454,22 @@ func newSource(cfg config.Config, self discovery.Self, id *identity.Identity, lo
 	}
 }
 
-func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, waitPeers []string, stdin io.Reader, stdout io.Writer) error {
 	if cfg.UI.Mode == config.UILine {
-		return line.Run(ctx, node, stdin, stdout)
+		return line.RunWith(ctx, node, stdin, stdout, line.Options{WaitPeers: waitPeers})
 	}
-	return tui.Run(ctx, node, tui.Options{Bell: cfg.UI.Bell, Logger: logger.With("part", "tui")})
+	bell, desktop := cfg.UI.NotifyMethods()
+	room := ""
+	if cfg.Network.Mode == config.ModeInternet {
+		room = cfg.Network.Room
+	}
+	return tui.Run(ctx, node, tui.Options{
+		Bell:    bell,
+		Desktop: desktop,
+		NoMouse: !cfg.UI.Mouse,
+		Room:    room,
+		Logger:  logger.With("part", "tui"),
+	})
 }
 
 // openLog sets up logging: to the configured file, else to a file in the
@@ -327,7 +512,7 @@ func lockDataDir(dir string) (func(), error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another parlance is running with the data directory %s; give this one its own with --data-dir DIR", dir)
+			return nil, fmt.Errorf("another parlance is running with the profile %s (same nickname?); use another nickname, or give this one its own directory with --data-dir DIR", dir)
 		}
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}

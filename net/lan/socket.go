@@ -68,7 +68,7 @@ func chooseInterfaces(all []iface, name string) ([]iface, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no up, multicast-capable interface with an IPv4 address (available: %s); name one to use", interfaceNames(all))
+		return nil, fmt.Errorf("no up, multicast-capable interface with an IPv4 address (available: %s); name one with --interface NAME", interfaceNames(all))
 	}
 	return out, nil
 }
@@ -133,7 +133,7 @@ func openSockets(cfg Config) (receiver, []sender, error) {
 		senders = append(senders, s)
 	}
 	if len(senders) == 0 {
-		return fail(fmt.Errorf("could not join group %v on any of %s; name an interface to use", cfg.Group, interfaceNames(ifaces)))
+		return fail(fmt.Errorf("could not join group %v on any of %s; name one with --interface NAME", cfg.Group, interfaceNames(ifaces)))
 	}
 	return recv, senders, nil
 }
@@ -165,7 +165,7 @@ func listenGroup(group netip.Addr, port uint16) (*udpReceiver, error) {
 
 func (r *udpReceiver) join(it iface, group netip.Addr) error {
 	if err := r.pc.JoinGroup(&it.Interface, &net.UDPAddr{IP: group.AsSlice()}); err != nil {
-		return fmt.Errorf("join group %v on %s: %w (does the interface do multicast? name another one)", group, it.Name, err)
+		return fmt.Errorf("join group %v on %s: %w (does the interface do multicast? name another one with --interface NAME)", group, it.Name, err)
 	}
 	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,9 +158,14 @@ func (t *Transport) serveConn(raw net.Conn, ic *inConn, handle func(Inbound)) {
 		raw.SetDeadline(time.Time{})
 		closer = tc // sends close_notify
 		t.stats.tlsConns.Add(1)
-		id := string(peerIDOf(tc.ConnectionState()))
-		log.Debug("inbound TLS connection", "peer", id)
-		t.readMessages(tc, raw, ic, remote, id, handle)
+		cs := tc.ConnectionState()
+		id := string(peerIDOf(cs))
+		log.Debug("inbound TLS connection", "peer", id, "alpn", cs.NegotiatedProtocol)
+		var reply Replier
+		if cs.NegotiatedProtocol == ALPN2 {
+			reply = &replier{conn: tc, raw: raw, timeout: t.cfg.WriteTimeout}
+		}
+		t.readMessages(tc, raw, ic, remote, id, reply, handle)
 
 	case first[0] == firstTLS:
 		t.stats.plainRejected.Add(1)
@@ -171,7 +178,7 @@ func (t *Transport) serveConn(raw net.Conn, ic *inConn, handle func(Inbound)) {
 	case first[0] == firstPlain:
 		t.stats.plainConns.Add(1)
 		log.Debug("inbound plaintext connection")
-		t.readMessages(conn, raw, ic, remote, "", handle)
+		t.readMessages(conn, raw, ic, remote, "", nil, handle)
 
 	default:
 		t.stats.badFirstByte.Add(1)
@@ -183,7 +190,7 @@ func (t *Transport) serveConn(raw net.Conn, ic *inConn, handle func(Inbound)) {
 // connection ends, delivers nothing for IdleTimeout, leaves a line
 // unfinished for LineTimeout, or sends a line over wire.MaxLine. Lines
 // that do not parse are dropped.
-func (t *Transport) readMessages(r io.Reader, raw net.Conn, ic *inConn, remote netip.AddrPort, id string, handle func(Inbound)) {
+func (t *Transport) readMessages(r io.Reader, raw net.Conn, ic *inConn, remote netip.AddrPort, id string, reply Replier, handle func(Inbound)) {
 	log := t.log.With("remote", remote.String())
 	dr := &deadlineReader{r: r, conn: raw, ic: ic, idle: t.cfg.IdleTimeout, line: t.cfg.LineTimeout}
 	lr := newLineReader(dr, wire.MaxLine)
@@ -213,7 +220,12 @@ func (t *Transport) readMessages(r io.Reader, raw net.Conn, ic *inConn, remote n
 		if len(line) == 0 {
 			continue
 		}
-		m, err := wire.ParseMessage(line)
+		var f wire.Frame
+		if reply != nil {
+			f, err = wire.ParseFrame(line)
+		} else {
+			f.Message, err = wire.ParseMessage(line)
+		}
 		if err != nil {
 			t.stats.dropped.Add(1)
 			t.logs.dropped.Log("dropped a message line", "remote", remote.String(), "err", err, "bytes", len(line))
@@ -221,7 +233,7 @@ func (t *Transport) readMessages(r io.Reader, raw net.Conn, ic *inConn, remote n
 		}
 		ic.touch(time.Now())
 		t.stats.received.Add(1)
-		handle(Inbound{Message: m, Remote: remote, Identity: id})
+		handle(Inbound{Message: f.Message, Control: f.Control, Remote: remote, Identity: id, Reply: reply})
 	}
 }
 
@@ -261,6 +273,31 @@ func (dr *deadlineReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// replier writes control frames back on an inbound two-way connection.
+type replier struct {
+	mu      sync.Mutex
+	conn    net.Conn // the TLS connection
+	raw     net.Conn // whose write deadline is set
+	timeout time.Duration
+}
+
+// Reply implements Replier. A failed write closes the connection: its
+// sender redials and resends what was not acknowledged.
+func (r *replier) Reply(c wire.Control) error {
+	line, err := c.AppendLine(nil)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.raw.SetWriteDeadline(time.Now().Add(r.timeout))
+	if _, err := r.conn.Write(line); err != nil {
+		r.raw.Close()
+		return fmt.Errorf("reply %s: %w", c.Type, err)
+	}
+	return nil
 }
 
 // inboundLogs rate-limits the log lines a remote can cause: one a minute

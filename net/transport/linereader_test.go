@@ -197,7 +197,7 @@ func FuzzInboundLines(f *testing.F) {
 	tr.log = tr.cfg.Logger
 	tr.logs = newInboundLogs(tr.log)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		tr.readMessages(bytes.NewReader(in), nopDeadlineConn{}, &inConn{}, netip4(1), "", func(in Inbound) {
+		tr.readMessages(bytes.NewReader(in), nopDeadlineConn{}, &inConn{}, netip4(1), "", nil, func(in Inbound) {
 			if _, err := in.Message.AppendLine(nil); err != nil {
 				t.Fatalf("delivered an invalid message %+v: %v", in.Message, err)
 			}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -26,6 +27,7 @@ type peer struct {
 
 	// Guarded by sem.
 	conn    net.Conn        // nil: not connected
+	twoWay  bool            // conn negotiated ALPN2: the peer acknowledges
 	dead    <-chan struct{} // closed once conn's watcher saw it end
 	lastUse time.Time
 	removed bool // the janitor dropped it from Transport.peers
@@ -46,7 +48,7 @@ func (p *peer) isDead() bool {
 func (p *peer) drop() {
 	if p.conn != nil {
 		p.conn.Close()
-		p.conn, p.dead = nil, nil
+		p.conn, p.dead, p.twoWay = nil, nil, false
 	}
 }
 
@@ -81,6 +83,102 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 // Send honours ctx while waiting its turn, dialing and writing. After Close
 // it fails with net.ErrClosed.
 func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {
+	_, err := t.SendBatch(ctx, d, []wire.Message{m})
+	return err
+}
+
+// SendBatch is Send for several messages, written to the connection in
+// one go, in order. twoWay reports whether the connection they went on
+// negotiated ALPN parlance/2, i.e. whether the peer will acknowledge them
+// (wire.Control "ack" frames reach Serve's handler). On an error any
+// prefix of the messages may have been delivered.
+func (t *Transport) SendBatch(ctx context.Context, d Dest, ms []wire.Message) (twoWay bool, err error) {
+	bp := linePool.Get().(*[]byte)
+	lines := (*bp)[:0]
+	defer func() {
+		if cap(lines) <= 64<<10 {
+			*bp = lines[:0]
+			linePool.Put(bp)
+		}
+	}()
+	for _, m := range ms {
+		if lines, err = m.AppendLine(lines); err != nil {
+			return false, fmt.Errorf("send: %w", err)
+		}
+	}
+	return t.sendLines(ctx, d, lines, len(ms))
+}
+
+// SendControl sends a control frame to a Parlance peer over the kept
+// connection. It fails with ErrNotTwoWay when the peer speaks only
+// parlance/1 (the frame is not sent).
+func (t *Transport) SendControl(ctx context.Context, d Dest, c wire.Control) error {
+	if d.Identity == "" {
+		return fmt.Errorf("send %s to %s: %w", c.Type, d.Addr, ErrNotTwoWay)
+	}
+	line, err := c.AppendLine(nil)
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	p, err := t.connected(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer p.release()
+	if !p.twoWay {
+		return fmt.Errorf("send %s to %s: %w", c.Type, d.Addr, ErrNotTwoWay)
+	}
+	keep, err := t.write(ctx, p.conn, line, 0)
+	if !keep {
+		p.drop()
+	}
+	if err != nil {
+		return fmt.Errorf("send %s to %s: %w", c.Type, d.Addr, err)
+	}
+	p.lastUse = time.Now()
+	return nil
+}
+
+// connected returns the peer of d, holding its sem, with a live
+// connection: the kept one, or a new one.
+func (t *Transport) connected(ctx context.Context, d Dest) (*peer, error) {
+	if err := t.checkDest(ctx, d); err != nil {
+		return nil, err
+	}
+	p, err := t.acquire(ctx, keyOf(d))
+	if err != nil {
+		return nil, fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	if p.conn != nil && !p.isDead() {
+		return p, nil
+	}
+	if err := t.connect(ctx, p, d); err != nil {
+		p.release()
+		return nil, err
+	}
+	return p, nil
+}
+
+// connect dials d for p (whose sem is held).
+func (t *Transport) connect(ctx context.Context, p *peer, d Dest) error {
+	p.drop() // a connection the peer closed
+	c, err := t.dialDest(ctx, d)
+	if err != nil {
+		return err
+	}
+	twoWay := false
+	if tc, ok := c.(*tls.Conn); ok {
+		twoWay = tc.ConnectionState().NegotiatedProtocol == ALPN2
+	}
+	dead, err := t.keep(c, twoWay, d.Identity)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", d.Addr, err)
+	}
+	p.conn, p.dead, p.twoWay = c, dead, twoWay
+	return nil
+}
+
+func (t *Transport) checkDest(ctx context.Context, d Dest) error {
 	switch {
 	case !d.Addr.IsValid() && !d.AltAddr.IsValid():
 		return errors.New("send: destination has no address")
@@ -93,74 +191,75 @@ func (t *Transport) Send(ctx context.Context, d Dest, m wire.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
-	bp := linePool.Get().(*[]byte)
-	line, err := m.AppendLine((*bp)[:0])
-	defer func() {
-		if cap(line) <= 4<<10 {
-			*bp = line[:0]
-			linePool.Put(bp)
-		}
-	}()
-	if err != nil {
-		return fmt.Errorf("send: %w", err)
+	return nil
+}
+
+// sendLines writes n message lines over the kept-open connection, dialing
+// when there is none and redialing once when a write on an old connection
+// fails.
+func (t *Transport) sendLines(ctx context.Context, d Dest, lines []byte, n int) (twoWay bool, err error) {
+	if err := t.checkDest(ctx, d); err != nil {
+		return false, err
 	}
 	if t.cfg.ConnPerMessage {
-		return t.sendOnce(ctx, d, line)
+		return false, t.sendOnce(ctx, d, lines)
 	}
-
 	p, err := t.acquire(ctx, keyOf(d))
 	if err != nil {
-		return fmt.Errorf("send to %s: %w", d.Addr, err)
+		return false, fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
 	defer p.release()
 	if p.conn != nil && !p.isDead() {
-		keep, err := t.write(ctx, p.conn, line)
+		keep, err := t.write(ctx, p.conn, lines, n)
 		if !keep {
 			p.drop()
 		}
 		if err == nil {
 			p.lastUse = time.Now()
-			return nil
+			return p.twoWay, nil
 		}
 		if t.isClosed() {
-			return fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
+			return false, fmt.Errorf("send to %s: %w", d.Addr, net.ErrClosed)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("send to %s: %w", d.Addr, err)
+			return false, fmt.Errorf("send to %s: %w", d.Addr, err)
 		}
 		t.stats.redials.Add(1)
 		t.log.Info("write on kept connection failed; redialing", "remote", d.Addr.String(), "err", err)
 	}
-	p.drop() // a connection the peer closed
-	c, err := t.dialDest(ctx, d)
-	if err != nil {
-		return err
+	if err := t.connect(ctx, p, d); err != nil {
+		return false, err
 	}
-	dead, err := t.keep(c)
-	if err != nil {
-		return fmt.Errorf("send to %s: %w", d.Addr, err)
-	}
-	p.conn, p.dead = c, dead
-	keep, err := t.write(ctx, c, line)
+	keep, err := t.write(ctx, p.conn, lines, n)
+	twoWay = p.twoWay
 	if !keep {
 		p.drop()
 	}
 	if err != nil {
-		return fmt.Errorf("send to %s: %w", d.Addr, err)
+		return false, fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
 	p.lastUse = time.Now()
-	return nil
+	return twoWay, nil
 }
 
-// sendOnce is Send for ConnPerMessage: dial, write one line, close.
-func (t *Transport) sendOnce(ctx context.Context, d Dest, line []byte) error {
-	c, err := t.dialDest(ctx, d)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if _, err := t.write(ctx, c, line); err != nil {
-		return fmt.Errorf("send to %s: %w", d.Addr, err)
+// sendOnce is Send for ConnPerMessage: for each line, dial, write it,
+// close.
+func (t *Transport) sendOnce(ctx context.Context, d Dest, lines []byte) error {
+	for len(lines) > 0 {
+		end := bytes.IndexByte(lines, '\n') + 1
+		if end == 0 {
+			end = len(lines)
+		}
+		c, err := t.dialDest(ctx, d)
+		if err != nil {
+			return err
+		}
+		_, err = t.write(ctx, c, lines[:end], 1)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("send to %s: %w", d.Addr, err)
+		}
+		lines = lines[end:]
 	}
 	return nil
 }
@@ -198,11 +297,12 @@ func (t *Transport) acquire(ctx context.Context, key peerKey) (*peer, error) {
 	}
 }
 
-// write writes one line with a deadline of WriteTimeout (or ctx's, if
-// sooner), and gives up when ctx ends. keep is false when the connection
-// must be closed: after an error (a line may have been cut short), or when
-// ctx ended during the write and its deadline is no longer ours.
-func (t *Transport) write(ctx context.Context, c net.Conn, line []byte) (keep bool, err error) {
+// write writes lines (n of them are messages, for the counters) with a
+// deadline of WriteTimeout (or ctx's, if sooner), and gives up when ctx
+// ends. keep is false when the connection must be closed: after an error
+// (a line may have been cut short), or when ctx ended during the write and
+// its deadline is no longer ours.
+func (t *Transport) write(ctx context.Context, c net.Conn, line []byte, n int) (keep bool, err error) {
 	deadline := time.Now().Add(t.cfg.WriteTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
@@ -222,7 +322,7 @@ func (t *Transport) write(ctx context.Context, c net.Conn, line []byte) (keep bo
 		}
 		return false, fmt.Errorf("write: %w", err)
 	}
-	t.stats.sent.Add(1)
+	t.stats.sent.Add(uint64(n))
 	return !interrupted, nil
 }
 
@@ -294,8 +394,10 @@ func (t *Transport) dial(ctx context.Context, addr netip.AddrPort, want string) 
 }
 
 // keep registers a new outgoing connection and starts its watcher; the
-// returned channel is closed when the connection has ended.
-func (t *Transport) keep(c net.Conn) (<-chan struct{}, error) {
+// returned channel is closed when the connection has ended. On a two-way
+// connection the watcher hands the control frames it reads to Serve's
+// handler as coming from peer id.
+func (t *Transport) keep(c net.Conn, twoWay bool, id string) (<-chan struct{}, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -306,7 +408,11 @@ func (t *Transport) keep(c net.Conn) (<-chan struct{}, error) {
 	t.wg.Add(1)
 	t.mu.Unlock()
 	dead := make(chan struct{})
-	go t.watch(c, dead)
+	if twoWay {
+		go t.readReplies(c, id, dead)
+	} else {
+		go t.watch(c, dead)
+	}
 	return dead, nil
 }
 
@@ -323,13 +429,54 @@ func (t *Transport) watch(c net.Conn, dead chan<- struct{}) {
 		n, err = c.Read(buf[:])
 		discarded += n
 	}
+	t.ended(c, dead)
+	t.log.Debug("outgoing connection ended", "remote", c.RemoteAddr().String(), "err", err, "discarded_bytes", discarded)
+}
+
+// ended forgets an outgoing connection whose watcher saw it end.
+func (t *Transport) ended(c net.Conn, dead chan<- struct{}) {
 	c.Close()
 	close(dead)
 	t.mu.Lock()
 	delete(t.outgoing, c)
 	t.mu.Unlock()
 	t.stats.outgoingClosed.Add(1)
-	t.log.Debug("outgoing connection ended", "remote", c.RemoteAddr().String(), "err", err, "discarded_bytes", discarded)
+}
+
+// readReplies is watch for a two-way connection: it reads the control
+// frames the peer sends back (acknowledgements, read receipts) and hands
+// them to Serve's handler, until the connection ends. Lines over
+// wire.MaxLine end it; lines that do not parse, or chat messages (which
+// belong on the peer's own connection), are dropped.
+func (t *Transport) readReplies(c net.Conn, id string, dead chan<- struct{}) {
+	defer t.wg.Done()
+	remote := addrPortOf(c.RemoteAddr())
+	if tc, ok := c.(*tls.Conn); ok {
+		remote = addrPortOf(tc.NetConn().RemoteAddr())
+	}
+	lr := newLineReader(c, wire.MaxLine)
+	var err error
+	for {
+		var line []byte
+		if line, err = lr.next(); err != nil {
+			break
+		}
+		if len(line) == 0 {
+			continue
+		}
+		f, perr := wire.ParseFrame(line)
+		if perr != nil || f.Control == nil {
+			t.stats.dropped.Add(1)
+			t.logs.dropped.Log("dropped a line on an outgoing connection", "remote", remote.String(), "err", perr)
+			continue
+		}
+		if h := t.handle.Load(); h != nil {
+			t.stats.controls.Add(1)
+			(*h)(Inbound{Control: f.Control, Remote: remote, Identity: id})
+		}
+	}
+	t.ended(c, dead)
+	t.log.Debug("outgoing connection ended", "remote", remote.String(), "err", err)
 }
 
 // janitor closes idle outgoing connections and forgets peers without a

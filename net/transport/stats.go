@@ -11,6 +11,7 @@ type Stats struct {
 	KeyMismatches  uint64 // handshakes aborted because the peer proved another key
 	Redials        uint64 // writes on a kept connection that failed and were retried on a new one
 	Sent           uint64 // message lines written
+	Controls       uint64 // control frames read on outgoing connections and handed to the handler
 	PlainRefused   uint64 // Sends refused under RequireEncryption
 	OutgoingClosed uint64 // kept connections ended (idle, peer closed, write error, Close)
 
@@ -38,7 +39,7 @@ type counters struct {
 	dials, dialErrors, keyMismatches, redials, sent, plainRefused, outgoingClosed atomic.Uint64
 	accepted, tlsConns, plainConns, received, dropped, overIPLimit, evicted       atomic.Uint64
 	badFirstByte, plainRejected, handshakeFails, linesTooLong, idleClosed         atomic.Uint64
-	lineTimeouts                                                                  atomic.Uint64
+	lineTimeouts, controls                                                        atomic.Uint64
 }
 
 // Stats returns a snapshot of the transport's counters.
@@ -50,6 +51,7 @@ func (t *Transport) Stats() Stats {
 		KeyMismatches:  c.keyMismatches.Load(),
 		Redials:        c.redials.Load(),
 		Sent:           c.sent.Load(),
+		Controls:       c.controls.Load(),
 		PlainRefused:   c.plainRefused.Load(),
 		OutgoingClosed: c.outgoingClosed.Load(),
 		Accepted:       c.accepted.Load(),

@@ -11,7 +11,7 @@ import (
 
 // tlsConfigs builds the server and client TLS configurations of an
 // identity. Both present its self-signed certificate, insist on TLS 1.3 and
-// the Parlance ALPN id, and accept the other side's certificate only when it
+// a Parlance ALPN id (parlance/2 preferred), and accept the other side's certificate only when it
 // is a self-signed Ed25519 certificate; certificate authorities play no
 // part. The client config checks nothing about who the server is: dial adds
 // that per destination (clientFor).
@@ -26,7 +26,7 @@ func tlsConfigs(id *identity.Identity) (server, client *tls.Config, err error) {
 		// Any client certificate is asked for and none is checked against
 		// a CA; VerifyConnection checks it is a self-signed Ed25519 one.
 		ClientAuth:       tls.RequireAnyClientCert,
-		NextProtos:       []string{ALPN},
+		NextProtos:       []string{ALPN2, ALPN},
 		VerifyConnection: func(cs tls.ConnectionState) error { _, err := checkPeer(cs); return err },
 		// Every connection proves the client's key afresh.
 		SessionTicketsDisabled: true,
@@ -37,7 +37,7 @@ func tlsConfigs(id *identity.Identity) (server, client *tls.Config, err error) {
 		// The server is checked by key in VerifyConnection, not by a CA
 		// chain or a host name.
 		InsecureSkipVerify: true,
-		NextProtos:         []string{ALPN},
+		NextProtos:         []string{ALPN2, ALPN},
 	}
 	return server, client, nil
 }
@@ -70,8 +70,8 @@ func (t *Transport) clientFor(addr netip.AddrPort, want string, mismatch **KeyMi
 // checkPeer checks the protocol and the peer's certificate of a handshake
 // and returns the peer's ID.
 func checkPeer(cs tls.ConnectionState) (identity.ID, error) {
-	if cs.NegotiatedProtocol != ALPN {
-		return "", fmt.Errorf("peer did not negotiate ALPN %q (got %q)", ALPN, cs.NegotiatedProtocol)
+	if cs.NegotiatedProtocol != ALPN && cs.NegotiatedProtocol != ALPN2 {
+		return "", fmt.Errorf("peer did not negotiate ALPN %q or %q (got %q)", ALPN2, ALPN, cs.NegotiatedProtocol)
 	}
 	if len(cs.PeerCertificates) == 0 {
 		return "", identity.ErrNoPeerKey

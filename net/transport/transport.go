@@ -22,7 +22,12 @@
 // message for IdleTimeout is closed. What a remote can make the transport
 // log is rate-limited: one line a minute of each kind, the rest at Debug.
 //
-// Outgoing connections are written only. The transport reads them solely to
+// Two-way connections: both sides offer ALPN parlance/2. On a connection
+// that negotiated it, the receiver sends control frames (wire.Control:
+// acknowledgements, read receipts) back on the connection a message came
+// on (Inbound.Reply), and the sender's watcher reads them and hands them to
+// Serve's handler with the peer's proven identity. With a peer that speaks
+// only parlance/1, or in plaintext, outgoing connections are read solely to
 // notice when the peer closes (so the next Send redials); anything the peer
 // sends on them is discarded.
 //
@@ -32,11 +37,11 @@
 // outgoing connection has a watcher goroutine. Close ends them all and
 // waits for them.
 //
-// Delivery is not acknowledged: a Send that returns nil means the line was
-// handed to the operating system, not that the peer read it. A message
-// written in the instant between a peer closing the kept connection and the
-// transport noticing can be lost without an error; acknowledgements (by
-// message ID) belong to the layer above.
+// A Send that returns nil means the line was handed to the operating
+// system, not that the peer read it: a message written in the instant
+// between a peer closing the kept connection and the transport noticing
+// can be lost without an error. The layer above (app's outbox) resends what
+// was not acknowledged; receivers drop duplicates by message ID.
 package transport
 
 import (
@@ -48,6 +53,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/identity"
@@ -103,8 +109,15 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 )
 
-// ALPN is the TLS application protocol both sides must negotiate.
-const ALPN = "parlance/1"
+// ALPN ids of the peer protocol. Both sides offer ALPN2 first: a
+// connection that negotiated it is two-way (the receiver sends control
+// frames such as acknowledgements back on it, see wire.Control). ALPN is
+// the first Parlance's protocol, where connections carry messages one way
+// only; peers that speak only it get no control frames and send none.
+const (
+	ALPN  = "parlance/1"
+	ALPN2 = "parlance/2"
+)
 
 func (c Config) withDefaults() Config {
 	if c.ListenAddr == "" {
@@ -146,13 +159,25 @@ type Dest struct {
 	Identity string
 }
 
-// Inbound is a message that arrived.
+// Inbound is a message or a control frame that arrived, on an inbound
+// connection or (control frames only) on a kept outgoing one.
 type Inbound struct {
 	Message wire.Message
+	// Control is set, and Message empty, for a control frame.
+	Control *wire.Control
 	Remote  netip.AddrPort
 	// Identity is the sender's peer ID, proven by its TLS handshake, or
 	// empty for a plaintext (original) connection.
 	Identity string
+	// Reply writes control frames back on the connection the message came
+	// on; nil when that connection cannot carry them (plaintext, or a
+	// peer that speaks only ALPN parlance/1).
+	Reply Replier
+}
+
+// Replier sends control frames back to the peer on one connection.
+type Replier interface {
+	Reply(c wire.Control) error
 }
 
 // Errors Send can return (wrapped).
@@ -167,6 +192,9 @@ var (
 	// none (Config.Identity is nil), so it cannot speak TLS. A keyed peer
 	// is never sent plaintext.
 	ErrNoIdentity = errors.New("this node has no identity and cannot send encrypted")
+	// ErrNotTwoWay: the peer speaks a protocol without control frames
+	// (an original peer, or a Parlance that offers only parlance/1).
+	ErrNotTwoWay = errors.New("peer does not take control frames")
 )
 
 // Send and Serve wrap net.ErrClosed once the transport is closed.
@@ -206,6 +234,10 @@ type Transport struct {
 
 	stats counters
 	logs  inboundLogs
+
+	// handle is Serve's handler, also given the control frames read on
+	// kept outgoing connections. Set once by Serve.
+	handle atomic.Pointer[func(Inbound)]
 }
 
 // Listen opens the listening socket.
@@ -268,6 +300,7 @@ func (t *Transport) Serve(ctx context.Context, handle func(Inbound)) error {
 		return errors.New("transport: Serve called twice")
 	}
 	t.serving = true
+	t.handle.Store(&handle)
 	t.wg.Add(1)
 	t.mu.Unlock()
 	defer t.wg.Done()

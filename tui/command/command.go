@@ -5,6 +5,7 @@ package command
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -12,17 +13,26 @@ import (
 type Kind int
 
 const (
-	Text   Kind = iota // a chat message to the selected peer
-	Peers              // /peers
-	Send               // /send <nick> <message>
-	Select             // /msg <nick>, /query <nick>
-	Nick               // /nick <name>
-	Clear              // /clear
-	Help               // /help, /h
-	Quit               // /quit, /exit, /q
-	ID                 // /id
-	Whois              // /whois <nick>
-	Verify             // /verify <nick> [confirm]
+	Text     Kind = iota // a chat message to the selected peer
+	Peers                // /peers
+	Send                 // /send <nick> <message>
+	Select               // /msg <nick>, /query <nick>
+	Nick                 // /nick <name>
+	Clear                // /clear
+	Help                 // /help, /h
+	Quit                 // /quit, /exit, /q
+	ID                   // /id
+	Whois                // /whois <nick>
+	Verify               // /verify <nick> [confirm]
+	Outbox               // /outbox
+	History              // /history <nick> [N]
+	Search               // /search <text>
+	Resend               // /resend [nick]
+	Me                   // /me <action>
+	Ignore               // /ignore [nick]
+	Unignore             // /unignore <nick>
+	Close                // /close [nick]
+	Wait                 // /wait <nick>
 )
 
 // Command is one parsed input line.
@@ -31,10 +41,12 @@ type Command struct {
 	// Target is the peer (nickname, or nickname#tag) or, for Nick, the new
 	// nickname.
 	Target string
-	// Text is the message to send (Text and Send).
+	// Text is the message to send (Text, Send and Me: the action).
 	Text string
 	// Confirm is set by "/verify <nick> confirm".
 	Confirm bool
+	// Count is N of "/history <nick> [N]" (0: the default).
+	Count int
 
 	// rest is what followed "/send " unsplit, when the target was not
 	// quoted: see PreferKnownTarget.
@@ -47,7 +59,8 @@ type Spec struct {
 	Aliases []string
 	Args    string
 	Help    string
-	// UIs the command exists in: "" both, "tui" the full-screen UI only.
+	// UIs the command exists in: "" both, "tui" the full-screen UI only,
+	// "line" the line mode only.
 	Only string
 	kind Kind
 	// minArgs is how many words must follow the command.
@@ -58,12 +71,21 @@ type Spec struct {
 var Specs = []Spec{
 	{Name: "peers", Help: "list known peers", kind: Peers},
 	{Name: "send", Args: "<nick> <message>", Help: "send a message without changing the selection", kind: Send, minArgs: 2},
-	{Name: "msg", Aliases: []string{"query"}, Args: "<nick>", Help: "open the conversation with a peer", kind: Select, minArgs: 1, Only: "tui"},
+	{Name: "msg", Aliases: []string{"query"}, Args: "<nick>", Help: "open the conversation with a peer (line mode: plain lines go to it)", kind: Select, minArgs: 1},
+	{Name: "me", Args: "<action>", Help: "send an action: /me waves shows as * you waves", kind: Me, minArgs: 1},
 	{Name: "nick", Args: "<name>", Help: "change your nickname (announced at once)", kind: Nick, minArgs: 1},
 	{Name: "id", Help: "show your own peer ID", kind: ID},
 	{Name: "whois", Args: "<nick>", Help: "show a peer's full ID, address and trust", kind: Whois, minArgs: 1},
 	{Name: "verify", Args: "<nick> [confirm]", Help: "show the safety code to compare; confirm marks the peer verified", kind: Verify, minArgs: 1},
+	{Name: "outbox", Help: "list messages waiting for their peer", kind: Outbox},
+	{Name: "history", Args: "<nick> [N]", Help: "print the last N stored messages with a peer (default 20)", kind: History, minArgs: 1},
+	{Name: "search", Args: "<text>", Help: "search all history", kind: Search, minArgs: 1},
+	{Name: "resend", Args: "[nick]", Help: "send failed messages again (to nick, or all)", kind: Resend},
 	{Name: "clear", Help: "clear the conversation on screen", kind: Clear, Only: "tui"},
+	{Name: "close", Args: "[nick]", Help: "remove a conversation from the list until it has news (its history is kept)", kind: Close, Only: "tui"},
+	{Name: "ignore", Args: "[nick]", Help: "drop a peer's messages (counted); alone: list who is ignored", kind: Ignore},
+	{Name: "unignore", Args: "<nick>", Help: "show a peer's messages again", kind: Unignore, minArgs: 1},
+	{Name: "wait", Args: "<nick>", Help: "wait until a peer is online (for scripts)", kind: Wait, minArgs: 1, Only: "line"},
 	{Name: "help", Aliases: []string{"h"}, Help: "show commands and keys", kind: Help},
 	{Name: "quit", Aliases: []string{"exit", "q"}, Help: "say goodbye and quit", kind: Quit},
 }
@@ -130,7 +152,40 @@ func Parse(line string) (Command, error) {
 		}
 		target, text, _ := strings.Cut(rest, " ")
 		c.Target, c.Text, c.rest = target, strings.TrimLeft(text, " "), rest
-	case Select, Whois, Nick:
+	case Search:
+		c.Text = strings.TrimSpace(rest)
+	case Resend:
+		c.Target = strings.TrimSpace(rest)
+		if t, extra, quoted, err := quotedTarget(rest); err != nil {
+			return Command{}, err
+		} else if quoted && strings.TrimSpace(extra) == "" {
+			c.Target = t
+		}
+	case History:
+		target, extra, quoted, err := quotedTarget(rest)
+		if err != nil {
+			return Command{}, err
+		}
+		if !quoted {
+			// "/history Mary Ann 50": a last word that is a number is N.
+			target, extra = strings.TrimSpace(rest), ""
+			if i := strings.LastIndexByte(target, ' '); i > 0 {
+				if _, err := strconv.Atoi(target[i+1:]); err == nil {
+					target, extra = strings.TrimSpace(target[:i]), target[i+1:]
+				}
+			}
+		}
+		c.Target = target
+		if extra = strings.TrimSpace(extra); extra != "" {
+			n, err := strconv.Atoi(extra)
+			if err != nil || n <= 0 || n > 10_000 {
+				return Command{}, fmt.Errorf("usage: %s (N from 1 to 10000)", spec.Usage())
+			}
+			c.Count = n
+		}
+	case Me:
+		c.Text = rest
+	case Select, Whois, Nick, Ignore, Unignore, Close, Wait:
 		target, extra, quoted, err := quotedTarget(rest)
 		switch {
 		case err != nil:
@@ -221,7 +276,7 @@ func Complete(line string, nicks []string) []string {
 		}
 		return out
 	}
-	if word == "" {
+	if word == "" && !takesNick(line) {
 		return nil
 	}
 	for _, n := range nicks {
@@ -233,4 +288,26 @@ func Complete(line string, nicks []string) []string {
 		}
 	}
 	return out
+}
+
+// takesNick reports whether line is a command and its name, with the
+// next word, a peer's name, still to come ("/msg ", "/send "), so an
+// empty word completes to every peer.
+func takesNick(line string) bool {
+	name, rest, ok := strings.Cut(line, " ")
+	if !ok || rest != "" || !strings.HasPrefix(name, "/") {
+		return false
+	}
+	s, ok := Lookup(name[1:])
+	return ok && (strings.HasPrefix(s.Args, "<nick>") || strings.HasPrefix(s.Args, "[nick]"))
+}
+
+// Action is how a /me action travels: as the text "/me waves", which an
+// original client shows as it is and a Parlance client shows as an
+// action. IsAction undoes it.
+func Action(text string) string { return "/me " + text }
+
+// IsAction returns the action of a message sent with /me.
+func IsAction(text string) (string, bool) {
+	return strings.CutPrefix(text, "/me ")
 }

@@ -26,6 +26,15 @@ func TestParse(t *testing.T) {
 		{"/nick new name", Command{Kind: Nick, Target: "new name"}, ""},
 		{"/nick", Command{}, "usage: /nick"},
 		{"/clear", Command{Kind: Clear}, ""},
+		{"/me waves hello", Command{Kind: Me, Text: "waves hello"}, ""},
+		{"/me", Command{}, "usage: /me <action>"},
+		{"/ignore", Command{Kind: Ignore}, ""},
+		{"/ignore bob", Command{Kind: Ignore, Target: "bob"}, ""},
+		{`/unignore "Mary Ann"`, Command{Kind: Unignore, Target: "Mary Ann"}, ""},
+		{"/unignore", Command{}, "usage: /unignore <nick>"},
+		{"/close", Command{Kind: Close}, ""},
+		{"/wait bob", Command{Kind: Wait, Target: "bob"}, ""},
+		{"hello\nsecond line", Command{Kind: Text, Text: "hello\nsecond line"}, ""},
 		{"/help", Command{Kind: Help}, ""},
 		{"/h", Command{Kind: Help}, ""},
 		{"/quit", Command{Kind: Quit}, ""},
@@ -102,6 +111,10 @@ func TestComplete(t *testing.T) {
 		{"/send Ma", []string{`/send "Mary Ann" `}},
 		{"hello ", nil},
 		{"/zz", nil},
+		{"/msg ", []string{"/msg alice ", "/msg Alex ", "/msg bob ", `/msg "Mary Ann" `}},
+		{"/ignore ", []string{"/ignore alice ", "/ignore Alex ", "/ignore bob ", `/ignore "Mary Ann" `}},
+		{"/nick ", nil},
+		{"/me ", nil},
 	}
 	for _, tt := range tests {
 		if got := Complete(tt.line, nicks); !reflect.DeepEqual(got, tt.want) {
@@ -121,4 +134,13 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = Complete(s, []string{"a", "b"})
 	})
+}
+
+func TestAction(t *testing.T) {
+	if a, ok := IsAction(Action("waves")); !ok || a != "waves" {
+		t.Fatalf("IsAction(Action(waves)) = %q, %v", a, ok)
+	}
+	if _, ok := IsAction("/meh"); ok {
+		t.Fatal("/meh is an action")
+	}
 }

@@ -53,8 +53,11 @@ func (t *benchTransport) Serve(ctx context.Context, handle func(transport.Inboun
 	<-ctx.Done()
 	return nil
 }
-func (t *benchTransport) Send(context.Context, transport.Dest, wire.Message) error { return nil }
-func (t *benchTransport) Close() error                                             { return nil }
+func (t *benchTransport) SendBatch(context.Context, transport.Dest, []wire.Message) (bool, error) {
+	return false, nil
+}
+func (t *benchTransport) SendControl(context.Context, transport.Dest, wire.Control) error { return nil }
+func (t *benchTransport) Close() error                                                    { return nil }
 
 // watchWriter signals when a line containing marker is written.
 type watchWriter struct {

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/app"
+	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/ignore"
 	"github.com/parlance-chat/parlance/tui/textsafe"
 )
 
@@ -31,6 +33,15 @@ type Node interface {
 	SetNickname(name string) error
 	SafetyCode(key app.PeerKey) (string, error)
 	MarkVerified(key app.PeerKey) error
+
+	// Messages live in the store: Changed signals, Changes reads.
+	Changed() <-chan struct{}
+	Changes(after int64, limit int) ([]app.Message, error)
+	LastVersion() (int64, error)
+	History(conv app.ConvID, before int64, limit int) ([]app.Message, error)
+	Search(query string, limit int) ([]app.Message, error)
+	Outbox() ([]app.Message, error)
+	Resend(conv app.ConvID, id string) (app.Message, error)
 }
 
 // maxInputLine bounds one line of standard input.
@@ -45,18 +56,65 @@ type UI struct {
 	mu   sync.Mutex // serialises writes to out
 	out  io.Writer
 	now  func() time.Time
+
+	// version is the last store change printed; every message added
+	// after it (Seq > version at start) is printed once, in order.
+	version int64
+	// pendingOut holds the outgoing messages printed as queued (true) or
+	// sent (false), to say when they are delivered or fail.
+	pendingOut map[string]bool
+
+	sel     app.PeerKey  // the peer /msg selected: plain lines go to it
+	waiting []string     // names /wait or --wait-peer wait for; no input is read meanwhile
+	failed  int          // /send commands (or plain lines) that failed
+	ignored *ignore.List // /ignore
 	// names knows which nicknames are shared, to tag them; the event
 	// loop's goroutine owns it.
 	names *nameIndex
 }
 
-// Run reads commands from in and prints events to out until /quit, EOF on
-// in, the node's event stream closing, or ctx being cancelled.
+// changesBatch is how many store changes are read at a time.
+const changesBatch = 1000
+
+// Options configure a line-mode session.
+type Options struct {
+	// WaitPeers are names (nick or nick#tag) to wait for, until each is
+	// online, before the first command is read.
+	WaitPeers []string
+}
+
+// ErrSendFailed is returned (wrapped) by Run when a message could not be
+// sent, so that a script's exit code tells.
+var ErrSendFailed = errors.New("a message was not sent")
+
+// Run is RunWith without options.
 func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
-	u := &UI{node: node, out: out, now: time.Now, names: newNameIndex()}
-	self := node.Self()
-	u.names.setSelf(self.Nickname)
+	return RunWith(ctx, node, in, out, Options{})
+}
+
+// RunWith reads commands from in and prints events to out until /quit,
+// EOF on in, the node's event stream closing, or ctx being cancelled.
+// When a message could not be sent (the node refused it), it returns an
+// error wrapping ErrSendFailed.
+func RunWith(ctx context.Context, node Node, in io.Reader, out io.Writer, opts Options) error {
+	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New(), pendingOut: map[string]bool{}, names: newNameIndex()}
+	u.names.setSelf(node.Self().Nickname)
 	u.names.rebuild(node.Peers())
+	v, err := node.LastVersion()
+	if err != nil {
+		return fmt.Errorf("read the message store: %w", err)
+	}
+	u.version = v
+	err = u.run(ctx, in, opts)
+	if err == nil && u.failed > 0 {
+		err = fmt.Errorf("%d message(s) not sent: %w", u.failed, ErrSendFailed)
+	}
+	return err
+}
+
+func (u *UI) run(ctx context.Context, in io.Reader, opts Options) error {
+	node := u.node
+	self := node.Self()
 	id := "no identity key"
 	if self.Identity != "" {
 		id = "ID " + identity.ID(self.Identity).Short()
@@ -84,18 +142,28 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 		}
 	}()
 
+	u.reportOutbox()
 	events := node.Events()
+	u.wait(opts.WaitPeers)
 	for {
+		input := lines
+		if len(u.waiting) > 0 {
+			input = nil // commands wait until the peers are there
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-node.Changed():
+			u.catchUp()
 		case e, ok := <-events:
 			if !ok {
+				u.catchUp()
 				u.printf("* network stopped")
 				return nil
 			}
 			u.event(e)
-		case l, ok := <-lines:
+			u.wait(nil)
+		case l, ok := <-input:
 			if !ok {
 				if err := <-readErr; !errors.Is(err, io.EOF) {
 					return fmt.Errorf("read input: %w", err)
@@ -158,8 +226,31 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		return false
 	}
 	switch c.Kind {
-	case command.Text:
-		u.printf("error: line mode has no selected peer; use /send <nick> <message>")
+	case command.Text, command.Me:
+		if u.sel == "" {
+			u.printf("error: no peer selected; use /msg <nick> first, or /send <nick> <message>")
+			return false
+		}
+		text := c.Text
+		if c.Kind == command.Me {
+			text = command.Action(text)
+		}
+		p, ok := u.node.Peer(u.sel)
+		if !ok {
+			u.failed++
+			u.printf("error: the selected peer is no longer known; /msg <nick> picks another")
+			return false
+		}
+		u.sendTo(ctx, p, text)
+	case command.Select:
+		if p, ok := u.resolve(c.Target); ok {
+			u.sel = p.Key
+			u.printf("* plain lines now go to %s", u.name(p))
+		}
+	case command.Wait:
+		u.wait([]string{c.Target})
+	case command.Ignore, command.Unignore:
+		u.ignore(c)
 	case command.Peers:
 		u.peers()
 	case command.Send:
@@ -167,7 +258,7 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		u.send(ctx, c.Target, c.Text)
 	case command.Nick:
 		if err := u.node.SetNickname(c.Target); err != nil {
-			u.printf("error: %s", textsafe.Text(err.Error()))
+			u.printf("error: %v", err)
 		}
 	case command.ID:
 		self := u.node.Self()
@@ -182,6 +273,14 @@ func (u *UI) handle(ctx context.Context, l string) (quit bool) {
 		}
 	case command.Verify:
 		u.verify(c)
+	case command.Outbox:
+		u.outbox()
+	case command.History:
+		u.history(c.Target, c.Count)
+	case command.Search:
+		u.searchHistory(c.Text)
+	case command.Resend:
+		u.resend(c.Target)
 	case command.Help:
 		u.help()
 	case command.Quit:
@@ -213,16 +312,219 @@ func (u *UI) resolve(name string) (app.Peer, bool) {
 func (u *UI) send(ctx context.Context, name, text string) {
 	p, ok := u.resolve(name)
 	if !ok {
+		u.failed++
 		return
 	}
+	u.sendTo(ctx, p, text)
+}
+
+func (u *UI) sendTo(ctx context.Context, p app.Peer, text string) {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	m, err := u.node.Send(ctx, p.Key, text)
 	if err != nil {
-		u.printf("error: %s", textsafe.Text(err.Error()))
+		u.failed++
+		u.printf("error: %v", err)
 		return
 	}
-	u.printf("[%s] you -> %s: %s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text))
+	note := ""
+	switch {
+	case !p.Online:
+		note = " (queued: " + u.name(p) + " is offline; it goes when they are back)"
+	case p.Original():
+		note = " (no receipts: original peer)"
+	}
+	if !p.Original() {
+		u.pendingOut[m.ID] = !p.Online
+	}
+	u.printf("[%s] you -> %s: %s%s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text), note)
+}
+
+// catchUp prints what the store has that was not printed: every message
+// received since (in order, however many), and the fate of messages this
+// session sent and reported as queued.
+func (u *UI) catchUp() {
+	for {
+		ch, err := u.node.Changes(u.version, changesBatch)
+		if err != nil {
+			u.printf("! warning: cannot read messages: %v", err)
+			return
+		}
+		for _, m := range ch {
+			u.change(m)
+			u.version = m.Version
+		}
+		if len(ch) < changesBatch {
+			return
+		}
+	}
+}
+
+// change prints one store change.
+func (u *UI) change(m app.Message) {
+	isNew := m.Seq > u.version
+	switch {
+	case isNew && !m.Outgoing && u.ignored.Drop(app.PeerKey(m.Peer)):
+		// counted by the ignore list; never printed
+	case isNew && !m.Outgoing:
+		u.printf("[%s] %s: %s%s", m.At.Local().Format("15:04:05"), u.nameOf(m), textsafe.Line(m.Text), senderTime(m.Sent, m.At))
+	case m.Outgoing:
+		queued, ok := u.pendingOut[m.ID]
+		if !ok {
+			return
+		}
+		switch m.State {
+		case store.Delivered, store.Read:
+			delete(u.pendingOut, m.ID)
+			if queued {
+				u.printf("* delivered to %s: %s", u.nameOf(m), excerpt(m.Text))
+			}
+		case store.Failed:
+			delete(u.pendingOut, m.ID)
+			u.printf("! not delivered to %s: %s (%s)", u.nameOf(m), excerpt(m.Text), textsafe.Line(m.Error))
+		case store.SentNoReceipt:
+			delete(u.pendingOut, m.ID)
+		}
+	}
+}
+
+// nameOf names the peer of a message's conversation.
+func (u *UI) nameOf(m app.Message) string {
+	p, ok := u.node.Peer(app.PeerKey(m.Peer))
+	if !ok {
+		p = app.Peer{Key: app.PeerKey(m.Peer), Nickname: m.From}
+	}
+	return u.name(p)
+}
+
+func excerpt(s string) string {
+	s = textsafe.Line(s)
+	if r := []rune(s); len(r) > 40 {
+		return "“" + string(r[:39]) + "…”"
+	}
+	return "“" + s + "”"
+}
+
+// reportOutbox says, at start, what is still waiting for its peer.
+func (u *UI) reportOutbox() {
+	ob, err := u.node.Outbox()
+	if err != nil || len(ob) == 0 {
+		return
+	}
+	for _, m := range ob {
+		u.pendingOut[m.ID] = true
+	}
+	u.printf("* %d message(s) waiting for their peer; /outbox lists them", len(ob))
+}
+
+// outbox lists the messages waiting for their peer.
+func (u *UI) outbox() {
+	ob, err := u.node.Outbox()
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ob) == 0 {
+		u.printf("* the outbox is empty")
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* %d message(s) waiting:", len(ob))
+	for _, m := range ob {
+		fmt.Fprintf(&b, "\n  [%s] to %s: %s (%s, %d attempt(s))", m.At.Local().Format("2 Jan 15:04"), u.nameOf(m), excerpt(m.Text), m.State, m.Attempts)
+	}
+	u.printf("%s", b.String())
+}
+
+// history prints the last n stored messages with a peer.
+func (u *UI) history(name string, n int) {
+	p, ok := u.resolve(name)
+	if !ok {
+		return
+	}
+	if n <= 0 {
+		n = 20
+	}
+	ms, err := u.node.History(app.ConvOf(p.Key), 0, n)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ms) == 0 {
+		u.printf("* no messages with %s", u.name(p))
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* last %d message(s) with %s:", len(ms), u.name(p))
+	for _, m := range ms {
+		b.WriteString("\n  " + u.historyLine(m))
+	}
+	u.printf("%s", b.String())
+}
+
+func (u *UI) historyLine(m app.Message) string {
+	who := u.nameOf(m)
+	if m.Outgoing {
+		who = "you -> " + who
+	}
+	line := fmt.Sprintf("[%s] %s: %s", m.At.Local().Format("2 Jan 15:04:05"), who, textsafe.Line(m.Text))
+	if m.Outgoing {
+		line += " (" + m.State.String() + ")"
+	}
+	return line
+}
+
+// searchHistory prints the messages matching text.
+func (u *UI) searchHistory(text string) {
+	ms, err := u.node.Search(text, 50)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ms) == 0 {
+		u.printf("* no message matches %q", text)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* %d match(es) for %q, newest first:", len(ms), text)
+	for _, m := range ms {
+		b.WriteString("\n  " + u.historyLine(m))
+	}
+	u.printf("%s", b.String())
+}
+
+// resend queues the failed messages again (to one peer, or all).
+func (u *UI) resend(name string) {
+	var only app.PeerKey
+	if name != "" {
+		p, ok := u.resolve(name)
+		if !ok {
+			return
+		}
+		only = p.Key
+	}
+	n := 0
+	var v int64
+	for {
+		ch, err := u.node.Changes(v, changesBatch)
+		if err != nil {
+			u.printf("error: %v", err)
+			return
+		}
+		for _, m := range ch {
+			v = m.Version
+			if m.Outgoing && m.State == store.Failed && (only == "" || app.PeerKey(m.Peer) == only) {
+				if _, err := u.node.Resend(m.Conv, m.ID); err == nil {
+					u.pendingOut[m.ID] = true
+					n++
+				}
+			}
+		}
+		if len(ch) < changesBatch {
+			break
+		}
+	}
+	u.printf("* %d failed message(s) queued again", n)
 }
 
 // name shows a peer's nickname, with its tag when another known peer's
@@ -249,7 +551,7 @@ func (u *UI) peers() {
 		if p.Online {
 			state = "online"
 		}
-		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust)
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust.Label())
 	}
 	u.printf("%s", b.String())
 }
@@ -266,7 +568,7 @@ func (u *UI) whois(p app.Peer) {
 	if p.Identity != "" {
 		id = identity.ID(p.Identity).Grouped()
 	}
-	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust)
+	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust.Label())
 }
 
 func (u *UI) verify(c command.Command) {
@@ -312,14 +614,6 @@ func (u *UI) help() {
 // event prints one node event as one line (or a few).
 func (u *UI) event(e app.Event) {
 	switch e := e.(type) {
-	case app.MessageReceived:
-		m := e.Message
-		p, ok := u.node.Peer(m.Peer)
-		if !ok {
-			p = app.Peer{Key: m.Peer, Nickname: m.From}
-		}
-		u.names.set(p.Key, p.Nickname)
-		u.printf("[%s] %s: %s%s", m.At.Local().Format("15:04:05"), u.name(p), textsafe.Line(m.Text), senderTime(m.Sent, m.At))
 	case app.PeerJoined:
 		u.names.set(e.Peer.Key, e.Peer.Nickname)
 		mark := ""
@@ -333,7 +627,7 @@ func (u *UI) event(e app.Event) {
 		u.printf("* %s left (%s)", u.name(e.Peer), e.Reason)
 	case app.PeerUpdated:
 		u.names.set(e.Peer.Key, e.Peer.Nickname)
-		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust)
+		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust.Label())
 	case app.Notice:
 		// Text, not Line: what the nicknames in a notice hide shows
 		// ("<U+2062>"), as in names.
@@ -349,7 +643,7 @@ func (u *UI) event(e app.Event) {
 		u.printf("* bootstrap server: %s", stateText(e.State))
 	case app.Resync:
 		u.names.rebuild(u.node.Peers())
-		u.printf("! warning: output fell behind and %d events were dropped; /peers shows the current state", e.Dropped)
+		u.printf("! warning: output fell behind and %d peer events were dropped (no message was); /peers shows the current state", e.Dropped)
 	}
 }
 
@@ -373,6 +667,63 @@ func stateText(s discovery.State) string {
 		return t
 	default:
 		return s.Phase.String()
+	}
+}
+
+// wait adds names to wait for and drops those now online; it says when
+// waiting starts and ends.
+func (u *UI) wait(names []string) {
+	for _, n := range names {
+		u.printf("* waiting for %s to be online", n)
+		u.waiting = append(u.waiting, n)
+	}
+	left := u.waiting[:0]
+	for _, n := range u.waiting {
+		online := false
+		for _, p := range u.node.Resolve(n) {
+			online = online || p.Online
+		}
+		if online {
+			u.printf("* %s is online", n)
+		} else {
+			left = append(left, n)
+		}
+	}
+	u.waiting = left
+}
+
+// ignore runs /ignore and /unignore.
+func (u *UI) ignore(c command.Command) {
+	if c.Kind == command.Ignore && c.Target == "" {
+		keys := u.ignored.Keys()
+		if len(keys) == 0 {
+			u.printf("* nobody is ignored")
+		}
+		for _, k := range keys {
+			name := string(k)
+			if p, ok := u.node.Peer(k); ok {
+				name = u.name(p)
+			}
+			u.printf("* ignored: %s (%d message(s) dropped)", name, u.ignored.Dropped(k))
+		}
+		return
+	}
+	p, ok := u.resolve(c.Target)
+	if !ok {
+		return
+	}
+	if c.Kind == command.Ignore {
+		if u.ignored.Add(p.Key) {
+			u.printf("* %s is ignored: their messages are dropped", u.name(p))
+		} else {
+			u.printf("error: %s is already ignored", u.name(p))
+		}
+		return
+	}
+	if n, ok := u.ignored.Remove(p.Key); ok {
+		u.printf("* %s is no longer ignored (%d message(s) dropped)", u.name(p), n)
+	} else {
+		u.printf("error: %s is not ignored", u.name(p))
 	}
 }
 

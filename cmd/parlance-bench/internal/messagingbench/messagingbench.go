@@ -154,6 +154,7 @@ type pair struct {
 	cancel         context.CancelFunc
 	done           chan error // one result per node
 	read           chan struct{}
+	stop           chan struct{} // closed after the nodes stopped: readBob returns
 	base           time.Time
 	cur            atomic.Pointer[load]
 	nextLoad       int
@@ -253,7 +254,7 @@ func newPair(m Method) (*pair, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pair{alice: alice, bob: bob, aliceTr: aliceTr, bobTr: bobTr, to: app.KeyOf(bobPeer), cancel: cancel,
-		done: make(chan error, 2), read: make(chan struct{}), base: time.Now()}
+		done: make(chan error, 2), read: make(chan struct{}), stop: make(chan struct{}), base: time.Now()}
 	go func() { p.done <- alice.Run(ctx) }()
 	go func() { p.done <- bob.Run(ctx) }()
 	go p.readBob()
@@ -282,32 +283,57 @@ func (p *pair) close() error {
 	p.cancel()
 	p.cancel = nil
 	err := errors.Join(<-p.done, <-p.done)
+	close(p.stop)
 	<-p.read
 	return err
 }
 
 func (p *pair) now() int64 { return time.Since(p.base).Nanoseconds() }
 
-// readBob records every message bob receives against the current load.
+// readBob records every message bob's node commits against the current
+// load, reading his store as a UI does (Changed, then Changes).
 func (p *pair) readBob() {
 	defer close(p.read)
-	for ev := range p.bob.Events() {
-		mr, ok := ev.(app.MessageReceived)
-		if !ok {
-			continue
+	go func() { // bob's peer events are not needed: drain them
+		for range p.bob.Events() {
 		}
-		at := p.now()
+	}()
+	var version int64
+	for {
+		select {
+		case <-p.bob.Changed():
+		case <-p.stop:
+			return
+		}
+		for {
+			ch, err := p.bob.Changes(version, 4096)
+			if err != nil || len(ch) == 0 {
+				break
+			}
+			at := p.now()
+			for _, m := range ch {
+				if m.Seq > version && !m.Outgoing {
+					p.arrived(m.Text, at)
+				}
+				version = m.Version
+			}
+		}
+	}
+}
+
+// arrived records message text, read at time at.
+func (p *pair) arrived(text string, at int64) {
+	{
 		l := p.cur.Load()
-		text := mr.Message.Text
 		if l == nil || len(text) < 12 || text[:2] != l.id {
-			continue // from an earlier load
+			return // from an earlier load
 		}
 		i := 0
 		for _, c := range text[2:12] {
 			i = i*10 + int(c-'0')
 		}
 		if i >= len(l.arrived) {
-			continue
+			return
 		}
 		l.arrived[i] = at
 		l.got.Add(1)
