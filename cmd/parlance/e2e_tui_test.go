@@ -131,12 +131,13 @@ func (p *tuiProc) quit() {
 	p.t.Helper()
 	p.keys("\x03")
 	asked := false
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventTimeout)
 	for {
 		select {
 		case <-p.done:
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-p.drawn: // look again at what was drawn
+		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s did not quit on Ctrl+C", p.name)
