@@ -148,26 +148,47 @@ func peer(nick, id string, port uint16, online bool) app.Peer {
 type session struct {
 	t    *testing.T
 	in   *io.PipeWriter
-	out  *bufio.Scanner
+	out  chan string // output lines, read as they come; closed at the end
 	done chan error
 }
+
+// expectTimeout bounds a wait for output: a limit for a stuck UI, not a
+// timing assumption (the wait ends as soon as the line comes).
+const expectTimeout = 30 * time.Second
 
 func start(t *testing.T, node *fakeNode) *session {
 	return startWith(t, node, Options{})
 }
 
+// startWith runs the UI over pipes. A goroutine reads the output all the
+// time (into a buffer of lines), so the UI never blocks on a write while
+// the test waits for it to finish.
 func startWith(t *testing.T, node *fakeNode, opts Options) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	s := &session{t: t, in: inW, out: bufio.NewScanner(outR), done: make(chan error, 1)}
+	s := &session{t: t, in: inW, out: make(chan string, 100_000), done: make(chan error, 1)}
 	go func() {
 		s.done <- RunWith(context.Background(), node, inR, outW, opts)
 		outW.Close()
 	}()
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(s.out)
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			s.out <- sc.Text()
+		}
+		io.Copy(io.Discard, outR)
+	}()
 	t.Cleanup(func() {
 		inW.Close()
-		go io.Copy(io.Discard, outR)
+		go func() {
+			for range s.out { // let the reader finish
+			}
+		}()
 		<-s.done
+		<-readerDone
 	})
 	s.expect("Parlance: you are me")
 	return s
@@ -182,13 +203,21 @@ func (s *session) send(line string) {
 
 func (s *session) expect(sub string) string {
 	s.t.Helper()
-	for s.out.Scan() {
-		if strings.Contains(s.out.Text(), sub) {
-			return s.out.Text()
+	deadline := time.NewTimer(expectTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case l, ok := <-s.out:
+			if !ok {
+				s.t.Fatalf("output ended before %q", sub)
+			}
+			if strings.Contains(l, sub) {
+				return l
+			}
+		case <-deadline.C:
+			s.t.Fatalf("no %q within %v", sub, expectTimeout)
 		}
 	}
-	s.t.Fatalf("output ended before %q", sub)
-	return ""
 }
 
 func TestCommands(t *testing.T) {
