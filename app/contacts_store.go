@@ -43,6 +43,7 @@ func NewContacts(b ContactBackend) (*Contacts, error) {
 		return nil, fmt.Errorf("read contacts: %w", err)
 	}
 	maps.Copy(c.data.Pinned, pins)
+	c.data.Pinned = refold(c.data.Pinned) // pins saved under an older fold
 	for _, ct := range cs {
 		c.data.Keys[ct.Identity] = contactKey{Nickname: ct.Nickname, FirstSeen: ct.FirstSeen, Verified: ct.Verified}
 		c.seen[ct.Identity] = seenInfo{nick: ct.Nickname, nicknames: ct.Nicknames, addr: ct.LastAddr, at: ct.LastSeen, saved: ct.LastSeen}

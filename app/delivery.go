@@ -303,7 +303,7 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 		if p.Identity != "" { // the handshake proved the key
 			n.mu.Lock()
 			if st := n.reg.peers[p.Key]; st != nil {
-				n.provenLocked(st, st.Nickname, n.cfg.Now())
+				n.provenLocked(st, st.Nickname, n.cfg.Now(), true) // the user sent to it
 			}
 			n.mu.Unlock()
 		}

@@ -415,7 +415,11 @@ func (n *Node) sighting(s discovery.Sighting) {
 			addr = s.Peer.Addr.String()
 		}
 		n.cfg.Contacts.Seen(s.Peer.Identity, s.Peer.Nickname, addr, now)
-		st, what := n.reg.seen(s, now, n.cfg.Contacts.Check)
+		var claim Observation
+		st, what := n.reg.seen(s, now, func(nick, id string) Trust {
+			claim = n.cfg.Contacts.Claim(nick, id)
+			return claim.Trust
+		})
 		if st == nil {
 			n.log.Warn("peer registry full; ignoring a new peer", "nickname", s.Peer.Nickname)
 			return
@@ -434,6 +438,7 @@ func (n *Node) sighting(s discovery.Sighting) {
 			n.emit(PeerUpdated{Peer: st.Peer})
 			n.out.peerSeen(ConvOf(st.Key))
 		}
+		n.noteNameLocked(st, claim)
 	case discovery.Gone:
 		switch st, what := n.reg.gone(s); what {
 		case left:
@@ -461,27 +466,71 @@ func (n *Node) warnChangedLocked(st *peerState) {
 	n.emit(Notice{Peer: st.Key, Warning: true, Text: text})
 }
 
+// noteNameLocked tells the user, once, what is odd about a peer's name: a
+// second key using a nickname nobody is pinned to yet (a neutral note:
+// which one is "carol" is the user's choice), or a stranger using this
+// node's own nickname (a warning). Caller holds n.mu.
+func (n *Node) noteNameLocked(st *peerState, claim Observation) {
+	if claim.Contested {
+		n.emit(Notice{Peer: st.Key, Text: fmt.Sprintf(
+			"two peers use the name %s: this one is %s#%s. Neither is your %s yet: the one you message or /verify becomes it.",
+			st.Nickname, st.Nickname, st.Tag(), st.Nickname)})
+	}
+	if !st.warnedSelfName && st.Nickname != "" && wire.FoldNickname(st.Nickname) == wire.FoldNickname(n.self.Nickname) {
+		st.warnedSelfName = true
+		n.emit(Notice{Peer: st.Key, Warning: true, Text: fmt.Sprintf(
+			"%s#%s uses your own nickname: messages from it are not from you.", st.Nickname, st.Tag())})
+	}
+}
+
 // provenLocked records that a peer proved its key while using nickname
-// nick (an authenticated message or a handshake): trust on first use pins
-// the nickname to the key, and a changed nickname is taken over. Caller
-// holds n.mu.
-func (n *Node) provenLocked(st *peerState, nick string, now time.Time) {
-	if st.proven && st.Nickname == nick {
+// nick: chosen when the user sent to it (the handshake proved the key),
+// else an authenticated message arrived. Contacts decides whether that
+// pins the nickname (Choose, Observe); a changed nickname is taken over.
+// When a pin settles a nickname other peers also claimed, their trust is
+// looked at again. Caller holds n.mu.
+func (n *Node) provenLocked(st *peerState, nick string, now time.Time, chosen bool) {
+	if st.proven && st.Nickname == nick && (!chosen || st.Trust != TrustNew) {
 		return
 	}
 	st.proven = true
-	t, err := n.cfg.Contacts.Observe(nick, st.Identity, now)
+	var o Observation
+	var err error
+	if chosen {
+		o, err = n.cfg.Contacts.Choose(nick, st.Identity, now)
+	} else {
+		o, err = n.cfg.Contacts.Observe(nick, st.Identity, now)
+	}
 	if err != nil {
 		n.log.Warn("remember contact", "err", err)
 	}
-	if st.Nickname == nick && st.Trust == t {
-		return
+	if o.Pinned && o.Others {
+		n.retrustLocked(nick, st.Key)
 	}
 	renamed := st.Nickname != "" && st.Nickname != nick
-	st.Nickname, st.Trust = nick, t
+	st.Nickname, st.Trust = nick, o.Trust
 	if renamed {
 		n.emit(PeerUpdated{Peer: st.Peer})
 		n.warnChangedLocked(st)
+	}
+	n.noteNameLocked(st, o)
+}
+
+// retrustLocked asks Contacts again for the trust of the peers other than
+// except that use nickname nick (folded), after nick was pinned. It scans
+// the registry: it runs only when a pin settles a contested name, which
+// at most maxClaims keys can make.
+func (n *Node) retrustLocked(nick string, except PeerKey) {
+	fold := wire.FoldNickname(nick)
+	for _, st := range n.reg.peers {
+		if st.Key == except || wire.FoldNickname(st.Nickname) != fold {
+			continue
+		}
+		if t := n.cfg.Contacts.Check(st.Nickname, st.Identity); t != st.Trust {
+			st.Trust = t
+			n.emit(PeerUpdated{Peer: st.Peer})
+			n.warnChangedLocked(st)
+		}
 	}
 }
 
@@ -543,7 +592,9 @@ func (n *Node) receive(in transport.Inbound) {
 		return
 	}
 	if in.Identity != "" {
-		n.provenLocked(st, m.From, now)
+		n.provenLocked(st, m.From, now, false)
+	} else if isNew {
+		n.noteNameLocked(st, Observation{})
 	}
 	if isNew {
 		n.warnChangedLocked(st)

@@ -288,10 +288,14 @@ func TestSameNicknameKeptApart(t *testing.T) {
 	h.Sighting(seen(a1))
 	j1 := next(t, n.Node).(PeerJoined)
 	// Announces pin nothing: a second alice before any proof is simply
-	// another new peer, shown apart by its tag.
+	// another new peer, shown apart by its tag, with a neutral note.
 	h.Sighting(seen(a2))
-	if j2 := next(t, n.Node).(PeerJoined); j2.Peer.Trust != TrustNew {
+	j2 := next(t, n.Node).(PeerJoined)
+	if j2.Peer.Trust != TrustNew {
 		t.Errorf("second alice before any proof: %v, want new", j2.Peer.Trust)
+	}
+	if note, ok := next(t, n.Node).(Notice); !ok || note.Warning || !strings.Contains(note.Text, "two peers use the name alice") {
+		t.Errorf("want a neutral note that two peers use the name, got %#v", note)
 	}
 	if ps := n.Resolve("alice"); len(ps) != 2 {
 		t.Fatalf("Resolve(alice) = %d peers, want 2 (ambiguous)", len(ps))
@@ -299,9 +303,26 @@ func TestSameNicknameKeptApart(t *testing.T) {
 	if ps := n.Resolve("alice#" + a2.Identity[:4]); len(ps) != 1 || ps[0].Identity != a2.Identity {
 		t.Fatalf("Resolve(alice#tag) = %#v", ps)
 	}
-	// The first alice proves her key (a TLS message): alice is pinned to it.
+	// The first alice proves her key (a TLS message) but another alice
+	// was heard: nothing is pinned, nobody is "key changed".
 	n.receive(transport.Inbound{Identity: a1.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
 	n.nextMsg(t)
+	for _, p := range n.Peers() {
+		if p.Trust != TrustNew {
+			t.Errorf("after a message from one of two alices: %s is %v, want new", p.Tag(), p.Trust)
+		}
+	}
+	// The user sends to the first: she is alice now, the other is not.
+	// (Delivery calls provenLocked so once the handshake proved the key.)
+	n.mu.Lock()
+	n.provenLocked(n.reg.peers[j1.Peer.Key], "alice", time.Now(), true)
+	n.mu.Unlock()
+	if u, ok := next(t, n.Node).(PeerUpdated); !ok || u.Peer.Key != j2.Peer.Key || u.Peer.Trust != TrustChanged {
+		t.Errorf("after sending to the first alice, want the second marked key changed, got %#v", u)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != j2.Peer.Key {
+		t.Errorf("want a warning about the second alice, got %#v", w)
+	}
 	// A third alice now is flagged and warned about, in its own conversation.
 	a3 := lanPeer("alice", newID(t), "i3", 5002)
 	h.Sighting(seen(a3))
@@ -312,6 +333,48 @@ func TestSameNicknameKeptApart(t *testing.T) {
 	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning || w.Peer != j3.Peer.Key {
 		t.Errorf("want a warning about the changed key, got %#v", w)
 	}
+}
+
+// TestCyrillicLookalike: issue 11, item 4. A Cyrillic "\u0430lice" is the
+// same name as a pinned alice: key changed, warned about, ambiguous.
+func TestCyrillicLookalike(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	alice := lanPeer("alice", newID(t), "i1", 5000)
+	h.Sighting(seen(alice))
+	next(t, n.Node)
+	n.receive(transport.Inbound{Identity: alice.Identity, Message: wire.Message{From: "alice", Content: "hi", Timestamp: 1}})
+	n.nextMsg(t)
+	fake := lanPeer("\u0430lice", newID(t), "i2", 5001)
+	h.Sighting(seen(fake))
+	if j := next(t, n.Node).(PeerJoined); j.Peer.Trust != TrustChanged {
+		t.Errorf("Cyrillic look-alike of a pinned alice: %v, want key changed", j.Peer.Trust)
+	}
+	if w, ok := next(t, n.Node).(Notice); !ok || !w.Warning {
+		t.Errorf("want a warning, got %#v", w)
+	}
+	if ps := n.Resolve("alice"); len(ps) != 2 {
+		t.Errorf("Resolve(alice) = %d peers, want both", len(ps))
+	}
+}
+
+// TestStrangerUsingOwnNickname: issue 11, item 11.
+func TestStrangerUsingOwnNickname(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	me := lanPeer("Me", newID(t), "i1", 5000)
+	h.Sighting(seen(me))
+	next(t, n.Node)
+	w, ok := next(t, n.Node).(Notice)
+	if !ok || !w.Warning || !strings.Contains(w.Text, "uses your own nickname") {
+		t.Fatalf("want a warning about a peer using my nickname, got %#v", w)
+	}
+	// Once only.
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: me, Source: "lan"})
+	next(t, n.Node)
+	h.Sighting(seen(me))
+	next(t, n.Node)
+	noEvent(t, n.Node)
 }
 
 func TestOwnAnnouncesIgnored(t *testing.T) {

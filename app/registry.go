@@ -41,6 +41,9 @@ type peerState struct {
 	addrHeard time.Time
 	// proven: the peer proved its key in a TLS handshake this run.
 	proven bool
+	// warnedSelfName: the user was warned that this peer uses their own
+	// nickname.
+	warnedSelfName bool
 }
 
 // registry holds every known peer. It is not safe for concurrent use; the

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,9 +26,25 @@ const maxContactsFile = 16 << 20
 // time and not written down.
 const MaxContacts = 10_000
 
-// Contacts remembers which key first proved itself under each nickname
-// (trust on first use) and which keys the user verified. It is safe for concurrent
-// use. With an empty path it keeps everything in memory only.
+// maxClaims bounds the keys remembered as claiming one unpinned nickname.
+const maxClaims = 4
+
+// Contacts remembers which key is pinned to each nickname (trust on first
+// use) and which keys the user verified. It is safe for concurrent use.
+// With an empty path it keeps everything in memory only.
+//
+// A nickname is pinned to a key by what the user does, never by what
+// merely arrives:
+//
+//   - the user sends to the key (Choose), or verifies it (Verify);
+//   - or a message proven to come from the key arrives (Observe) while it
+//     is the only key heard using the nickname (Claim: announces and
+//     messages of this run), so a stranger messaging first as "carol"
+//     is not pinned once the real carol has announced herself.
+//
+// While two keys claim a nickname that is not pinned, both are new: the
+// UIs show them tagged and the node notes once that two peers use the
+// name. Only a pinned nickname makes another key "key changed".
 type Contacts struct {
 	path string
 	mu   sync.Mutex
@@ -38,6 +56,24 @@ type Contacts struct {
 	dirty   bool
 	flushed contactsFile        // what the backend holds
 	seen    map[string]seenInfo // last nickname, address and time, by identity
+	// claims maps an unpinned folded nickname to the keys heard using it
+	// this run (at most maxClaims each; at most MaxContacts names). It is
+	// not saved: what peers claim proves nothing.
+	claims map[string][]string
+}
+
+// Observation is what Claim, Observe and Choose found.
+type Observation struct {
+	// Trust is the key's trust as Check said before the call.
+	Trust Trust
+	// Pinned: this call pinned the nickname to the key.
+	Pinned bool
+	// Contested: this call found the key to be a second (or later) key
+	// claiming a nickname that is not pinned. It is reported once per
+	// key and nickname.
+	Contested bool
+	// Others: other keys were heard claiming the nickname.
+	Others bool
 }
 
 type contactsFile struct {
@@ -57,7 +93,7 @@ type contactKey struct {
 // OpenContacts loads the contacts file at path (a missing file is an empty
 // one). path "" keeps contacts in memory only.
 func OpenContacts(path string) (*Contacts, error) {
-	c := &Contacts{path: path, data: contactsFile{Pinned: map[string]string{}, Keys: map[string]contactKey{}}}
+	c := &Contacts{path: path, data: contactsFile{Pinned: map[string]string{}, Keys: map[string]contactKey{}}, claims: map[string][]string{}}
 	if path == "" {
 		return c, nil
 	}
@@ -80,13 +116,26 @@ func OpenContacts(path string) (*Contacts, error) {
 	if c.data.Keys == nil {
 		c.data.Keys = map[string]contactKey{}
 	}
+	c.data.Pinned = refold(c.data.Pinned)
 	return c, nil
 }
 
+// refold folds the pinned nicknames again, in case the fold changed since
+// they were written (the confusables skeleton joined it later). When two
+// pins now fold alike, the one whose old key sorts first is kept.
+func refold(pinned map[string]string) map[string]string {
+	keys := slices.Sorted(maps.Keys(pinned))
+	out := make(map[string]string, len(pinned))
+	for _, k := range keys {
+		if f := wire.FoldNickname(k); out[f] == "" {
+			out[f] = pinned[k]
+		}
+	}
+	return out
+}
+
 // Check says how far a peer seen with nickname nick and identity id (""
-// for a peer without a key) is trusted, without remembering anything: what
-// announces claim is not proof, so only Observe, called once a peer has
-// proven its key, pins a nickname.
+// for a peer without a key) is trusted, without remembering anything.
 //
 //   - a key the user verified, under its pinned nickname or a free one: verified
 //   - the key pinned to this nickname: known
@@ -115,29 +164,89 @@ func (c *Contacts) checkLocked(nick, id string) Trust {
 	}
 }
 
-// Observe records that identity id proved its key while using nickname
-// nick (trust on first use: the first key proven with a nickname is pinned
-// to it) and returns the trust as Check would have before.
-func (c *Contacts) Observe(nick, id string, now time.Time) (Trust, error) {
+// Claim records that key id was heard using nickname nick (an announce
+// or a message: not proof of anything) and returns its trust, as Check,
+// and whether it makes the nickname contested.
+func (c *Contacts) Claim(nick, id string) Observation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.checkLocked(nick, id)
+	return c.claimLocked(nick, id)
+}
+
+func (c *Contacts) claimLocked(nick, id string) Observation {
+	o := Observation{Trust: c.checkLocked(nick, id)}
+	fold := wire.FoldNickname(nick)
 	if id == "" {
-		return t, nil
+		return o
 	}
+	if _, pinned := c.data.Pinned[fold]; pinned {
+		return o
+	}
+	ids, known := c.claims[fold]
+	for _, x := range ids {
+		if x == id {
+			o.Others = len(ids) > 1
+			return o
+		}
+	}
+	o.Others = len(ids) > 0
+	if len(ids) >= maxClaims || (!known && len(c.claims) >= MaxContacts) {
+		return o
+	}
+	if c.claims == nil {
+		c.claims = map[string][]string{}
+	}
+	c.claims[fold] = append(ids, id)
+	o.Contested = len(ids) > 0
+	return o
+}
+
+// Observe records that key id proved itself (an authenticated message)
+// while using nickname nick, and pins the nickname to it if it is the
+// only key heard using it and no key is pinned to it yet.
+func (c *Contacts) Observe(nick, id string, now time.Time) (Observation, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.claimLocked(nick, id)
+	var err error
+	o.Pinned, err = c.rememberLocked(nick, id, now, !o.Others)
+	return o, err
+}
+
+// Choose records that the user sent to key id, known as nick: the
+// nickname is pinned to it unless another key is pinned already (then it
+// stays "key changed" until the user verifies it).
+func (c *Contacts) Choose(nick, id string, now time.Time) (Observation, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.claimLocked(nick, id)
+	var err error
+	o.Pinned, err = c.rememberLocked(nick, id, now, true)
+	return o, err
+}
+
+// rememberLocked writes key id down and, with pin, pins nick to it if
+// nothing is pinned to nick yet, reporting whether it did; it saves the
+// file when anything changed.
+func (c *Contacts) rememberLocked(nick, id string, now time.Time, pin bool) (pinned bool, err error) {
+	if id == "" {
+		return false, nil
+	}
+	fold := wire.FoldNickname(nick)
 	changed := false
 	if _, known := c.data.Keys[id]; !known && len(c.data.Keys) < MaxContacts {
 		c.data.Keys[id] = contactKey{Nickname: nick, FirstSeen: now}
 		changed = true
 	}
-	if _, hasPin := c.data.Pinned[wire.FoldNickname(nick)]; !hasPin && len(c.data.Pinned) < MaxContacts {
-		c.data.Pinned[wire.FoldNickname(nick)] = id
-		changed = true
+	if _, hasPin := c.data.Pinned[fold]; pin && !hasPin && len(c.data.Pinned) < MaxContacts {
+		c.data.Pinned[fold] = id
+		delete(c.claims, fold)
+		changed, pinned = true, true
 	}
 	if !changed {
-		return t, nil
+		return false, nil
 	}
-	return t, c.saveLocked()
+	return pinned, c.saveLocked()
 }
 
 // Verify records that the user compared safety codes with the peer that
@@ -154,6 +263,7 @@ func (c *Contacts) Verify(nick, id string) error {
 	key.Verified = true
 	c.data.Keys[id] = key
 	c.data.Pinned[wire.FoldNickname(nick)] = id
+	delete(c.claims, wire.FoldNickname(nick))
 	return c.saveLocked()
 }
 

@@ -34,9 +34,9 @@ func TestContactsTOFU(t *testing.T) {
 		{"al", "K1", TrustKnown},
 	}
 	for _, s := range steps {
-		got, err := c.Observe(s.nick, s.id, now)
-		if err != nil || got != s.want {
-			t.Errorf("Observe(%s, %s) = %v, %v; want %v", s.nick, s.id, got, err, s.want)
+		o, err := c.Observe(s.nick, s.id, now)
+		if got := o.Trust; err != nil || got != s.want {
+			t.Errorf("Observe(%s, %s) = %v, %v; want %v", s.nick, s.id, o.Trust, err, s.want)
 		}
 	}
 	if got := c.Check("alice", "K2"); got != TrustChanged {
@@ -82,6 +82,97 @@ func TestContactsTOFU(t *testing.T) {
 	info, err := os.Stat(path)
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("contacts file mode = %v, %v; want 0600", info.Mode(), err)
+	}
+}
+
+// TestContactsPinOnWhatTheUserDoes: issue 11, item 3. A stranger who
+// messages first as "carol" is not pinned while the real carol has been
+// heard too; sending or verifying pins; a lone key that messages is
+// pinned; nobody is "key changed" for a name not pinned.
+func TestContactsPinOnWhatTheUserDoes(t *testing.T) {
+	now := time.Now()
+	type step struct {
+		op, nick, id string // op: claim (announce), observe (message), choose (send), verify
+		want         Trust  // trust after the step, by Check
+		pinned       bool   // the step pinned the name
+		contested    bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"stranger messages first after the real carol announced", []step{
+			{"claim", "carol", "REAL", TrustNew, false, false},
+			{"observe", "carol", "FAKE", TrustNew, false, true},
+			{"claim", "carol", "REAL", TrustNew, false, false}, // no "key changed"
+			{"observe", "carol", "REAL", TrustNew, false, false},
+		}},
+		{"the user sends to the real carol: she is pinned, the stranger changed", []step{
+			{"claim", "carol", "REAL", TrustNew, false, false},
+			{"observe", "Carol", "FAKE", TrustNew, false, true},
+			{"choose", "carol", "REAL", TrustKnown, true, false},
+			{"claim", "carol", "FAKE", TrustChanged, false, false},
+		}},
+		{"verifying pins", []step{
+			{"claim", "carol", "REAL", TrustNew, false, false},
+			{"claim", "carol", "FAKE", TrustNew, false, true},
+			{"verify", "carol", "FAKE", TrustVerified, false, false},
+			{"claim", "carol", "REAL", TrustChanged, false, false},
+		}},
+		{"only one carol ever talked: pinned by her message", []step{
+			{"claim", "carol", "REAL", TrustNew, false, false},
+			{"observe", "carol", "REAL", TrustKnown, true, false},
+			{"claim", "carol", "FAKE", TrustChanged, false, false},
+		}},
+		{"sending to a second key of a pinned name does not re-pin", []step{
+			{"observe", "carol", "REAL", TrustKnown, true, false},
+			{"choose", "carol", "FAKE", TrustChanged, false, false},
+		}},
+		{"look-alike names contest each other", []step{
+			{"claim", "carol", "REAL", TrustNew, false, false},
+			{"claim", "Carol​", "FAKE", TrustNew, false, true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := OpenContacts("")
+			for i, s := range tt.steps {
+				var o Observation
+				var err error
+				switch s.op {
+				case "claim":
+					o = c.Claim(s.nick, s.id)
+				case "observe":
+					o, err = c.Observe(s.nick, s.id, now)
+				case "choose":
+					o, err = c.Choose(s.nick, s.id, now)
+				case "verify":
+					err = c.Verify(s.nick, s.id)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.Check(s.nick, s.id); got != s.want || o.Pinned != s.pinned || o.Contested != s.contested {
+					t.Errorf("step %d %s(%s, %s): trust %v pinned %v contested %v; want %v %v %v",
+						i, s.op, s.nick, s.id, got, o.Pinned, o.Contested, s.want, s.pinned, s.contested)
+				}
+			}
+		})
+	}
+}
+
+func TestContactsRefoldedOnOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ContactsFileName)
+	// Written before the confusables skeleton was part of the fold.
+	os.WriteFile(path, []byte(`{"pinned":{"b0b":"K1","tim":"K2"},"keys":{}}`), 0o600)
+	c, err := OpenContacts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ nick, id string }{{"bob", "K1"}, {"B0B", "K1"}, {"tim", "K2"}, {"tirn", "K2"}} {
+		if got := c.Check(tt.nick, tt.id); got != TrustKnown {
+			t.Errorf("Check(%s, %s) = %v, want known", tt.nick, tt.id, got)
+		}
 	}
 }
 

@@ -90,7 +90,9 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	var notes []string
 	for _, ev := range msg.events {
 		r, note, cmd := m.handleEvent(ev)
-		refresh = refresh || r
+		// A change to a listed peer that keeps its nickname keeps its
+		// place and its name: it is patched in place, at O(1).
+		refresh = refresh || (r && !m.list.patch(ev))
 		if note != "" {
 			notes = append(notes, note)
 		}
@@ -110,8 +112,9 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 		refresh = true
 	}
 	if refresh {
-		m.refreshPeers()
-		m.updatePlaceholder()
+		if cmd := m.refreshSoon(); cmd != nil {
+			cmds = append(cmds, cmd)
+		}
 	}
 	if cmd := m.notify(notes); cmd != nil {
 		cmds = append(cmds, cmd)
@@ -124,6 +127,42 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 		cmds = append(cmds, m.waitForEvents())
 	}
 	return tea.Batch(cmds...)
+}
+
+// Rebuilding the peer list (refreshPeers) costs O(n log n) in the peers
+// listed. A list of up to smallList rows is rebuilt at once; a larger one
+// at most once per listRefreshGap, so that a flood of new peers costs
+// O(1) per event plus a bounded share of the CPU, while changes to peers
+// already listed are patched in place at once (peerList.patch).
+const (
+	smallList      = 1000
+	listRefreshGap = 100 * time.Millisecond
+)
+
+// refreshListMsg asks for the peer-list rebuild that refreshSoon put off.
+type refreshListMsg struct{}
+
+// refreshSoon rebuilds the peer list now, or (for a large list rebuilt
+// less than listRefreshGap ago) schedules it.
+func (m *Model) refreshSoon() tea.Cmd {
+	since := m.now().Sub(m.lastRefresh)
+	if len(m.list.items) <= smallList || since >= listRefreshGap || since < 0 || m.tick == nil {
+		m.refreshNow()
+		return nil
+	}
+	if m.refreshPending {
+		return nil
+	}
+	m.refreshPending = true
+	return m.tick(listRefreshGap-since, func(time.Time) tea.Msg { return refreshListMsg{} })
+}
+
+// refreshNow rebuilds the peer list and what depends on it.
+func (m *Model) refreshNow() {
+	m.refreshPending = false
+	m.lastRefresh = m.now()
+	m.refreshPeers()
+	m.updatePlaceholder()
 }
 
 // handleEvent applies one event. It reports whether the peer list must be
@@ -188,10 +227,11 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		if ev.Peer != "" {
 			c = m.conv(ev.Peer, "")
 		}
+		// Text: what the nicknames in a notice hide shows, as in names.
 		if ev.Warning {
-			m.addLine(c, kindWarning, "⚠ "+ev.Text)
+			m.addLine(c, kindWarning, "⚠ "+textsafe.Text(ev.Text))
 		} else {
-			m.addLine(c, kindSystem, "· "+ev.Text)
+			m.addLine(c, kindSystem, "· "+textsafe.Text(ev.Text))
 		}
 		_, listed := m.list.index[ev.Peer]
 		return ev.Peer != "" && !listed, "", nil
@@ -212,7 +252,7 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 
 	case app.SelfChanged:
 		m.setSelf(ev.Self)
-		return false, "", nil
+		return true, "", nil // a peer may now look like the user
 
 	case app.Resync:
 		// Only peer events were dropped (messages come from the store):

@@ -134,7 +134,11 @@ type Model struct {
 	nextLocal int               // last local id given to a message being sent
 	budget    *budget           // limits of the conversations, shared by them
 	folds     map[string]string // textsafe.Fold of the nicknames in the list
-	activity  uint64            // counts uses of conversations, to find the least recent
+	// lastRefresh is when the peer list was last rebuilt; refreshPending:
+	// a rebuild is scheduled (see refreshSoon).
+	lastRefresh    time.Time
+	refreshPending bool
+	activity       uint64 // counts uses of conversations, to find the least recent
 
 	// version is the last store change read (see catchUp).
 	version     int64
@@ -293,6 +297,11 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case retryTickMsg:
 		return m, m.handleRetryTick(msg)
+	case refreshListMsg:
+		if m.refreshPending {
+			m.refreshNow()
+		}
+		return m, nil
 	}
 	// Cursor blinks and the like belong to the input.
 	var cmd tea.Cmd

@@ -679,7 +679,7 @@ func TestEscapeSequencesFromPeersAreSanitised(t *testing.T) {
 	}
 	// Message text loses its escape sequences; a nickname shows them, so
 	// that it does not pass for "mallory".
-	h.wantScreen("▸● mal<U+001B>[31mlory<U+001", ": clearscreen bell^G nul^@ c1", "notice blink",
+	h.wantScreen("▸● mal<U+001B>[31mlory<U+001", ": clearscreen bell^G nul^@ c1", "notice <U+001B>[5mblink",
 		"→ mal<U+001B>[31mlory<U+001B>]0;owned<U+0007> joined")
 	h.dontWantScreen("mallory")
 }

@@ -44,6 +44,30 @@ func TestLookAlikeNicknames(t *testing.T) {
 	h.wantScreen("alice<U+200B>: it is me, alice", "╭─ alice<U+200B>#ZWSPZWS · online")
 }
 
+// TestLookAlikesAcrossScriptsAndOwnName: issue 11, items 4 and 11. A
+// Cyrillic "\u0430lice" is tagged and marked; a peer using the user's own
+// nickname is tagged.
+func TestLookAlikesAcrossScriptsAndOwnName(t *testing.T) {
+	n := newFakeNode()
+	cyr := testPeer("\u0430lice", "cyri")
+	mimic := testPeer(n.Self().Nickname, "mimi")
+	for _, p := range []app.Peer{alice, cyr, mimic, bob} {
+		n.upsert(p)
+	}
+	h := newHarness(t, n, Options{})
+	want := map[app.PeerKey]string{
+		alice.Key: "alice#ALICALI",
+		cyr.Key:   "\u0430lice<mixed scripts>#CYRICYR",
+		mimic.Key: n.Self().Nickname + "#MIMIMIM",
+		bob.Key:   "bob",
+	}
+	for key, name := range want {
+		if it, ok := h.m.list.item(key); !ok || it.name != name {
+			t.Errorf("row of %s: %q, want %q", key, it.name, name)
+		}
+	}
+}
+
 func TestNicknameWithHashGetsATag(t *testing.T) {
 	n := newFakeNode()
 	fake := testPeer("alice#ALICALI", "fake")

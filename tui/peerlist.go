@@ -101,6 +101,36 @@ func (l *peerList) names() []string {
 	return out
 }
 
+// patch applies a peer event to the row of a listed peer whose nickname
+// it does not change (so neither its place nor its name changes), at
+// O(1), and reports whether it did; otherwise the list must be rebuilt.
+func (l *peerList) patch(ev app.Event) bool {
+	var p app.Peer
+	switch ev := ev.(type) {
+	case app.PeerJoined:
+		p = ev.Peer
+	case app.PeerUpdated:
+		p = ev.Peer
+	case app.PeerLeft:
+		p = ev.Peer
+	default:
+		return false
+	}
+	i, ok := l.index[p.Key]
+	if !ok || !l.items[i].known || l.items[i].peer.Nickname != p.Nickname {
+		return false
+	}
+	if p.Online != l.items[i].peer.Online {
+		if p.Online {
+			l.nOnline++
+		} else {
+			l.nOnline--
+		}
+	}
+	l.items[i].peer = p
+	return true
+}
+
 // online is the number of peers online.
 func (l *peerList) online() int { return l.nOnline }
 
@@ -160,8 +190,9 @@ func (m *Model) refreshPeers() {
 // nameItems gives each row its name: the nickname as textsafe.Name shows
 // it, with "#tag" when another row's nickname looks the same (equal under
 // textsafe.Fold: "alice", "Alice", "alice\u200b" and "ali\u00adce" all get
-// tags), when the nickname holds a "#" (so that it cannot pass for another
-// peer's name and tag), or when it is empty. The folded forms are cached
+// tags), when it looks like the user's own nickname, when the nickname
+// holds a "#" (so that it cannot pass for another peer's name and tag), or
+// when it is empty. The folded forms are cached
 // from one rebuild to the next, as folding costs more than the rest.
 func (m *Model) nameItems(items []peerItem) {
 	folds := make(map[string]string, len(items))
@@ -183,11 +214,14 @@ func (m *Model) nameItems(items []peerItem) {
 		count[f]++
 	}
 	m.folds = folds
+	base, _, _ := strings.Cut(m.self.Nickname, "#")
+	selfFold := textsafe.Fold(base)
 	for i := range items {
 		it := &items[i]
 		nick := it.peer.Nickname
 		it.name = textsafe.Name(nick)
-		if count[group[i]] > 1 || nick == "" || strings.Contains(nick, "#") {
+		// A peer whose name looks like the user's own is tagged too.
+		if count[group[i]] > 1 || group[i] == selfFold || nick == "" || strings.Contains(nick, "#") {
 			it.name += "#" + tagOf(it.peer)
 		}
 	}

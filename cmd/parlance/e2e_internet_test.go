@@ -69,7 +69,7 @@ func startServerCmd(t *testing.T, cmd *exec.Cmd) (url string, stop func() error)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	select {
 	case url = <-found:
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventTimeout):
 		t.Fatal("bootstrap-server did not say where it listens")
 	}
 	return url, func() error {
@@ -116,7 +116,7 @@ func TestInternetModeTwoPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	alice.expectWithin("bootstrap server: online", 40*time.Second)
+	alice.expectWithin("bootstrap server: online", 30*time.Second+eventTimeout) // the back-off may have reached 30 s
 	alice.stdin.Close()
 	if err := alice.wait(); err != nil {
 		t.Fatal(err)

@@ -48,6 +48,12 @@ func parlanceBinary(t *testing.T) string {
 	return binPath
 }
 
+// eventTimeout bounds every wait for something a program prints. The
+// tests wait for the output itself and go on the moment it comes; this is
+// only the limit for a program that is stuck, generous because the race
+// build on a busy 2-core machine can be many times slower than usual.
+const eventTimeout = 60 * time.Second
+
 // e2ePort picks a multicast port for one test, away from the default.
 func e2ePort() int { return 20000 + rand.IntN(9000) }
 
@@ -134,7 +140,7 @@ func (p *proc) send(line string) {
 // expect waits for an output line containing sub and returns it.
 func (p *proc) expect(sub string) string {
 	p.t.Helper()
-	return p.expectWithin(sub, 10*time.Second)
+	return p.expectWithin(sub, eventTimeout)
 }
 
 // expectWithin is expect with a chosen time limit.
@@ -162,7 +168,7 @@ func (p *proc) wait() error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventTimeout):
 		return fmt.Errorf("%s did not exit", p.name)
 	}
 }
@@ -218,7 +224,7 @@ func TestLineModeWithOriginalPeer(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.SetReadDeadline(time.Now().Add(eventTimeout))
 		l, _ := bufio.NewReader(c).ReadString('\n')
 		got <- l
 	}()
@@ -233,7 +239,7 @@ func TestLineModeWithOriginalPeer(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil || m.From != "alice" || m.Content != "hello original" || m.Timestamp == 0 {
 			t.Fatalf("original peer got %q (%v)", l, err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventTimeout):
 		t.Fatal("original peer received nothing")
 	}
 

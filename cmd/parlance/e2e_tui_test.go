@@ -24,6 +24,9 @@ type tuiProc struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan struct{}
+	// drawn is signalled (without blocking) whenever output arrives, so
+	// that waitFor wakes on output rather than polling on a timer.
+	drawn chan struct{}
 }
 
 func startTUI(t *testing.T, nick string, mcastPort int) *tuiProc {
@@ -38,7 +41,7 @@ func startTUI(t *testing.T, nick string, mcastPort int) *tuiProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tuiProc{t: t, name: nick, cmd: cmd, tty: tty, done: make(chan struct{})}
+	p := &tuiProc{t: t, name: nick, cmd: cmd, tty: tty, done: make(chan struct{}), drawn: make(chan struct{}, 1)}
 	go func() {
 		defer close(p.done)
 		buf := make([]byte, 32<<10)
@@ -47,6 +50,10 @@ func startTUI(t *testing.T, nick string, mcastPort int) *tuiProc {
 			p.mu.Lock()
 			p.out.Write(buf[:n])
 			p.mu.Unlock()
+			select {
+			case p.drawn <- struct{}{}:
+			default:
+			}
 			if err != nil {
 				return
 			}
@@ -76,27 +83,38 @@ func (p *tuiProc) text() string {
 
 func (p *tuiProc) waitFor(sub string) {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(p.text(), sub) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !p.waitUntil(func(text string) bool { return strings.Contains(text, sub) }) {
+		p.t.Fatalf("%s's screen never showed %q", p.name, sub)
 	}
-	p.t.Fatalf("%s's screen never showed %q", p.name, sub)
 }
 
 func (p *tuiProc) waitForRE(expr string) {
 	p.t.Helper()
 	re := regexp.MustCompile(expr)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if re.MatchString(p.text()) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !p.waitUntil(re.MatchString) {
+		p.t.Fatalf("%s's screen never matched %q", p.name, expr)
 	}
-	p.t.Fatalf("%s's screen never matched %q", p.name, expr)
+}
+
+// waitUntil waits until what was drawn satisfies ok, checking again each
+// time output arrives, for at most eventTimeout (a limit for a stuck
+// program, not a timing assumption). It reports false if the time ran out
+// or the program ended first.
+func (p *tuiProc) waitUntil(ok func(text string) bool) bool {
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for {
+		if ok(p.text()) {
+			return true
+		}
+		select {
+		case <-p.drawn:
+		case <-p.done:
+			return ok(p.text())
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 func (p *tuiProc) keys(s string) {
@@ -113,12 +131,13 @@ func (p *tuiProc) quit() {
 	p.t.Helper()
 	p.keys("\x03")
 	asked := false
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventTimeout)
 	for {
 		select {
 		case <-p.done:
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-p.drawn: // look again at what was drawn
+		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s did not quit on Ctrl+C", p.name)

@@ -504,6 +504,7 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			AnnounceInterval: cfg.AnnounceInterval(),
 			PeerTimeout:      cfg.PeerTimeout(),
 			Self:             self,
+			Identity:         id,
 			Logger:           logger.With("part", "lan"),
 		})
 		if err != nil {

@@ -138,6 +138,10 @@ func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
 // Load reads an identity from a PEM (PKCS #8) key file. The file must not be
 // readable or writable by group or others.
 func Load(path string) (*Identity, error) {
+	// The file type before opening: opening a named pipe would block.
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is a %s, not a key file; move it away to make a new identity", ErrKeyFile, path, fileKind(info.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -150,11 +154,12 @@ func Load(path string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: stat %s: %v", ErrKeyFile, path, err)
 	}
+	// The file type first: a directory's mode says nothing about a key.
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is a %s, not a key file; move it away to make a new identity", ErrKeyFile, path, fileKind(info.Mode()))
+	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %04o and is open to other users; run: chmod 600 %s (and consider the key compromised if others could read it)", ErrKeyFile, path, perm, path)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file; move it away to make a new identity", ErrKeyFile, path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
@@ -176,6 +181,21 @@ func Load(path string) (*Identity, error) {
 		return nil, fmt.Errorf("%w: %s holds a %T, not an Ed25519 key; move it away to start with a new identity", ErrKeyFile, path, key)
 	}
 	return FromPrivateKey(priv), nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // Save writes the identity to path with mode 0600. It refuses to overwrite

@@ -3,9 +3,11 @@ package identity
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -39,7 +41,10 @@ func TestKeyFileProblems(t *testing.T) {
 			os.WriteFile(path, b[:len(b)/2], 0o600)
 		}, "corrupt"},
 		{"empty (a crash before the first write)", func(t *testing.T, path string) { os.WriteFile(path, nil, 0o600) }, "corrupt"},
-		{"a directory", func(t *testing.T, path string) { os.Remove(path); os.Mkdir(path, 0o700) }, "not a regular file"},
+		{"a directory", func(t *testing.T, path string) { os.Remove(path); os.Mkdir(path, 0o700) }, "is a directory, not a key file"},
+		// Issue 11, item 12: the type is told, not "chmod 600".
+		{"a directory open to others", func(t *testing.T, path string) { os.Remove(path); os.Mkdir(path, 0o755) }, "is a directory, not a key file"},
+		{"a named pipe", func(t *testing.T, path string) { os.Remove(path); syscall.Mkfifo(path, 0o644) }, "is a named pipe, not a key file"},
 		{"huge", func(t *testing.T, path string) { os.WriteFile(path, make([]byte, 1<<20), 0o600) }, "not a key file"},
 		{"bad der", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)
@@ -53,17 +58,27 @@ func TestKeyFileProblems(t *testing.T) {
 			}
 			path := filepath.Join(dir, KeyFileName)
 			tt.prepare(t, path)
-			before, _ := os.ReadFile(path)
+			before := readRegular(path)
 			_, _, err := LoadOrCreate(dir)
 			if !errors.Is(err, ErrKeyFile) || !strings.Contains(err.Error(), tt.wantIn) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("error = %v; want ErrKeyFile naming the file and %q", err, tt.wantIn)
 			}
-			after, _ := os.ReadFile(path)
-			if string(after) != string(before) {
+			if after := readRegular(path); after != before {
 				t.Fatal("an unusable key file was replaced")
 			}
 		})
 	}
+}
+
+// readRegular reads path if it is a regular file (reading a named pipe
+// would block), else returns its type.
+func readRegular(path string) string {
+	info, err := os.Stat(path)
+	if err != nil || !info.Mode().IsRegular() {
+		return fmt.Sprint(info.Mode().Type(), err)
+	}
+	b, _ := os.ReadFile(path)
+	return string(b)
 }
 
 func TestIDForms(t *testing.T) {

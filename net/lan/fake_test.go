@@ -58,8 +58,12 @@ func (s *fakeSender) Send(b []byte, deadline time.Time) error {
 	return nil
 }
 
-func (s *fakeSender) Close() error   { return nil }
-func (s *fakeSender) String() string { return "fake0" }
+func (s *fakeSender) Close() error       { return nil }
+func (s *fakeSender) String() string     { return "fake0" }
+func (s *fakeSender) Source() netip.Addr { return fakeOwnAddr }
+
+// fakeOwnAddr is the address a fake node sends from.
+var fakeOwnAddr = netip.MustParseAddr("192.0.2.1")
 
 func (s *fakeSender) all() []wire.Datagram {
 	s.mu.Lock()

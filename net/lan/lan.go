@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/wire"
 )
@@ -79,8 +80,15 @@ type Config struct {
 	LikeOriginal bool
 	// Self is what this node announces. An empty Instance is replaced by
 	// a random one (it is how a node recognises its own announces).
-	Self   discovery.Self
-	Logger *slog.Logger
+	Self discovery.Self
+	// Identity, when set, signs every announce and goodbye (see
+	// verify.go); Self.Identity must be its ID. Without it datagrams go
+	// unsigned, as before signing existed.
+	Identity *identity.Identity
+	// SignatureWindow is how far a signed datagram's time may be from
+	// this node's clock (default DefaultSignatureWindow).
+	SignatureWindow time.Duration
+	Logger          *slog.Logger
 }
 
 // withDefaults fills in zero values and checks the rest.
@@ -105,6 +113,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SignatureWindow <= 0 {
+		c.SignatureWindow = DefaultSignatureWindow
+	}
+	if c.Identity != nil && c.Self.Identity != c.Identity.ID().String() {
+		return c, fmt.Errorf("announced identity %q is not the signing key's %s", c.Self.Identity, c.Identity.ID())
 	}
 	if c.Self.Instance == "" {
 		c.Self.Instance = randomInstance()
@@ -135,6 +149,9 @@ type sender interface {
 	Send(b []byte, deadline time.Time) error
 	Close() error
 	String() string // the interface, for logs
+	// Source is the address datagrams leave from (what receivers see as
+	// their source, and what signatures cover); invalid when unknown.
+	Source() netip.Addr
 }
 
 // Discovery announces this node and reports the peers it hears. It
@@ -147,6 +164,11 @@ type Discovery struct {
 
 	mu       sync.Mutex
 	nickname string
+
+	// limiter bounds signature checks and refused logs datagrams the
+	// checks refused (rate-limited); only the reader uses them.
+	limiter *verifyLimiter
+	refused *ratelog.Limiter
 
 	renamed   chan struct{} // a SetNickname waits to be announced
 	ran       atomic.Bool
@@ -169,12 +191,15 @@ func New(cfg Config) (*Discovery, error) {
 
 // newDiscovery builds a Discovery on given sockets; cfg has its defaults.
 func newDiscovery(cfg Config, recv receiver, senders []sender) *Discovery {
+	log := cfg.Logger.With("component", "lan")
 	return &Discovery{
 		cfg:      cfg,
-		log:      cfg.Logger.With("component", "lan"),
+		log:      log,
 		recv:     recv,
 		senders:  senders,
 		nickname: cfg.Self.Nickname,
+		limiter:  newVerifyLimiter(),
+		refused:  ratelog.New(log, slog.LevelInfo, ratelog.DefaultEvery),
 		renamed:  make(chan struct{}, 1),
 	}
 }
@@ -327,14 +352,24 @@ func (d *Discovery) sayGoodbye() {
 	}, goodbyeTimeout)
 }
 
+// send sends dg on every interface; with an identity key, each copy is
+// signed for the address it leaves from.
 func (d *Discovery) send(dg wire.Datagram, timeout time.Duration) {
-	b, err := dg.Marshal()
-	if err != nil {
-		d.log.Error("encode datagram", "type", dg.Type, "err", err)
-		return
-	}
-	deadline := time.Now().Add(timeout)
+	now := time.Now()
+	deadline := now.Add(timeout)
+	var b []byte
 	for _, s := range d.senders {
+		if d.cfg.Identity != nil {
+			dg.Sign(d.cfg.Identity.PrivateKey(), s.Source(), now)
+			b = nil
+		}
+		if b == nil {
+			var err error
+			if b, err = dg.Marshal(); err != nil {
+				d.log.Error("encode datagram", "type", dg.Type, "err", err)
+				return
+			}
+		}
 		if err := s.Send(b, deadline); err != nil {
 			d.log.Warn("send datagram", "type", dg.Type, "interface", s.String(), "err", err)
 		}
@@ -346,7 +381,7 @@ func (d *Discovery) readLoop(ctx context.Context, h discovery.Handler, kick chan
 	// One byte over the limit, so an oversized datagram shows as such
 	// (an IPv4 UDP payload can't reach it anyway).
 	buf := make([]byte, wire.MaxDatagram+1)
-	known := newPeerSet(MaxKnownPeers, d.cfg.PeerTimeout)
+	known := d.newKnownSet()
 	// One Warn a minute, the rest at Debug: a noisy network can't flood
 	// the log.
 	drops := ratelog.New(d.log, slog.LevelWarn, ratelog.DefaultEvery)
@@ -375,9 +410,16 @@ func (d *Discovery) readLoop(ctx context.Context, h discovery.Handler, kick chan
 	}
 }
 
+// newKnownSet makes the set of peers heard lately: a peer heard signed is
+// remembered for as long as a replay of its datagrams could pass.
+func (d *Discovery) newKnownSet() *peerSet {
+	return newPeerSet(MaxKnownPeers, d.cfg.PeerTimeout, d.cfg.PeerTimeout+2*d.cfg.SignatureWindow)
+}
+
 // handle reports one valid datagram from src to h, and asks for a
 // re-announce when it comes from a peer not known. A goodbye counts only
-// from the IP and instance of the peer's last announce.
+// from the IP and instance of the peer's last announce. Signed datagrams
+// are checked first (checkSignature).
 func (d *Discovery) handle(dg wire.Datagram, src netip.Addr, now time.Time, known *peerSet, h discovery.Handler, kick chan<- struct{}) {
 	if dg.Instance != "" && dg.Instance == d.cfg.Self.Instance {
 		return // our own, looped back
@@ -391,7 +433,17 @@ func (d *Discovery) handle(dg wire.Datagram, src netip.Addr, now time.Time, know
 		Identity: dg.Identity,
 		Instance: dg.Instance,
 	}
-	key := keyOf(peer, src)
+	key := keyOf(peer, src, 0, "")
+	if dg.Identity != "" {
+		last, hasLast := known.get(key.id)
+		switch v, why := d.checkSignature(dg, src, now, last, hasLast); v {
+		case rejected, throttled:
+			d.refused.Log("ignored datagram", "why", why, "peer", key.id, "from", src)
+			return
+		case accepted:
+			key.signedMs, key.signature = dg.Time, dg.Signature
+		}
+	}
 	switch dg.Type {
 	case wire.TypeAnnounce:
 		peer.Addr = netip.AddrPortFrom(src, dg.TCPPort)

@@ -17,7 +17,7 @@ var (
 // pk is the key of a Parlance peer with identity id, run as instance inst,
 // heard from ip.
 func pk(id, inst string, ip netip.Addr) peerKey {
-	return keyOf(discovery.Peer{Nickname: "n", Identity: id, Instance: inst}, ip)
+	return keyOf(discovery.Peer{Nickname: "n", Identity: id, Instance: inst}, ip, 0, "")
 }
 
 func TestKeyOf(t *testing.T) {
@@ -26,13 +26,13 @@ func TestKeyOf(t *testing.T) {
 		peer discovery.Peer
 		want peerKey
 	}{
-		{"identity", discovery.Peer{Nickname: "alice", Identity: "ID", Instance: "i1"}, peerKey{"id:ID", "i1", ipA}},
-		{"original", discovery.Peer{Nickname: "bob"}, peerKey{"orig:bob@192.0.2.1", "", ipA}},
-		{"keyless Parlance peer", discovery.Peer{Nickname: "bob", Instance: "i2"}, peerKey{"orig:bob@192.0.2.1", "i2", ipA}},
+		{"identity", discovery.Peer{Nickname: "alice", Identity: "ID", Instance: "i1"}, peerKey{id: "id:ID", instance: "i1", ip: ipA}},
+		{"original", discovery.Peer{Nickname: "bob"}, peerKey{id: "orig:bob@192.0.2.1", instance: "", ip: ipA}},
+		{"keyless Parlance peer", discovery.Peer{Nickname: "bob", Instance: "i2"}, peerKey{id: "orig:bob@192.0.2.1", instance: "i2", ip: ipA}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := keyOf(tc.peer, ipA); got != tc.want {
+			if got := keyOf(tc.peer, ipA, 0, ""); got != tc.want {
 				t.Errorf("keyOf = %+v, want %+v", got, tc.want)
 			}
 		})
@@ -41,7 +41,7 @@ func TestKeyOf(t *testing.T) {
 
 func TestPeerSet(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	s := newPeerSet(3, 15*time.Second)
+	s := newPeerSet(3, 15*time.Second, 0)
 	steps := []struct {
 		at  time.Duration
 		op  string // "seen" or "goodbye"
@@ -81,7 +81,7 @@ func TestPeerSet(t *testing.T) {
 // fullPruneGap.
 func TestPeerSetFull(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	s := newPeerSet(3, 10*time.Second)
+	s := newPeerSet(3, 10*time.Second, 0)
 	for i := range 3 {
 		s.seen(pk(fmt.Sprint("p", i), "1", ipA), t0)
 	}
@@ -118,7 +118,7 @@ func TestPeerSetFull(t *testing.T) {
 
 func TestPeerSetPrunesExpired(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	s := newPeerSet(100, time.Second)
+	s := newPeerSet(100, time.Second, 0)
 	for i := range 50 {
 		s.seen(pk(fmt.Sprint("p", i), "1", ipA), t0)
 	}

@@ -184,6 +184,7 @@ func (r *udpReceiver) Close() error { return r.conn.Close() }
 type udpSender struct {
 	name string
 	conn *net.UDPConn
+	src  netip.Addr // the interface's address, or invalid
 	dst  netip.AddrPort
 }
 
@@ -206,7 +207,7 @@ func newUDPSender(it iface, group netip.Addr, port uint16) (*udpSender, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("set multicast options on %s: %w", it.Name, err)
 	}
-	return &udpSender{name: it.Name, conn: conn, dst: netip.AddrPortFrom(group, port)}, nil
+	return &udpSender{name: it.Name, conn: conn, src: it.Addr, dst: netip.AddrPortFrom(group, port)}, nil
 }
 
 func (s *udpSender) Send(b []byte, deadline time.Time) error {
@@ -219,5 +220,7 @@ func (s *udpSender) Send(b []byte, deadline time.Time) error {
 
 func (s *udpSender) Close() error   { return s.conn.Close() }
 func (s *udpSender) String() string { return s.name }
+
+func (s *udpSender) Source() netip.Addr { return s.src }
 
 func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

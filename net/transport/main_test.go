@@ -21,7 +21,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // waitFor bounds every wait in these tests.
-const waitFor = 5 * time.Second
+const waitFor = 30 * time.Second
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 

@@ -19,7 +19,9 @@ func TestRedialAfterPeerClosed(t *testing.T) {
 			name = "tls"
 		}
 		t.Run(name, func(t *testing.T) {
-			cfg := Config{IdleTimeout: 100 * time.Millisecond}
+			// Short, but long enough that a loaded machine delivers the
+			// message before the idle timeout closes the connection.
+			cfg := Config{IdleTimeout: time.Second}
 			if keyed {
 				cfg.Identity = newID(t)
 			}

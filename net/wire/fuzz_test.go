@@ -22,6 +22,8 @@ func FuzzParseDatagram(f *testing.F) {
 		`{"type":"announce","nickname":"a\u0000","tcp_port":1}`,
 		`{"type":"hello"}`,
 		`{"TYPE":"announce","Nickname":"a","TCP_PORT":1}`,
+		`{"type":"announce","nickname":"a","nickname":"b","tcp_port":1}`,
+		`{"type":"announce","nickname":"a","tcp_port":1,"identity":"X","time_ms":1,"public_key":"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=","signature":"` + strings.Repeat("A", 86) + `=="}`,
 		`[]`,
 		``,
 		`hello`,
@@ -62,6 +64,8 @@ func FuzzParseMessage(f *testing.F) {
 		`{"from":"alice","content":"x"}`,
 		`{"from":"alice","content":"x","timestamp":"1"}`,
 		`{"from":"alice","FROM":"bob","content":"x","timestamp":1}`,
+		`{"from":"x","from":"alice","content":"x","timestamp":1}`,
+		`{"from":"x","\u0066rom":"alice","content":"x","timestamp":1}`,
 		`{"from":"` + strings.Repeat("a", 40) + `","content":"x","timestamp":1}`,
 		"\n",
 		``,
@@ -90,6 +94,31 @@ func FuzzParseMessage(f *testing.F) {
 		}
 		if back != m {
 			t.Fatalf("round trip changed %+v into %+v (via %q)", m, back, line)
+		}
+	})
+}
+
+// FuzzFoldNickname: the fold (with the UTS #39 confusables skeleton)
+// never panics, a folded name folds to itself, and swapping a Latin
+// letter for its Cyrillic look-alike changes nothing.
+func FuzzFoldNickname(f *testing.F) {
+	for _, s := range []string{"alice", "Alice\u200b", "\u0430lice", "b0b", "%m|", "ǅ", "ﬁsh", "straße", "e\u0301", "\xff"} {
+		f.Add(s)
+	}
+	lookalike := strings.NewReplacer("a", "\u0430", "e", "\u0435", "o", "\u043e", "p", "\u0440", "c", "\u0441", "x", "\u0445")
+	f.Fuzz(func(t *testing.T, s string) {
+		fs := FoldNickname(s)
+		if slow := foldSlow(s); slow != fs {
+			t.Fatalf("FoldNickname(%q) = %q, but the general path gives %q", s, fs, slow)
+		}
+		if again := FoldNickname(fs); again != fs {
+			t.Fatalf("FoldNickname(%q) = %q, but that folds to %q", s, fs, again)
+		}
+		if strings.ContainsAny(s, "\u0300\u0301\u0302\u0303\u0304\u0306\u0307\u0308\u030a\u030b\u030c\u0327\u0328") {
+			return // combining marks may join the letters around them
+		}
+		if alike := lookalike.Replace(s); FoldNickname(alike) != fs {
+			t.Fatalf("FoldNickname(%q) = %q, but its look-alike %q folds to %q", s, fs, alike, FoldNickname(alike))
 		}
 	})
 }

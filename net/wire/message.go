@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -53,29 +52,30 @@ func (m Message) AppendLine(buf []byte) ([]byte, error) {
 
 // ParseMessage decodes one message line. The trailing "\n" or "\r\n" may be
 // present or not. Like the original, it rejects a missing or non-integer
-// timestamp and keeps unknown fields out of the way.
+// timestamp and a field given twice, matches field names exactly (so
+// "FROM" is an unknown field) and ignores unknown fields.
 func ParseMessage(line []byte) (Message, error) {
 	if len(line) > MaxLine {
 		return Message{}, fmt.Errorf("line of %d bytes is over the %d byte limit", len(line), MaxLine)
 	}
-	var raw struct {
-		From      *string `json:"from"`
-		Content   *string `json:"content"`
-		Timestamp *int64  `json:"timestamp"`
-		ID        string  `json:"id"`
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(line), &raw); err != nil {
+	var m Message
+	present, err := decodeObject(bytes.TrimSpace(line), []field{
+		{name: "from", set: stringInto(&m.From)},
+		{name: "content", set: stringInto(&m.Content)},
+		{name: "timestamp", set: func(v []byte) (err error) { m.Timestamp, err = jsonInt(v, 64); return err }},
+		{name: "id", nullable: true, set: stringInto(&m.ID)},
+	})
+	if err != nil {
 		return Message{}, fmt.Errorf("parse message: %w", err)
 	}
 	switch {
-	case raw.From == nil:
+	case present&1 == 0:
 		return Message{}, errors.New("message without from")
-	case raw.Content == nil:
+	case present&2 == 0:
 		return Message{}, errors.New("message without content")
-	case raw.Timestamp == nil:
+	case present&4 == 0:
 		return Message{}, errors.New("message without timestamp")
 	}
-	m := Message{From: *raw.From, Content: *raw.Content, Timestamp: *raw.Timestamp, ID: raw.ID}
 	if err := m.validate(); err != nil {
 		return Message{}, err
 	}

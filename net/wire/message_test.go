@@ -35,7 +35,7 @@ func TestParseMessage(t *testing.T) {
 
 		// What the original drops.
 		{"missing timestamp", `{"from":"alice","content":"x"}`, Message{}, "message without timestamp"},
-		{"null timestamp", `{"from":"alice","content":"x","timestamp":null}`, Message{}, "message without timestamp"},
+		{"null timestamp", `{"from":"alice","content":"x","timestamp":null}`, Message{}, "field timestamp"},
 		{"float timestamp", `{"from":"alice","content":"x","timestamp":1699123456.5}`, Message{}, "parse message"},
 		{"float timestamp .0", `{"from":"alice","content":"x","timestamp":1699123456.0}`, Message{}, "parse message"},
 		{"exponent timestamp", `{"from":"alice","content":"x","timestamp":1e9}`, Message{}, "parse message"},
@@ -48,7 +48,7 @@ func TestParseMessage(t *testing.T) {
 		{"array", `["alice","x",1]`, Message{}, "parse message"},
 		{"two objects", `{"from":"a","content":"x","timestamp":1}{"from":"b","content":"y","timestamp":2}`, Message{}, "parse message"},
 		{"missing from", `{"content":"x","timestamp":1}`, Message{}, "message without from"},
-		{"null from", `{"from":null,"content":"x","timestamp":1}`, Message{}, "message without from"},
+		{"null from", `{"from":null,"content":"x","timestamp":1}`, Message{}, "field from"},
 		{"missing content", `{"from":"alice","timestamp":1}`, Message{}, "message without content"},
 		{"content not a string", `{"from":"alice","content":5,"timestamp":1}`, Message{}, "parse message"},
 		{"from invalid", `{"from":" alice","content":"x","timestamp":1}`, Message{}, "message from: invalid nickname"},

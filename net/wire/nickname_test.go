@@ -58,7 +58,7 @@ func TestValidateNickname(t *testing.T) {
 }
 
 func TestFoldNickname(t *testing.T) {
-	same := []string{"alice", "Alice", "ALICE", "alice\u200b", "ali\u00adce", "\u2066alice\u2069", "ａｌｉｃｅ", "alice\ufeff"}
+	same := []string{"alice", "Alice", "ALICE", "alice\u200b", "ali\u00adce", "\u2066alice\u2069", "ａｌｉｃｅ", "alice\ufeff", "\u0430lice", "alic\u0435", "a1ice"}
 	for _, s := range same {
 		if got := FoldNickname(s); got != "alice" {
 			t.Errorf("FoldNickname(%q) = %q, want alice", s, got)

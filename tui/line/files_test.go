@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/net/filexfer"
@@ -46,10 +47,16 @@ func (f *filesNode) Transfers() []filexfer.Transfer {
 // next returns the next output line.
 func (s *session) next() string {
 	s.t.Helper()
-	if !s.out.Scan() {
-		s.t.Fatal("output ended")
+	select {
+	case l, ok := <-s.out:
+		if !ok {
+			s.t.Fatal("output ended")
+		}
+		return l
+	case <-time.After(expectTimeout):
+		s.t.Fatalf("no output within %v", expectTimeout)
+		return ""
 	}
-	return s.out.Text()
 }
 
 func TestFileEventsAndCommands(t *testing.T) {

@@ -71,6 +71,9 @@ type UI struct {
 	ignored *ignore.List // /ignore
 
 	xfer filexfer.Throttle // transfer progress lines, at most one a second each (files.go)
+	// names knows which nicknames are shared, to tag them; the event
+	// loop's goroutine owns it.
+	names *nameIndex
 }
 
 // changesBatch is how many store changes are read at a time.
@@ -97,7 +100,9 @@ func Run(ctx context.Context, node Node, in io.Reader, out io.Writer) error {
 // When a message could not be sent (the node refused it), it returns an
 // error wrapping ErrSendFailed.
 func RunWith(ctx context.Context, node Node, in io.Reader, out io.Writer, opts Options) error {
-	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New(), pendingOut: map[string]bool{}, xfer: filexfer.Throttle{Every: time.Second}}
+	u := &UI{node: node, out: out, now: time.Now, ignored: ignore.New(), pendingOut: map[string]bool{}, xfer: filexfer.Throttle{Every: time.Second}, names: newNameIndex()}
+	u.names.setSelf(node.Self().Nickname)
+	u.names.rebuild(node.Peers())
 	v, err := node.LastVersion()
 	if err != nil {
 		return fmt.Errorf("read the message store: %w", err)
@@ -384,7 +389,7 @@ func (u *UI) change(m app.Message) {
 	case isNew && !m.Outgoing && u.ignored.Drop(app.PeerKey(m.Peer)):
 		// counted by the ignore list; never printed
 	case isNew && !m.Outgoing:
-		u.printf("[%s] %s: %s", m.Sent.Local().Format("15:04:05"), u.nameOf(m), textsafe.Line(m.Text))
+		u.printf("[%s] %s: %s%s", m.At.Local().Format("15:04:05"), u.nameOf(m), textsafe.Line(m.Text), senderTime(m.Sent, m.At))
 	case m.Outgoing:
 		queued, ok := u.pendingOut[m.ID]
 		if !ok {
@@ -544,13 +549,13 @@ func (u *UI) resend(name string) {
 	u.printf("* %d failed message(s) queued again", n)
 }
 
-// name shows a peer's nickname, with its tag when another known peer has
-// the same nickname.
+// name shows a peer's nickname, with its tag when another known peer's
+// nickname looks the same (or it looks like the user's own, or holds a
+// "#", or is empty). It costs O(1): the name index is kept up to date
+// from the events rather than rebuilt from node.Peers().
 func (u *UI) name(p app.Peer) string {
-	for _, q := range u.node.Peers() {
-		if q.Key != p.Key && textsafe.Fold(q.Nickname) == textsafe.Fold(p.Nickname) {
-			return textsafe.Name(p.Nickname) + "#" + p.Tag()
-		}
+	if u.names.needsTag(p.Key, p.Nickname) {
+		return textsafe.Name(p.Nickname) + "#" + p.Tag()
 	}
 	return textsafe.Name(p.Nickname)
 }
@@ -632,6 +637,7 @@ func (u *UI) help() {
 func (u *UI) event(e app.Event) {
 	switch e := e.(type) {
 	case app.PeerJoined:
+		u.names.set(e.Peer.Key, e.Peer.Nickname)
 		mark := ""
 		if e.Peer.Original() {
 			mark = ", unencrypted"
@@ -642,20 +648,25 @@ func (u *UI) event(e app.Event) {
 	case app.PeerLeft:
 		u.printf("* %s left (%s)", u.name(e.Peer), e.Reason)
 	case app.PeerUpdated:
+		u.names.set(e.Peer.Key, e.Peer.Nickname)
 		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust.Label())
 	case app.Notice:
+		// Text, not Line: what the nicknames in a notice hide shows
+		// ("<U+2062>"), as in names.
 		if e.Warning {
-			u.printf("! warning: %s", textsafe.Line(e.Text))
+			u.printf("! warning: %s", textsafe.Text(e.Text))
 		} else {
-			u.printf("* %s", textsafe.Line(e.Text))
+			u.printf("* %s", textsafe.Text(e.Text))
 		}
 	case app.SelfChanged:
-		u.printf("* you are now %s", e.Self.Nickname)
+		u.names.setSelf(e.Self.Nickname)
+		u.printf("* you are now %s", textsafe.Name(e.Self.Nickname))
 	case app.SourceState:
 		u.printf("* bootstrap server: %s", stateText(e.State))
 	case app.TransferChanged:
 		u.transferEvent(e)
 	case app.Resync:
+		u.names.rebuild(u.node.Peers())
 		u.printf("! warning: output fell behind and %d peer events were dropped (no message was); /peers shows the current state", e.Dropped)
 	default:
 		u.groupEvent(e)
@@ -740,4 +751,98 @@ func (u *UI) ignore(c command.Command) {
 	} else {
 		u.printf("error: %s is not ignored", u.name(p))
 	}
+}
+
+// Times a message's sender claims (Message.Sent) are shown only when they
+// are plausible, and then only when they differ from the arrival time by
+// more than clockSlack.
+const (
+	clockSlack    = time.Minute
+	plausibleSkew = 24 * time.Hour
+)
+
+// senderTime is what is said of the time the sender claims, after the
+// arrival time: nothing when the clocks agree (within clockSlack) or the
+// claim is implausible (more than a day off, as a forged max-int64 or
+// negative timestamp is), else the sender's time and how far off it is.
+func senderTime(sent, at time.Time) string {
+	skew := sent.Sub(at)
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew <= clockSlack || skew > plausibleSkew || sent.Before(at.Add(-plausibleSkew)) || sent.After(at.Add(plausibleSkew)) {
+		return ""
+	}
+	dir := "behind"
+	if sent.After(at) {
+		dir = "ahead"
+	}
+	return fmt.Sprintf("  (sent %s by their clock, %s %s)", sent.Local().Format("15:04:05"), skew.Round(time.Second), dir)
+}
+
+// nameIndex knows, for every peer the UI has heard of, the folded form of
+// its nickname (textsafe.Fold) and how many peers share each, so that
+// deciding whether a name needs its tag costs O(1) instead of a copy of
+// every known peer. It is fed by the events; a Resync rebuilds it, and so
+// does growing past maxIndexed (peers the node forgot are never
+// reported one by one), which keeps it bounded at amortised O(1) a peer.
+type nameIndex struct {
+	peers    map[app.PeerKey]indexed
+	count    map[string]int // peers per folded nickname
+	selfFold string
+}
+
+type indexed struct{ nick, fold string }
+
+// maxIndexed bounds the index; past it the index is rebuilt from the
+// node's peers.
+const maxIndexed = 2 * app.MaxPeers
+
+func newNameIndex() *nameIndex {
+	return &nameIndex{peers: map[app.PeerKey]indexed{}, count: map[string]int{}}
+}
+
+// foldName is the form names are grouped by: "alice#x" is grouped with
+// "alice", as it looks like her name with a tag.
+func foldName(nick string) string {
+	base, _, _ := strings.Cut(nick, "#")
+	return textsafe.Fold(base)
+}
+
+func (x *nameIndex) setSelf(nick string) { x.selfFold = foldName(nick) }
+
+// set records that the peer with key is called nick.
+func (x *nameIndex) set(key app.PeerKey, nick string) {
+	old, ok := x.peers[key]
+	if ok && old.nick == nick {
+		return
+	}
+	if !ok && len(x.peers) >= maxIndexed {
+		x.peers, x.count = map[app.PeerKey]indexed{}, map[string]int{}
+	}
+	if ok {
+		if x.count[old.fold]--; x.count[old.fold] <= 0 {
+			delete(x.count, old.fold)
+		}
+	}
+	f := foldName(nick)
+	x.peers[key] = indexed{nick: nick, fold: f}
+	x.count[f]++
+}
+
+// rebuild starts again from the node's list of peers.
+func (x *nameIndex) rebuild(peers []app.Peer) {
+	x.peers, x.count = make(map[app.PeerKey]indexed, len(peers)), make(map[string]int, len(peers))
+	for _, p := range peers {
+		x.set(p.Key, p.Nickname)
+	}
+}
+
+// needsTag reports whether the peer with key, called nick, must be shown
+// with its tag: another known peer's nickname looks the same, it looks
+// like the user's own, it holds a "#" or it is empty.
+func (x *nameIndex) needsTag(key app.PeerKey, nick string) bool {
+	x.set(key, nick)
+	f := x.peers[key].fold
+	return x.count[f] > 1 || f == x.selfFold || nick == "" || strings.Contains(nick, "#")
 }

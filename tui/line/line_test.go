@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -147,26 +148,47 @@ func peer(nick, id string, port uint16, online bool) app.Peer {
 type session struct {
 	t    *testing.T
 	in   *io.PipeWriter
-	out  *bufio.Scanner
+	out  chan string // output lines, read as they come; closed at the end
 	done chan error
 }
+
+// expectTimeout bounds a wait for output: a limit for a stuck UI, not a
+// timing assumption (the wait ends as soon as the line comes).
+const expectTimeout = 30 * time.Second
 
 func start(t *testing.T, node Node) *session {
 	return startWith(t, node, Options{})
 }
 
+// startWith runs the UI over pipes. A goroutine reads the output all the
+// time (into a buffer of lines), so the UI never blocks on a write while
+// the test waits for it to finish.
 func startWith(t *testing.T, node Node, opts Options) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	s := &session{t: t, in: inW, out: bufio.NewScanner(outR), done: make(chan error, 1)}
+	s := &session{t: t, in: inW, out: make(chan string, 100_000), done: make(chan error, 1)}
 	go func() {
 		s.done <- RunWith(context.Background(), node, inR, outW, opts)
 		outW.Close()
 	}()
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(s.out)
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			s.out <- sc.Text()
+		}
+		io.Copy(io.Discard, outR)
+	}()
 	t.Cleanup(func() {
 		inW.Close()
-		go io.Copy(io.Discard, outR)
+		go func() {
+			for range s.out { // let the reader finish
+			}
+		}()
 		<-s.done
+		<-readerDone
 	})
 	s.expect("Parlance: you are me")
 	return s
@@ -181,13 +203,21 @@ func (s *session) send(line string) {
 
 func (s *session) expect(sub string) string {
 	s.t.Helper()
-	for s.out.Scan() {
-		if strings.Contains(s.out.Text(), sub) {
-			return s.out.Text()
+	deadline := time.NewTimer(expectTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case l, ok := <-s.out:
+			if !ok {
+				s.t.Fatalf("output ended before %q", sub)
+			}
+			if strings.Contains(l, sub) {
+				return l
+			}
+		case <-deadline.C:
+			s.t.Fatalf("no %q within %v", sub, expectTimeout)
 		}
 	}
-	s.t.Fatalf("output ended before %q", sub)
-	return ""
 }
 
 func TestCommands(t *testing.T) {
@@ -243,11 +273,13 @@ func TestEventsPrinted(t *testing.T) {
 	bob := peer("bob", "", 6000, true)
 	node := newFakeNode("me", make(chan app.Event, 10), bob)
 	s := start(t, node)
-	sent := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
 	node.events <- app.PeerJoined{Peer: bob}
 	s.expect("* bob joined (127.0.0.1:6000, unencrypted)")
-	node.receive(app.Message{Conv: app.ConvOf(bob.Key), Peer: string(bob.Key), From: "bob", Text: "hi\x1b[2Jthere", Sent: sent})
-	s.expect("[03:04:05] bob: hithere")
+	node.receive(app.Message{Conv: app.ConvOf(bob.Key), Peer: string(bob.Key), From: "bob", Text: "hi\x1b[2Jthere", Sent: at.Add(-2 * time.Second), At: at})
+	if got := s.expect("bob: hithere"); got != "[03:04:05] bob: hithere" {
+		t.Errorf("message line = %q, want the arrival time and nothing more", got)
+	}
 	node.events <- app.Notice{Warning: true, Text: "key mismatch: possible impersonation"}
 	s.expect("! warning: key mismatch")
 	node.events <- app.PeerLeft{Peer: bob, Reason: "goodbye"}
@@ -364,4 +396,52 @@ func TestIgnoreInLineMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.done <- nil
+}
+
+// TestSenderTime: issue 11, item 6. The arrival time is shown; the
+// sender's only when plausible, with the skew.
+func TestSenderTime(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	tests := []struct {
+		name string
+		sent time.Time
+		want string
+	}{
+		{"agrees", at.Add(-30 * time.Second), ""},
+		{"behind", at.Add(-2 * time.Hour), "  (sent 01:04:05 by their clock, 2h0m0s behind)"},
+		{"ahead", at.Add(5 * time.Minute), "  (sent 03:09:05 by their clock, 5m0s ahead)"},
+		{"max int64", time.Unix(math.MaxInt64, 0), ""},
+		{"negative", time.Unix(-1, 0), ""},
+		{"min int64", time.Unix(math.MinInt64, 0), ""},
+		{"two days back", at.Add(-48 * time.Hour), ""},
+	}
+	for _, tt := range tests {
+		if got := senderTime(tt.sent, at); got != tt.want {
+			t.Errorf("%s: senderTime = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestNamesTagged: look-alikes (case, invisible characters, other
+// scripts) and the user's own nickname get tags; warnings show what a
+// nickname hides (issue 11, items 4, 10, 11).
+func TestNamesTagged(t *testing.T) {
+	alice := peer("alice", strings.Repeat("B", 52), 5000, true)
+	cyr := peer("\u0430lice", strings.Repeat("C", 52), 5001, true)
+	mimic := peer("ME", strings.Repeat("D", 52), 5002, true)
+	node := newFakeNode("me", make(chan app.Event, 10), alice)
+	s := start(t, node)
+	node.events <- app.PeerJoined{Peer: alice}
+	s.expect("* alice joined")
+	node.mu.Lock()
+	node.peers = append(node.peers, cyr, mimic)
+	node.mu.Unlock()
+	node.events <- app.PeerJoined{Peer: cyr}
+	s.expect("* \u0430lice<mixed scripts>#CCCCCCC joined")
+	node.receive(app.Message{Conv: app.ConvOf(alice.Key), Peer: string(alice.Key), From: "alice", Text: "hi", At: time.Now()})
+	s.expect("alice#BBBBBBB: hi")
+	node.events <- app.PeerJoined{Peer: mimic}
+	s.expect("* ME#DDDDDDD joined")
+	node.events <- app.Notice{Warning: true, Text: "alice\u2062 has a different key"}
+	s.expect("! warning: alice<U+2062> has a different key")
 }

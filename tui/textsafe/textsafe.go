@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/parlance-chat/parlance/internal/confusable"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
@@ -164,7 +165,23 @@ func skipString(s string, i int) int {
 //
 // A literal "<U+" (any case) in a name is shown as "<U+003C>U+", so that
 // no valid UTF-8 name prints the same as another.
+//
+// A name that mixes letters of several scripts, as Cyrillic "\u0430lice"
+// does, is marked: MixedMark follows it.
 func Name(s string) string {
+	out := Text(s)
+	if confusable.MixedScript(s) {
+		out += MixedMark
+	}
+	return out
+}
+
+// Text is Name without the mixed-script mark: for a line of text that
+// holds names, such as a warning ("alice<U+2062> has a different key"), so
+// that what a name hides shows there too. Like Line, it never lets an
+// escape sequence or a control character through; unlike Line, it shows
+// them, and the invisible characters, as "<U+XXXX>".
+func Text(s string) string {
 	if isPlainASCII(s) && !hasMarker(s) {
 		return s
 	}
@@ -188,6 +205,9 @@ func Name(s string) string {
 	}
 	return b.String()
 }
+
+// MixedMark follows a name that mixes scripts (see Name).
+const MixedMark = "<mixed scripts>"
 
 // writeCode writes r as "<U+XXXX>".
 func writeCode(b *strings.Builder, r rune) { fmt.Fprintf(b, "<%U>", r) }
@@ -241,8 +261,9 @@ func nextRune(s string) rune {
 
 // Fold returns the form in which names that look alike are equal, for
 // comparing names (never for display). It is wire.FoldNickname (NFKC,
-// case folding, format characters removed: "Alice", "alice\u200b" and
-// "ali\u00adce" all fold to "alice"), and it also removes what
+// case folding, format characters removed, the UTS #39 confusables
+// skeleton: "Alice", "alice\u200b", "ali\u00adce" and Cyrillic
+// "\u0430lice" all fold alike), and it also removes what
 // wire.FoldNickname keeps but a terminal draws as nothing (the other
 // default-ignorable code points, variation selectors, the blank braille
 // pattern) and turns every run of spaces of any kind into one space,
@@ -250,10 +271,15 @@ func nextRune(s string) rune {
 // equal under Fold.
 func Fold(s string) string {
 	if isPlainASCII(s) {
-		if !strings.Contains(s, "  ") && strings.TrimSpace(s) == s {
-			return strings.ToLower(s)
+		// Plain ASCII that the confusables skeleton leaves alone (no "0",
+		// "1", "m", "|", ...) folds by lower-casing.
+		lower := strings.ToLower(s)
+		if confusable.ASCIIUnchanged(lower) {
+			if !strings.Contains(lower, "  ") && strings.TrimSpace(lower) == lower {
+				return lower
+			}
+			return strings.Join(strings.Fields(lower), " ")
 		}
-		return strings.ToLower(strings.Join(strings.Fields(s), " "))
 	}
 	return foldSlow(s)
 }

@@ -108,6 +108,12 @@ func TestName(t *testing.T) {
 		{"ZWJ after emoji, before ASCII", "👍\u200dx", "👍<U+200D>x"},
 		{"two joiners", "世\u200d\u200d界", "世<U+200D><U+200D>界"},
 		{"variation selector kept", "❤\ufe0f", "❤\ufe0f"},
+		{"Cyrillic a among Latin marked", "\u0430lice", "\u0430lice" + MixedMark},
+		{"Cyrillic e among Latin marked", "alic\u0435", "alic\u0435" + MixedMark},
+		{"all Cyrillic not marked", "\u0430\u043b\u0438\u0441\u0430", "\u0430\u043b\u0438\u0441\u0430"},
+		{"Japanese not marked", "山田たろう", "山田たろう"},
+		{"Latin with digits and emoji not marked", "zoë 42 👍", "zoë 42 👍"},
+		{"Greek omicron among Latin marked", "b\u03bfb", "b\u03bfb" + MixedMark},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +132,11 @@ func TestFold(t *testing.T) {
 		{"straße", "STRASSE", "strasse"},
 		{"ﬁsh", "fish"},
 		{"👩\u200d💻", "👩💻"},
+		// Look-alikes across scripts (UTS #39 skeleton): Cyrillic а and
+		// е, Greek ο, digits posing as letters.
+		{"alice", "\u0430lice", "alic\u0435", "\u0410LICE", "a1ice"},
+		{"bob", "b\u03bfb", "b0b", "B0B"},
+		{"tim", "tirn"},
 	}
 	for _, g := range groups {
 		want := Fold(g[0])
@@ -135,10 +146,10 @@ func TestFold(t *testing.T) {
 			}
 		}
 	}
-	if Fold("alice") != "alice" || Fold("Mary Ann") != "mary ann" {
+	if Fold("alice") != "alice" || Fold("Mary Ann") != Fold("mary ann") {
 		t.Errorf("Fold(alice) = %q, Fold(Mary Ann) = %q", Fold("alice"), Fold("Mary Ann"))
 	}
-	for _, pair := range [][2]string{{"alice", "alicf"}, {"bob", "bob2"}, {"Mary Ann", "MaryAnn"}} {
+	for _, pair := range [][2]string{{"alice", "alicf"}, {"bob", "bob2"}, {"Mary Ann", "MaryAnn"}, {"ian", "lan"}, {"alice", "alise"}} {
 		if Fold(pair[0]) == Fold(pair[1]) {
 			t.Errorf("Fold(%q) == Fold(%q)", pair[0], pair[1])
 		}
@@ -181,7 +192,7 @@ func FuzzName(f *testing.F) {
 // hidden characters it is given, is never finer than wire.FoldNickname, and
 // its ASCII shortcut agrees with the general path.
 func FuzzFold(f *testing.F) {
-	for _, s := range []string{"alice", "Alice\u200b", "Mary  Ann", "ﬁsh", "straße", " x ", "❤\ufe0f"} {
+	for _, s := range []string{"alice", "Alice\u200b", "Mary  Ann", "ﬁsh", "straße", " x ", "❤\ufe0f", "\u0430lice", "b0b", "%m|", "ǅ"} {
 		f.Add(s, "alice")
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -196,6 +207,9 @@ func FuzzFold(f *testing.F) {
 		}
 		if got := Fold(a + "\u200b"); got != fa {
 			t.Fatalf("Fold(%q + ZWSP) = %q, Fold(%q) = %q", a, got, a, fa)
+		}
+		if Fold(fa) != fa {
+			t.Fatalf("Fold(%q) = %q, but Fold of that is %q: not idempotent", a, fa, Fold(fa))
 		}
 		if isPlainASCII(a) && foldSlow(a) != fa {
 			t.Fatalf("Fold(%q): shortcut %q, general path %q", a, fa, foldSlow(a))

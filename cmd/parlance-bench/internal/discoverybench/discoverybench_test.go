@@ -40,8 +40,7 @@ func TestTinyRun(t *testing.T) {
 		if strings.Contains(r.Metric, "goodbye") && *r.Baseline < 600-300 {
 			t.Errorf("row %q: baseline removal %v ms came before the expiry", r.Metric, *r.Baseline)
 		}
-		if r.Value > 1000 {
-			t.Errorf("row %q: %v ms", r.Metric, r.Value)
-		}
+		// No upper bound on the time: that is for the benchmark to show;
+		// on a busy machine a tiny run can take seconds (issue 11, item 13).
 	}
 }

@@ -69,6 +69,7 @@ func startNode(port uint16, name string, b behaviour, tr *tracker) (*node, error
 		AnnounceInterval: b.announce,
 		PeerTimeout:      b.timeout,
 		Self:             discovery.Self{Nickname: name, Identity: id.ID().String(), Instance: inst, TCPPort: t.Port()},
+		Identity:         id,
 	})
 	if err != nil {
 		t.Close()
