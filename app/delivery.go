@@ -17,7 +17,7 @@ const (
 	// outboxWindow is how many pending messages of one conversation a
 	// writer loads at a time: at most this many are written and not yet
 	// acknowledged.
-	outboxWindow = 512
+	outboxWindow = 4096
 	// maxBatchBytes bounds the text written in one transport batch.
 	maxBatchBytes = 1 << 20
 	// retryMin is the first back-off after a failed attempt.

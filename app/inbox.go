@@ -15,7 +15,7 @@ import (
 const inboxSize = 4096
 
 // maxCommitBatch is the most items committed in one transaction.
-const maxCommitBatch = 1024
+const maxCommitBatch = 4096
 
 // inItem is one thing for the committer: a received message (with where to
 // acknowledge it), or receipts for messages we sent.
