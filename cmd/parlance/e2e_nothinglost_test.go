@@ -150,42 +150,49 @@ func waitPrinted(p *proc, from string, k int) {
 // points of a 1,000-message burst and started again each time; alice's
 // outbox delivers every message exactly once, in order, all ✓✓.
 func TestReceiverCrashExactlyOnce(t *testing.T) {
-	port := e2ePort()
-	aliceHome, bobHome := t.TempDir(), t.TempDir()
-	alice := startLineAt(t, aliceHome, "alice", port)
-	bob := startLineAt(t, bobHome, "bob", port)
-	alice.expect("bob joined")
-	bob.expect("alice joined")
-
-	sendBurst(alice, "bob", burst)
+	r := startBurst(t)
 	for range 2 {
 		k := 1 + rand.IntN(burst/3)
-		waitPrinted(bob, "alice", k)
-		bob.kill9()
+		waitPrinted(r.bob, "alice", k)
+		r.bob.kill9()
 		t.Logf("bob killed after printing %d more messages", k)
-		bob = startLineAt(t, bobHome, "bob", port)
+		r.bob = startLineAt(t, r.bobHome, "bob", r.port)
 	}
-	checkExactlyOnce(t, alice, bob, "alice", "bob")
+	checkExactlyOnce(t, r.alice, r.bob, "alice", "bob")
 }
 
 // TestSenderCrashExactlyOnce: alice is killed with SIGKILL at a random
 // point of the burst; what she had accepted is still in her outbox when
 // she starts again, and bob gets each message exactly once, in order.
 func TestSenderCrashExactlyOnce(t *testing.T) {
-	port := e2ePort()
-	aliceHome, bobHome := t.TempDir(), t.TempDir()
-	alice := startLineAt(t, aliceHome, "alice", port)
-	bob := startLineAt(t, bobHome, "bob", port)
-	alice.expect("bob joined")
-	bob.expect("alice joined")
-
-	sendBurst(alice, "bob", burst)
+	r := startBurst(t)
 	k := 1 + rand.IntN(burst/2)
-	waitPrinted(bob, "alice", k)
-	alice.kill9()
+	waitPrinted(r.bob, "alice", k)
+	r.alice.kill9()
 	t.Logf("alice killed after bob printed %d messages", k)
-	alice = startLineAt(t, aliceHome, "alice", port)
-	checkExactlyOnce(t, alice, bob, "alice", "bob")
+	r.alice = startLineAt(t, r.aliceHome, "alice", r.port)
+	checkExactlyOnce(t, r.alice, r.bob, "alice", "bob")
+}
+
+// burstRig is alice and bob on one LAN, each with a home of its own (to
+// start again on), alice sending bob a burst.
+type burstRig struct {
+	port               int
+	aliceHome, bobHome string
+	alice, bob         *proc
+}
+
+// startBurst starts alice and bob, waits until they see each other, and
+// has alice send bob the burst.
+func startBurst(t *testing.T) *burstRig {
+	t.Helper()
+	r := &burstRig{port: e2ePort(), aliceHome: t.TempDir(), bobHome: t.TempDir()}
+	r.alice = startLineAt(t, r.aliceHome, "alice", r.port)
+	r.bob = startLineAt(t, r.bobHome, "bob", r.port)
+	r.alice.expect("bob joined")
+	r.bob.expect("alice joined")
+	sendBurst(r.alice, "bob", burst)
+	return r
 }
 
 // TestOfflineMessageSurvivesSenderCrash: a message to an offline peer
