@@ -26,10 +26,8 @@ import (
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/app/config"
 	"github.com/parlance-chat/parlance/app/group"
-	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/app/store/sqlite"
 	"github.com/parlance-chat/parlance/net/discovery"
-	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
 	"github.com/parlance-chat/parlance/net/rendezvous"
@@ -310,7 +308,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	files, err := filesConfig(cfg, dataDir)
+	files, err := filesConfig(cfg, st)
 	if err != nil {
 		return err
 	}
@@ -368,26 +366,18 @@ func (s *closeStack) close() error {
 	return errors.Join(errs...)
 }
 
-// TransfersDirName is the profile's directory of file-transfer records
-// (filexfer.FileStore, one JSON file a transfer, until the database holds
-// them).
-const TransfersDirName = "transfers"
-
 // filesConfig is the node's file transfer from [files]. The node owns the
 // engine it makes: the end of node.Run stops it (downloads keep their
 // checkpoints and resume at the next start).
-func filesConfig(cfg config.Config, dataDir string) (*app.FilesConfig, error) {
+// Transfer records live in the profile's database.
+func filesConfig(cfg config.Config, records app.RecordStore) (*app.FilesConfig, error) {
 	dir, err := cfg.DownloadDir()
 	if err != nil {
 		return nil, err
 	}
-	st, err := filexfer.NewFileStore(filepath.Join(dataDir, TransfersDirName))
-	if err != nil {
-		return nil, fmt.Errorf("open the transfer records: %w", err)
-	}
 	return &app.FilesConfig{
 		Dir:                dir,
-		Store:              st,
+		Store:              app.TransferStore(records),
 		MaxSize:            int64(cfg.Files.MaxFileMB) << 20,
 		AutoAcceptVerified: cfg.Files.AutoAccept == config.AutoAcceptVerified,
 		AutoAcceptMax:      int64(cfg.Files.AutoAcceptMaxMB) << 20,
@@ -403,7 +393,7 @@ const GroupsFileName = "groups.jsonl"
 
 // openStore opens the profile's database, importing an older data
 // directory's contacts.json the first time.
-func openStore(cfg config.Config, dataDir string, logger *slog.Logger) (store.Store, error) {
+func openStore(cfg config.Config, dataDir string, logger *slog.Logger) (*sqlite.Store, error) {
 	path := filepath.Join(dataDir, DatabaseFileName)
 	st, err := sqlite.Open(path, sqlite.Options{History: cfg.Storage.History == config.HistoryOn, Logger: logger.With("part", "store")})
 	if err != nil {

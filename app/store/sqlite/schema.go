@@ -117,6 +117,15 @@ CREATE VIRTUAL TABLE {S}.messages_fts USING fts5 (
 INSERT INTO {S}.messages_fts (messages_fts) VALUES ('rebuild');
 `,
 	},
+	// Version 3: records, for what other parts of Parlance keep beside the
+	// messages, by kind (file transfers: one JSON record a transfer). In
+	// the file whatever the history setting: a transfer resumes after a
+	// restart either way.
+	{
+		file: `
+CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+`,
+	},
 }
 
 // schemaVersion is the version this build writes.
