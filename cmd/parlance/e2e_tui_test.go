@@ -142,7 +142,7 @@ func (p *tuiProc) quit() {
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s did not quit on Ctrl+C", p.name)
 		}
-		if !asked && strings.Contains(p.text(), "ctrl+c again quits anyway") {
+		if !asked && strings.Contains(p.text(), "ctrl+c again quits") {
 			asked = true
 			p.keys("\x03")
 		}
