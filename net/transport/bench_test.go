@@ -23,7 +23,7 @@ func BenchmarkHandshake(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		c, err := alice.dial(ctx, bob.addr(), want)
+		c, err := alice.dial(ctx, bob.addr(), want, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -198,7 +198,7 @@ func (t *Transport) connected(ctx context.Context, d Dest) (*peer, error) {
 // connect dials d for p (whose sem is held).
 func (t *Transport) connect(ctx context.Context, p *peer, d Dest) error {
 	p.drop() // a connection the peer closed
-	c, err := t.dialDest(ctx, d)
+	c, err := t.dialDest(ctx, d, nil)
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (t *Transport) sendOnce(ctx context.Context, d Dest, lines []byte) error {
 		if end == 0 {
 			end = len(lines)
 		}
-		c, err := t.dialDest(ctx, d)
+		c, err := t.dialDest(ctx, d, nil)
 		if err != nil {
 			return err
 		}
@@ -371,7 +371,7 @@ func (t *Transport) write(ctx context.Context, c net.Conn, line []byte, n int) (
 
 // dialDest connects to d.Addr, or to d.AltAddr when Addr cannot be
 // reached, and for a keyed Dest completes a TLS handshake proving its key.
-func (t *Transport) dialDest(ctx context.Context, d Dest) (net.Conn, error) {
+func (t *Transport) dialDest(ctx context.Context, d Dest, protos []string) (net.Conn, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(t.ctx, cancel) // Close aborts the dial
@@ -385,7 +385,7 @@ func (t *Transport) dialDest(ctx context.Context, d Dest) (net.Conn, error) {
 	}
 	var errs []error
 	for _, a := range addrs {
-		c, err := t.dial(ctx, a, d.Identity)
+		c, err := t.dial(ctx, a, d.Identity, protos)
 		if err == nil {
 			t.stats.dials.Add(1)
 			return c, nil
@@ -408,7 +408,7 @@ func (t *Transport) dialDest(ctx context.Context, d Dest) (net.Conn, error) {
 
 // dial connects to addr; when want is set, it also completes a TLS
 // handshake in which the server proves the key of peer ID want.
-func (t *Transport) dial(ctx context.Context, addr netip.AddrPort, want string) (net.Conn, error) {
+func (t *Transport) dial(ctx context.Context, addr netip.AddrPort, want string, protos []string) (net.Conn, error) {
 	dialer := net.Dialer{Timeout: t.cfg.DialTimeout}
 	raw, err := dialer.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
@@ -418,13 +418,17 @@ func (t *Transport) dial(ctx context.Context, addr netip.AddrPort, want string) 
 		return raw, nil
 	}
 	var mismatch *KeyMismatchError
-	tc := tls.Client(raw, t.clientFor(addr, want, &mismatch))
+	cfg := t.clientFor(addr, want, &mismatch)
+	if protos != nil {
+		cfg.NextProtos = protos
+	}
+	tc := tls.Client(raw, cfg)
 	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	err = tc.HandshakeContext(ctx)
 	if mismatch != nil {
 		raw.Close()
 		t.stats.keyMismatches.Add(1)
-		t.log.Warn("peer proved another key: possible impersonation; nothing sent",
+		t.log.Warn("peer proved another key: possible impersonation; nothing sent, no stream opened",
 			"remote", addr.String(), "want", want, "got", mismatch.Got)
 		return nil, mismatch
 	}

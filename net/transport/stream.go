@@ -244,11 +244,13 @@ func (t *Transport) OpenStream(ctx context.Context, d Dest, proto string) (*Stre
 		t.mu.Unlock()
 	}
 
-	tc, raw, err := t.dialStream(ctx, d, proto)
+	c, err := t.dialDest(ctx, d, []string{proto})
 	if err != nil {
 		release()
 		return nil, err
 	}
+	tc := c.(*tls.Conn) // a keyed Dest is always TLS
+	raw := tc.NetConn()
 	stop := context.AfterFunc(t.ctx, func() { raw.Close() }) // Close of the transport
 	s := &Stream{
 		conn: tc, raw: raw, peer: d.Identity, remote: addrPortOf(raw.RemoteAddr()), proto: proto,
@@ -256,54 +258,4 @@ func (t *Transport) OpenStream(ctx context.Context, d Dest, proto string) (*Stre
 	}
 	s.SetIdleTimeout(lim.IdleTimeout)
 	return s, nil
-}
-
-// dialStream connects to d.Addr, else d.AltAddr, and completes a TLS
-// handshake for proto in which the server proves d.Identity's key.
-func (t *Transport) dialStream(ctx context.Context, d Dest, proto string) (*tls.Conn, net.Conn, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(t.ctx, cancel) // Close aborts the dial
-	defer stop()
-
-	var errs []error
-	for i, a := range []netip.AddrPort{d.Addr, d.AltAddr} {
-		if !a.IsValid() || (i == 1 && a == d.Addr) {
-			continue
-		}
-		dialer := net.Dialer{Timeout: t.cfg.DialTimeout}
-		raw, err := dialer.DialContext(ctx, "tcp", a.String())
-		if err == nil {
-			var mismatch *KeyMismatchError
-			cfg := t.clientFor(a, d.Identity, &mismatch)
-			cfg.NextProtos = []string{proto}
-			tc := tls.Client(raw, cfg)
-			raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-			err = tc.HandshakeContext(ctx)
-			if mismatch != nil {
-				raw.Close()
-				t.stats.keyMismatches.Add(1)
-				t.log.Warn("peer proved another key: possible impersonation; stream not opened",
-					"remote", a.String(), "want", d.Identity, "got", mismatch.Got)
-				return nil, nil, mismatch
-			}
-			if err == nil {
-				raw.SetDeadline(time.Time{})
-				return tc, raw, nil
-			}
-			raw.Close()
-			err = fmt.Errorf("tls handshake with %s: %w", a, err)
-		}
-		if t.ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("open stream to %s: %w", d.Addr, net.ErrClosed)
-		}
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("open stream to %s: %w", d.Addr, ctx.Err())
-		}
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
-		return nil, nil, errors.New("open stream: destination has no address")
-	}
-	return nil, nil, fmt.Errorf("open stream to %s: %w", d.Addr, errors.Join(errs...))
 }
