@@ -123,7 +123,16 @@ type Config struct {
 	// hostile server cannot grow the set without bound. Peers beyond it
 	// are ignored, with a warning at most once a minute.
 	MaxPeers int
-	Logger   *slog.Logger
+	// Features are extensions to ask the server for beyond push and
+	// peers_joined (e.g. wire.FeatureReach). Server reports those the
+	// server granted.
+	Features []string
+	// OnMessage, when set, receives each server message the client does
+	// not handle itself (the extensions' messages, such as a hole-punching
+	// offer), with the live session's description. It is called on the
+	// session's goroutine and must not block.
+	OnMessage func(ServerInfo, wire.ServerMessage)
+	Logger    *slog.Logger
 	// Dialer connects to the server (tests hook NetDialContext here); nil
 	// means a default one.
 	Dialer *websocket.Dialer
@@ -140,6 +149,7 @@ type Client struct {
 	mu       sync.Mutex
 	nickname string
 	renamed  chan struct{} // signals SetNickname to the session, capacity 1
+	live     *live         // the registered session Send writes on, or nil
 }
 
 var _ discovery.Source = (*Client)(nil)
@@ -332,6 +342,7 @@ type session struct {
 	c         *Client
 	log       *slog.Logger
 	signedURL string // the server's URL normalised: what an identity proof names
+	url       string // the server's URL as configured
 	h         discovery.Handler
 	ws        *websocket.Conn
 	peers     *peerSet
@@ -346,6 +357,7 @@ type session struct {
 	nickDirty  bool            // renamed while a register was pending
 	note       string          // discovery.State.Note while online
 	poll       *time.Ticker
+	live       *live // set once registered: where Send's requests come in
 }
 
 // session runs one connection until it fails or ctx is done, and returns
@@ -359,7 +371,7 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 	}
 	ws.SetReadLimit(wire.MaxServerMessage)
 	s := &session{c: c, h: h, ws: ws, peers: peers, ownIDs: make(map[string]bool),
-		signedURL: c.signedURLs[server], log: c.log.With("server", c.urls[server])}
+		signedURL: c.signedURLs[server], url: c.urls[server], log: c.log.With("server", c.urls[server])}
 
 	incoming := make(chan inbound)
 	done := make(chan struct{})
@@ -372,6 +384,7 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 		if s.poll != nil {
 			s.poll.Stop()
 		}
+		c.endLive(s.live)
 	}()
 
 	var onlineSince time.Time
@@ -393,6 +406,10 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 		var pollC <-chan time.Time
 		if s.poll != nil {
 			pollC = s.poll.C
+		}
+		var requests <-chan outgoing
+		if s.live != nil {
+			requests = s.live.out
 		}
 		select {
 		case <-ctx.Done():
@@ -431,6 +448,12 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 			}
 		case <-c.renamed:
 			if err := s.rename(); err != nil {
+				return online(), err
+			}
+		case req := <-requests:
+			err := s.send(req.m)
+			req.done <- err
+			if err != nil {
 				return online(), err
 			}
 		}
@@ -511,6 +534,7 @@ func (s *session) handle(msg wire.ServerMessage) error {
 		s.ownAddr = m.PublicAddr
 		s.push = wire.HasFeature(m.Features, wire.FeaturePush)
 		if first {
+			s.live = s.c.goLive(s, m.Features)
 			s.log.Info("registered on the bootstrap server", "peer_id", m.PeerID, "public_addr", m.PublicAddr, "push", s.push)
 			if room := s.c.cfg.Room; room != "" && len(m.Features) == 0 {
 				// A Parlance server answers features with features; one
@@ -570,6 +594,12 @@ func (s *session) handle(msg wire.ServerMessage) error {
 			return fmt.Errorf("%w (server: %s)", ErrReplaced, m.Message)
 		}
 		return fmt.Errorf("server error: %s", m.Message)
+	default:
+		// An extension's message (its replies are messages of their
+		// own: an error ends the session).
+		if s.c.cfg.OnMessage != nil && s.live != nil {
+			s.c.cfg.OnMessage(s.live.info, msg)
+		}
 	}
 	return nil
 }
@@ -591,7 +621,7 @@ func (s *session) register() error {
 	reg := wire.Register{
 		Nickname:  s.sentNick,
 		LocalAddr: localAddr(s.ws.LocalAddr(), c.cfg.Self.TCPPort),
-		Features:  []string{wire.FeaturePush, wire.FeatureBatch},
+		Features:  c.requestedFeatures(),
 		Room:      c.cfg.Room,
 	}
 	if c.cfg.Identity != nil {

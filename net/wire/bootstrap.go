@@ -84,6 +84,16 @@ const FeaturePush = "push"
 // registered when it will.
 const FeatureBatch = "peers_joined"
 
+// FeatureReach is the feature a client with a proven identity asks for to
+// have the server arrange connections to peers behind NATs (hole punching
+// and the relay); a server lists it in registered when it will.
+const FeatureReach = "reach"
+
+// FeatureMailbox is the feature a client with a proven identity asks for
+// to leave sealed messages for offline peers and fetch its own; a server
+// lists it in registered when it keeps a mailbox.
+const FeatureMailbox = "mailbox"
+
 // AuthDomain starts the message a client signs to answer a challenge, so
 // that the signature cannot be replayed in another protocol or by a client
 // of the first version (whose message bound only the nonce).
