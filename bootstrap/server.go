@@ -157,6 +157,25 @@ type Config struct {
 	// registry.
 	Bus       Bus
 	BusPrefix string
+	// NoRelay turns the relay off (see relay.go): issueRelay says no and
+	// the relay endpoint answers 404.
+	NoRelay bool
+	// MaxRelays caps relays on the server, waiting or carrying bytes;
+	// MaxRelaysPerClient caps those of one identity.
+	MaxRelays          int
+	MaxRelaysPerClient int
+	// MaxRelaysPerIP caps relay sockets from one IPv4 address or IPv6
+	// /64 (beyond it: HTTP 429).
+	MaxRelaysPerIP int
+	// RelayRate is the bytes per second that the relays of one identity
+	// carry together, and RelayRatePerIP those that the relay sockets of
+	// one address send; reading stops while a client is over.
+	RelayRate      int
+	RelayRatePerIP int
+	// RelayTTL is how long a relay token waits for its two ends.
+	RelayTTL time.Duration
+	// RelayIdle ends a relay that carried no byte for this long.
+	RelayIdle time.Duration
 	// ShutdownTimeout bounds the close handshakes at shutdown.
 	ShutdownTimeout time.Duration
 	Clock           Clock
@@ -183,6 +202,13 @@ func (c *Config) setDefaults() {
 	def(&c.HeartbeatBurst, DefaultHeartbeatBurst)
 	def(&c.RegisterBurst, DefaultRegisterBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
+	def(&c.MaxRelays, DefaultMaxRelays)
+	def(&c.MaxRelaysPerClient, DefaultMaxRelaysPerClient)
+	def(&c.MaxRelaysPerIP, DefaultMaxRelaysPerIP)
+	def(&c.RelayRate, DefaultRelayRate)
+	def(&c.RelayRatePerIP, DefaultRelayRatePerIP)
+	defDur(&c.RelayTTL, DefaultRelayTTL)
+	defDur(&c.RelayIdle, DefaultRelayIdle)
 	c.MaxListPeers = min(c.MaxListPeers, wire.MaxPeerListEntries)
 	defDur(&c.PeerTimeout, DefaultPeerTimeout)
 	defDur(&c.SweepInterval, DefaultSweepInterval)
@@ -222,12 +248,14 @@ const (
 
 // Server is the bootstrap server. Create it with New and run it with Serve.
 type Server struct {
-	cfg        Config
-	log        *slog.Logger
-	warn       *logLimiter // events a client can cause: once a minute per kind
-	upgrader   websocket.Upgrader
-	publicURLs []string // normalised Config.PublicURLs
-	cfgErr     error    // a bad Config.PublicURLs, reported by Serve
+	cfg      Config
+	log      *slog.Logger
+	warn     *logLimiter // events a client can cause: once a minute per kind
+	upgrader websocket.Upgrader
+	// relayUpgrader upgrades relay sockets (bigger pooled write buffer).
+	relayUpgrader websocket.Upgrader
+	publicURLs    []string // normalised Config.PublicURLs
+	cfgErr        error    // a bad Config.PublicURLs, reported by Serve
 
 	mu         sync.Mutex // guards everything below and conn.peer, conn.ext, conn.push
 	closing    bool
@@ -243,6 +271,7 @@ type Server struct {
 	snapshotRound uint64
 	npeers        int
 	listed        map[*room]struct{} // rooms with a cached peer_list
+	relay         relayLimits
 
 	wg sync.WaitGroup // connection goroutines (readers and writers)
 }
@@ -263,6 +292,8 @@ func New(cfg Config) *Server {
 		listed:     make(map[*room]struct{}),
 		warn:       newLogLimiter(cfg.Logger, cfg.Clock, time.Minute),
 	}
+	s.relay.init()
+	s.relayUpgrader = newRelayUpgrader()
 	for _, u := range cfg.PublicURLs {
 		n, err := wire.NormalizeServerURL(u)
 		if err != nil {
@@ -351,11 +382,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return g.Wait()
 }
 
-// ServeHTTP serves /healthz and WebSocket upgrades. It is exported so that
-// Serve can hand the Server to net/http; use Serve.
+// ServeHTTP serves /healthz, the relay (a path ending in wire.RelayPath)
+// and WebSocket upgrades. It is exported so that Serve can hand the
+// Server to net/http; use Serve.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		s.health(w)
+		return
+	}
+	if wire.IsRelayPath(r.URL.Path) {
+		s.serveRelay(w, r)
 		return
 	}
 	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
@@ -558,6 +594,19 @@ type Stats struct {
 	Rooms       int `json:"rooms"`
 	// RemotePeers are the registrations of other servers (Config.Bus).
 	RemotePeers int `json:"remote_peers,omitempty"`
+	// Relays carry bytes now; RelaysWaiting were issued and wait for
+	// their ends; RelaysDone have ended (carried or expired).
+	Relays        int    `json:"relays,omitempty"`
+	RelaysWaiting int    `json:"relays_waiting,omitempty"`
+	RelaysDone    uint64 `json:"relays_done,omitempty"`
+	// RelaysRefused counts relays not issued and relay sockets refused
+	// (bad, used or expired token, limits).
+	RelaysRefused uint64 `json:"relays_refused,omitempty"`
+	// RelayThrottled counts the times a relay end was not read for a
+	// while because a client was over its rate.
+	RelayThrottled uint64 `json:"relay_throttled,omitempty"`
+	// RelayBytes is what relays have carried, both ways.
+	RelayBytes int64 `json:"relay_bytes,omitempty"`
 }
 
 // Stats returns the current counters.
@@ -565,6 +614,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Connections: len(s.conns), Peers: s.npeers, Rooms: len(s.rooms)}
+	s.relayStatsLocked(&st)
 	for _, rs := range s.remote {
 		st.RemotePeers += len(rs.peers)
 	}
@@ -667,6 +717,7 @@ func (s *Server) closeAll(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	s.log.Info("closing connections", "count", len(conns))
+	s.stopRelays()
 	for _, c := range conns {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
