@@ -6,6 +6,8 @@
 //	                 [--tls-cert FILE --tls-key FILE]
 //	                 [--trusted-proxy CIDR]... [--public-url URL]...
 //	                 [--nats nats://HOST:4222 [--nats-prefix P]]
+//	                 [--relay=false] [--max-relays N] [--max-relays-per-client N]
+//	                 [--relay-rate BYTES_PER_SEC]
 //
 // Clients reach it as ws://HOST:PORT, or wss://HOST:PORT with
 // --tls-cert and --tls-key (any path; /healthz reports health). Behind a
@@ -14,7 +16,8 @@
 // client that X-Forwarded-For names. --public-url names the URLs clients
 // use, which identity proofs must be bound to. With --nats, servers on one
 // NATS server (and prefix) share one registry: clients of any see each
-// other. It runs until SIGINT or
+// other. It relays the TLS connection of two peers that cannot reach each
+// other directly (--relay=false turns that off). It runs until SIGINT or
 // SIGTERM, then closes every connection with a close frame and exits 0.
 package main
 
@@ -82,6 +85,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	})
 	natsURL := fs.String("nats", "", "share the registry with the other servers on this NATS server, e.g. nats://127.0.0.1:4222")
 	natsPrefix := fs.String("nats-prefix", bootstrap.DefaultBusPrefix, "NATS subject prefix: servers with the same one share a registry")
+	relay := fs.Bool("relay", true, "relay the (TLS) connection of two peers that cannot reach each other directly; false turns it off")
+	maxRelays := fs.Int("max-relays", bootstrap.DefaultMaxRelays, "maximum relays at once")
+	maxRelaysPerClient := fs.Int("max-relays-per-client", bootstrap.DefaultMaxRelaysPerClient, "maximum relays at once of one identity")
+	relayRate := fs.Int("relay-rate", bootstrap.DefaultRelayRate, "bytes per second that the relays of one identity carry together")
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
@@ -104,6 +111,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil || ip.Zone() != "" {
 		fmt.Fprintf(stderr, "bootstrap-server: --host must be an IP address such as 0.0.0.0, 127.0.0.1 or ::, not %q\n", *host)
 		return 2
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-relays", *maxRelays}, {"max-relays-per-client", *maxRelaysPerClient}, {"relay-rate", *relayRate}} {
+		if f.v < 1 {
+			fmt.Fprintf(stderr, "bootstrap-server: --%s must be at least 1, not %d (--relay=false turns the relay off)\n", f.name, f.v)
+			return 2
+		}
 	}
 	if *port > 65535 {
 		fmt.Fprintf(stderr, "bootstrap-server: --port must be 0 to 65535, not %d\n", *port)
@@ -154,18 +170,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Info("sharing the registry over NATS", "url", *natsURL, "prefix", *natsPrefix)
 	}
 	srv := bootstrap.New(bootstrap.Config{
-		Bus:             bus,
-		BusPrefix:       *natsPrefix,
-		MaxConns:        *maxConns,
-		MaxConnsPerIP:   *maxPerIP,
-		MaxPeers:        *maxPeers,
-		PeerTimeout:     *peerTimeout,
-		RegisterTimeout: *registerTimeout,
-		TrustedProxies:  proxies,
-		PublicURLs:      publicURLs,
-		Logger:          log,
+		Bus:                bus,
+		BusPrefix:          *natsPrefix,
+		MaxConns:           *maxConns,
+		MaxConnsPerIP:      *maxPerIP,
+		MaxPeers:           *maxPeers,
+		PeerTimeout:        *peerTimeout,
+		RegisterTimeout:    *registerTimeout,
+		TrustedProxies:     proxies,
+		PublicURLs:         publicURLs,
+		NoRelay:            !*relay,
+		MaxRelays:          *maxRelays,
+		MaxRelaysPerClient: *maxRelaysPerClient,
+		RelayRate:          *relayRate,
+		Logger:             log,
 	})
-	log.Info("bootstrap server listening", "addr", ln.Addr().String(), "url", scheme+ln.Addr().String())
+	log.Info("bootstrap server listening", "addr", ln.Addr().String(), "url", scheme+ln.Addr().String(), "relay", *relay)
 	if len(publicURLs) == 0 {
 		log.Info("no --public-url: identity proofs are checked against the Host header clients send; set --public-url on a server reachable from the internet")
 	}

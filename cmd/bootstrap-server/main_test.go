@@ -161,6 +161,8 @@ func TestFlagErrors(t *testing.T) {
 		{"missing cert file", []string{"--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "load --tls-cert"},
 		{"bad proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, `"10.0.0.0/33" is not an address or CIDR`},
 		{"bad public URL", []string{"--public-url", "http://example.org"}, "want ws:// or wss://"},
+		{"no relays", []string{"--max-relays", "0"}, "--max-relays must be at least 1, not 0 (--relay=false turns the relay off)"},
+		{"negative rate", []string{"--relay-rate", "-5"}, "--relay-rate must be at least 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,4 +285,29 @@ func TestTrustedProxyFlag(t *testing.T) {
 		t.Errorf("from an untrusted address: %s", msg)
 	}
 	stop()
+}
+
+// --relay=false: the relay endpoint answers 404 (with the relay on, a
+// request without a token is a bad request).
+func TestRelayFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, http.StatusBadRequest},
+		{[]string{"--relay=false"}, http.StatusNotFound},
+	} {
+		addr, stop := runServer(t, tc.args...)
+		resp, err := http.Get("http://" + addr + "/relay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%v: GET /relay answered %s, want %d", tc.args, resp.Status, tc.want)
+		}
+		if code := stop(); code != 0 {
+			t.Errorf("%v: exit %d", tc.args, code)
+		}
+	}
 }
