@@ -169,9 +169,10 @@ func (rs *relayLimits) init() {
 func newRelayUpgrader() websocket.Upgrader {
 	return websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// ReadBufferSize 0 reuses net/http's 4 KB reader; reads of a
-		// whole buffer bypass it. The write buffer is held only while a
-		// message is copied.
+		// A small read buffer for frame headers: payloads are read
+		// straight into the write buffer (reads bigger than the buffer
+		// bypass it), which is held only while a message is copied.
+		ReadBufferSize:  512,
 		WriteBufferSize: relayWriteBuffer,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     func(*http.Request) bool { return true },
