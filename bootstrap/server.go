@@ -321,9 +321,10 @@ func New(cfg Config) *Server {
 }
 
 // Serve accepts WebSocket connections on ln (at any path but /healthz,
-// which reports health as JSON) until ctx is cancelled. Then it stops
-// accepting, closes every connection with a close frame (1001, going
-// away), waits for them up to ShutdownTimeout, and returns nil. It returns
+// which reports health as JSON, and paths ending in wire.RelayPath, the
+// relay) until ctx is cancelled. Then it stops accepting, closes every
+// connection with a close frame (1001, going away), ends every relay,
+// waits for them up to ShutdownTimeout, and returns nil. It returns
 // an error only if serving fails or Config.PublicURLs is bad. Call it
 // once. For wss:// give it a TLS listener (tls.NewListener, with
 // NextProtos "http/1.1").
