@@ -124,12 +124,21 @@ type relay struct {
 	expiry *time.Timer // ends a waiting relay at RelayTTL
 	idle   *time.Timer // ends a spliced relay after RelayIdle without a byte
 
+	// home: issued here (in byToken, counted in perID); else it forwards
+	// a local end to the relay's home server over the cluster bus.
+	home bool
+
 	// Guarded by Server.mu:
 	state   relayState
 	claimed int           // ends that presented the token (some may still be upgrading)
 	ends    [2]relayEnd   // the ends that arrived, in order of arrival
 	joined  int           // len of ends in use
-	buckets []*rateBucket // set when spliced: both identities, then each end's IP
+	buckets []*rateBucket // set when spliced: all it uses, to give back
+
+	// rates are the buckets that reading each end spends from: both
+	// identities (at home), and the end's address (a local end). Set
+	// when spliced.
+	rates [2][]*rateBucket
 
 	done     chan struct{} // closed by stop
 	stopOnce sync.Once
@@ -139,11 +148,22 @@ type relay struct {
 	last     atomic.Int64 // Unix ns (real) of the last byte read
 }
 
-// relayEnd is one peer's socket of a relay.
+// relayEnd is one peer's end of a relay: its WebSocket here, or a
+// stream to the server of the cluster that holds it (busPort).
 type relayEnd struct {
-	ws  *websocket.Conn
-	ip  netip.Addr
-	key netip.Prefix // ipKey(ip): what Config.MaxRelaysPerIP counts
+	port relayPort
+	nc   net.Conn // the socket of a local end (it holds an accept slot); nil for a remote end
+	ip   netip.Addr
+	key  netip.Prefix // ipKey(ip): what Config.MaxRelaysPerIP counts (local ends)
+}
+
+// relayPort is what a pump needs of an end: the methods of
+// *websocket.Conn it uses (busPort implements them over the cluster bus).
+type relayPort interface {
+	NextReader() (messageType int, r io.Reader, err error)
+	NextWriter(messageType int) (io.WriteCloser, error)
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	Close() error
 }
 
 // relayLimits is the relay's part of Server, guarded by Server.mu.
@@ -194,7 +214,7 @@ func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 	if s.cfg.NoRelay || a == "" || b == "" || a == b {
 		return "", false
 	}
-	token = newRelayToken()
+	token = s.newRelayToken()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rs := &s.relay
@@ -202,8 +222,8 @@ func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 	switch {
 	case s.closing:
 		why = "server shutting down"
-	case !s.localIdentityLocked(a) || !s.localIdentityLocked(b):
-		why = "a peer is not registered on this server"
+	case !s.relayableLocked(a) || !s.relayableLocked(b):
+		why = "a peer is not registered"
 	case len(rs.all) >= s.cfg.MaxRelays:
 		why = "server at its relay limit"
 	case rs.perID[a] >= s.cfg.MaxRelaysPerClient || rs.perID[b] >= s.cfg.MaxRelaysPerClient:
@@ -216,7 +236,7 @@ func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 		s.warn.log(slog.LevelInfo, "relay refused", "reason", why, "a", a, "b", b)
 		return "", false
 	}
-	rl := &relay{s: s, token: token, id: relayID(token), peers: [2]string{a, b}, start: time.Now(), done: make(chan struct{})}
+	rl := &relay{s: s, token: token, id: relayID(token), peers: [2]string{a, b}, start: time.Now(), done: make(chan struct{}), home: true}
 	rs.byToken[token] = rl
 	rs.all[rl] = struct{}{}
 	rs.perID[a]++
@@ -228,16 +248,21 @@ func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 	return token, true
 }
 
-// localIdentityLocked reports whether id is registered on this server
-// (not another one of the cluster).
-func (s *Server) localIdentityLocked(id string) bool {
+// relayableLocked reports whether a relay can be issued for identity id:
+// it is registered here, or (Config.Bus) on another server of the
+// cluster, whose end is then forwarded here.
+func (s *Server) relayableLocked(id string) bool {
 	p := s.byIdentity[id]
-	return p != nil && p.c != nil
+	return p != nil && (p.c != nil || s.cfg.Bus != nil)
 }
 
-func newRelayToken() string {
+// newRelayToken returns a new token: this server's relay tag (6 bytes,
+// the first 8 characters: other servers of the cluster forward an end
+// that arrives with it here), then 26 random bytes.
+func (s *Server) newRelayToken() string {
 	var b [32]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	copy(b[:6], s.relayTagBytes[:])
+	_, _ = rand.Read(b[6:]) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -262,14 +287,18 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
 	ip, _ := s.clientIP(r)
 	key := ipKey(ip)
+	home := token[:relayTagLen] == s.relayTag
 
 	s.mu.Lock()
-	rl := s.relay.byToken[token]
+	var rl *relay
+	if home {
+		rl = s.relay.byToken[token]
+	}
 	status, msg := 0, ""
 	switch {
 	case s.closing:
 		status, msg = http.StatusServiceUnavailable, "server shutting down"
-	case rl == nil || rl.state != relayWaiting || rl.claimed >= 2:
+	case home && (rl == nil || rl.state != relayWaiting || rl.claimed >= 2), !home && s.cfg.Bus == nil:
 		status, msg = http.StatusForbidden, "unknown, expired or used relay token"
 	case s.relay.perIP[key] >= s.cfg.MaxRelaysPerIP:
 		status, msg = http.StatusTooManyRequests, "too many relays from this address"
@@ -279,7 +308,9 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 		s.refuseRelay(w, status, msg)
 		return
 	}
-	rl.claimed++
+	if rl != nil {
+		rl.claimed++
+	}
 	s.relay.perIP[key]++
 	// From here the socket counts as a relay of its address, not as one
 	// of its MaxConnsPerIP.
@@ -288,19 +319,15 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 		s.releaseLocked(fc.slot.ip, false, true)
 	}
 	s.mu.Unlock()
+	if !home {
+		s.forwardRelay(w, r, token, nc, ip, key)
+		return
+	}
 
-	ws, err := s.relayUpgrader.Upgrade(w, r, nil)
+	ws, err := s.upgradeRelay(w, r)
 	s.mu.Lock()
 	if err != nil || rl.state != relayWaiting || s.closing {
-		s.relay.perIP[key]--
-		if s.relay.perIP[key] <= 0 {
-			delete(s.relay.perIP, key)
-		}
-		if err != nil {
-			s.releaseUpgradeLocked(nc, ip, false)
-		} else {
-			s.releaseAcceptedLocked(ws.NetConn())
-		}
+		s.releaseRelaySocketLocked(nc, ws, ip, key)
 		abort := err != nil && rl.state == relayWaiting
 		code, why := websocket.ClosePolicyViolation, "the relay ended"
 		if s.closing {
@@ -319,33 +346,86 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	splice := s.joinRelayLocked(rl, relayEnd{port: ws, nc: ws.NetConn(), ip: ip, key: key})
+	s.mu.Unlock()
+	if splice {
+		rl.startPumps()
+	} else {
+		s.log.Debug("relay end waiting", "relay", rl.id, "ip", ip)
+	}
+}
+
+// upgradeRelay upgrades a relay request and readies the socket.
+func (s *Server) upgradeRelay(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	ws, err := s.relayUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, err
+	}
 	// http.Server's ReadTimeout is still set on the socket: the idle
 	// timer bounds a relay instead.
 	_ = ws.SetReadDeadline(time.Time{})
 	ws.SetReadLimit(wire.MaxRelayMessage)
-	rl.ends[rl.joined] = relayEnd{ws: ws, ip: ip, key: key}
+	return ws, nil
+}
+
+// releaseRelaySocketLocked gives back what a relay socket that will not
+// join a relay holds: its relay slot of key, and its accept slot (nc's
+// if the upgrade failed, else ws's).
+func (s *Server) releaseRelaySocketLocked(nc net.Conn, ws *websocket.Conn, ip netip.Addr, key netip.Prefix) {
+	if s.relay.perIP[key]--; s.relay.perIP[key] <= 0 {
+		delete(s.relay.perIP, key)
+	}
+	if ws == nil {
+		s.releaseUpgradeLocked(nc, ip, false)
+	} else {
+		s.releaseAcceptedLocked(ws.NetConn())
+	}
+}
+
+// joinRelayLocked adds an end to a waiting relay and reports whether that
+// made two: the relay is then spliced, and the caller starts its pumps.
+func (s *Server) joinRelayLocked(rl *relay, e relayEnd) bool {
+	rl.ends[rl.joined] = e
 	rl.joined++
 	if rl.joined < 2 {
-		s.mu.Unlock()
-		s.log.Debug("relay end waiting", "relay", rl.id, "ip", ip)
-		return
+		return false
 	}
 	rl.state = relaySpliced
 	delete(s.relay.byToken, rl.token)
-	rl.buckets = []*rateBucket{
-		s.bucketLocked("id "+rl.peers[0], s.cfg.RelayRate),
-		s.bucketLocked("id "+rl.peers[1], s.cfg.RelayRate),
-		s.bucketLocked("ip "+rl.ends[0].key.String(), s.cfg.RelayRatePerIP),
-		s.bucketLocked("ip "+rl.ends[1].key.String(), s.cfg.RelayRatePerIP),
-	}
+	s.setRatesLocked(rl)
 	rl.pumps.Store(2)
 	s.wg.Add(2)
-	s.mu.Unlock()
-	rl.expiry.Stop()
+	return true
+}
+
+// setRatesLocked gives a spliced relay its buckets: the two identities'
+// (when issued here) and each local end's address's.
+func (s *Server) setRatesLocked(rl *relay) {
+	for i, e := range rl.ends {
+		if rl.home {
+			for _, id := range rl.peers {
+				b := s.bucketLocked("id "+id, s.cfg.RelayRate)
+				rl.buckets = append(rl.buckets, b)
+				rl.rates[i] = append(rl.rates[i], b)
+			}
+		}
+		if e.nc != nil {
+			b := s.bucketLocked("ip "+e.key.String(), s.cfg.RelayRatePerIP)
+			rl.buckets = append(rl.buckets, b)
+			rl.rates[i] = append(rl.rates[i], b)
+		}
+	}
+}
+
+// startPumps starts a spliced relay's pumps and its idle timer.
+func (rl *relay) startPumps() {
+	if rl.expiry != nil {
+		rl.expiry.Stop()
+	}
 	rl.last.Store(time.Now().UnixNano())
 	rl.idle = time.AfterFunc(time.Hour, rl.checkIdle) // set before it can fire
-	rl.idle.Reset(s.cfg.RelayIdle)
-	s.log.Debug("relay spliced", "relay", rl.id, "ips", []netip.Addr{rl.ends[0].ip, rl.ends[1].ip})
+	rl.idle.Reset(rl.s.cfg.RelayIdle)
+	rl.s.log.Debug("relay spliced", "relay", rl.id, "ips", []netip.Addr{rl.ends[0].ip, rl.ends[1].ip}, "home", rl.home)
 	go rl.pump(0)
 	go rl.pump(1)
 }
@@ -392,8 +472,8 @@ func (rl *relay) abort(code int, reason string) {
 	for _, e := range ends {
 		// The server never wrote to a waiting end: the frame goes to an
 		// empty send buffer.
-		_ = e.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace))
-		_ = e.ws.Close()
+		_ = e.port.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace))
+		_ = e.port.Close()
 	}
 	rl.finish()
 }
@@ -410,7 +490,7 @@ func (rl *relay) stop(reason string) {
 		rl.s.mu.Unlock()
 		if spliced {
 			for _, e := range ends {
-				_ = e.ws.Close()
+				_ = e.port.Close()
 			}
 		}
 	})
@@ -436,7 +516,7 @@ func (rl *relay) checkIdle() {
 // then stops the relay; the last pump to end finishes it.
 func (rl *relay) pump(from int) {
 	defer rl.s.wg.Done()
-	src, dst := rl.ends[from].ws, rl.ends[1-from].ws
+	src, dst := rl.ends[from].port, rl.ends[1-from].port
 	rr := &relayReader{rl: rl, from: from}
 	code, reason := websocket.CloseNormalClosure, ""
 	for reason == "" {
@@ -504,18 +584,23 @@ func (rl *relay) finish() {
 	up, down := rl.bytes[0].Load(), rl.bytes[1].Load()
 	s.mu.Lock()
 	rs := &s.relay
-	delete(rs.byToken, rl.token)
 	delete(rs.all, rl)
-	for _, id := range rl.peers {
-		if rs.perID[id]--; rs.perID[id] <= 0 {
-			delete(rs.perID, id)
+	if rl.home {
+		delete(rs.byToken, rl.token)
+		for _, id := range rl.peers {
+			if rs.perID[id]--; rs.perID[id] <= 0 {
+				delete(rs.perID, id)
+			}
 		}
 	}
 	for _, e := range rl.ends[:rl.joined] {
+		if e.nc == nil {
+			continue
+		}
 		if rs.perIP[e.key]--; rs.perIP[e.key] <= 0 {
 			delete(rs.perIP, e.key)
 		}
-		s.releaseAcceptedLocked(e.ws.NetConn())
+		s.releaseAcceptedLocked(e.nc)
 	}
 	for _, b := range rl.buckets {
 		if b.refs--; b.refs <= 0 {
@@ -526,7 +611,7 @@ func (rl *relay) finish() {
 	rs.bytes += up + down
 	spliced := rl.state == relaySpliced
 	s.mu.Unlock()
-	s.log.Info("relay ended", "relay", rl.id, "a", rl.peers[0], "b", rl.peers[1], "spliced", spliced,
+	s.log.Info("relay ended", "relay", rl.id, "a", rl.peers[0], "b", rl.peers[1], "spliced", spliced, "home", rl.home,
 		"bytes_first_to_second", up, "bytes_second_to_first", down,
 		"duration", time.Since(rl.start).Round(time.Millisecond), "reason", rl.reason)
 }
@@ -574,9 +659,9 @@ func (rr *relayReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		rl := rr.rl
 		now := rl.s.cfg.Clock.Now()
-		rl.buckets[0].spend(now, n)
-		rl.buckets[1].spend(now, n)
-		rl.buckets[2+rr.from].spend(now, n)
+		for _, b := range rl.rates[rr.from] {
+			b.spend(now, n)
+		}
 		rl.bytes[rr.from].Add(int64(n))
 		rl.last.Store(time.Now().UnixNano())
 	}
@@ -592,7 +677,10 @@ func (rr *relayReader) throttle() error {
 	counted := false
 	for {
 		now := rl.s.cfg.Clock.Now()
-		wait := max(rl.buckets[0].wait(now), rl.buckets[1].wait(now), rl.buckets[2+rr.from].wait(now))
+		var wait time.Duration
+		for _, b := range rl.rates[rr.from] {
+			wait = max(wait, b.wait(now))
+		}
 		if wait <= 0 {
 			return nil
 		}

@@ -90,8 +90,9 @@ func TestRelayCapture(t *testing.T) {
 	exchangeOverTLS(t, srv, msg)
 	waitFor(t, "relay done", func() bool { return srv.Stats().RelaysDone == 1 })
 	// The capture saw the relay (the upgrade requests are in clear, and
-	// the relay's last bytes, the close frames, went after the TLS
-	// records): wait for tcpdump to have written them.
+	// the server's close frames went after every TLS record, which both
+	// peers had read before alice closed): wait for tcpdump to have
+	// written them.
 	var data []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -99,7 +100,7 @@ func TestRelayCapture(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Count(data, []byte(wireTokenHeader)) == 2 && bytes.Count(data, closeNormal) >= 2 {
+		if bytes.Count(data, []byte(wireTokenHeader)) == 2 && bytes.Count(data, closeNormal) >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {

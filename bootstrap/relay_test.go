@@ -254,8 +254,11 @@ func TestRelayTokens(t *testing.T) {
 		}
 	})
 	t.Run("unknown", func(t *testing.T) {
-		if _, status, text := dialRelayRaw(t, srv, newRelayToken()); status != http.StatusForbidden {
-			t.Errorf("status %d %q, want 403", status, text)
+		other := New(Config{}) // another server's token: without a cluster, unknown
+		for _, tok := range []string{srv.newRelayToken(), other.newRelayToken()} {
+			if _, status, text := dialRelayRaw(t, srv, tok); status != http.StatusForbidden {
+				t.Errorf("status %d %q, want 403", status, text)
+			}
 		}
 	})
 	t.Run("used", func(t *testing.T) {
@@ -303,11 +306,11 @@ func TestRelayOff(t *testing.T) {
 	if _, ok := srv.issueRelay(a.ID().String(), b.ID().String()); ok {
 		t.Error("issueRelay said yes with the relay off")
 	}
-	if _, status, _ := dialRelayRaw(t, srv, newRelayToken()); status != http.StatusNotFound {
+	if _, status, _ := dialRelayRaw(t, srv, srv.newRelayToken()); status != http.StatusNotFound {
 		t.Errorf("relay endpoint: status %d, want 404", status)
 	}
 	c, _ := runClient(t, srv, "carol")
-	if _, err := c.DialRelay(context.Background(), newRelayToken()); !errors.Is(err, rendezvous.ErrNoRelay) {
+	if _, err := c.DialRelay(context.Background(), srv.newRelayToken()); !errors.Is(err, rendezvous.ErrNoRelay) {
 		t.Errorf("DialRelay: %v, want ErrNoRelay", err)
 	}
 }

@@ -272,6 +272,9 @@ type Server struct {
 	npeers        int
 	listed        map[*room]struct{} // rooms with a cached peer_list
 	relay         relayLimits
+	// relayTag starts the tokens this server issues (relaycluster.go).
+	relayTag      string
+	relayTagBytes [6]byte
 
 	wg sync.WaitGroup // connection goroutines (readers and writers)
 }
@@ -293,6 +296,7 @@ func New(cfg Config) *Server {
 		warn:       newLogLimiter(cfg.Logger, cfg.Clock, time.Minute),
 	}
 	s.relay.init()
+	s.relayTagBytes, s.relayTag = relayTagOf(s.id)
 	s.relayUpgrader = newRelayUpgrader()
 	for _, u := range cfg.PublicURLs {
 		n, err := wire.NormalizeServerURL(u)

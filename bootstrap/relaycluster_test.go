@@ -1,0 +1,167 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/rendezvous"
+)
+
+// memBus is a Bus in memory. Like core NATS, it keeps each publisher's
+// order per subject and drops what a subscriber does not take in time
+// (its queue holds 4,096 messages).
+type memBus struct {
+	mu   sync.Mutex
+	subs map[string][]*memSub
+}
+
+type memSub struct{ ch chan []byte }
+
+func newMemBus() *memBus { return &memBus{subs: make(map[string][]*memSub)} }
+
+func (b *memBus) Publish(subject string, data []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, sub := range b.subs[subject] {
+		select {
+		case sub.ch <- bytes.Clone(data):
+		default:
+		}
+	}
+	return nil
+}
+
+func (b *memBus) Subscribe(ctx context.Context, subject string, fn func([]byte)) error {
+	sub := &memSub{ch: make(chan []byte, 4096)}
+	b.mu.Lock()
+	b.subs[subject] = append(b.subs[subject], sub)
+	b.mu.Unlock()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				b.mu.Lock()
+				b.subs[subject] = slices.DeleteFunc(b.subs[subject], func(s *memSub) bool { return s == sub })
+				if len(b.subs[subject]) == 0 {
+					delete(b.subs, subject)
+				}
+				b.mu.Unlock()
+				return
+			case d := <-sub.ch:
+				fn(d)
+			}
+		}
+	}()
+	return nil
+}
+
+// subjects is how many subjects have subscribers.
+func (b *memBus) subjects() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// clusterRelay runs two servers on one bus, alice registered on the
+// first and bob on the second, and a relay issued by the first.
+func clusterRelay(t *testing.T) (s1, s2 *testServer, bus *memBus, alice, bob *rendezvous.Client, ida, idb *identity.Identity, token string) {
+	bus = newMemBus()
+	// Rates high enough for the bulk data not to wait.
+	s1 = startServer(t, Config{Bus: bus, RelayRate: 64 << 20})
+	s2 = startServer(t, Config{Bus: bus, RelayRate: 64 << 20})
+	alice, ida = runClient(t, s1, "alice")
+	bob, idb = runClient(t, s2, "bob")
+	waitFor(t, "bob known to the first server", func() bool { return s1.Stats().RemotePeers == 1 })
+	token, ok := s1.issueRelay(ida.ID().String(), idb.ID().String())
+	if !ok {
+		t.Fatal("issueRelay refused a peer registered on another server")
+	}
+	return
+}
+
+// An end on another server is forwarded to the token's server over the
+// bus; TLS runs across, bulk data (beyond the bus window) both ways.
+func TestRelayAcrossServers(t *testing.T) {
+	s1, s2, bus, alice, bob, ida, idb, tok := clusterRelay(t)
+	ctx := context.Background()
+	a, err := alice.DialRelay(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := bob.DialRelay(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ta, tb := tlsPair(t, a, b, ida, idb)
+	big := make([]byte, 3<<20) // about 100 messages: past the bus window
+	_, _ = rand.Read(big)
+	for _, dir := range []struct {
+		name string
+		w, r net.Conn
+	}{{"alice to bob", ta, tb}, {"bob to alice", tb, ta}} {
+		errc := make(chan error, 1)
+		go func() { _, err := dir.w.Write(big); errc <- err }()
+		got := make([]byte, len(big))
+		if _, err := io.ReadFull(dir.r, got); err != nil {
+			t.Fatalf("%s: %v", dir.name, err)
+		}
+		if !bytes.Equal(got, big) {
+			t.Fatalf("%s: other bytes arrived", dir.name)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st1, st2 := s1.Stats(), s2.Stats(); st1.Relays != 1 || st2.Relays != 1 {
+		t.Errorf("relays on the servers: %d and %d, want 1 each", st1.Relays, st2.Relays)
+	}
+	_ = ta.Close()
+	if _, err := tb.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after alice closed: %v, want EOF", err)
+	}
+	waitFor(t, "both relays done", func() bool {
+		st1, st2 := s1.Stats(), s2.Stats()
+		return st1.Relays+st2.Relays == 0 && st1.RelaysDone == 1 && st2.RelaysDone == 1
+	})
+	if st := s1.Stats(); st.RelayBytes < int64(2*len(big)) {
+		t.Errorf("home relayed %d bytes, want at least %d", st.RelayBytes, 2*len(big))
+	}
+	// Only the cluster's own subscriptions are left: the events, and
+	// each server's deliveries and relay joins.
+	waitFor(t, "the relay's bus subscriptions gone", func() bool { return bus.subjects() == 5 })
+}
+
+// Both ends at a server that does not hold the token (a load balancer
+// sent them there): both are forwarded. A used token is refused there
+// too, by its home.
+func TestRelayBothEndsElsewhere(t *testing.T) {
+	s1, s2, _, _, _, _, _, tok := clusterRelay(t)
+	a, _, _ := dialRelayRaw(t, s2, tok)
+	b, _, _ := dialRelayRaw(t, s2, tok)
+	if _, status, text := dialRelayRaw(t, s2, tok); status != 403 {
+		t.Errorf("third end at the other server: %d %q, want 403", status, text)
+	}
+	_ = a.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := a.WriteMessage(2, []byte("through two servers")); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := b.ReadMessage(); err != nil || string(m) != "through two servers" {
+		t.Fatalf("read %q, %v", m, err)
+	}
+	if st1, st2 := s1.Stats(), s2.Stats(); st1.Relays != 1 || st2.Relays != 2 {
+		t.Errorf("relays: home %d, forwarding %d; want 1 and 2", st1.Relays, st2.Relays)
+	}
+	_ = s2.stop() // the forwarding server goes: the home's relay ends too
+	waitFor(t, "home relay ended", func() bool { return s1.Stats().Relays == 0 })
+}
