@@ -37,7 +37,8 @@ import (
 // WebSocket traffic, and they give every read a size limit
 // (wire.MaxRelayMessage).
 //
-// Tokens are 32 random bytes, used once: the two sockets that present
+// Tokens are 32 bytes (the issuing server's 6-byte tag, then 26 random
+// bytes), used once: the two sockets that present
 // one are spliced and the token is forgotten. An unused token expires
 // after Config.RelayTTL, and an end that waited for its partner that
 // long is closed with 1008. The token is a bearer secret that only the
@@ -78,15 +79,16 @@ import (
 // A waiting relay has none (its expiry is a timer). A spliced relay has
 // two pumps, one per direction, counted in Server.wg; the pump that ends
 // first closes both sockets, and the last one to end gives back the
-// relay's counts and logs it. An idle timer checks activity.
+// relay's counts and logs it. An idle timer checks activity. An end on
+// another server (a busPort) adds the bus's subscription of its own,
+// ended when the port closes.
 //
 // # Several servers
 //
 // With Config.Bus, the two peers may be registered on different
-// servers. issueRelay issues a token only when both are registered on
-// this server, where both then dial (rendezvous.Client.DialRelay dials
-// the server its session is on); across servers it says no. See the
-// README for why.
+// servers, and an end may arrive at any server: an end whose token
+// another server issued is forwarded to it over the bus (see
+// relaycluster.go).
 
 // Defaults of the relay's Config fields.
 const (
@@ -206,7 +208,10 @@ func newRelayUpgrader() websocket.Upgrader {
 // are a and b and returns the token both present to the relay endpoint
 // (wire.RelayPath). ok is false when the relay is off (Config.NoRelay),
 // the server is shutting down, either peer is not registered with that
-// identity on this server, a or b is at Config.MaxRelaysPerClient, the
+// identity (here, or with Config.Bus on another server of the cluster:
+// its end is then forwarded here), a or b is at
+// Config.MaxRelaysPerClient (counted by the server that issued the
+// relays), the
 // server is at Config.MaxRelays, or its connections are over 90% of
 // MaxConns. The token expires unused after Config.RelayTTL. Call it
 // without Server.mu held.

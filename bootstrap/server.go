@@ -18,6 +18,12 @@
 // heap and 3-4 KB of goroutine stack per idle registered connection
 // (gorilla's defaults with a reader and a writer goroutine cost ~13 KB).
 //
+// # Relays
+//
+// Two peers that cannot reach each other directly can have their TLS
+// connection carried by the server: see relay.go (the relay, its limits
+// and goroutines) and relaycluster.go (across servers of a cluster).
+//
 // # What a room's peer list costs
 //
 // A peer_list is encoded outside the server's lock, once per change of the

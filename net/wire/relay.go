@@ -19,8 +19,8 @@ const (
 	RelayPath = "/relay"
 	// RelayTokenHeader carries the relay token in the upgrade request.
 	RelayTokenHeader = "Parlance-Relay-Token"
-	// RelayTokenLen is the length of a token: 32 random bytes in
-	// unpadded base64url.
+	// RelayTokenLen is the length of a token: 32 bytes (a tag of the
+	// server that issued it, then 26 random bytes) in unpadded base64url.
 	RelayTokenLen = 43
 	// MaxRelayMessage bounds one WebSocket message on a relay, both
 	// ways; a relay end writes at most MaxRelayWrite per message.
