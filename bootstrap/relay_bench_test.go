@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -47,14 +48,32 @@ func benchPaths(b *testing.B) map[string][2]*tls.Conn {
 	db := <-accepted
 	b.Cleanup(func() { _ = da.Close(); _ = db.Close() })
 	ta, tb := tlsPair(b, da, db, ida, idb)
-	return map[string][2]*tls.Conn{"direct": {ta, tb}, "relay": {ra, rb}}
+
+	// Peers on two servers sharing a NATS server (in this process).
+	url := startNATS(b)
+	_, _, alice, bob, idc, idd, tok := clusterRelayOn(b, connectNATS(b, url, "s1"), connectNATS(b, url, "s2"))
+	ca, err := alice.DialRelay(context.Background(), tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cb, err := bob.DialRelay(context.Background(), tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ca.Close(); _ = cb.Close() })
+	na, nb := tlsPair(b, ca, cb, idc, idd)
+	return map[string][2]*tls.Conn{"direct": {ta, tb}, "relay": {ra, rb}, "relay-2-servers-nats": {na, nb}}
 }
 
+// benchPathNames are benchPaths' paths, baseline first.
+var benchPathNames = []string{"direct", "relay", "relay-2-servers-nats"}
+
 // BenchmarkRelayThroughput: bytes from one peer to the other over TLS,
-// directly and through the relay, in one run. An operation is 64 KiB.
+// directly, through the relay, and through the relay with the peers on
+// two servers (over NATS), in one run. An operation is 64 KiB.
 func BenchmarkRelayThroughput(b *testing.B) {
 	paths := benchPaths(b)
-	for _, name := range []string{"direct", "relay"} {
+	for _, name := range benchPathNames {
 		b.Run(name, func(b *testing.B) {
 			w, r := paths[name][0], paths[name][1]
 			chunk := bytes.Repeat([]byte("x"), 64<<10)
@@ -79,11 +98,11 @@ func BenchmarkRelayThroughput(b *testing.B) {
 }
 
 // BenchmarkRelayLatency: one 64-byte message there and an answer back,
-// over TLS, directly and through the relay, in one run; an operation is
-// a round trip.
+// over TLS, on the paths of BenchmarkRelayThroughput, in one run; an
+// operation is a round trip.
 func BenchmarkRelayLatency(b *testing.B) {
 	paths := benchPaths(b)
-	for _, name := range []string{"direct", "relay"} {
+	for _, name := range benchPathNames {
 		b.Run(name, func(b *testing.B) {
 			x, y := paths[name][0], paths[name][1]
 			msg := make([]byte, 64)

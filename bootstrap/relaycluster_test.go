@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/parlance-chat/parlance/bootstrap/natsbus"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 )
@@ -70,13 +73,22 @@ func (b *memBus) subjects() int {
 	return len(b.subs)
 }
 
-// clusterRelay runs two servers on one bus, alice registered on the
-// first and bob on the second, and a relay issued by the first.
+// clusterRelay runs two servers on one in-memory bus, alice registered
+// on the first and bob on the second, and a relay issued by the first.
 func clusterRelay(t *testing.T) (s1, s2 *testServer, bus *memBus, alice, bob *rendezvous.Client, ida, idb *identity.Identity, token string) {
 	bus = newMemBus()
-	// Rates high enough for the bulk data not to wait.
-	s1 = startServer(t, Config{Bus: bus, RelayRate: 64 << 20})
-	s2 = startServer(t, Config{Bus: bus, RelayRate: 64 << 20})
+	s1, s2, alice, bob, ida, idb, token = clusterRelayOn(t, bus, bus)
+	return
+}
+
+// clusterRelayOn is clusterRelay on the servers' buses b1 and b2.
+func clusterRelayOn(t testing.TB, b1, b2 Bus) (s1, s2 *testServer, alice, bob *rendezvous.Client, ida, idb *identity.Identity, token string) {
+	// Rates high enough for bulk data not to wait.
+	cfg := relayBenchConfig()
+	cfg.Bus = b1
+	s1 = startServer(t, cfg)
+	cfg.Bus = b2
+	s2 = startServer(t, cfg)
 	alice, ida = runClient(t, s1, "alice")
 	bob, idb = runClient(t, s2, "bob")
 	waitFor(t, "bob known to the first server", func() bool { return s1.Stats().RemotePeers == 1 })
@@ -91,6 +103,21 @@ func clusterRelay(t *testing.T) (s1, s2 *testServer, bus *memBus, alice, bob *re
 // bus; TLS runs across, bulk data (beyond the bus window) both ways.
 func TestRelayAcrossServers(t *testing.T) {
 	s1, s2, bus, alice, bob, ida, idb, tok := clusterRelay(t)
+	relayAcross(t, s1, s2, alice, bob, ida, idb, tok)
+	// Only the cluster's own subscriptions are left: the events, and
+	// each server's deliveries and relay joins.
+	waitFor(t, "the relay's bus subscriptions gone", func() bool { return bus.subjects() == 5 })
+}
+
+// The same over a real NATS server.
+func TestRelayAcrossServersNATS(t *testing.T) {
+	url := startNATS(t)
+	b1, b2 := connectNATS(t, url, "s1"), connectNATS(t, url, "s2")
+	s1, s2, alice, bob, ida, idb, tok := clusterRelayOn(t, b1, b2)
+	relayAcross(t, s1, s2, alice, bob, ida, idb, tok)
+}
+
+func relayAcross(t *testing.T, s1, s2 *testServer, alice, bob *rendezvous.Client, ida, idb *identity.Identity, tok string) {
 	ctx := context.Background()
 	a, err := alice.DialRelay(ctx, tok)
 	if err != nil {
@@ -136,9 +163,32 @@ func TestRelayAcrossServers(t *testing.T) {
 	if st := s1.Stats(); st.RelayBytes < int64(2*len(big)) {
 		t.Errorf("home relayed %d bytes, want at least %d", st.RelayBytes, 2*len(big))
 	}
-	// Only the cluster's own subscriptions are left: the events, and
-	// each server's deliveries and relay joins.
-	waitFor(t, "the relay's bus subscriptions gone", func() bool { return bus.subjects() == 5 })
+}
+
+// startNATS runs an embedded NATS server on a free loopback port until
+// the test ends and returns its URL.
+func startNATS(tb testing.TB) string {
+	tb.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("NATS server not ready")
+	}
+	tb.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+func connectNATS(tb testing.TB, url, name string) *natsbus.Bus {
+	tb.Helper()
+	b, err := natsbus.Connect(url, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 // Both ends at a server that does not hold the token (a load balancer
