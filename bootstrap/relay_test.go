@@ -175,35 +175,47 @@ func TestRelaySplice(t *testing.T) {
 	})
 }
 
+// pinnedTLS is the TLS 1.3 configuration of one peer, id, that accepts
+// only peer's key (as the transport pins it), as the client or the
+// server of the handshake.
+func pinnedTLS(id *identity.Identity, peer identity.ID, client bool) (*tls.Config, error) {
+	cert, err := id.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			got, _, err := identity.PeerID(raw)
+			if err != nil {
+				return err
+			}
+			if got != peer {
+				return fmt.Errorf("peer is %s, want %s", got, peer)
+			}
+			return nil
+		}}
+	if client {
+		cfg.InsecureSkipVerify = true // the pin above checks the peer
+	} else {
+		cfg.ClientAuth = tls.RequireAnyClientCert
+	}
+	return cfg, nil
+}
+
 // tlsPair runs a TLS handshake between a (client) and b (server), each
 // pinning the other's identity as the transport does, and returns the
 // TLS ends.
 func tlsPair(t testing.TB, a, b net.Conn, ida, idb *identity.Identity) (*tls.Conn, *tls.Conn) {
 	t.Helper()
-	pin := func(want identity.ID) func([][]byte, [][]*x509.Certificate) error {
-		return func(raw [][]byte, _ [][]*x509.Certificate) error {
-			got, _, err := identity.PeerID(raw)
-			if err != nil {
-				return err
-			}
-			if got != want {
-				return fmt.Errorf("peer is %s, want %s", got, want)
-			}
-			return nil
-		}
-	}
-	ca, err := ida.Certificate()
+	ca, err := pinnedTLS(ida, idb.ID(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := idb.Certificate()
+	cb, err := pinnedTLS(idb, ida.ID(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta := tls.Client(a, &tls.Config{Certificates: []tls.Certificate{ca}, InsecureSkipVerify: true,
-		VerifyPeerCertificate: pin(idb.ID()), MinVersion: tls.VersionTLS13})
-	tb := tls.Server(b, &tls.Config{Certificates: []tls.Certificate{cb}, ClientAuth: tls.RequireAnyClientCert,
-		VerifyPeerCertificate: pin(ida.ID()), MinVersion: tls.VersionTLS13})
+	ta, tb := tls.Client(a, ca), tls.Server(b, cb)
 	var wg sync.WaitGroup
 	var errB error
 	wg.Go(func() { errB = tb.Handshake() })
