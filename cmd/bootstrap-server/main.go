@@ -94,7 +94,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
 			"Parlance rendezvous server: keeps a registry of online peers over WebSocket\n"+
 			"(clients connect to ws://HOST:PORT, or wss://HOST:PORT with --tls-cert and --tls-key)\n"+
-			"so that they can message each other directly.\n\nFlags:\n")
+			"so that they can message each other directly, or through its relay (at /relay)\n"+
+			"when they cannot.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
