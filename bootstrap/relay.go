@@ -49,11 +49,14 @@ import (
 //
 // # Limits
 //
-//   - Config.MaxRelays relays (waiting or spliced) on the server, and
-//     Config.MaxRelaysPerClient per identity: issueRelay says no beyond
-//     them, and while the server's connections are over 90% of
-//     MaxConns (relay sockets count as connections, so they can never
-//     take the last tenth of the slots from registrations).
+//   - Config.MaxRelays relays carrying bytes on the server, and
+//     Config.MaxRelaysPerClient per identity: the second end of a relay
+//     beyond them is refused (HTTP 503) and the first closed (1013).
+//     Tokens are cheap and most go unused (a punched connection needs
+//     none): issueRelay gives up to relayWaitingFactor times as many,
+//     and none while the server's connections are over 90% of MaxConns
+//     (relay sockets count as connections, so they can never take the
+//     last tenth of the slots from registrations).
 //   - Config.MaxRelaysPerIP relay sockets per source IP (IPv6: /64), HTTP
 //     429 beyond. A relay socket stops counting against MaxConnsPerIP
 //     once its token is accepted: relays from one address do not crowd
@@ -129,6 +132,13 @@ type relay struct {
 	// home: issued here (in byToken, counted in perID); else it forwards
 	// a local end to the relay's home server over the cluster bus.
 	home bool
+	// reserved: counted in relayLimits.active (from its second end's
+	// arrival); guarded by Server.mu.
+	reserved bool
+	// abortCode and abortWhy close an end that arrives after abort;
+	// guarded by Server.mu.
+	abortCode int
+	abortWhy  string
 
 	// Guarded by Server.mu:
 	state   relayState
@@ -172,9 +182,12 @@ type relayPort interface {
 type relayLimits struct {
 	byToken map[string]*relay // waiting relays
 	all     map[*relay]struct{}
-	perID   map[string]int
-	perIP   map[netip.Prefix]int
-	buckets map[string]*rateBucket // "id " + identity, "ip " + ipKey
+	perID   map[string]int // home relays by identity, waiting or spliced
+	active  int            // home relays spliced
+	// activePerID counts the home relays spliced by identity.
+	activePerID map[string]int
+	perIP       map[netip.Prefix]int
+	buckets     map[string]*rateBucket // "id " + identity, "ip " + ipKey
 
 	done, refused, throttled uint64
 	bytes                    int64 // carried by relays that ended
@@ -184,6 +197,7 @@ func (rs *relayLimits) init() {
 	rs.byToken = make(map[string]*relay)
 	rs.all = make(map[*relay]struct{})
 	rs.perID = make(map[string]int)
+	rs.activePerID = make(map[string]int)
 	rs.perIP = make(map[netip.Prefix]int)
 	rs.buckets = make(map[string]*rateBucket)
 }
@@ -209,12 +223,14 @@ func newRelayUpgrader() websocket.Upgrader {
 // (wire.RelayPath). ok is false when the relay is off (Config.NoRelay),
 // the server is shutting down, either peer is not registered with that
 // identity (here, or with Config.Bus on another server of the cluster:
-// its end is then forwarded here), a or b is at
-// Config.MaxRelaysPerClient (counted by the server that issued the
-// relays), the
-// server is at Config.MaxRelays, or its connections are over 90% of
-// MaxConns. The token expires unused after Config.RelayTTL. Call it
-// without Server.mu held.
+// its end is then forwarded here), the server's connections are over
+// 90% of MaxConns, or tokens pile up: relayWaitingFactor times
+// Config.MaxRelays waiting on the server, or that many times
+// Config.MaxRelaysPerClient of a or b (waiting or spliced). A token is
+// cheap and most are never used (a punched connection needs none), so
+// the limits of relays that carry bytes apply when the second end
+// arrives (see reserveSpliceLocked). The token expires unused after
+// Config.RelayTTL. Call it without Server.mu held.
 func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 	if s.cfg.NoRelay || a == "" || b == "" || a == b {
 		return "", false
@@ -229,10 +245,10 @@ func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 		why = "server shutting down"
 	case !s.relayableLocked(a) || !s.relayableLocked(b):
 		why = "a peer is not registered"
-	case len(rs.all) >= s.cfg.MaxRelays:
-		why = "server at its relay limit"
-	case rs.perID[a] >= s.cfg.MaxRelaysPerClient || rs.perID[b] >= s.cfg.MaxRelaysPerClient:
-		why = "client at its relay limit"
+	case len(rs.byToken) >= relayWaitingFactor*s.cfg.MaxRelays:
+		why = "server at its limit of relay tokens"
+	case rs.perID[a] >= relayWaitingFactor*s.cfg.MaxRelaysPerClient || rs.perID[b] >= relayWaitingFactor*s.cfg.MaxRelaysPerClient:
+		why = "client at its limit of relay tokens"
 	case s.nconns+2 > s.cfg.MaxConns*9/10:
 		why = "server connections nearly full"
 	}
@@ -251,6 +267,30 @@ func (s *Server) issueRelay(a, b string) (token string, ok bool) {
 	rl.expiry.Reset(s.cfg.RelayTTL)
 	s.log.Debug("relay issued", "relay", rl.id, "a", a, "b", b)
 	return token, true
+}
+
+// relayWaitingFactor is how many more tokens than relays may be issued
+// (see issueRelay).
+const relayWaitingFactor = 4
+
+// reserveSpliceLocked counts a relay whose second end arrives among those
+// carrying bytes, or says why it may not be: the server carries
+// Config.MaxRelays, or a or b Config.MaxRelaysPerClient. (Relays
+// forwarded for another server are limited by their home.)
+func (s *Server) reserveSpliceLocked(rl *relay) string {
+	rs := &s.relay
+	switch {
+	case rs.active >= s.cfg.MaxRelays:
+		return "the server carries as many relays as it may; try again later"
+	case rs.activePerID[rl.peers[0]] >= s.cfg.MaxRelaysPerClient || rs.activePerID[rl.peers[1]] >= s.cfg.MaxRelaysPerClient:
+		return "a peer has as many relays as it may; try again later"
+	}
+	rl.reserved = true
+	rs.active++
+	for _, id := range rl.peers {
+		rs.activePerID[id]++
+	}
+	return ""
 }
 
 // relayableLocked reports whether a relay can be issued for identity id:
@@ -307,10 +347,17 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 		status, msg = http.StatusForbidden, "unknown, expired or used relay token"
 	case s.relay.perIP[key] >= s.cfg.MaxRelaysPerIP:
 		status, msg = http.StatusTooManyRequests, "too many relays from this address"
+	case home && rl.claimed == 1:
+		if msg = s.reserveSpliceLocked(rl); msg != "" {
+			status = http.StatusServiceUnavailable
+		}
 	}
 	if status != 0 {
 		s.mu.Unlock()
 		s.refuseRelay(w, status, msg)
+		if status == http.StatusServiceUnavailable && rl != nil {
+			rl.abort(websocket.CloseTryAgainLater, msg)
+		}
 		return
 	}
 	if rl != nil {
@@ -334,7 +381,7 @@ func (s *Server) serveRelay(w http.ResponseWriter, r *http.Request) {
 	if err != nil || rl.state != relayWaiting || s.closing {
 		s.releaseRelaySocketLocked(nc, ws, ip, key)
 		abort := err != nil && rl.state == relayWaiting
-		code, why := websocket.ClosePolicyViolation, "the relay ended"
+		code, why := rl.abortCode, rl.abortWhy
 		if s.closing {
 			code, why = websocket.CloseGoingAway, "server shutting down"
 		}
@@ -469,6 +516,7 @@ func (rl *relay) abort(code int, reason string) {
 		return
 	}
 	rl.state = relayEnded
+	rl.abortCode, rl.abortWhy = code, reason
 	delete(s.relay.byToken, rl.token)
 	ends := rl.ends[:rl.joined]
 	s.mu.Unlock()
@@ -595,6 +643,14 @@ func (rl *relay) finish() {
 		for _, id := range rl.peers {
 			if rs.perID[id]--; rs.perID[id] <= 0 {
 				delete(rs.perID, id)
+			}
+		}
+		if rl.reserved {
+			rs.active--
+			for _, id := range rl.peers {
+				if rs.activePerID[id]--; rs.activePerID[id] <= 0 {
+					delete(rs.activePerID, id)
+				}
 			}
 		}
 	}

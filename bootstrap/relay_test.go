@@ -328,8 +328,9 @@ func TestRelayOff(t *testing.T) {
 }
 
 func TestIssueRelayLimits(t *testing.T) {
-	srv := startServer(t, Config{MaxRelays: 3, MaxRelaysPerClient: 2})
-	ids := make([]string, 4)
+	// Tokens: 4 per relay allowed, so 8 on the server and 4 per client.
+	srv := startServer(t, Config{MaxRelays: 2, MaxRelaysPerClient: 1})
+	ids := make([]string, 6)
 	for i := range ids {
 		ids[i] = proveIdentity(t, srv, fmt.Sprintf("p%d", i)).ID().String()
 	}
@@ -337,27 +338,69 @@ func TestIssueRelayLimits(t *testing.T) {
 	unproved.register("anon", "", false)
 	other, _ := identity.Generate()
 	steps := []struct {
-		name string
-		a, b string
-		ok   bool
+		name  string
+		times int
+		a, b  string
+		ok    bool
 	}{
-		{"first", ids[0], ids[1], true},
-		{"second of p0", ids[0], ids[2], true},
-		{"third of p0: per-client limit", ids[0], ids[3], false},
-		{"third of p1 with p2 free: per-client limit", ids[1], ids[2], true},
-		{"server limit", ids[2], ids[3], false},
-		{"same identity twice", ids[3], ids[3], false},
-		{"not registered here", ids[3], other.ID().String(), false},
-		{"empty", "", ids[3], false},
+		{"four tokens for p0 and p1", 4, ids[0], ids[1], true},
+		{"a fifth for p0: per-client limit", 1, ids[0], ids[2], false},
+		{"four for p2 and p3", 4, ids[2], ids[3], true},
+		{"a ninth: server limit", 1, ids[4], ids[5], false},
+		{"same identity twice", 1, ids[4], ids[4], false},
+		{"not registered", 1, ids[4], other.ID().String(), false},
+		{"empty", 1, "", ids[4], false},
 	}
 	for _, st := range steps {
-		if _, ok := srv.issueRelay(st.a, st.b); ok != st.ok {
-			t.Errorf("%s: ok=%v, want %v", st.name, ok, st.ok)
+		for range st.times {
+			if _, ok := srv.issueRelay(st.a, st.b); ok != st.ok {
+				t.Errorf("%s: ok=%v, want %v", st.name, ok, st.ok)
+			}
 		}
 	}
 	// Refusals by a limit count; calls that make no sense do not.
-	if got := srv.Stats(); got.RelaysWaiting != 3 || got.RelaysRefused != 3 {
+	if got := srv.Stats(); got.RelaysWaiting != 8 || got.RelaysRefused != 3 {
 		t.Errorf("stats %+v", got)
+	}
+}
+
+// The limits of relays that carry bytes apply when a relay's second end
+// arrives: it is refused (503), and the first end closed with 1013.
+func TestRelaySpliceLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		ids  [4]int // the peers of the first relay, then of the second
+	}{
+		{"per client", Config{MaxRelaysPerClient: 1}, [4]int{0, 1, 0, 2}},
+		{"on the server", Config{MaxRelays: 1}, [4]int{0, 1, 2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, tc.cfg)
+			var ids [4]string
+			for i := range ids {
+				ids[i] = proveIdentity(t, srv, fmt.Sprintf("p%d", i)).ID().String()
+			}
+			tok1, ok1 := srv.issueRelay(ids[tc.ids[0]], ids[tc.ids[1]])
+			tok2, ok2 := srv.issueRelay(ids[tc.ids[2]], ids[tc.ids[3]])
+			if !ok1 || !ok2 {
+				t.Fatal("issueRelay refused")
+			}
+			dialRelayRaw(t, srv, tok1)
+			dialRelayRaw(t, srv, tok1)
+			waitFor(t, "first relay spliced", func() bool { return srv.Stats().Relays == 1 })
+			first, _, _ := dialRelayRaw(t, srv, tok2)
+			if _, status, text := dialRelayRaw(t, srv, tok2); status != http.StatusServiceUnavailable {
+				t.Errorf("second end over the limit: %d %q, want 503", status, text)
+			}
+			_ = first.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := first.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+				t.Errorf("first end: %v, want close 1013", err)
+			}
+			if st := srv.Stats(); st.Relays != 1 || st.RelaysDone != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
 	}
 }
 

@@ -186,11 +186,22 @@ func (s *Server) onRelayJoin(data []byte) {
 	}
 	s.mu.Lock()
 	rl := s.relay.byToken[m.Token]
-	if s.closing || rl == nil || rl.state != relayWaiting || rl.claimed >= 2 {
+	why, limited := "", false
+	switch {
+	case s.closing || rl == nil || rl.state != relayWaiting || rl.claimed >= 2:
+		why = "unknown, expired or used relay token"
+	case rl.claimed == 1:
+		why = s.reserveSpliceLocked(rl)
+		limited = why != ""
+	}
+	if why != "" {
 		s.relay.refused++
-		port.answer(relayAccept{Refused: "unknown, expired or used relay token"})
+		port.answer(relayAccept{Refused: why})
 		s.mu.Unlock()
 		port.closeQuietly()
+		if limited {
+			rl.abort(websocket.CloseTryAgainLater, why)
+		}
 		return
 	}
 	rl.claimed++

@@ -86,8 +86,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	natsURL := fs.String("nats", "", "share the registry with the other servers on this NATS server, e.g. nats://127.0.0.1:4222")
 	natsPrefix := fs.String("nats-prefix", bootstrap.DefaultBusPrefix, "NATS subject prefix: servers with the same one share a registry")
 	relay := fs.Bool("relay", true, "relay the (TLS) connection of two peers that cannot reach each other directly; false turns it off")
-	maxRelays := fs.Int("max-relays", bootstrap.DefaultMaxRelays, "maximum relays at once")
-	maxRelaysPerClient := fs.Int("max-relays-per-client", bootstrap.DefaultMaxRelaysPerClient, "maximum relays at once of one identity")
+	maxRelays := fs.Int("max-relays", bootstrap.DefaultMaxRelays, "maximum relays carrying bytes at once (tokens: 4 times as many)")
+	maxRelaysPerClient := fs.Int("max-relays-per-client", bootstrap.DefaultMaxRelaysPerClient, "maximum relays carrying bytes at once of one identity (tokens: 4 times as many)")
 	relayRate := fs.Int("relay-rate", bootstrap.DefaultRelayRate, "bytes per second that the relays of one identity carry together")
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
