@@ -82,6 +82,7 @@ type relayAccept struct {
 	Subject string    `json:"subject,omitempty"`
 	Peers   [2]string `json:"peers"`
 	Refused string    `json:"refused,omitempty"`
+	Busy    bool      `json:"busy,omitempty"` // refused by a limit: try again later
 }
 
 // Kinds of busPort messages (their first byte).
@@ -138,7 +139,11 @@ func (s *Server) forwardRelay(w http.ResponseWriter, r *http.Request, token stri
 	t.Stop()
 	if acc.Refused != "" {
 		_ = port.Close()
-		fail(http.StatusForbidden, acc.Refused)
+		status := http.StatusForbidden
+		if acc.Busy {
+			status = http.StatusServiceUnavailable
+		}
+		fail(status, acc.Refused)
 		return
 	}
 	ws, err := s.upgradeRelay(w, r)
@@ -196,7 +201,7 @@ func (s *Server) onRelayJoin(data []byte) {
 	}
 	if why != "" {
 		s.relay.refused++
-		port.answer(relayAccept{Refused: why})
+		port.answer(relayAccept{Refused: why, Busy: limited})
 		s.mu.Unlock()
 		port.closeQuietly()
 		if limited {
