@@ -244,3 +244,31 @@ func FuzzBusPortReceive(f *testing.F) {
 		p.mu.Unlock()
 	})
 }
+
+// The home's limits of relays carrying bytes hold for an end forwarded
+// by another server: it is refused there with 503, and the first end
+// closed with 1013.
+func TestRelaySpliceLimitAcrossServers(t *testing.T) {
+	bus := newMemBus()
+	s1 := startServer(t, Config{Bus: bus, MaxRelaysPerClient: 1})
+	s2 := startServer(t, Config{Bus: bus, MaxRelaysPerClient: 1})
+	_, ida := runClient(t, s1, "alice")
+	_, idb := runClient(t, s2, "bob")
+	waitFor(t, "bob known to the first server", func() bool { return s1.Stats().RemotePeers == 1 })
+	tok1, ok1 := s1.issueRelay(ida.ID().String(), idb.ID().String())
+	tok2, ok2 := s1.issueRelay(ida.ID().String(), idb.ID().String())
+	if !ok1 || !ok2 {
+		t.Fatal("issueRelay refused")
+	}
+	dialRelayRaw(t, s1, tok1)
+	dialRelayRaw(t, s2, tok1)
+	waitFor(t, "first relay spliced", func() bool { return s1.Stats().Relays == 1 })
+	first, _, _ := dialRelayRaw(t, s1, tok2)
+	if _, status, text := dialRelayRaw(t, s2, tok2); status != 503 {
+		t.Errorf("forwarded end over the limit: %d %q, want 503", status, text)
+	}
+	_ = first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := first.ReadMessage(); err == nil || !strings.Contains(err.Error(), "1013") {
+		t.Errorf("first end: %v, want close 1013", err)
+	}
+}
