@@ -86,7 +86,9 @@ func TestRelayLab(t *testing.T) {
 		t.Errorf("slowest try took %v, want within 3 s", took[tries-1])
 	}
 	if capture != nil {
-		capture(secret, nonce[:])
+		a.Send(t, "mark %s", url)
+		mark := strings.TrimPrefix(a.Answer(t), "marked ")
+		capture(secret, nonce[:], mark)
 	}
 }
 
@@ -94,7 +96,7 @@ func TestRelayLab(t *testing.T) {
 // and returns a function that stops it and checks the capture: it holds
 // the upgrade requests and TLS records but not the secret. It returns nil
 // (and the test goes on without a capture) where tcpdump is missing.
-func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonce []byte) {
+func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonce []byte, mark string) {
 	bin, err := exec.LookPath("tcpdump")
 	if err != nil {
 		t.Log("tcpdump not installed: no capture (apt-get install tcpdump)")
@@ -129,24 +131,12 @@ func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonc
 		for sc.Scan() {
 		}
 	}()
-	return func(secret string, nonce []byte) {
-		// The last try's close frames went after all its records.
-		var data []byte
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			data, err = os.ReadFile(pcap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bytes.Count(data, []byte(wire.RelayTokenHeader)) >= 2*20 && bytes.Count(data, closeNormal) >= 20 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the capture (%d bytes) lacks the relays' upgrades or close frames", len(data))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	return func(secret string, nonce []byte, mark string) {
+		data := waitCaptured(t, pcap, mark)
 		stop()
+		if n := bytes.Count(data, []byte(wire.RelayTokenHeader)); n < 2*20 {
+			t.Errorf("%d relay upgrade requests in the capture, want 40", n)
+		}
 		for _, s := range []string{secret, hex.EncodeToString(nonce)} {
 			if bytes.Contains(data, []byte(s)) {
 				t.Errorf("the capture on the server holds the message text %q", s)
@@ -163,7 +153,8 @@ func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonc
 //
 //	server: answers "ready"; then "issue A B" -> "token T"
 //	client: answers "id ID"; then "connect URL" -> "registered";
-//	        "relay TOKEN PEER-ID client|server TEXT" -> "got PEER-TEXT"
+//	        "relay TOKEN PEER-ID client|server TEXT" -> "got PEER-TEXT";
+//	        "mark URL" -> "marked MARK" (a request that ends a capture)
 func TestRelayLabHelper(t *testing.T) {
 	switch os.Getenv(envRelayHelper) {
 	case "server":
@@ -218,6 +209,8 @@ func relayLabClient(t *testing.T) {
 			c = startRelayLabPeer(t, f[1], id)
 			defer c.stop()
 			fmt.Println("registered")
+		case len(f) == 2 && f[0] == "mark":
+			fmt.Println("marked " + markCapture(t, "http"+strings.TrimPrefix(f[1], "ws")))
 		case len(f) >= 5 && f[0] == "relay" && c != nil:
 			got, err := c.exchange(f[1], f[2], f[3] == "client", strings.Join(f[4:], " "))
 			if err != nil {
