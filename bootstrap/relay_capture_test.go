@@ -3,14 +3,18 @@ package bootstrap
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +22,10 @@ import (
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
-// markCapture sends a request that ends a capture of the server at
-// baseURL: once the capture holds the mark it returns, the capture holds
-// everything sent before (tcpdump writes packets in order).
+// markCapture sends a request that marks the end of a capture of the
+// server at baseURL and returns the mark: once the capture holds it, it
+// holds everything the server got and sent before (tcpdump writes
+// packets in order).
 func markCapture(t testing.TB, baseURL string) string {
 	t.Helper()
 	var b [8]byte
@@ -35,20 +40,100 @@ func markCapture(t testing.TB, baseURL string) string {
 	return mark
 }
 
-// waitCaptured waits until the capture file holds mark and returns it.
-func waitCaptured(t testing.TB, pcap, mark string) []byte {
+// capture is tcpdump writing a capture file.
+type capture struct {
+	cmd    *exec.Cmd
+	pcap   string
+	cancel context.CancelFunc
+	done   chan struct{} // its stderr ended
+	lines  []string      // its stderr, once done
+	once   sync.Once
+}
+
+// startCapture starts cmd, a tcpdump writing pcap, and waits until it
+// captures. why is not empty when it cannot capture here (no right to).
+// The capture is stopped when the test ends.
+func startCapture(t testing.TB, cmd *exec.Cmd, cancel context.CancelFunc, pcap string) (c *capture, why string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		data, err := os.ReadFile(pcap)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, err.Error()
+	}
+	c = &capture{cmd: cmd, pcap: pcap, cancel: cancel, done: make(chan struct{})}
+	listening := make(chan bool, 1)
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			c.lines = append(c.lines, sc.Text())
+			if strings.Contains(sc.Text(), "listening on") {
+				listening <- true
+			}
+		}
+	}()
+	t.Cleanup(func() { c.stop() })
+	select {
+	case <-listening:
+		return c, ""
+	case <-c.done:
+		return nil, strings.Join(c.lines, "; ")
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpdump did not start capturing within 10 s")
+	}
+	return nil, ""
+}
+
+// stop ends tcpdump and returns what it said it dropped.
+func (c *capture) stop() (dropped int) {
+	c.once.Do(func() {
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			c.cancel()
+			<-c.done
+		}
+		_ = c.cmd.Wait()
+		c.cancel()
+	})
+	for _, l := range c.lines {
+		var n int
+		if _, err := fmt.Sscanf(l, "%d packets dropped by kernel", &n); err == nil {
+			dropped = n
+		}
+	}
+	return dropped
+}
+
+// finish sends marks (mark returns a new one each call) until the
+// capture holds one, stops tcpdump and returns the capture. The test
+// fails if tcpdump dropped packets: the capture would not be whole.
+func (c *capture) finish(t testing.TB, mark func() string) []byte {
+	t.Helper()
+	marks := []string{mark()}
+	deadline := time.Now().Add(15 * time.Second)
+	for next := time.Now().Add(time.Second); ; {
+		data, err := os.ReadFile(c.pcap)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(data, []byte(mark)) {
+		if slices.ContainsFunc(marks, func(m string) bool { return bytes.Contains(data, []byte(m)) }) {
+			if n := c.stop(); n > 0 {
+				t.Fatalf("tcpdump dropped %d packets: the capture is not whole", n)
+			}
 			return data
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the capture (%d bytes) does not hold the request sent after the relay: did tcpdump capture?", len(data))
+		now := time.Now()
+		if now.After(deadline) {
+			t.Fatalf("the capture (%d bytes) holds none of the requests sent after the relay: did tcpdump capture?", len(data))
+		}
+		if now.After(next) {
+			marks = append(marks, mark()) // the first may have been lost
+			next = now.Add(time.Second)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -68,51 +153,13 @@ func TestRelayCapture(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.addr)
 	pcap := filepath.Join(t.TempDir(), "relay.pcap")
 	// --immediate-mode and -U hand over and write each packet at once;
-	// -s 0 keeps whole packets.
-	cmd := exec.Command(bin, "-i", "lo", "-n", "--immediate-mode", "-U", "-s", "0", "-w", pcap, "tcp", "port", port)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot run tcpdump: %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		_ = cmd.Wait()
-	}
-	t.Cleanup(stop)
-	// tcpdump says "listening on lo" once it captures; anything else
-	// first is why it cannot.
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "listening on") {
-				listening <- ""
-				break
-			}
-		}
-		if len(listening) == 0 {
-			listening <- strings.Join(lines, "; ")
-		}
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case why := <-listening:
-		if why != "" {
-			t.Skipf("tcpdump cannot capture here (needs root or CAP_NET_RAW): %s", why)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump did not start capturing within 10 s")
+	// -s 0 keeps whole packets; -B 32768: a 32 MB buffer, so that a busy
+	// machine drops nothing.
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-i", "lo", "-n", "--immediate-mode", "-U", "-B", "32768", "-s", "0", "-w", pcap, "tcp", "port", port)
+	c, why := startCapture(t, cmd, cancel, pcap)
+	if why != "" {
+		t.Skipf("tcpdump cannot capture here (needs root or CAP_NET_RAW): %s", why)
 	}
 
 	var nonce [8]byte
@@ -120,8 +167,7 @@ func TestRelayCapture(t *testing.T) {
 	msg := "meet me at the old mill at noon " + hex.EncodeToString(nonce[:])
 	exchangeOverTLS(t, srv, msg)
 	waitFor(t, "relay done", func() bool { return srv.Stats().RelaysDone == 1 })
-	data := waitCaptured(t, pcap, markCapture(t, "http://"+srv.addr))
-	stop()
+	data := c.finish(t, func() string { return markCapture(t, "http://"+srv.addr) })
 	// The capture saw the relay: the upgrade requests are in clear.
 	if n := bytes.Count(data, []byte(wire.RelayTokenHeader)); n < 2 {
 		t.Errorf("%d relay upgrade requests in the capture, want 2", n)

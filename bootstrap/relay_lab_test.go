@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,17 +85,19 @@ func TestRelayLab(t *testing.T) {
 		t.Errorf("slowest try took %v, want within 3 s", took[tries-1])
 	}
 	if capture != nil {
-		a.Send(t, "mark %s", url)
-		mark := strings.TrimPrefix(a.Answer(t), "marked ")
-		capture(secret, nonce[:], mark)
+		capture(secret, nonce[:], func() string {
+			a.Send(t, "mark %s", url)
+			return strings.TrimPrefix(a.Answer(t), "marked ")
+		})
 	}
 }
 
 // startLabCapture runs tcpdump on the lab's server, on the relay's port,
-// and returns a function that stops it and checks the capture: it holds
-// the upgrade requests and TLS records but not the secret. It returns nil
-// (and the test goes on without a capture) where tcpdump is missing.
-func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonce []byte, mark string) {
+// and returns a function that ends it (with marks from mark) and checks
+// the capture: it holds the upgrade requests and TLS records but not the
+// secret. It returns nil (and the test goes on without a capture) where
+// tcpdump is missing.
+func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonce []byte, mark func() string) {
 	bin, err := exec.LookPath("tcpdump")
 	if err != nil {
 		t.Log("tcpdump not installed: no capture (apt-get install tcpdump)")
@@ -104,36 +105,14 @@ func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonc
 	}
 	pcap := filepath.Join(t.TempDir(), "server.pcap")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := lab.Command(ctx, "server", bin, "-i", "any", "-n", "--immediate-mode", "-U", "-s", "0", "-w", pcap,
+	cmd := lab.Command(ctx, "server", bin, "-i", "any", "-n", "--immediate-mode", "-U", "-B", "32768", "-s", "0", "-w", pcap,
 		"tcp", "port", fmt.Sprint(relayLabPort))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	c, why := startCapture(t, cmd, cancel, pcap)
+	if why != "" {
+		t.Fatalf("tcpdump in the lab: %s", why)
 	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("tcpdump in the lab: %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			_ = cmd.Wait()
-			cancel()
-		}
-	}
-	t.Cleanup(stop)
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	return func(secret string, nonce []byte, mark string) {
-		data := waitCaptured(t, pcap, mark)
-		stop()
+	return func(secret string, nonce []byte, mark func() string) {
+		data := c.finish(t, mark)
 		if n := bytes.Count(data, []byte(wire.RelayTokenHeader)); n < 2*20 {
 			t.Errorf("%d relay upgrade requests in the capture, want 40", n)
 		}
