@@ -1,6 +1,9 @@
 package line
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/tui/command"
 	"github.com/parlance-chat/parlance/tui/groupcmd"
@@ -112,4 +115,42 @@ func (u *UI) groupEvent(e app.Event) {
 	case app.GroupChanged:
 		u.printf("* %s", textsafe.Line(groupcmd.Members(e.Group)))
 	}
+}
+
+// groupHistory prints the last n stored messages of a group in the order
+// every member shows them (app.DisplayOrder), not in the order they came:
+// "[15:04:05] alice: text" by the sender's clock.
+func (u *UI) groupHistory(name string, n int) {
+	g, ok := u.groups()
+	if !ok {
+		return
+	}
+	info, err := g.ResolveGroup(name)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if n <= 0 {
+		n = 20
+	}
+	ms, err := u.node.History(app.ConvID(info.Key), 0, n)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ms) == 0 {
+		u.printf("* no messages in #%s", textsafe.Line(info.Name))
+		return
+	}
+	app.DisplayOrder(ms)
+	var b strings.Builder
+	fmt.Fprintf(&b, "* last %d message(s) in #%s:", len(ms), textsafe.Line(info.Name))
+	for _, m := range ms {
+		who := textsafe.Line(m.From)
+		if m.Outgoing {
+			who = "you"
+		}
+		fmt.Fprintf(&b, "\n  [%s] %s: %s", m.Sent.Local().Format("2 Jan 15:04:05"), who, textsafe.Line(m.Text))
+	}
+	u.printf("%s", b.String())
 }

@@ -102,3 +102,29 @@ func TestGroupCommands(t *testing.T) {
 	events <- app.GroupInvited{Invitation: app.GroupInvitation{Name: "y", ByNick: "alice", Known: true}}
 	s.expect("alice invited you to #y (you have talked with them before)")
 }
+
+// TestGroupHistoryOrder: line mode prints a group message as it arrives,
+// a late one too, and /history #name prints the group in the order every
+// member shows it (sender's time, then id).
+func TestGroupHistoryOrder(t *testing.T) {
+	a := strings.Repeat("B", 52)
+	node := &fakeGroupNode{fakeNode: newFakeNode("me", make(chan app.Event, 10), peer("alice", a, 5000, true))}
+	s := start(t, node)
+	s.send("/group new #team alice")
+	s.expect("created #team")
+	conv := app.ConvID(node.groups[0].Key)
+	at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.Local)
+	for _, m := range []struct {
+		id   string
+		sec  int
+		text string
+	}{{"a2", 20, "second"}, {"a3", 30, "third"}, {"a1", 10, "first (late)"}, {"a0", 20, "tie, lower id"}} {
+		node.receive(app.Message{ID: m.id, Conv: conv, Peer: "id:" + a, From: "alice", Text: m.text, Sent: at.Add(time.Duration(m.sec) * time.Second)})
+		s.expect("#team alice: " + m.text) // as it arrives
+	}
+	s.send("/history #team")
+	s.expect("* last 4 message(s) in #team:")
+	for _, want := range []string{"09:00:10] alice: first (late)", "09:00:20] alice: tie, lower id", "09:00:20] alice: second", "09:00:30] alice: third"} {
+		s.expect(want)
+	}
+}
