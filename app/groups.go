@@ -118,8 +118,11 @@ type groups struct {
 	mu     sync.Mutex
 	ctx    context.Context // Run's, set by start; nil before
 	closed bool            // wait was called: no new queue goroutines
-	queues map[identity.ID]chan []byte
-	wg     sync.WaitGroup // queue goroutines
+	queues map[identity.ID]chan qframe
+	owed   map[owedKey]*owed // the outbox: see group_outbox.go
+	wg     sync.WaitGroup    // queue and push goroutines
+
+	saveMu sync.Mutex // serialises saveOwed
 }
 
 func newGroups(n *Node, st group.Store) (*groups, error) {
@@ -130,7 +133,11 @@ func newGroups(n *Node, st group.Store) (*groups, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start groups: %w", err)
 	}
-	return &groups{n: n, eng: eng, queues: make(map[identity.ID]chan []byte)}, nil
+	gs := &groups{n: n, eng: eng, queues: make(map[identity.ID]chan qframe), owed: make(map[owedKey]*owed)}
+	if err := gs.loadOwed(); err != nil {
+		return nil, err
+	}
+	return gs, nil
 }
 
 // groupLog logs the frames the engine drops, rate-limited by the level:
@@ -186,40 +193,44 @@ func (gs *groups) wait() {
 func (gs *groups) send(out []group.Outgoing) {
 	for _, o := range out {
 		for _, to := range o.To {
-			gs.enqueue(to, o.Line)
+			gs.enqueue(to, qframe{line: o.Line})
 		}
 	}
 }
 
-// enqueue never blocks and never takes n.mu (callers may hold it).
-func (gs *groups) enqueue(to identity.ID, line []byte) {
+// enqueue never blocks and never takes n.mu (callers may hold it). It
+// reports whether the frame was queued.
+func (gs *groups) enqueue(to identity.ID, f qframe) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	ctx := gs.ctx
 	if ctx == nil || gs.closed {
-		return // not running: the catch-up at the next start covers it
+		return false // not running: the catch-up at the next start covers it
 	}
 	q := gs.queues[to]
 	if q == nil {
-		q = make(chan []byte, groupQueueLen)
+		q = make(chan qframe, groupQueueLen)
 		gs.queues[to] = q
 		gs.wg.Add(1)
 		go gs.drain(ctx, to, q)
 	}
 	select {
-	case q <- line:
+	case q <- f:
+		return true
 	default:
 		gs.n.log.Debug("group queue full; frame dropped (catch-up will bring it)", "peer", to.Short())
+		return false
 	}
 }
 
 // drain writes the frames queued for one member, several per write, until
 // ctx ends or the queue stays empty for groupQueueIdle.
-func (gs *groups) drain(ctx context.Context, to identity.ID, q chan []byte) {
+func (gs *groups) drain(ctx context.Context, to identity.ID, q chan qframe) {
 	defer gs.wg.Done()
 	idle := time.NewTimer(groupQueueIdle)
 	defer idle.Stop()
 	var buf []byte
+	var frames []qframe
 	for {
 		select {
 		case <-ctx.Done():
@@ -233,36 +244,45 @@ func (gs *groups) drain(ctx context.Context, to identity.ID, q chan []byte) {
 			}
 			gs.mu.Unlock()
 			idle.Reset(groupQueueIdle)
-		case line := <-q:
-			buf = append(buf[:0], line...)
+		case f := <-q:
+			buf = append(buf[:0], f.line...)
+			frames = append(frames[:0], f)
 		more:
 			for len(buf) < wire.MaxLine {
 				select {
-				case l := <-q:
-					buf = append(buf, l...)
+				case f := <-q:
+					buf = append(buf, f.line...)
+					frames = append(frames, f)
 				default:
 					break more
 				}
 			}
-			gs.write(ctx, to, buf)
+			err := gs.write(ctx, to, buf)
+			if ctx.Err() != nil {
+				return // not written for sure: the outbox saved keeps them
+			}
+			gs.written(to, frames, err)
 			idle.Reset(groupQueueIdle)
 		}
 	}
 }
 
-// write sends lines to a member if it is online; otherwise they are
-// dropped and its catch-up brings them later.
-func (gs *groups) write(ctx context.Context, to identity.ID, lines []byte) {
+// write sends lines to a member if it is online. What it could not send
+// stays in the outbox if it is this node's messages (see written), and
+// comes by catch-up otherwise.
+func (gs *groups) write(ctx context.Context, to identity.ID, lines []byte) error {
 	p, ok := gs.n.Peer(PeerKey("id:" + string(to)))
 	if !ok || !p.Online || (!p.Addr.IsValid() && !p.AltAddr.IsValid()) {
-		return
+		return errOffline
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	d := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
-	if err := gs.n.cfg.Transport.SendFrame(ctx, d, lines); err != nil {
-		gs.n.log.Debug("group frames not sent (catch-up will bring them)", "peer", p.Nickname, "err", err)
+	err := gs.n.cfg.Transport.SendFrame(ctx, d, lines)
+	if err != nil {
+		gs.n.log.Debug("group frames not sent (the outbox or catch-up will bring them)", "peer", p.Nickname, "err", err)
 	}
+	return err
 }
 
 // groupPeerSeen starts a catch-up with a keyed peer that came online, for
@@ -272,6 +292,7 @@ func (n *Node) groupPeerSeen(p Peer) {
 		return
 	}
 	n.grp.send(n.grp.eng.SyncWith(identity.ID(p.Identity)))
+	n.grp.flushTo(identity.ID(p.Identity))
 }
 
 // receiveGroup feeds a group frame to the engine, with the identity its
@@ -624,7 +645,7 @@ func (n *Node) SendToGroup(key PeerKey, text string) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("send: %w", err)
 	}
-	n.grp.send(out)
+	n.grp.sendOwn(m, out)
 	n.mu.Lock()
 	msg := n.groupMessageLocked(m, n.cfg.Now())
 	n.mu.Unlock()

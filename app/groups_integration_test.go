@@ -376,3 +376,98 @@ func TestGroupRefusesOriginalPeers(t *testing.T) {
 		t.Fatalf("InviteToGroup with an original peer: %v; want ErrOriginalPeer", err)
 	}
 }
+
+// memRecords is a RecordStore in memory that outlives the nodes of a test.
+type memRecords struct {
+	mu   sync.Mutex
+	recs map[string]map[string][]byte
+}
+
+func (r *memRecords) SaveRecord(kind, id string, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recs == nil {
+		r.recs = map[string]map[string][]byte{}
+	}
+	if r.recs[kind] == nil {
+		r.recs[kind] = map[string][]byte{}
+	}
+	r.recs[kind][id] = slices.Clone(data)
+	return nil
+}
+
+func (r *memRecords) Records(kind string) ([][]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][]byte
+	for _, d := range r.recs[kind] {
+		out = append(out, slices.Clone(d))
+	}
+	return out, nil
+}
+
+// TestGroupOutboxOnlySender: bob and carol are offline while alice posts
+// 100 messages, and alice restarts meanwhile; carol comes back while bob
+// is still away, so only alice, the sender, has them: her outbox, which
+// survived the restart, pushes them to carol, once each, and empties;
+// bob's stays queued.
+func TestGroupOutboxOnlySender(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	opts := func() nodeOpts {
+		o := nodeOpts{store: store.NewMemory(0), groups: group.NewMemoryStore(), records: &memRecords{}}
+		var err error
+		if o.id, err = identity.Generate(); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	aliceOpts, carolOpts := opts(), opts()
+	alice := startNodeWith(t, "alice", port, aliceOpts)
+	bob := startNode(t, "bob", port)
+	carol := startNodeWith(t, "carol", port, carolOpts)
+	key := team(t, alice, bob, carol)
+	bobKey := app.PeerKey("id:" + bob.id.ID().String())
+	carolKey := app.PeerKey("id:" + carol.id.ID().String())
+
+	bob.stop()
+	carol.stop()
+	for _, nick := range []string{"bob", "carol"} {
+		waitFor(t, alice, nick+"'s goodbye", func(e app.PeerLeft) bool { return e.Peer.Nickname == nick })
+	}
+	const n = 100
+	var want []string
+	for i := range n {
+		text := fmt.Sprintf("while away %d", i)
+		want = append(want, text)
+		if _, err := alice.SendToGroup(key, text); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			alice.stop()
+			alice = startNodeWith(t, "alice", port, aliceOpts)
+		}
+	}
+	for _, k := range []app.PeerKey{bobKey, carolKey} {
+		waitUntil(t, alice, "the outbox to hold all 100", func() bool { return alice.GroupOutbox(key, k) == n })
+	}
+
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	waitUntil(t, carol, "all 100 from alice's outbox", func() bool { return len(groupTexts(t, carol, key)) >= n })
+	waitUntil(t, alice, "alice's outbox for carol to empty", func() bool { return alice.GroupOutbox(key, carolKey) == 0 })
+	if got := alice.GroupOutbox(key, bobKey); got != n {
+		t.Errorf("alice's outbox holds %d for bob, still away; want %d", got, n)
+	}
+	ms, err := carol.History(app.ConvOf(key), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Text)
+	}
+	// Once each (posted in the same millisecond, some share a time and
+	// are shown by id).
+	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+		t.Fatalf("carol holds:\n%s\nwant, once each:\n%s", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+}

@@ -635,3 +635,31 @@ func (e *Engine) encode(to []identity.ID, f wire.GroupFrame) (Outgoing, error) {
 	}
 	return Outgoing{To: to, Line: line}, nil
 }
+
+// Own returns up to limit of this node's own messages to group id
+// numbered from from on, by number, and the number of its last message
+// (0: none). The node's outbox for an offline member pushes them when the
+// member comes back (see app's group outbox).
+func (e *Engine) Own(id wire.GroupID, from uint64, limit int) ([]wire.GroupMessage, uint64, error) {
+	g, ok := e.Group(id)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w %s", ErrUnknownGroup, id)
+	}
+	g.mu.Lock()
+	last := g.nextSeq(e.me) - 1
+	g.mu.Unlock()
+	if from > last {
+		return nil, last, nil
+	}
+	ms, err := g.store.Range(id, e.me, from, last, limit)
+	if err != nil {
+		return nil, last, fmt.Errorf("read own messages of group %s: %w", id, err)
+	}
+	return ms, last, nil
+}
+
+// IsMember reports whether who is a member of group id.
+func (e *Engine) IsMember(id wire.GroupID, who identity.ID) bool {
+	g, ok := e.Group(id)
+	return ok && g.State().IsMember(who)
+}

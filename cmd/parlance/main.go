@@ -280,7 +280,9 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	}
 	closers.push(st.Close)
 	var groups group.Store // nil: in memory, as with history = "off"
+	var groupRecords app.RecordStore
 	if cfg.Storage.History == config.HistoryOn {
+		groupRecords = st
 		gs, err := group.OpenFileStore(filepath.Join(dataDir, GroupsFileName))
 		if err != nil {
 			return err
@@ -321,6 +323,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		Sources:           srcs,
 		Store:             st,
 		GroupStore:        groups,
+		GroupRecords:      groupRecords,
 		OutboxTTL:         cfg.OutboxTTL(),
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
