@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
+	"github.com/parlance-chat/parlance/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/transport"
 	"github.com/parlance-chat/parlance/net/wire"
@@ -129,7 +131,8 @@ func newGroups(n *Node, st group.Store) (*groups, error) {
 	if st == nil {
 		st = group.NewMemoryStore()
 	}
-	eng, err := group.New(group.Config{Identity: n.cfg.Identity, Store: st, Log: groupLog{n}, Now: n.cfg.Now})
+	drops := ratelog.New(n.log, slog.LevelWarn, ratelog.DefaultEvery)
+	eng, err := group.New(group.Config{Identity: n.cfg.Identity, Store: st, Log: drops, Now: n.cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("start groups: %w", err)
 	}
@@ -139,13 +142,6 @@ func newGroups(n *Node, st group.Store) (*groups, error) {
 	}
 	return gs, nil
 }
-
-// groupLog logs the frames the engine drops, rate-limited by the level:
-// forgeries are rare and worth a line at Debug (a flood of them must not
-// fill the log).
-type groupLog struct{ n *Node }
-
-func (l groupLog) Log(msg string, args ...any) { l.n.log.Debug(msg, args...) }
 
 // groupResync is how often the node asks every online member for what
 // it may have missed (a catch-up request or reply lost to a refused

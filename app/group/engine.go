@@ -18,7 +18,7 @@ const MaxInvitations = 64
 
 // DropLogger logs frames the engine drops. It is called for every forged
 // frame and every message or request from a non-member, so it must be
-// rate-limited: net/internal/ratelog's *Limiter has this method.
+// rate-limited: internal/ratelog's *Limiter has this method.
 type DropLogger interface {
 	Log(msg string, args ...any)
 }
