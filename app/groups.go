@@ -132,7 +132,16 @@ func newGroups(n *Node, st group.Store) (*groups, error) {
 		st = group.NewMemoryStore()
 	}
 	drops := ratelog.New(n.log, slog.LevelWarn, ratelog.DefaultEvery)
-	eng, err := group.New(group.Config{Identity: n.cfg.Identity, Store: st, Log: drops, Now: n.cfg.Now})
+	cfg := group.Config{Identity: n.cfg.Identity, Store: st, Log: drops, Now: n.cfg.Now}
+	if rs := n.cfg.GroupRecords; rs != nil {
+		invites, err := loadInvites(rs)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Invites = invites
+		cfg.SaveInvites = func(fs []wire.GroupInvite) error { return saveInvites(rs, fs) }
+	}
+	eng, err := group.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start groups: %w", err)
 	}

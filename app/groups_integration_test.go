@@ -471,3 +471,41 @@ func TestGroupOutboxOnlySender(t *testing.T) {
 		t.Fatalf("carol holds:\n%s\nwant, once each:\n%s", strings.Join(got, ", "), strings.Join(want, ", "))
 	}
 }
+
+// TestGroupInvitationSurvivesRestart: an invitation waits in the profile's
+// records, so carol can accept it after a restart.
+func TestGroupInvitationSurvivesRestart(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	carolOpts := nodeOpts{store: store.NewMemory(0), groups: group.NewMemoryStore(), records: &memRecords{}}
+	var err error
+	if carolOpts.id, err = identity.Generate(); err != nil {
+		t.Fatal(err)
+	}
+	carol := startNodeWith(t, "carol", port, carolOpts)
+	keys := waitJoins(t, alice, "carol")
+	waitJoins(t, carol, "alice")
+	if _, err := alice.CreateGroup("team", []app.PeerKey{keys["carol"]}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, carol, "the invitation", func(e app.GroupInvited) bool { return e.Invitation.Name == "team" })
+	carol.stop()
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	invs := carol.Invitations()
+	if len(invs) != 1 || invs[0].Name != "team" || invs[0].ByNick != "alice" && invs[0].ByNick != alice.id.ID().Short() {
+		t.Fatalf("after a restart carol's invitations are %+v; want alice's to #team", invs)
+	}
+	waitJoins(t, carol, "alice")
+	if _, err := carol.JoinGroup("team"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, carol, "carol in #team", groupHas(carol, "team", "alice", "carol"))
+	if invs := carol.Invitations(); len(invs) != 0 {
+		t.Errorf("invitations after joining: %+v", invs)
+	}
+	carol.stop()
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	if invs := carol.Invitations(); len(invs) != 0 {
+		t.Errorf("invitations after joining and a restart: %+v", invs)
+	}
+}
