@@ -290,6 +290,9 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		if gs.Skipped > 0 {
 			logger.Warn("group store: unreadable lines skipped (the members' catch-up brings them back)", "lines", gs.Skipped)
 		}
+		if gs.Compacted {
+			logger.Info("group store compacted", "dead_lines", gs.Dead)
+		}
 		closers.push(gs.Close)
 		groups = gs
 	}
