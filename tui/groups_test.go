@@ -48,6 +48,9 @@ func (f *fakeNode) JoinGroup(name string) (app.GroupInfo, error) {
 	return app.GroupInfo{}, errors.New("no invitation")
 }
 func (f *fakeNode) SendToGroup(key app.PeerKey, text string) (app.Message, error) {
+	if f.sendErr != nil {
+		return app.Message{}, f.sendErr
+	}
 	f.groupSent = append(f.groupSent, text)
 	m := app.Message{ID: fmt.Sprintf("%032x", len(f.groupSent)), Conv: app.ConvID(key), Peer: "id:" + f.self.Identity, From: f.self.Nickname,
 		Text: text, Outgoing: true, Sent: testStart, At: testStart, State: store.SentNoReceipt}
@@ -224,5 +227,36 @@ func TestGroupDisplayOrderPaged(t *testing.T) {
 	}
 	if got := groupOrder(h, team.Key); !slices.Equal(got, want) {
 		t.Fatalf("shown %d messages; want %d in order:\n%q", len(got), len(want), got)
+	}
+}
+
+// TestGroupSendOffUpdate: Update only makes the command that sends to a
+// group (the node writes the store); a refusal shows as an error line.
+func TestGroupSendOffUpdate(t *testing.T) {
+	node := threePeers()
+	team, err := node.CreateGroup("team", []app.PeerKey{alice.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, node, Options{})
+	h.key("ctrl+n")
+	h.typeText("hello")
+	mm, cmd := h.m.Update(keyMsg("enter"))
+	h.m = mm.(Model)
+	if len(node.groupSent) != 0 || cmd == nil {
+		t.Fatalf("Update sent %q itself (command %v); want it left to a command", node.groupSent, cmd != nil)
+	}
+	h.run(cmd)
+	if !slices.Equal(node.groupSent, []string{"hello"}) {
+		t.Fatalf("sent %q", node.groupSent)
+	}
+	h.update(changesMsg{})
+	h.wantScreen("hello")
+
+	node.sendErr = errors.New("you are not a member of #team")
+	h.enter("refused")
+	h.wantScreen("✗ not sent to #team (“refused”): you are not a member of #team")
+	if c := h.m.convs[team.Key]; c == nil {
+		t.Fatal("no group conversation")
 	}
 }
