@@ -570,6 +570,13 @@ func (n *Node) PromoteInGroup(key, peer PeerKey) error {
 	})
 }
 
+// RenameGroup renames a group (admins only); name is without "#".
+func (n *Node) RenameGroup(key PeerKey, name string) error {
+	return n.groupOp(key, "rename", func(id wire.GroupID) ([]group.Outgoing, error) {
+		return n.grp.eng.Rename(id, strings.TrimPrefix(name, "#"))
+	})
+}
+
 // LeaveGroup takes this node out of a group; its history stays.
 func (n *Node) LeaveGroup(key PeerKey) error {
 	return n.groupOp(key, "leave", func(id wire.GroupID) ([]group.Outgoing, error) { return n.grp.eng.Leave(id) })
@@ -688,6 +695,8 @@ type GroupAPI interface {
 	CreateGroup(name string, members []PeerKey) (GroupInfo, error)
 	InviteToGroup(group, peer PeerKey) error
 	KickFromGroup(group, peer PeerKey) error
+	PromoteInGroup(group, peer PeerKey) error
+	RenameGroup(group PeerKey, name string) error
 	LeaveGroup(group PeerKey) error
 	JoinGroup(name string) (GroupInfo, error)
 	SendToGroup(group PeerKey, text string) (Message, error)

@@ -322,10 +322,20 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 	key := team(t, alice, bob, carol)
 	bobKey := app.PeerKey("id:" + bob.id.ID().String())
 	carolKey := app.PeerKey("id:" + carol.id.ID().String())
+	if err := bob.RenameGroup(key, "crew"); !errors.Is(err, group.ErrNotAllowed) || !strings.Contains(err.Error(), "only an admin") {
+		t.Fatalf("a member renamed the group: %v; want only an admin may", err)
+	}
 	if err := alice.PromoteInGroup(key, bobKey); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, bob, "bob made admin", func() bool { g, _ := bob.Group(key); return g.Admin })
+	// The new admin renames the group, for everyone.
+	if err := bob.RenameGroup(key, "#crew"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*realNode{alice, bob, carol} {
+		waitUntil(t, n, "#team renamed #crew", groupHas(n, "crew", "alice", "bob", "carol"))
+	}
 
 	// At once: alice kicks bob, bob kicks carol. Both may, but the
 	// removal of bob voids what he did concurrently: every node ends with
@@ -341,7 +351,7 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 	}
 	t.Logf("bob's kick: %v", errs[1])
 	for _, n := range []*realNode{alice, carol} {
-		waitUntil(t, n, "the members to converge", groupHas(n, "team", "alice", "carol"))
+		waitUntil(t, n, "the members to converge", groupHas(n, "crew", "alice", "carol"))
 	}
 	waitUntil(t, bob, "bob to see the same members", func() bool {
 		g, _ := bob.Group(key)

@@ -44,6 +44,24 @@ func (f *fakeNode) CreateGroup(name string, members []app.PeerKey) (app.GroupInf
 func (f *fakeNode) InviteToGroup(g, p app.PeerKey) error { return nil }
 func (f *fakeNode) KickFromGroup(g, p app.PeerKey) error { return nil }
 func (f *fakeNode) LeaveGroup(g app.PeerKey) error       { return nil }
+func (f *fakeNode) PromoteInGroup(g, p app.PeerKey) error {
+	return f.editGroup(g, func(gi *app.GroupInfo) {
+		for i := range gi.Members {
+			gi.Members[i].Admin = gi.Members[i].Admin || gi.Members[i].Key == p
+		}
+	})
+}
+func (f *fakeNode) RenameGroup(g app.PeerKey, name string) error {
+	return f.editGroup(g, func(gi *app.GroupInfo) { gi.Name = name })
+}
+func (f *fakeNode) editGroup(key app.PeerKey, edit func(*app.GroupInfo)) error {
+	i := slices.IndexFunc(f.groups, func(g app.GroupInfo) bool { return g.Key == key })
+	if i < 0 {
+		return fmt.Errorf("no group %s", key)
+	}
+	edit(&f.groups[i])
+	return nil
+}
 func (f *fakeNode) JoinGroup(name string) (app.GroupInfo, error) {
 	return app.GroupInfo{}, errors.New("no invitation")
 }
@@ -118,6 +136,13 @@ func TestGroupsInTheList(t *testing.T) {
 	if h.m.list.items[1].name != "#ops" && h.m.list.items[0].name != "#ops" {
 		t.Errorf("the new group has no row: %+v", h.m.list.items[:2])
 	}
+	h.enter("/group rename #ops #crew")
+	h.wantScreen("renamed #ops to #crew")
+	if !slices.ContainsFunc(h.m.list.items, func(it peerItem) bool { return it.name == "#crew" }) {
+		t.Errorf("the renamed group has no row #crew")
+	}
+	h.enter("/group promote #team alice")
+	h.wantScreen("alice is now an admin of #team")
 	h.events(app.GroupInvited{Invitation: app.GroupInvitation{Name: "x", ByNick: "mallory"}})
 	h.wantScreen("mallory invited you to #x (you have NEVER talked with them)")
 }

@@ -51,6 +51,24 @@ func (f *fakeGroupNode) CreateGroup(name string, members []app.PeerKey) (app.Gro
 func (f *fakeGroupNode) InviteToGroup(g, p app.PeerKey) error { return nil }
 func (f *fakeGroupNode) KickFromGroup(g, p app.PeerKey) error { return nil }
 func (f *fakeGroupNode) LeaveGroup(g app.PeerKey) error       { return nil }
+func (f *fakeGroupNode) PromoteInGroup(g, p app.PeerKey) error {
+	return f.edit(g, func(gi *app.GroupInfo) {
+		for i := range gi.Members {
+			gi.Members[i].Admin = gi.Members[i].Admin || gi.Members[i].Key == p
+		}
+	})
+}
+func (f *fakeGroupNode) RenameGroup(g app.PeerKey, name string) error {
+	return f.edit(g, func(gi *app.GroupInfo) { gi.Name = name })
+}
+func (f *fakeGroupNode) edit(key app.PeerKey, edit func(*app.GroupInfo)) error {
+	i := slices.IndexFunc(f.groups, func(g app.GroupInfo) bool { return g.Key == key })
+	if i < 0 {
+		return fmt.Errorf("no group %s", key)
+	}
+	edit(&f.groups[i])
+	return nil
+}
 func (f *fakeGroupNode) JoinGroup(name string) (app.GroupInfo, error) {
 	return app.GroupInfo{}, fmt.Errorf("no invitation to #%s", name)
 }
@@ -82,6 +100,11 @@ func TestGroupCommands(t *testing.T) {
 		{"/msg #team", "plain lines now go to #team"},
 		{"plain line", "#team you: plain line"},
 		{"/group join #other", "no invitation to #other"},
+		{"/group promote #team alice", "alice is now an admin of #team"},
+		{"/group members #team", "#team: 3 members: me (admin, you), alice (admin, online), carol"},
+		{"/group rename #team #crew", "renamed #team to #crew"},
+		{"/groups", "#crew: 3 members, you are an admin"},
+		{"/group rename #team x", "no group #team"},
 	}
 	for _, tt := range tests {
 		s.send(tt.in)
@@ -93,7 +116,7 @@ func TestGroupCommands(t *testing.T) {
 	// A message of a member prints as [HH:MM:SS] #name nick: text.
 	at := time.Date(2026, 12, 2, 9, 8, 7, 0, time.Local)
 	node.receive(app.Message{ID: strings.Repeat("9", 32), Conv: app.ConvID(node.groups[0].Key), Peer: "id:" + a, From: "alice", Text: "hi team", Sent: at})
-	if got, want := s.expect("hi team"), "[09:08:07] #team alice: hi team"; got != want {
+	if got, want := s.expect("hi team"), "[09:08:07] #crew alice: hi team"; got != want {
 		t.Errorf("printed %q, want %q", got, want)
 	}
 
