@@ -15,13 +15,17 @@ func (n *Node) GroupOutbox(key, peer PeerKey) uint64 {
 	}
 	n.grp.mu.Lock()
 	st := n.grp.owed[owedKey{id, identity.ID(to)}]
+	var from uint64
+	if st != nil {
+		from = st.from
+	}
 	n.grp.mu.Unlock()
 	if st == nil {
 		return 0
 	}
-	_, last, _ := n.grp.eng.Own(id, st.from, 0)
-	if last < st.from {
+	_, last, _ := n.grp.eng.Own(id, from, 0)
+	if last < from {
 		return 0
 	}
-	return last - st.from + 1
+	return last - from + 1
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/net/identity"
@@ -41,8 +42,11 @@ type owedKey struct {
 }
 
 // owed is a member's queue: from is the first message number not yet
-// written to it; until, when not 0, the last number of a push on its way.
+// written to it; until, when not 0, the last number of a push on its way
+// (pushing while it is being read).
 type owed struct{ from, until uint64 }
+
+const pushing = ^uint64(0)
 
 // qframe is one frame queued for a member; own messages carry their group
 // and number (seq 0 for other frames), so their fate moves the cursor.
@@ -123,6 +127,9 @@ func (gs *groups) written(to identity.ID, frames []qframe, err error) {
 	changed := false
 	var next []owedKey
 	gs.mu.Lock()
+	if err == nil {
+		delete(gs.backoff, to)
+	}
 	for g, s := range spans {
 		k := owedKey{g, to}
 		if err != nil {
@@ -145,9 +152,45 @@ func (gs *groups) written(to identity.ID, frames []qframe, err error) {
 	if changed {
 		gs.saveOwed()
 	}
+	if err != nil && !errors.Is(err, errOffline) {
+		gs.retryLater(to)
+	}
 	for _, k := range next {
 		gs.flush(k)
 	}
+}
+
+// retryLater pushes to's queues again after a back-off (from retryMin,
+// doubling, up to the node's RetryMax) if it is still online: a write to a
+// member online failed (say, on a connection it had just closed).
+func (gs *groups) retryLater(to identity.ID) {
+	gs.mu.Lock()
+	if gs.ctx == nil || gs.closed || gs.retrying[to] {
+		gs.mu.Unlock()
+		return
+	}
+	wait := min(max(2*gs.backoff[to], retryMin), gs.n.cfg.RetryMax)
+	gs.backoff[to] = wait
+	gs.retrying[to] = true
+	ctx := gs.ctx
+	gs.wg.Add(1)
+	gs.mu.Unlock()
+	go func() {
+		defer gs.wg.Done()
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gs.mu.Lock()
+		delete(gs.retrying, to)
+		gs.mu.Unlock()
+		if p, ok := gs.n.Peer(PeerKey("id:" + string(to))); ok && p.Online {
+			gs.flushTo(to)
+		}
+	}()
 }
 
 // flushTo pushes every queue of member to (it was seen), off the caller's
@@ -185,22 +228,29 @@ func (gs *groups) flush(k owedKey) {
 		return
 	}
 	from := st.from
+	st.until = pushing // no second push meanwhile
 	gs.mu.Unlock()
 	ms, last, err := gs.eng.Own(k.g, from, groupOwedBatch)
 	if err == nil && last >= groupOwedMax && from <= last-groupOwedMax {
 		// Past the bound: the oldest are left to the catch-up.
 		from = last - groupOwedMax + 1
-		ms, last, err = gs.eng.Own(k.g, from, groupOwedBatch)
+		ms, _, err = gs.eng.Own(k.g, from, groupOwedBatch)
+	}
+	if err != nil {
+		gs.n.log.Debug("group outbox: cannot read the messages to push", "peer", k.to.Short(), "err", err)
+		gs.mu.Lock()
+		if st.until == pushing {
+			st.until = 0 // the next sighting tries again
+		}
+		gs.mu.Unlock()
+		return
 	}
 	gs.mu.Lock()
 	if gs.owed[k] != st {
 		gs.mu.Unlock()
 		return
 	}
-	if err != nil || len(ms) == 0 || !gs.eng.IsMember(k.g, k.to) {
-		if err != nil {
-			gs.n.log.Debug("group outbox: dropped a queue", "peer", k.to.Short(), "err", err)
-		}
+	if len(ms) == 0 || !gs.eng.IsMember(k.g, k.to) {
 		delete(gs.owed, k)
 		gs.mu.Unlock()
 		gs.saveOwed()

@@ -122,7 +122,11 @@ type groups struct {
 	closed bool            // wait was called: no new queue goroutines
 	queues map[identity.ID]chan qframe
 	owed   map[owedKey]*owed // the outbox: see group_outbox.go
-	wg     sync.WaitGroup    // queue and push goroutines
+	// retrying and backoff: a push to the member is due again after
+	// backoff (retryLater).
+	retrying map[identity.ID]bool
+	backoff  map[identity.ID]time.Duration
+	wg       sync.WaitGroup // queue and push goroutines
 
 	saveMu sync.Mutex // serialises saveOwed
 }
@@ -145,7 +149,8 @@ func newGroups(n *Node, st group.Store) (*groups, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start groups: %w", err)
 	}
-	gs := &groups{n: n, eng: eng, queues: make(map[identity.ID]chan qframe), owed: make(map[owedKey]*owed)}
+	gs := &groups{n: n, eng: eng, queues: make(map[identity.ID]chan qframe), owed: make(map[owedKey]*owed),
+		retrying: make(map[identity.ID]bool), backoff: make(map[identity.ID]time.Duration)}
 	if err := gs.loadOwed(); err != nil {
 		return nil, err
 	}
@@ -236,39 +241,52 @@ func (gs *groups) drain(ctx context.Context, to identity.ID, q chan qframe) {
 	defer idle.Stop()
 	var buf []byte
 	var frames []qframe
+	var carry *qframe // taken from q, for the next write
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-idle.C:
-			gs.mu.Lock()
-			if len(q) == 0 {
-				delete(gs.queues, to)
-				gs.mu.Unlock()
+		var f qframe
+		if carry != nil {
+			f, carry = *carry, nil
+		} else {
+			select {
+			case <-ctx.Done():
 				return
+			case <-idle.C:
+				gs.mu.Lock()
+				if len(q) == 0 {
+					delete(gs.queues, to)
+					gs.mu.Unlock()
+					return
+				}
+				gs.mu.Unlock()
+				idle.Reset(groupQueueIdle)
+				continue
+			case f = <-q:
 			}
-			gs.mu.Unlock()
-			idle.Reset(groupQueueIdle)
-		case f := <-q:
-			buf = append(buf[:0], f.line...)
-			frames = append(frames[:0], f)
-		more:
-			for len(buf) < wire.MaxLine {
-				select {
-				case f := <-q:
-					buf = append(buf, f.line...)
-					frames = append(frames, f)
-				default:
+		}
+		buf = append(buf[:0], f.line...)
+		frames = append(frames[:0], f)
+		// More frames while they fit: the transport takes at most
+		// wire.MaxLine bytes a write.
+	more:
+		for {
+			select {
+			case f := <-q:
+				if len(buf)+len(f.line) > wire.MaxLine {
+					carry = &f
 					break more
 				}
+				buf = append(buf, f.line...)
+				frames = append(frames, f)
+			default:
+				break more
 			}
-			err := gs.write(ctx, to, buf)
-			if ctx.Err() != nil {
-				return // not written for sure: the outbox saved keeps them
-			}
-			gs.written(to, frames, err)
-			idle.Reset(groupQueueIdle)
 		}
+		err := gs.write(ctx, to, buf)
+		if ctx.Err() != nil {
+			return // not written for sure: the saved outbox keeps them
+		}
+		gs.written(to, frames, err)
+		idle.Reset(groupQueueIdle)
 	}
 }
 
