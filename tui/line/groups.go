@@ -35,15 +35,24 @@ func (u *UI) group(c command.Command) {
 	}
 }
 
-// selectGroup makes plain lines go to a group (/msg #team).
-func (u *UI) selectGroup(name string) {
+// resolveGroup finds the group named name, or prints why not.
+func (u *UI) resolveGroup(name string) (app.GroupInfo, bool) {
 	g, ok := u.groups()
 	if !ok {
-		return
+		return app.GroupInfo{}, false
 	}
 	info, err := g.ResolveGroup(name)
 	if err != nil {
 		u.printf("error: %v", err)
+		return app.GroupInfo{}, false
+	}
+	return info, true
+}
+
+// selectGroup makes plain lines go to a group (/msg #team).
+func (u *UI) selectGroup(name string) {
+	info, ok := u.resolveGroup(name)
+	if !ok {
 		return
 	}
 	u.sel = info.Key
@@ -52,15 +61,9 @@ func (u *UI) selectGroup(name string) {
 
 // sendGroup is /send #name <text>.
 func (u *UI) sendGroup(name, text string) {
-	g, ok := u.groups()
+	info, ok := u.resolveGroup(name)
 	if !ok {
 		u.failed++
-		return
-	}
-	info, err := g.ResolveGroup(name)
-	if err != nil {
-		u.failed++
-		u.printf("error: %v", err)
 		return
 	}
 	u.sendGroupKey(info.Key, text)
@@ -121,13 +124,8 @@ func (u *UI) groupEvent(e app.Event) {
 // every member shows them (app.DisplayOrder), not in the order they came:
 // "[15:04:05] alice: text" by the sender's clock.
 func (u *UI) groupHistory(name string, n int) {
-	g, ok := u.groups()
+	info, ok := u.resolveGroup(name)
 	if !ok {
-		return
-	}
-	info, err := g.ResolveGroup(name)
-	if err != nil {
-		u.printf("error: %v", err)
 		return
 	}
 	if n <= 0 {
