@@ -49,11 +49,13 @@ type owed struct{ from, until uint64 }
 const pushing = ^uint64(0)
 
 // qframe is one frame queued for a member; own messages carry their group
-// and number (seq 0 for other frames), so their fate moves the cursor.
+// and number (seq 0 for other frames), so their fate moves the cursor,
+// and push marks those a push from the outbox queued.
 type qframe struct {
 	line []byte
 	g    wire.GroupID
 	seq  uint64
+	push bool
 }
 
 // errOffline: the member is not online, so nothing was written.
@@ -109,7 +111,7 @@ func (gs *groups) owedLocked(k owedKey, seq uint64) bool {
 // written records the fate of frames written (err nil) or not to a
 // member, and pushes the next batch of its queue after one that went.
 func (gs *groups) written(to identity.ID, frames []qframe, err error) {
-	type span struct{ lo, hi uint64 }
+	type span struct{ lo, hi, pushed uint64 }
 	spans := map[wire.GroupID]span{}
 	for _, f := range frames {
 		if f.seq == 0 {
@@ -117,9 +119,13 @@ func (gs *groups) written(to identity.ID, frames []qframe, err error) {
 		}
 		s, ok := spans[f.g]
 		if !ok {
-			s = span{f.seq, f.seq}
+			s = span{lo: f.seq, hi: f.seq}
 		}
-		spans[f.g] = span{min(s.lo, f.seq), max(s.hi, f.seq)}
+		s.lo, s.hi = min(s.lo, f.seq), max(s.hi, f.seq)
+		if f.push {
+			s.pushed = max(s.pushed, f.seq)
+		}
+		spans[f.g] = s
 	}
 	if len(spans) == 0 {
 		return
@@ -143,7 +149,7 @@ func (gs *groups) written(to identity.ID, frames []qframe, err error) {
 		if st.from >= s.lo && st.from <= s.hi {
 			st.from = s.hi + 1
 		}
-		if st.until != 0 && s.hi >= st.until {
+		if st.until != 0 && st.until != pushing && s.pushed >= st.until {
 			st.until = 0
 			next = append(next, k)
 		}
@@ -231,9 +237,9 @@ func (gs *groups) flush(k owedKey) {
 	st.until = pushing // no second push meanwhile
 	gs.mu.Unlock()
 	ms, last, err := gs.eng.Own(k.g, from, groupOwedBatch)
-	if err == nil && last >= groupOwedMax && from <= last-groupOwedMax {
+	if err == nil && last >= gs.owedMax && from <= last-gs.owedMax {
 		// Past the bound: the oldest are left to the catch-up.
-		from = last - groupOwedMax + 1
+		from = last - gs.owedMax + 1
 		ms, _, err = gs.eng.Own(k.g, from, groupOwedBatch)
 	}
 	if err != nil {
@@ -261,7 +267,7 @@ func (gs *groups) flush(k owedKey) {
 	gs.mu.Unlock()
 	for _, m := range ms {
 		line, err := wire.MarshalGroupFrame(m)
-		if err == nil && gs.enqueue(k.to, qframe{line: line, g: k.g, seq: m.Seq}) {
+		if err == nil && gs.enqueue(k.to, qframe{line: line, g: k.g, seq: m.Seq, push: true}) {
 			continue
 		}
 		gs.mu.Lock()

@@ -126,6 +126,7 @@ type groups struct {
 	// backoff (retryLater).
 	retrying map[identity.ID]bool
 	backoff  map[identity.ID]time.Duration
+	owedMax  uint64 // groupOwedMax (tests lower it)
 	wg       sync.WaitGroup // queue and push goroutines
 
 	saveMu sync.Mutex // serialises saveOwed
@@ -150,7 +151,7 @@ func newGroups(n *Node, st group.Store) (*groups, error) {
 		return nil, fmt.Errorf("start groups: %w", err)
 	}
 	gs := &groups{n: n, eng: eng, queues: make(map[identity.ID]chan qframe), owed: make(map[owedKey]*owed),
-		retrying: make(map[identity.ID]bool), backoff: make(map[identity.ID]time.Duration)}
+		retrying: make(map[identity.ID]bool), backoff: make(map[identity.ID]time.Duration), owedMax: groupOwedMax}
 	if err := gs.loadOwed(); err != nil {
 		return nil, err
 	}
