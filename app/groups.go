@@ -23,9 +23,17 @@ import (
 // on two-way TLS connections (the transport hands them to receive with the
 // identity the connection proved) and go to the engine; what the engine
 // returns to send is queued per member and written, best effort, to the
-// members that are online. What a member misses (offline, queue full, a
-// write that failed) comes back by the engine's catch-up, which the node
-// starts with every keyed peer that comes online (SyncWith).
+// members that are online. This node's own messages that a member misses
+// (offline, queue full, a write that failed) stay in the member's outbox
+// and are pushed when it is seen again (group_outbox.go); anything else
+// comes back by the engine's catch-up, which the node starts with every
+// keyed peer that comes online (SyncWith).
+//
+// Goroutines, all owned by groups and ended with Run's context (wait
+// waits for them): one per member with frames queued (drain, ended after
+// groupQueueIdle without any), the periodic resync, a short one per
+// sighting of a member with an outbox (flushTo), and one per member whose
+// push waits for its back-off (retryLater).
 //
 // Group messages are stored like any other message, in the conversation
 // GroupConv(id) with Peer the author's key, so Changes, History and Search
