@@ -237,7 +237,7 @@ func (gs *groups) enqueue(to identity.ID, f qframe) bool {
 	case q <- f:
 		return true
 	default:
-		gs.n.log.Debug("group queue full; frame dropped (catch-up will bring it)", "peer", to.Short())
+		gs.n.log.Debug("group queue full; frame dropped (the outbox or catch-up brings it)", "peer", to.Short())
 		return false
 	}
 }
