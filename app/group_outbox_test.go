@@ -41,9 +41,13 @@ func TestGroupOutboxBound(t *testing.T) {
 
 	sourceHandler{n.Node}.Sighting(seen(lanPeer("bob", bob.ID().String(), "i1", 5000)))
 	var seqs []uint64
+	// The cursor moves just after a write: look again now and then too.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for n.GroupOutbox(key, bobKey) != 0 || len(seqs) < 8 {
 		select {
 		case <-n.tr.wrote:
+		case <-tick.C:
 		case <-deadline:
 			t.Fatalf("pushed %v; the outbox holds %d", seqs, n.GroupOutbox(key, bobKey))
 		}
