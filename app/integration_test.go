@@ -55,6 +55,8 @@ type nodeOpts struct {
 	groups group.Store
 	files  *app.FilesConfig
 	server string
+	// records keeps the groups' outbox and invitations (nil: in memory).
+	records app.RecordStore
 }
 
 func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
@@ -99,7 +101,7 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
 		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, Files: o.files})
+		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files})
 	if err != nil {
 		t.Fatal(err)
 	}
