@@ -443,7 +443,10 @@ func TestUnknownAndForeignTransfers(t *testing.T) {
 		t.Fatalf("answer to a foreign get: %+v, %v", a, err)
 	}
 	// Nor can mallory cancel it.
-	mallory.engine().transfers[tr.ID] = &transfer{rec: Record{ID: tr.ID, Peer: alice.ID(), Dir: Receive, State: StateOffered}}
+	me := mallory.engine()
+	me.mu.Lock()
+	me.transfers[tr.ID] = &transfer{rec: Record{ID: tr.ID, Peer: alice.ID(), Dir: Receive, State: StateOffered, Updated: time.Now()}}
+	me.mu.Unlock()
 	if err := mallory.engine().Cancel(tr.ID); err != nil {
 		t.Fatal(err)
 	}
