@@ -186,6 +186,10 @@ func TestFormatEvent(t *testing.T) {
 		{Event{EventDone, in}, "1a2b3c4d a.jpg: saved to /dl/a.jpg, SHA-256 verified"},
 		{Event{EventDone, out}, "1a2b3c4d a.jpg: delivered, SHA-256 verified by the receiver"},
 		{Event{EventFailed, failed}, "1a2b3c4d a.jpg: failed: disk full: free space"},
+		{Event{EventQueued, Transfer{ID: tr.ID, Name: "a.jpg", Size: 5, Error: "waiting for the peer to come online"}},
+			"queued 1a2b3c4d: a.jpg (5 B), waiting for the peer to come online; /cancel 1a2b3c4d"},
+		{Event{EventExpired, Transfer{ID: tr.ID, Name: "a.jpg", Error: "the offer was not answered within 7 days"}},
+			"1a2b3c4d a.jpg: expired (the offer was not answered within 7 days)"},
 	} {
 		if got := FormatEvent(tc.ev); got != tc.want {
 			t.Errorf("FormatEvent(%v) = %q, want %q", tc.ev.Kind, got, tc.want)

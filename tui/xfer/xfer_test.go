@@ -40,3 +40,27 @@ func TestList(t *testing.T) {
 		t.Errorf("empty list: %q", got)
 	}
 }
+
+func TestBatches(t *testing.T) {
+	var b Batches
+	if _, ok := b.Update(filexfer.Transfer{ID: "x", Dir: filexfer.Send}); ok {
+		t.Fatal("a transfer without a batch was summed")
+	}
+	tr := func(id string, st filexfer.State, done int64) filexfer.Transfer {
+		return filexfer.Transfer{ID: id, Dir: filexfer.Send, Name: "a\x1b[2J.txt", Size: 100, Done: done, State: st, Group: "g", Batch: "b"}
+	}
+	b.Update(tr("1", filexfer.StateActive, 40))
+	b.Update(tr("2", filexfer.StateOffered, 0))
+	s, _ := b.Update(tr("3", filexfer.StateFailed, 0))
+	if got, want := s.String(), "a.txt to 3 members: 1 sending, 1 waiting for an answer, 1 did not get it (40%)"; got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+	if act := b.Active("g"); len(act) != 1 || act[0].Moved != 40 {
+		t.Fatalf("active %+v", act)
+	}
+	b.Update(tr("1", filexfer.StateDone, 100))
+	b.Update(tr("2", filexfer.StateExpired, 0))
+	if len(b.m) != 0 {
+		t.Fatalf("a batch whose transfers all ended is kept: %+v", b.m)
+	}
+}
