@@ -242,7 +242,9 @@ type Engine struct {
 	closed    bool // Close was called: no new goroutines
 	transfers map[string]*transfer
 	offers    offerLimiter
-	retrying  map[string]bool // peers whose queued offers a goroutine delivers
+	// retrying: the peers whose queued offers a goroutine delivers; true
+	// when it should try once more before it ends.
+	retrying map[string]bool
 
 	bytesSent, bytesReceived atomic.Int64
 }

@@ -66,32 +66,48 @@ func days(d time.Duration) string {
 }
 
 // retryQueued starts a goroutine, unless one runs, that delivers the
-// offers queued for peer, oldest first, until one cannot be delivered.
+// offers queued for peer, oldest first, until one cannot be delivered. A
+// call while one runs makes it try once more before it ends (the peer may
+// have come back after its last dial).
 func (e *Engine) retryQueued(peer string) {
 	e.mu.Lock()
-	if e.closed || e.retrying[peer] {
+	if e.closed {
 		e.mu.Unlock()
 		return
 	}
-	e.retrying[peer] = true
+	if _, running := e.retrying[peer]; running {
+		e.retrying[peer] = true
+		e.mu.Unlock()
+		return
+	}
+	e.retrying[peer] = false
 	e.wg.Add(1)
 	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
-		defer func() {
-			e.mu.Lock()
-			delete(e.retrying, peer)
-			e.mu.Unlock()
-		}()
 		for e.ctx.Err() == nil {
 			t := e.nextQueued(peer)
-			if t == nil {
+			if t != nil {
+				_, err := e.deliver(e.ctx, t, false)
+				if err == nil || t.snapshotLocked(e).State != StateQueued {
+					continue
+				}
+			}
+			// Nothing left, or still unreachable: the next sighting or
+			// sweep tries again, unless one asked meanwhile.
+			e.mu.Lock()
+			again := e.retrying[peer]
+			if !again {
+				delete(e.retrying, peer)
+				e.mu.Unlock()
 				return
 			}
-			if _, err := e.deliver(e.ctx, t, false); err != nil && t.snapshotLocked(e).State == StateQueued {
-				return // still unreachable: the next sighting or sweep tries again
-			}
+			e.retrying[peer] = false
+			e.mu.Unlock()
 		}
+		e.mu.Lock()
+		delete(e.retrying, peer)
+		e.mu.Unlock()
 	}()
 }
 
