@@ -106,18 +106,17 @@
 // Offers: at most MaxSize bytes, OfferBurst at once per peer then one per
 // OfferEvery (refused ones count), MaxPending waiting per peer; names are
 // sanitised (SanitizeName); MaxQueued offers queued per peer. Frames:
-// bounded per type before their payload is read. Memory: an upload holds
-// one chunk buffer (256 KiB) and a download writeAhead+1 (1 MiB),
-// whatever the file's size. Streams: the transport's
+// bounded per type before their payload is read. Memory: a download and
+// an upload each hold one chunk buffer (256 KiB), whatever the file's
+// size. Streams: the transport's
 // StreamConfig (per peer and in all, a deadline on every read and write).
 //
 // # Goroutines
 //
-// Each active download has a goroutine that reads (plus, while it is
-// connected, one that writes and hashes and one that syncs and saves
-// checkpoints, ended by the download); each reject or cancel notice one
-// while it is delivered; each peer with queued offers one while they are
-// delivered; and the engine one that sweeps (expiry, retries). Close ends
+// Each active download has a goroutine (plus one that syncs and saves
+// checkpoints while it is connected), each reject or cancel notice one
+// while it is delivered, each peer with queued offers one while they are
+// delivered, and the engine one that sweeps (expiry, retries); Close ends
 // and waits for them all. ServeConn runs
 // in the caller's (the transport's connection) goroutine and returns when
 // its exchange ends or the engine closes.

@@ -223,12 +223,9 @@ func (e *Engine) fetch(ctx context.Context, t *transfer) error {
 	e.emit(EventStarted, t)
 
 	w := newDiskWriter(e, t, f, h, offset, rec.Size)
-	var readErr error
-	for offset < rec.Size {
-		buf := w.buffer()
-		if buf == nil {
-			break // writing failed: stop says why
-		}
+	buf := make([]byte, dataHeader+MaxChunk)
+	var readErr, writeErr error
+	for offset < rec.Size && readErr == nil && writeErr == nil {
 		typ, p, err := readFrame(conn, buf)
 		if err != nil {
 			readErr = fmt.Errorf("read data: %w", noEOF(err))
@@ -240,21 +237,22 @@ func (e *Engine) fetch(ctx context.Context, t *transfer) error {
 			readErr = fmt.Errorf("%w: want data at %d (type %c, %v)", errBadFrame, offset, typ, err)
 		case at != offset || int64(len(data)) > rec.Size-offset:
 			readErr = fmt.Errorf("%w: data at %d+%d, want %d (size %d)", errBadFrame, at, len(data), offset, rec.Size)
+		default:
+			writeErr = w.write(data)
+			offset += int64(len(data))
+			e.bytesReceived.Add(int64(len(data)))
+			e.progress(t, offset)
 		}
-		if readErr != nil {
-			break
-		}
-		w.write(buf, data)
-		offset += int64(len(data))
-		e.bytesReceived.Add(int64(len(data)))
 	}
-	written, writeErr := w.stop()
+	if err := w.stop(); writeErr == nil {
+		writeErr = err
+	}
 	switch {
 	case writeErr != nil:
-		return e.writeFailed(t, f, h, written, writeErr)
+		return e.writeFailed(t, f, h, w.written, writeErr)
 	case readErr != nil:
-		if err := e.checkpoint(t, f, h, written); err != nil {
-			return e.writeFailed(t, f, h, written, err)
+		if err := e.checkpoint(t, f, h, w.written); err != nil {
+			return e.writeFailed(t, f, h, w.written, err)
 		}
 		return readErr
 	}
