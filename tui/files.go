@@ -133,8 +133,6 @@ func (m *Model) transferChanged(ev app.TransferChanged) {
 		kind, mark = kindWarning, "⚠ "
 	case filexfer.EventDone:
 		mark = "✓ "
-	case filexfer.EventQueued:
-		mark = "⏳ "
 	}
 	text := filexfer.FormatEvent(filexfer.Event{Kind: ev.Kind, Transfer: t})
 	line := mark + "file " + m.transferPeer(t) + ": " + textsafe.Line(text)
