@@ -71,8 +71,17 @@ func (u *UI) transfers(ts []filexfer.Transfer) {
 	u.printf("* %s", xfer.List(ts, "  ", u.peerName))
 }
 
-// peerName names a peer by key ("" when unknown).
+// peerName names a peer, or a group ("#team"), by key ("" when unknown).
 func (u *UI) peerName(key app.PeerKey) string {
+	if g, ok := u.node.(groupcmd.Node); ok && app.IsGroupKey(key) {
+		if info, ok := g.Group(key); ok {
+			return "#" + info.Name
+		}
+		return ""
+	}
+	if key == "" {
+		return ""
+	}
 	if p, ok := u.node.Peer(key); ok {
 		return u.name(p)
 	}

@@ -31,6 +31,15 @@ var ErrOff = fmt.Errorf("file transfer is off")
 // PeerKey is the key of a transfer's peer.
 func PeerKey(t filexfer.Transfer) app.PeerKey { return app.PeerKey("id:" + t.Peer) }
 
+// GroupKey is the key of the group a transfer was offered in ("" for
+// none).
+func GroupKey(t filexfer.Transfer) app.PeerKey {
+	if t.Group == "" {
+		return ""
+	}
+	return app.PeerKey(app.GroupKeyPrefix + t.Group)
+}
+
 // Who is "to bob" or "from alice"; name is the peer's name as the UI
 // shows it ("" when unknown: the start of its ID is shown).
 func Who(t filexfer.Transfer, name string) string {
@@ -44,8 +53,9 @@ func Who(t filexfer.Transfer, name string) string {
 }
 
 // List is the /transfers text: a heading and one line a transfer, each
-// line started with indent. name names a peer (see Who). The text is
-// sanitised for the terminal.
+// line started with indent. name names a peer (see Who), or a group by
+// its key ("#team"; "" for none or unknown: a transfer offered in a group
+// then says "to bob in #team"). The text is sanitised for the terminal.
 func List(ts []filexfer.Transfer, indent string, name func(app.PeerKey) string) string {
 	if len(ts) == 0 {
 		return "no file transfers"
@@ -60,7 +70,11 @@ func List(ts []filexfer.Transfer, indent string, name func(app.PeerKey) string) 
 		case t.Error != "":
 			state += " (" + t.Error + ")"
 		}
-		fmt.Fprintf(&b, "\n%s%s  %s  %s  %s  %s", indent, filexfer.ShortID(t.ID), Who(t, name(PeerKey(t))), t.Name, filexfer.FormatBytes(t.Size), state)
+		who := Who(t, name(PeerKey(t)))
+		if g := name(GroupKey(t)); g != "" {
+			who += " in " + g
+		}
+		fmt.Fprintf(&b, "\n%s%s  %s  %s  %s  %s", indent, filexfer.ShortID(t.ID), who, t.Name, filexfer.FormatBytes(t.Size), state)
 	}
 	return textsafe.Sanitize(b.String(), true)
 }

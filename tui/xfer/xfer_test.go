@@ -14,16 +14,21 @@ func TestList(t *testing.T) {
 		{ID: strings.Repeat("a", 32), Peer: peer, Dir: filexfer.Send, Name: "a.txt", Size: 1500, State: filexfer.StateDone},
 		{ID: strings.Repeat("b", 32), Peer: peer, Dir: filexfer.Receive, Name: "b\x1b[2J.txt", Size: 2_000_000, State: filexfer.StateActive, Done: 1_000_000},
 		{ID: strings.Repeat("c", 32), Peer: "QQQQQQQQQQ", Dir: filexfer.Receive, Name: "c", Size: 1, State: filexfer.StateFailed, Error: "hash mismatch"},
+		{ID: strings.Repeat("d", 32), Peer: peer, Dir: filexfer.Send, Name: "d.pdf", Size: 10, State: filexfer.StateQueued, Error: "waiting for the peer to come online", Group: "0a"},
 	}
 	name := func(k app.PeerKey) string {
-		if k == app.PeerKey("id:"+peer) {
+		switch k {
+		case app.PeerKey("id:" + peer):
 			return "bob"
+		case app.PeerKey(app.GroupKeyPrefix + "0a"):
+			return "#team"
 		}
 		return ""
 	}
 	got := List(ts, "  ", name)
 	for _, want := range []string{
-		"3 file transfer(s):",
+		"4 file transfer(s):",
+		"\n  dddddddd  to bob in #team  d.pdf  10 B  queued (waiting for the peer to come online)",
 		"\n  aaaaaaaa  to bob  a.txt  1.5 kB  done",
 		"\n  bbbbbbbb  from bob  b",
 		".txt  2.0 MB  1.0 MB of 2.0 MB (50%)",
