@@ -463,9 +463,11 @@ func TestLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	e.mu.Lock() // its sweep reads the map
 	for _, id := range []string{"aa11", "aa22", "bb33"} {
 		e.transfers[id] = &transfer{rec: Record{ID: id}}
 	}
+	e.mu.Unlock()
 	for _, tc := range []struct {
 		prefix, want string
 		err          error

@@ -160,7 +160,10 @@ func (e *Engine) deliver(ctx context.Context, t *transfer, first bool) (Transfer
 	switch a.Code {
 	case codeOK:
 		done = e.transition(t, StateQueued, StateOffered, "", EventOffered)
-		if !done { // cancelled (or expired) while it was being delivered
+		// Cancelled (or expired) while it was being delivered: tell the
+		// peer. (Another state means the peer already fetches it: an
+		// earlier delivery's answer was lost.)
+		if st := t.snapshotLocked(e).State; !done && (st == StateCancelled || st == StateExpired) {
 			e.notify(t, codeCancelled, "cancelled")
 		}
 	case codeRejected:
