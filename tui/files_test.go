@@ -187,4 +187,8 @@ func TestFileToGroupShownInGroup(t *testing.T) {
 	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventDone, Transfer: tr(alice, filexfer.StateDone, 1_000_000)})
 	h.wantScreen("✓ file to alice:")
 	h.dontWantScreen("↑ plan.pdf █")
+	expired := tr(bob, filexfer.StateExpired, 0)
+	expired.Error = "not delivered: the peer was not reachable within 7 days"
+	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventExpired, Transfer: expired})
+	h.wantScreen("file to bob: ", "plan.pdf: expired (not delivered: the peer was not reachable within 7 days)")
 }
