@@ -46,6 +46,10 @@ type Files struct {
 	AutoAcceptMaxMB int    `toml:"auto_accept_max_mb"`
 	// MaxFileMB is the largest offer accepted, in MiB.
 	MaxFileMB int `toml:"max_file_mb"`
+	// OfferDays is how long an offer neither accepted nor rejected waits
+	// before it expires, on either side. (An offer to an offline peer
+	// waits for it [storage] outbox_days, like a message.)
+	OfferDays int `toml:"offer_days"`
 }
 
 // [files] auto_accept values.
@@ -199,7 +203,7 @@ func Default() Config {
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
 		UI:        UI{Mode: UITUI, LogLevel: "warn", Notify: NotifyOff, Mouse: true},
 		Storage:   Storage{History: HistoryOn, OutboxDays: 7},
-		Files:     Files{AutoAccept: AutoAcceptOff, AutoAcceptMaxMB: 100, MaxFileMB: 4096},
+		Files:     Files{AutoAccept: AutoAcceptOff, AutoAcceptMaxMB: 100, MaxFileMB: 4096, OfferDays: 7},
 	}
 }
 
@@ -407,7 +411,15 @@ func (c Config) Validate() error {
 	if c.Files.AutoAcceptMaxMB < 0 || c.Files.AutoAcceptMaxMB > c.Files.MaxFileMB {
 		return bad("files.auto_accept_max_mb", "%d is out of range; use 0 to max_file_mb (%d)", c.Files.AutoAcceptMaxMB, c.Files.MaxFileMB)
 	}
+	if c.Files.OfferDays < 1 || c.Files.OfferDays > 3650 {
+		return bad("files.offer_days", "%d is out of range; use 1 to 3650 days", c.Files.OfferDays)
+	}
 	return nil
+}
+
+// OfferTTL is how long a file offer waits for an answer.
+func (c Config) OfferTTL() time.Duration {
+	return time.Duration(c.Files.OfferDays) * 24 * time.Hour
 }
 
 // OutboxTTL is how long a message waits for its peer.

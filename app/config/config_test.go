@@ -105,6 +105,7 @@ func TestErrors(t *testing.T) {
 		{"bad auto_accept", "[files]\nauto_accept = \"always\"\n", 2, []string{"files.auto_accept", `"verified"`}},
 		{"max_file_mb zero", "[files]\nmax_file_mb = 0\n", 2, []string{"files.max_file_mb"}},
 		{"auto accept over max", "[files]\nmax_file_mb = 10\nauto_accept_max_mb = 11\n", 3, []string{"files.auto_accept_max_mb", "max_file_mb (10)"}},
+		{"offer_days zero", "[files]\noffer_days = 0\n", 2, []string{"files.offer_days", "1 to 3650 days"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

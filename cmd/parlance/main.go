@@ -387,6 +387,7 @@ func filesConfig(cfg config.Config, records app.RecordStore) (*app.FilesConfig, 
 		MaxSize:            int64(cfg.Files.MaxFileMB) << 20,
 		AutoAcceptVerified: cfg.Files.AutoAccept == config.AutoAcceptVerified,
 		AutoAcceptMax:      int64(cfg.Files.AutoAcceptMaxMB) << 20,
+		OfferFor:           cfg.OfferTTL(),
 	}, nil
 }
 

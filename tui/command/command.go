@@ -109,7 +109,7 @@ var Specs = []Spec{
 	{Name: "close", Args: "[nick]", Help: "remove a conversation from the list until it has news (its history is kept)", kind: Close, Only: "tui"},
 	{Name: "ignore", Args: "[nick]", Help: "drop a peer's messages (counted); alone: list who is ignored", kind: Ignore},
 	{Name: "unignore", Args: "<nick>", Help: "show a peer's messages again", kind: Unignore, minArgs: 1},
-	{Name: "sendfile", Args: "<nick> <path>", Help: "offer a file (~ is your home; Tab completes paths in the full-screen UI)", kind: SendFile, minArgs: 2},
+	{Name: "sendfile", Args: "<nick> <path>", Help: "offer a file; to #group: to each member (~ is your home; Tab completes paths)", kind: SendFile, minArgs: 2},
 	{Name: "accept", Args: "[id]", Help: "download a file offered to you (the only offer waiting, or the one with that id)", kind: Accept},
 	{Name: "reject", Args: "[id]", Help: "decline a file offered to you", kind: Reject},
 	{Name: "transfers", Help: "list file transfers, active and past", kind: Transfers},
