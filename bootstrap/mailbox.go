@@ -1,0 +1,121 @@
+package bootstrap
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/mailbox"
+	"github.com/parlance-chat/parlance/net/wire"
+)
+
+// The sealed mailbox (wire.FeatureMailbox) on a connection: granted to a
+// client with a proved identity that asks for it, when Config.Mailbox is
+// set. The server checks who publishes a key and who puts an item (the
+// connection's proved identity) and keeps only what MailStore keeps.
+//
+// In a cluster (Config.Bus) each server has its own store: an item stays
+// on the server it was put on, a key on the server it was published on.
+
+// Rate limits of mailbox requests per connection.
+const (
+	mailPutInterval = 100 * time.Millisecond
+	mailPutBurst    = 100
+	mailReqInterval = 100 * time.Millisecond
+	mailReqBurst    = 50
+)
+
+const (
+	errMailboxOff     = "Mailbox not available: ask for the feature with a proved identity"
+	errMailboxLimited = "Too many mailbox requests, slow down"
+	errMailboxKey     = "Mailbox key refused: "
+)
+
+// grantMailboxLocked reports whether c, registering reg with the proved
+// identity ident, gets the mailbox. Caller holds s.mu.
+func (s *Server) grantMailboxLocked(c *conn, reg wire.Register, ident string) bool {
+	c.mailbox = s.cfg.Mailbox != nil && ident != "" && c.ext && wire.HasFeature(reg.Features, wire.FeatureMailbox)
+	return c.mailbox
+}
+
+// mailboxIdentity returns the proved identity of c when c was granted the
+// mailbox.
+func (c *conn) mailboxIdentity() (string, bool) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := c.peer.Load()
+	if !c.mailbox || p == nil || p.identity == "" {
+		return "", false
+	}
+	return p.identity, true
+}
+
+// onMailbox answers one mailbox request.
+func (c *conn) onMailbox(msg wire.ClientMessage) {
+	s := c.s
+	mail := s.cfg.Mailbox
+	ident, ok := c.mailboxIdentity()
+	if !ok {
+		c.sendError(errMailboxOff)
+		return
+	}
+	now := s.cfg.Clock.Now()
+	if _, put := msg.(wire.MailboxPut); put {
+		if !c.mailPuts.take(now, mailPutInterval, mailPutBurst) {
+			c.sendError(errMailboxLimited)
+			return
+		}
+	} else if !c.mailReqs.take(now, mailReqInterval, mailReqBurst) {
+		c.sendError(errMailboxLimited)
+		return
+	}
+	switch m := msg.(type) {
+	case wire.MailboxKeyPut:
+		if _, err := mailbox.VerifyKey(m.Key, identity.ID(ident), now); err != nil {
+			s.warn.log(slog.LevelWarn, "mailbox key refused", "ip", c.ip, "identity", ident, "err", err)
+			c.sendError(errMailboxKey + err.Error())
+			return
+		}
+		mail.PutKey(m.Key, now)
+	case wire.MailboxKeyGet:
+		reply := wire.MailboxKeyReply{Identity: m.Identity}
+		if k, ok := mail.Key(m.Identity, now); ok {
+			reply.Key = &k
+		}
+		c.sendMsg(reply)
+	case wire.MailboxPut:
+		reply := wire.MailboxStored{To: m.To, ID: m.ID}
+		if err := mail.Put(ident, m.To, m.ID, m.Sealed, now); err != nil {
+			s.warn.log(slog.LevelInfo, "mailbox put refused", "ip", c.ip, "from", ident, "err", err)
+			reply.Error = err.Error()
+		} else {
+			s.mailArrived(m.To, now)
+		}
+		c.sendMsg(reply)
+	case wire.MailboxFetch:
+		items, more := mail.Fetch(ident, wire.MaxMailboxItems, mailFetchBytes, now)
+		c.sendMsg(wire.MailboxItems{Items: items, More: more})
+	case wire.MailboxAck:
+		mail.Ack(ident, m.IDs)
+	}
+}
+
+// sendMailStatusLocked tells c, just granted the mailbox as ident, what
+// waits for it. Caller holds s.mu.
+func (s *Server) sendMailStatusLocked(c *conn, ident string) {
+	n, b := s.cfg.Mailbox.Status(ident, s.cfg.Clock.Now())
+	c.sendMsg(wire.MailboxStatus{Count: n, Bytes: b})
+}
+
+// mailArrived tells the recipient, if it is connected here with the
+// mailbox, that mail waits (a sender that thought it offline).
+func (s *Server) mailArrived(to string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byIdentity[to]
+	if p == nil || p.c == nil || !p.c.mailbox {
+		return
+	}
+	s.sendMailStatusLocked(p.c, to)
+}
