@@ -76,6 +76,19 @@ func (d *delivery) run(ctx context.Context) {
 	d.wg.Wait()
 }
 
+// pokeAll pokes every conversation with pending messages (the mailbox
+// became available).
+func (d *delivery) pokeAll() {
+	convs, err := d.n.store.OutboxConvs()
+	if err != nil {
+		d.n.log.Warn("read outbox", "err", err)
+		return
+	}
+	for _, c := range convs {
+		d.poke(c)
+	}
+}
+
 // poke makes sure conv's writer runs and looks at the outbox again.
 func (d *delivery) poke(conv ConvID) { d.signal(conv, false) }
 
@@ -194,8 +207,13 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 		p, ok := n.Peer(key)
 		if !ok || !p.Online {
 			// Offline: the messages stay queued until the peer is
-			// seen again (or they expire).
-			if !wait(0) {
+			// seen again (or they expire); after a while they are
+			// also left, sealed, in its mailbox at the server.
+			after := time.Duration(0)
+			if ok && n.mb != nil {
+				after = n.mb.offline(ctx, p, pending)
+			}
+			if !wait(after) {
 				return
 			}
 			continue

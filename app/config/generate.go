@@ -95,6 +95,14 @@ auto_accept = "off"
 auto_accept_max_mb = 100
 # The largest file accepted, in MiB; bigger offers are refused.
 max_file_mb = 4096
+
+[delivery]
+# Leave messages for a peer that stays offline at the bootstrap server,
+# sealed to the peer's key (the server cannot read them), and fetch the ones
+# left for you; only with a server that offers it (internet or both mode).
+mailbox = true
+# How long a peer must have been offline before its messages go there.
+mailbox_after = "30s"
 `
 
 // WriteDefault writes the commented default config to path, refusing to
