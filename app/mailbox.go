@@ -65,6 +65,9 @@ const (
 	// goroutine; beyond it they are dropped (the next status fetches
 	// again what was not acknowledged).
 	mailboxInbox = 256
+	// refetchWait is the pause before fetching again from a server that
+	// answered a fetch with nothing but "more".
+	refetchWait = time.Second
 	// keyWait bounds the wait for a mailbox_key answer.
 	keyWait = 5 * time.Second
 	// maxMailboxed bounds the ids remembered as left at the server.
@@ -90,6 +93,8 @@ type mailboxes struct {
 	stored    map[ConvID]int                     // stored since the last notice
 	saved     []string                           // committed letters to acknowledge
 	savedSig  chan struct{}                      // capacity 1
+	kick      chan struct{}                      // fetch again; capacity 1
+	warned    map[ConvID]bool                    // told the user a put was refused, this session
 	dropped   int                                // server messages dropped
 	outstand  int                                // letters of the last fetch not yet committed
 	more      bool                               // the last fetch said more wait
@@ -103,7 +108,7 @@ func newMailboxes(n *Node, cfg MailboxConfig) *mailboxes {
 	mb := &mailboxes{n: n, cfg: cfg, id: n.cfg.Identity, in: make(chan wire.ServerMessage, mailboxInbox),
 		keys: map[string]wire.MailboxKey{}, waiting: map[string][]chan *wire.MailboxKey{},
 		mailboxed: map[string]ConvID{}, tried: map[string]ConvID{}, stored: map[ConvID]int{},
-		savedSig: make(chan struct{}, 1)}
+		savedSig: make(chan struct{}, 1), kick: make(chan struct{}, 1), warned: map[ConvID]bool{}}
 	mb.load()
 	return mb
 }
@@ -199,6 +204,8 @@ func (mb *mailboxes) run(ctx context.Context) {
 			mb.handle(ctx, m)
 		case <-mb.savedSig:
 			mb.ackSaved(ctx)
+		case <-mb.kick:
+			mb.fetch(ctx)
 		}
 	}
 }
@@ -217,6 +224,7 @@ func (mb *mailboxes) handle(ctx context.Context, msg wire.ServerMessage) {
 		// let the writers of offline peers try the mailbox again.
 		mb.mu.Lock()
 		mb.tried = map[string]ConvID{}
+		mb.warned = map[ConvID]bool{}
 		mb.outstand, mb.more, mb.fetching = 0, false, false
 		mb.mu.Unlock()
 		if err := mb.send(ctx, wire.MailboxKeyPut{Key: mb.cfg.Key.Publish(mb.id, n.cfg.Now())}); err != nil {
@@ -295,7 +303,13 @@ func (mb *mailboxes) receive(ctx context.Context, m wire.MailboxItems) {
 		n.receiveLetter(l, mb.committed)
 	}
 	if len(letters) == 0 && m.More {
-		mb.fetch(ctx)
+		// The server is busy (or rate-limits us): ask again shortly.
+		time.AfterFunc(refetchWait, func() {
+			select {
+			case mb.kick <- struct{}{}:
+			default:
+			}
+		})
 	}
 }
 
@@ -352,10 +366,15 @@ func (mb *mailboxes) stored1(m wire.MailboxStored) {
 	}
 	if m.Error != "" {
 		mb.tried[m.ID] = "" // refused: not again this session, and nothing waits for it
+		warned := mb.warned[conv]
+		mb.warned[conv] = true
 		mb.mu.Unlock()
 		n.log.Info("the bootstrap server did not keep a message for an offline peer", "to", m.To, "err", m.Error)
+		if warned {
+			return
+		}
 		n.mu.Lock()
-		n.emit(Notice{Peer: PeerOf(conv), Text: "the bootstrap server did not keep a message for this offline peer (" + m.Error + "); it stays queued here"})
+		n.emit(Notice{Peer: PeerOf(conv), Text: "the bootstrap server did not keep a message for this offline peer (" + m.Error + "); it stays queued here, for when the peer is online"})
 		n.mu.Unlock()
 		return
 	}

@@ -19,8 +19,8 @@ import (
 
 // Rate limits of mailbox requests per connection.
 const (
-	mailPutInterval = 100 * time.Millisecond
-	mailPutBurst    = 100
+	mailPutInterval = 20 * time.Millisecond
+	mailPutBurst    = DefaultMailPerRecipient
 	mailReqInterval = 100 * time.Millisecond
 	mailReqBurst    = 50
 )
@@ -28,7 +28,6 @@ const (
 const (
 	errMailboxOff     = "Mailbox not available: ask for the feature with a proved identity"
 	errMailboxLimited = "Too many mailbox requests, slow down"
-	errMailboxKey     = "Mailbox key refused: "
 )
 
 // grantMailboxLocked reports whether c, registering reg with the proved
@@ -61,32 +60,40 @@ func (c *conn) onMailbox(msg wire.ClientMessage) {
 		return
 	}
 	now := s.cfg.Clock.Now()
+	// Over a rate limit, a request gets its usual answer, empty or
+	// refused: an error would end the client's session.
+	var limited bool
 	if _, put := msg.(wire.MailboxPut); put {
-		if !c.mailPuts.take(now, mailPutInterval, mailPutBurst) {
-			c.sendError(errMailboxLimited)
-			return
-		}
-	} else if !c.mailReqs.take(now, mailReqInterval, mailReqBurst) {
-		c.sendError(errMailboxLimited)
-		return
+		limited = !c.mailPuts.take(now, mailPutInterval, mailPutBurst)
+	} else {
+		limited = !c.mailReqs.take(now, mailReqInterval, mailReqBurst)
+	}
+	if limited {
+		s.warn.log(slog.LevelInfo, "mailbox requests rate-limited", "ip", c.ip, "identity", ident)
 	}
 	switch m := msg.(type) {
 	case wire.MailboxKeyPut:
+		if limited {
+			return
+		}
 		if _, err := mailbox.VerifyKey(m.Key, identity.ID(ident), now); err != nil {
+			// Not kept (no answer: the client cannot fix its key by
+			// reconnecting). Senders use the key they verified last.
 			s.warn.log(slog.LevelWarn, "mailbox key refused", "ip", c.ip, "identity", ident, "err", err)
-			c.sendError(errMailboxKey + err.Error())
 			return
 		}
 		mail.PutKey(m.Key, now)
 	case wire.MailboxKeyGet:
 		reply := wire.MailboxKeyReply{Identity: m.Identity}
-		if k, ok := mail.Key(m.Identity, now); ok {
+		if k, ok := mail.Key(m.Identity, now); ok && !limited {
 			reply.Key = &k
 		}
 		c.sendMsg(reply)
 	case wire.MailboxPut:
 		reply := wire.MailboxStored{To: m.To, ID: m.ID}
-		if err := mail.Put(ident, m.To, m.ID, m.Sealed, now); err != nil {
+		if limited {
+			reply.Error = errMailboxLimited
+		} else if err := mail.Put(ident, m.To, m.ID, m.Sealed, now); err != nil {
 			s.warn.log(slog.LevelInfo, "mailbox put refused", "ip", c.ip, "from", ident, "err", err)
 			reply.Error = err.Error()
 		} else {
@@ -94,10 +101,14 @@ func (c *conn) onMailbox(msg wire.ClientMessage) {
 		}
 		c.sendMsg(reply)
 	case wire.MailboxFetch:
+		if limited {
+			c.sendMsg(wire.MailboxItems{More: true})
+			return
+		}
 		items, more := mail.Fetch(ident, wire.MaxMailboxItems, mailFetchBytes, now)
 		c.sendMsg(wire.MailboxItems{Items: items, More: more})
 	case wire.MailboxAck:
-		mail.Ack(ident, m.IDs)
+		mail.Ack(ident, m.IDs) // not limited: it only frees room
 	}
 }
 
