@@ -394,12 +394,12 @@ func (mb *mailboxes) stored1(m wire.MailboxStored) {
 		if p, ok := n.Peer(PeerOf(conv)); ok {
 			nick = p.Nickname
 		}
-		what := "1 message"
+		what, it := "1 message", "it"
 		if count > 1 {
-			what = fmt.Sprintf("%d messages", count)
+			what, it = fmt.Sprintf("%d messages", count), "them"
 		}
 		n.mu.Lock()
-		n.emit(Notice{Peer: PeerOf(conv), Text: fmt.Sprintf("✉ %s left at the bootstrap server, sealed to %s, who gets them on connecting (they stay queued here until %s confirms)", what, nick, nick)})
+		n.emit(Notice{Peer: PeerOf(conv), Text: fmt.Sprintf("✉ %s left at the bootstrap server, sealed to %s, who gets %s on connecting (queued here until %s confirms)", what, nick, it, nick)})
 		n.mu.Unlock()
 		n.notifyChanged()
 	}
