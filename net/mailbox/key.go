@@ -136,25 +136,8 @@ func (k *Key) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode mailbox key: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".mailbox-key-*.pem") // mode 0600
-	if err != nil {
-		return fmt.Errorf("create mailbox key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := pem.Encode(tmp, &pem.Block{Type: pemType, Bytes: der}); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write mailbox key file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync mailbox key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write mailbox key file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("create mailbox key file: %w", err)
+	if err := identity.WriteKeyFile(path, &pem.Block{Type: pemType, Bytes: der}); err != nil {
+		return fmt.Errorf("mailbox key file: %w", err)
 	}
 	return nil
 }
