@@ -4,8 +4,9 @@
 //
 // It speaks the original Rust bootstrap-server's protocol exactly (see
 // net/wire) and adds, only for clients that ask in their register:
-// pushed peer_joined/peer_left messages instead of polling, rooms, and
-// identities proved by signing a challenge.
+// pushed peer_joined/peer_left messages instead of polling, rooms,
+// identities proved by signing a challenge, and a sealed mailbox for
+// offline peers (mailbox.go, mailstore.go).
 //
 // # What a connection costs
 //
