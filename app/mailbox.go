@@ -90,7 +90,7 @@ type mailboxes struct {
 	waiting   map[string][]chan *wire.MailboxKey // mailbox_key_get in flight
 	mailboxed map[string]ConvID                  // ids the server stored
 	tried     map[string]ConvID                  // ids put this session (stored, refused or waiting)
-	stored    map[ConvID]int                     // stored since the last notice
+	stored    map[ConvID][]string                // ids stored since the last notice
 	saved     []string                           // committed letters to acknowledge
 	savedSig  chan struct{}                      // capacity 1
 	kick      chan struct{}                      // fetch again; capacity 1
@@ -107,7 +107,7 @@ func newMailboxes(n *Node, cfg MailboxConfig) *mailboxes {
 	}
 	mb := &mailboxes{n: n, cfg: cfg, id: n.cfg.Identity, in: make(chan wire.ServerMessage, mailboxInbox),
 		keys: map[string]wire.MailboxKey{}, waiting: map[string][]chan *wire.MailboxKey{},
-		mailboxed: map[string]ConvID{}, tried: map[string]ConvID{}, stored: map[ConvID]int{},
+		mailboxed: map[string]ConvID{}, tried: map[string]ConvID{}, stored: map[ConvID][]string{},
 		savedSig: make(chan struct{}, 1), kick: make(chan struct{}, 1), warned: map[ConvID]bool{}}
 	mb.load()
 	return mb
@@ -381,15 +381,15 @@ func (mb *mailboxes) stored1(m wire.MailboxStored) {
 	if len(mb.mailboxed) < maxMailboxed {
 		mb.mailboxed[m.ID] = conv
 	}
-	mb.stored[conv]++
-	count := 0
+	mb.stored[conv] = append(mb.stored[conv], m.ID)
+	var ids []string
 	if !mb.waitingFor(conv) {
-		count = mb.stored[conv]
+		ids = mb.stored[conv]
 		delete(mb.stored, conv)
 	}
 	mb.saveLocked()
 	mb.mu.Unlock()
-	if count > 0 {
+	if count := len(ids); count > 0 {
 		nick := "the peer"
 		if p, ok := n.Peer(PeerOf(conv)); ok {
 			nick = p.Nickname
@@ -399,9 +399,9 @@ func (mb *mailboxes) stored1(m wire.MailboxStored) {
 			what, it = fmt.Sprintf("%d messages", count), "them"
 		}
 		n.mu.Lock()
+		n.emit(Mailboxed{Peer: PeerOf(conv), IDs: ids})
 		n.emit(Notice{Peer: PeerOf(conv), Text: fmt.Sprintf("✉ %s left at the bootstrap server, sealed to %s, who gets %s on connecting (queued here until %s confirms)", what, nick, it, nick)})
 		n.mu.Unlock()
-		n.notifyChanged()
 	}
 }
 

@@ -213,10 +213,14 @@ func stateMark(e *entry) (mark string, failed bool) {
 		return "✗ not sent", true
 	case sendStored:
 		switch e.mstate {
-		case store.Queued:
+		case store.Queued, store.Sent:
+			if e.atServer {
+				return "✉ at server", false
+			}
+			if e.mstate == store.Sent {
+				return "✓", false
+			}
 			return "(queued)", false
-		case store.Sent:
-			return "✓", false
 		case store.Delivered:
 			return "✓✓", false
 		case store.Read:
