@@ -72,6 +72,9 @@ const (
 	keyWait = 5 * time.Second
 	// maxMailboxed bounds the ids remembered as left at the server.
 	maxMailboxed = 100_000
+	// pruneAt is how many ids left at the server are kept before the
+	// delivered ones are looked for and forgotten.
+	pruneAt = 1024
 	// maxKeyCache bounds the contacts' keys remembered.
 	maxKeyCache = 10_000
 	// mailboxRecordKind/ID name the record that keeps the state.
@@ -387,9 +390,12 @@ func (mb *mailboxes) stored1(m wire.MailboxStored) {
 		ids = mb.stored[conv]
 		delete(mb.stored, conv)
 	}
-	mb.saveLocked()
 	mb.mu.Unlock()
 	if count := len(ids); count > 0 {
+		mb.prune()
+		mb.mu.Lock()
+		mb.saveLocked() // once per batch: the record holds every id
+		mb.mu.Unlock()
 		nick := "the peer"
 		if p, ok := n.Peer(PeerOf(conv)); ok {
 			nick = p.Nickname
@@ -403,6 +409,32 @@ func (mb *mailboxes) stored1(m wire.MailboxStored) {
 		n.emit(Notice{Peer: PeerOf(conv), Text: fmt.Sprintf("✉ %s left at the bootstrap server, sealed to %s, who gets %s on connecting (queued here until %s confirms)", what, nick, it, nick)})
 		n.mu.Unlock()
 	}
+}
+
+// prune forgets the ids left at the server that are no longer in the
+// outbox (delivered, or failed), once there are more than pruneAt.
+func (mb *mailboxes) prune() {
+	mb.mu.Lock()
+	if len(mb.mailboxed) <= pruneAt {
+		mb.mu.Unlock()
+		return
+	}
+	all := make(map[string]ConvID, len(mb.mailboxed))
+	for id, conv := range mb.mailboxed {
+		all[id] = conv
+	}
+	mb.mu.Unlock()
+	var gone []string // looked up without the lock: a store read may take a while
+	for id, conv := range all {
+		if m, err := mb.n.store.Message(conv, id); err != nil || !m.Outgoing || !m.State.Pending() {
+			gone = append(gone, id)
+		}
+	}
+	mb.mu.Lock()
+	for _, id := range gone {
+		delete(mb.mailboxed, id)
+	}
+	mb.mu.Unlock()
 }
 
 // waitingFor reports whether puts to conv are unanswered. Caller holds mu.
