@@ -14,8 +14,8 @@ import (
 // set. The server checks who publishes a key and who puts an item (the
 // connection's proved identity) and keeps only what MailStore keeps.
 //
-// In a cluster (Config.Bus) each server has its own store: an item stays
-// on the server it was put on, a key on the server it was published on.
+// In a cluster (Config.Bus) each server stores what was put on it, and
+// the servers share keys, wants and acks (mailbox_cluster.go).
 
 // Rate limits of mailbox requests per connection.
 const (
@@ -83,6 +83,7 @@ func (c *conn) onMailbox(msg wire.ClientMessage) {
 			return
 		}
 		mail.PutKey(m.Key, now)
+		s.publishMailbox(mailboxEvent{Kind: "key", Identity: ident, Key: &m.Key})
 	case wire.MailboxKeyGet:
 		reply := wire.MailboxKeyReply{Identity: m.Identity}
 		if k, ok := mail.Key(m.Identity, now); ok && !limited {
@@ -109,6 +110,7 @@ func (c *conn) onMailbox(msg wire.ClientMessage) {
 		c.sendMsg(wire.MailboxItems{Items: items, More: more})
 	case wire.MailboxAck:
 		mail.Ack(ident, m.IDs) // not limited: it only frees room
+		s.publishMailbox(mailboxEvent{Kind: "ack", Identity: ident, IDs: m.IDs})
 	}
 }
 
@@ -117,6 +119,10 @@ func (c *conn) onMailbox(msg wire.ClientMessage) {
 func (s *Server) sendMailStatusLocked(c *conn, ident string) {
 	n, b := s.cfg.Mailbox.Status(ident, s.cfg.Clock.Now())
 	c.sendMsg(wire.MailboxStatus{Count: n, Bytes: b})
+	if p := c.peer.Load(); p != nil {
+		// The other servers send what they hold for it.
+		s.publishMailbox(mailboxEvent{Kind: "want", Identity: ident, PeerID: p.id})
+	}
 }
 
 // mailArrived tells the recipient, if it is connected here with the
