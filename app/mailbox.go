@@ -70,8 +70,9 @@ const (
 	refetchWait = time.Second
 	// keyWait bounds the wait for a mailbox_key answer.
 	keyWait = 5 * time.Second
-	// maxMailboxed bounds the ids remembered as left at the server.
-	maxMailboxed = 100_000
+	// maxMailboxed bounds the ids remembered as left at the server (the
+	// record that keeps them stays under the store's 1 MiB a record).
+	maxMailboxed = 8_000
 	// pruneAt is how many ids left at the server are kept before the
 	// delivered ones are looked for and forgotten.
 	pruneAt = 1024
@@ -82,6 +83,8 @@ const (
 	mailboxRecordID   = "state"
 )
 
+// mailboxes is the node's side of the sealed mailbox (see the top of
+// this file). Its run goroutine belongs to Node.Run.
 type mailboxes struct {
 	n   *Node
 	cfg MailboxConfig
