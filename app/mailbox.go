@@ -482,6 +482,16 @@ func (mb *mailboxes) offline(ctx context.Context, p Peer, pending []Message) tim
 	return 0
 }
 
+// unreachable is called by a conversation's writer when its attempts to
+// reach p, listed online, have failed for the time given: past After the
+// pending messages go to p's mailbox too (the server tells p at once).
+func (mb *mailboxes) unreachable(ctx context.Context, p Peer, pending []Message, failing time.Duration) {
+	if p.Identity == "" || failing < mb.cfg.After || !mb.ready() {
+		return
+	}
+	mb.leave(ctx, p, pending)
+}
+
 // leave seals and puts the messages of ms not yet left at the server.
 func (mb *mailboxes) leave(ctx context.Context, p Peer, ms []Message) {
 	n := mb.n
