@@ -300,14 +300,17 @@ func (m *MailStore) Put(from, to, id string, sealed []byte, now time.Time) error
 	return nil
 }
 
-// Status is what waits for to.
+// Status is what waits for to. It changes nothing (no file is removed):
+// the server calls it under its own lock.
 func (m *MailStore) Status(to string, now time.Time) (items, bytes int) {
+	cutoff := now.Add(-m.cfg.MaxAge).Unix()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expireBoxLocked(to, now)
 	for _, it := range m.boxes[to] {
-		items++
-		bytes += len(it.Sealed)
+		if it.At >= cutoff {
+			items++
+			bytes += len(it.Sealed)
+		}
 	}
 	return items, bytes
 }
