@@ -76,6 +76,8 @@ const (
 	// pruneAt is how many ids left at the server are kept before the
 	// delivered ones are looked for and forgotten.
 	pruneAt = 1024
+	// maxReceiptIDs bounds the ids confirmed to one sender at a time.
+	maxReceiptIDs = 4096
 	// maxKeyCache bounds the contacts' keys remembered.
 	maxKeyCache = 10_000
 	// mailboxRecordKind/ID name the record that keeps the state.
@@ -97,7 +99,9 @@ type mailboxes struct {
 	mailboxed map[string]ConvID                  // ids the server stored
 	tried     map[string]ConvID                  // ids put this session (stored, refused or waiting)
 	stored    map[ConvID][]string                // ids stored since the last notice
-	saved     []string                           // committed letters to acknowledge
+	saved     []string                           // items of committed letters, to acknowledge
+	receipts  map[string][]string                // ids of committed letters, by sender: to confirm
+	wg        sync.WaitGroup                     // receipt senders (run waits for them)
 	savedSig  chan struct{}                      // capacity 1
 	kick      chan struct{}                      // fetch again; capacity 1
 	warned    map[ConvID]bool                    // told the user a put was refused, this session
@@ -114,7 +118,8 @@ func newMailboxes(n *Node, cfg MailboxConfig) *mailboxes {
 	mb := &mailboxes{n: n, cfg: cfg, id: n.cfg.Identity, in: make(chan wire.ServerMessage, mailboxInbox),
 		keys: map[string]wire.MailboxKey{}, waiting: map[string][]chan *wire.MailboxKey{},
 		mailboxed: map[string]ConvID{}, tried: map[string]ConvID{}, stored: map[ConvID][]string{},
-		savedSig: make(chan struct{}, 1), kick: make(chan struct{}, 1), warned: map[ConvID]bool{}}
+		savedSig: make(chan struct{}, 1), kick: make(chan struct{}, 1), warned: map[ConvID]bool{},
+		receipts: map[string][]string{}}
 	mb.load()
 	return mb
 }
@@ -202,6 +207,7 @@ func (mb *mailboxes) ready() bool {
 
 // run handles the server's mailbox messages until ctx ends.
 func (mb *mailboxes) run(ctx context.Context) {
+	defer mb.wg.Wait() // the receipts being sent
 	for {
 		select {
 		case <-ctx.Done():
@@ -275,8 +281,12 @@ func (mb *mailboxes) fetch(ctx context.Context) {
 // the refused ones are acknowledged (deleted) at once.
 func (mb *mailboxes) receive(ctx context.Context, m wire.MailboxItems) {
 	n := mb.n
-	var refused []string
-	var letters []mailbox.Letter
+	var refused []string // and receipts: acknowledged at once
+	type letter struct {
+		item string
+		l    mailbox.Letter
+	}
+	var letters []letter
 	for _, it := range m.Items {
 		l, err := mailbox.Open(mb.cfg.Key, mb.id.ID(), it.Sealed)
 		if err == nil && l.Conv != "" {
@@ -295,7 +305,12 @@ func (mb *mailboxes) receive(ctx context.Context, m wire.MailboxItems) {
 			n.mu.Unlock()
 			continue
 		}
-		letters = append(letters, l)
+		if l.IsReceipt() {
+			n.receiveReceipt(l)
+			refused = append(refused, it.ID)
+			continue
+		}
+		letters = append(letters, letter{it.ID, l})
 	}
 	mb.mu.Lock()
 	mb.fetching = false
@@ -305,8 +320,8 @@ func (mb *mailboxes) receive(ctx context.Context, m wire.MailboxItems) {
 	if len(refused) > 0 {
 		mb.ack(ctx, refused)
 	}
-	for _, l := range letters {
-		n.receiveLetter(l, mb.committed)
+	for _, x := range letters {
+		n.receiveLetter(x.l, func() { mb.committed(x.item, x.l) })
 	}
 	if len(letters) == 0 && m.More {
 		// The server is busy (or rate-limits us): ask again shortly.
@@ -319,11 +334,15 @@ func (mb *mailboxes) receive(ctx context.Context, m wire.MailboxItems) {
 	}
 }
 
-// committed is called by the committer once a letter is in the store (or
-// was already).
-func (mb *mailboxes) committed(id string) {
+// committed is called by the committer once the letter of item is in the
+// store (or was already).
+func (mb *mailboxes) committed(item string, l mailbox.Letter) {
 	mb.mu.Lock()
-	mb.saved = append(mb.saved, id)
+	mb.saved = append(mb.saved, item)
+	from := string(l.From)
+	if len(mb.receipts[from]) < maxReceiptIDs {
+		mb.receipts[from] = append(mb.receipts[from], l.ID)
+	}
 	mb.mu.Unlock()
 	select {
 	case mb.savedSig <- struct{}{}:
@@ -337,6 +356,8 @@ func (mb *mailboxes) ackSaved(ctx context.Context) {
 	mb.mu.Lock()
 	ids := mb.saved
 	mb.saved = nil
+	receipts := mb.receipts
+	mb.receipts = map[string][]string{}
 	mb.outstand -= len(ids)
 	again := mb.outstand <= 0 && mb.more
 	if again {
@@ -346,6 +367,42 @@ func (mb *mailboxes) ackSaved(ctx context.Context) {
 	mb.ack(ctx, ids)
 	if again {
 		mb.fetch(ctx)
+	}
+	for from, acks := range receipts {
+		// Not on this goroutine: it waits for the sender's key, which
+		// this goroutine hands over.
+		mb.wg.Add(1)
+		go func() {
+			defer mb.wg.Done()
+			mb.sendReceipt(ctx, from, acks)
+		}()
+	}
+}
+
+// sendReceipt leaves, in the mailbox of the sender from, a receipt for
+// its messages acks that this node committed from the mailbox: the
+// sender marks them delivered without having to reach this node directly
+// (behind NATs, say). Best effort: without it they become delivered when
+// the two next meet.
+func (mb *mailboxes) sendReceipt(ctx context.Context, from string, acks []string) {
+	n := mb.n
+	key, err := mb.keyFor(ctx, from)
+	if err != nil {
+		n.log.Debug("no mailbox key for a receipt", "to", from, "err", err)
+		return
+	}
+	for len(acks) > 0 {
+		k := min(len(acks), wire.MaxMailboxIDs)
+		l := mailbox.Letter{Nickname: n.Self().Nickname, ID: wire.NewMessageID(), Sent: n.cfg.Now(), Acks: acks[:k]}
+		acks = acks[k:]
+		sealed, err := mailbox.Seal(mb.id, key, l)
+		if err == nil {
+			err = mb.send(ctx, wire.MailboxPut{To: from, ID: l.ID, Sealed: sealed})
+		}
+		if err != nil {
+			n.log.Debug("mailbox receipt not sent", "to", from, "err", err)
+			return
+		}
 	}
 }
 

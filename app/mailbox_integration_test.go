@@ -113,17 +113,21 @@ func TestMailboxOnLoopback(t *testing.T) {
 		t.Fatalf("bob got %+v", got)
 	}
 	waitFor(t, bob, "the forged letter refused", func(e app.Notice) bool { return e.Warning && strings.Contains(e.Text, "refused") })
-	eventually(t, "the server emptying bob's mailbox", func() bool { return mail.Stats().Items == 0 })
+	eventually(t, "the server emptying bob's mailbox", func() bool { c, _ := mail.Status(idB.ID().String(), time.Now()); return c == 0 })
+	// bob's receipt waits in alice's mailbox.
+	eventually(t, "bob's receipt for alice", func() bool { c, _ := mail.Status(idA.ID().String(), time.Now()); return c == 1 })
 	if _, err := storeB.Message(got.Conv, "forged0000000000000000000000000"); err == nil {
 		t.Fatal("bob stored the forged letter")
 	}
 
-	// Alice comes back: her outbox still holds the message and writes it
-	// to bob directly; bob keeps one copy and acknowledges.
+	// Alice comes back: bob's receipt from her mailbox, or bob's ack when
+	// her outbox writes the message to him directly, makes it delivered;
+	// bob keeps one copy.
 	alice = startNodeWith(t, "alice", 0, optsA)
 	waitMsg(t, alice, "bob's acknowledgement", func(m app.Message) bool {
 		return m.ID == sent.ID && (m.State == store.Delivered || m.State == store.Read)
 	})
+	eventually(t, "the server emptying alice's mailbox", func() bool { return mail.Stats().Items == 0 })
 	hist, err := storeB.History(got.Conv, 0, 100)
 	if err != nil {
 		t.Fatal(err)

@@ -593,16 +593,29 @@ func (n *Node) receive(in transport.Inbound) {
 
 // receiveLetter hands a letter opened from the mailbox (its signature
 // checked) to the committer, like a message received directly; saved is
-// called with its id once it is in the store.
-func (n *Node) receiveLetter(l mailbox.Letter, saved func(id string)) {
+// called once it is in the store.
+func (n *Node) receiveLetter(l mailbox.Letter, saved func()) {
 	key, from, ctx, ok := n.admit(l.Nickname, string(l.From), netip.Addr{}, "mailbox")
 	if !ok {
-		saved(l.ID) // our own, or no room: nothing to keep at the server either
+		saved() // our own, or no room: nothing to keep at the server either
 		return
 	}
 	msg := Message{ID: l.ID, Conv: ConvOf(key), Peer: string(key), From: from, Text: l.Text,
 		Sent: l.Sent, At: n.cfg.Now(), State: store.Received}
-	n.toCommitter(ctx, inItem{msg: &msg, saved: func() { saved(l.ID) }})
+	n.toCommitter(ctx, inItem{msg: &msg, saved: saved})
+}
+
+// receiveReceipt hands a receipt from the mailbox (signed by its author)
+// to the committer: the author's conversation's messages it names are
+// delivered.
+func (n *Node) receiveReceipt(l mailbox.Letter) {
+	if string(l.From) == n.selfID {
+		return
+	}
+	n.mu.Lock()
+	ctx := n.runCtx
+	n.mu.Unlock()
+	n.toCommitter(ctx, inItem{receipt: &receipt{conv: ConvOf(PeerKey("id:" + string(l.From))), ids: l.Acks, state: store.Delivered}})
 }
 
 // admit finds (or adds) the peer that sent a message as nick, proved as

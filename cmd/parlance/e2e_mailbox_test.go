@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/parlance-chat/parlance/internal/natlabtest"
 )
@@ -82,11 +83,19 @@ func TestMailboxInTheNATLab(t *testing.T) {
 	alice.expect("bob joined")
 	bob.expect("alice joined")
 
-	// Both online, each behind its NAT: bob's message gets through
-	// (today through the mailbox, once the direct attempts have failed
-	// for mailbox_after; with hole punching or the relay, directly).
+	// Both online, each behind its NAT: bob's message gets through, and
+	// is acknowledged (today through the mailbox, once the direct
+	// attempts have failed for mailbox_after, and a receipt back the same
+	// way; with hole punching or the relay, directly).
 	bob.send("/send alice can you hear me")
 	alice.expect("bob: can you hear me")
+	for deadline := time.Now().Add(eventTimeout); ; time.Sleep(200 * time.Millisecond) {
+		if _, states := bob.history("alice"); len(states) == 1 && states[0] == "delivered" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("bob's message to alice is %v, not delivered", states)
+		}
+	}
 
 	bob.send("/quit")
 	if err := bob.wait(); err != nil {

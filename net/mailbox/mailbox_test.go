@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -60,8 +61,24 @@ func TestSealOpen(t *testing.T) {
 	}
 	want := testLetter
 	want.From, want.To = a.id.ID(), b.id.ID()
-	if l != want {
+	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("opened %+v, want %+v", l, want)
+	}
+
+	// A receipt (acks, no text) goes the other way.
+	rcpt := Letter{Nickname: "bob", ID: "fedcba9876543210fedcba9876543210", Sent: time.Unix(1_800_000_001, 0), Acks: []string{testLetter.ID}}
+	sealed, err = Seal(b.id, keyOf(t, a), rcpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(a.key, a.id.ID(), sealed)
+	if err != nil || !got.IsReceipt() || !reflect.DeepEqual(got.Acks, rcpt.Acks) || got.From != b.id.ID() {
+		t.Fatalf("receipt opened as %+v, %v", got, err)
+	}
+	for _, bad := range []Letter{{Nickname: "bob", ID: "x"}, {Nickname: "bob", ID: "x", Text: "t", Acks: []string{"y"}}} {
+		if _, err := Seal(b.id, keyOf(t, a), bad); err == nil {
+			t.Errorf("sealed %+v", bad)
+		}
 	}
 }
 

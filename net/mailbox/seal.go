@@ -29,7 +29,14 @@ type Letter struct {
 	// Sent is the author's timestamp (whole seconds).
 	Sent time.Time
 	Text string
+	// Acks, in a receipt, are the ids of the recipient's messages that
+	// the author committed (from the mailbox): the recipient marks them
+	// delivered. A receipt has no Text.
+	Acks []string
 }
+
+// IsReceipt reports whether l is a receipt rather than a message.
+func (l Letter) IsReceipt() bool { return len(l.Acks) > 0 }
 
 // Domains of what is signed and of the HPKE info.
 const (
@@ -58,7 +65,8 @@ var (
 //	LetterDomain
 //	uint16 len ‖ to, uint16 len ‖ from, uint16 len ‖ id,
 //	uint16 len ‖ nickname, uint16 len ‖ conv,
-//	int64 sent (Unix seconds), uint32 len ‖ text
+//	int64 sent (Unix seconds), uint32 len ‖ text,
+//	uint16 count of acks, then uint16 len ‖ ack for each
 //
 // (lengths and numbers big-endian).
 func LetterMessage(l Letter) []byte {
@@ -70,7 +78,13 @@ func LetterMessage(l Letter) []byte {
 	}
 	out = binary.BigEndian.AppendUint64(out, uint64(l.Sent.Unix()))
 	out = binary.BigEndian.AppendUint32(out, uint32(len(l.Text)))
-	return append(out, l.Text...)
+	out = append(out, l.Text...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(l.Acks)))
+	for _, id := range l.Acks {
+		out = binary.BigEndian.AppendUint16(out, uint16(len(id)))
+		out = append(out, id...)
+	}
+	return out
 }
 
 // letter is the sealed plaintext, JSON.
@@ -83,8 +97,9 @@ type letter struct {
 	ID        string `json:"id"`
 	Conv      string `json:"conv,omitempty"`
 	Sent      int64  `json:"sent"`
-	Text      string `json:"text"`
-	Signature []byte `json:"signature"`
+	Text      string   `json:"text"`
+	Acks      []string `json:"acks,omitempty"`
+	Signature []byte   `json:"signature"`
 }
 
 // info is the HPKE info of a letter for recipient to.
@@ -103,7 +118,7 @@ func Seal(sender *identity.Identity, key PublicKey, l Letter) ([]byte, error) {
 	}
 	plain, err := json.Marshal(letter{
 		V: 1, From: string(l.From), PublicKey: sender.PublicKey(), To: string(l.To),
-		Nickname: l.Nickname, ID: l.ID, Conv: l.Conv, Sent: l.Sent.Unix(), Text: l.Text,
+		Nickname: l.Nickname, ID: l.ID, Conv: l.Conv, Sent: l.Sent.Unix(), Text: l.Text, Acks: l.Acks,
 		Signature: sender.Sign(LetterMessage(l)),
 	})
 	if err != nil {
@@ -144,7 +159,7 @@ func parseLetter(plain []byte, self identity.ID) (Letter, error) {
 		return Letter{}, fmt.Errorf("letter of version %d, want 1", raw.V)
 	}
 	l := Letter{From: identity.ID(raw.From), To: identity.ID(raw.To), Nickname: raw.Nickname, ID: raw.ID,
-		Conv: raw.Conv, Sent: time.Unix(raw.Sent, 0), Text: raw.Text}
+		Conv: raw.Conv, Sent: time.Unix(raw.Sent, 0), Text: raw.Text, Acks: raw.Acks}
 	switch {
 	case l.To != self:
 		return Letter{}, fmt.Errorf("%w: addressed to %s", ErrForged, l.To)
@@ -177,6 +192,19 @@ func checkLetter(l Letter) error {
 	}
 	if len(l.Conv) > wire.MaxIDLength {
 		return fmt.Errorf("letter conversation of %d bytes is over the %d byte limit", len(l.Conv), wire.MaxIDLength)
+	}
+	switch {
+	case l.Text == "" && len(l.Acks) == 0:
+		return errors.New("empty letter: no text and no acks")
+	case l.Text != "" && len(l.Acks) > 0:
+		return errors.New("letter with both text and acks")
+	case len(l.Acks) > wire.MaxMailboxIDs:
+		return fmt.Errorf("receipt of %d acks, the limit is %d", len(l.Acks), wire.MaxMailboxIDs)
+	}
+	for _, id := range l.Acks {
+		if id == "" || len(id) > wire.MaxIDLength {
+			return fmt.Errorf("receipt ack of %d bytes, want 1 to %d", len(id), wire.MaxIDLength)
+		}
 	}
 	return nil
 }
