@@ -89,14 +89,14 @@ func LetterMessage(l Letter) []byte {
 
 // letter is the sealed plaintext, JSON.
 type letter struct {
-	V         int    `json:"v"`
-	From      string `json:"from"`
-	PublicKey []byte `json:"public_key"`
-	To        string `json:"to"`
-	Nickname  string `json:"nickname"`
-	ID        string `json:"id"`
-	Conv      string `json:"conv,omitempty"`
-	Sent      int64  `json:"sent"`
+	V         int      `json:"v"`
+	From      string   `json:"from"`
+	PublicKey []byte   `json:"public_key"`
+	To        string   `json:"to"`
+	Nickname  string   `json:"nickname"`
+	ID        string   `json:"id"`
+	Conv      string   `json:"conv,omitempty"`
+	Sent      int64    `json:"sent"`
 	Text      string   `json:"text"`
 	Acks      []string `json:"acks,omitempty"`
 	Signature []byte   `json:"signature"`
