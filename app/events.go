@@ -44,6 +44,16 @@ type SelfChanged struct{ Self Self }
 // are read from the store.)
 type Resync struct{ Dropped uint64 }
 
+// Mailboxed: outgoing messages to Peer (ids IDs) were left, sealed, in
+// its mailbox at the bootstrap server. They stay pending (Queued or Sent)
+// until the peer acknowledges them; Node.Mailboxed answers the same for
+// one id.
+type Mailboxed struct {
+	Peer PeerKey
+	IDs  []string
+}
+
+func (Mailboxed) isEvent()   {}
 func (PeerJoined) isEvent()  {}
 func (PeerUpdated) isEvent() {}
 func (PeerLeft) isEvent()    {}

@@ -20,8 +20,10 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/mailbox"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // Each test gets multicast ports of its own on lo.
@@ -57,6 +59,9 @@ type nodeOpts struct {
 	server string
 	// records keeps the groups' outbox and invitations (nil: in memory).
 	records app.RecordStore
+	// mailbox, with server, turns on the sealed mailbox with this key.
+	mailbox      *mailbox.Key
+	mailboxAfter time.Duration
 }
 
 func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
@@ -87,11 +92,21 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 		}
 		sources = append(sources, d)
 	}
+	var node *app.Node // set before any source runs
+	var mbox *app.MailboxConfig
 	if o.server != "" {
-		c, err := rendezvous.New(rendezvous.Config{URL: o.server, Self: self, Identity: id,
-			HeartbeatInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+		rcfg := rendezvous.Config{URL: o.server, Self: self, Identity: id,
+			HeartbeatInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond}
+		if o.mailbox != nil {
+			rcfg.Features = []string{wire.FeatureMailbox}
+			rcfg.OnMessage = func(si rendezvous.ServerInfo, m wire.ServerMessage) { node.ServerMessage(si, m) }
+		}
+		c, err := rendezvous.New(rcfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.mailbox != nil {
+			mbox = &app.MailboxConfig{Server: c, Key: o.mailbox, After: o.mailboxAfter}
 		}
 		sources = append(sources, c)
 		mode = "internet"
@@ -101,10 +116,11 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
 		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files})
+		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files, Mailbox: mbox})
 	if err != nil {
 		t.Fatal(err)
 	}
+	node = n
 	ctx, cancel := context.WithCancel(context.Background())
 	rn := &realNode{Node: n, id: id, port: tr.Port(), cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- n.Run(ctx) }()

@@ -155,7 +155,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 	if err := bus.Subscribe(ctx, s.cfg.BusPrefix+subjectDeliver+s.id, s.onDeliver); err != nil {
 		return fmt.Errorf("subscribe to cluster deliveries: %w", err)
 	}
-	return nil
+	return s.subscribeMailbox(ctx)
 }
 
 // publishLocked sends an event of this server (under s.mu, so that

@@ -204,7 +204,13 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	case c.push:
 		reply.Features = []string{wire.FeaturePush}
 	}
+	if s.grantMailboxLocked(c, reg, ident) {
+		reply.Features = append(reply.Features, wire.FeatureMailbox)
+	}
 	c.sendMsg(reply)
+	if c.mailbox {
+		s.sendMailStatusLocked(c, ident)
+	}
 	s.pushJoined(p)
 	s.publishLocked(clusterEvent{Kind: evJoin, Peers: []clusterPeer{p.clusterPeer()}})
 	if !c.push {

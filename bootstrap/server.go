@@ -4,8 +4,9 @@
 //
 // It speaks the original Rust bootstrap-server's protocol exactly (see
 // net/wire) and adds, only for clients that ask in their register:
-// pushed peer_joined/peer_left messages instead of polling, rooms, and
-// identities proved by signing a challenge.
+// pushed peer_joined/peer_left messages instead of polling, rooms,
+// identities proved by signing a challenge, and a sealed mailbox for
+// offline peers (mailbox.go, mailstore.go).
 //
 // # What a connection costs
 //
@@ -157,6 +158,11 @@ type Config struct {
 	// registry.
 	Bus       Bus
 	BusPrefix string
+	// Mailbox, if set, keeps sealed messages for offline peers and their
+	// published mailbox keys, for clients with a proved identity that
+	// ask for wire.FeatureMailbox (see mailbox.go); nil turns it off.
+	// The caller opens it (OpenMailStore) and owns it.
+	Mailbox *MailStore
 	// ShutdownTimeout bounds the close handshakes at shutdown.
 	ShutdownTimeout time.Duration
 	Clock           Clock
@@ -616,6 +622,9 @@ func (s *Server) runTimers(ctx context.Context) {
 // Connections whose registration expired stay open until then; a
 // heartbeat on them gets "Peer not registered", as from the original.
 func (s *Server) sweep(now time.Time) {
+	if s.cfg.Mailbox != nil {
+		s.cfg.Mailbox.Sweep(now)
+	}
 	cutoff := now.Add(-s.cfg.PeerTimeout).UnixNano()
 	idleCutoff := now.Add(-s.cfg.RegisterTimeout).UnixNano()
 	s.mu.Lock()

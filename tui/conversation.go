@@ -48,6 +48,9 @@ type entry struct {
 	id     string
 	seq    int64
 	mstate store.State
+	// atServer: the pending message was left, sealed, in the peer's
+	// mailbox at the bootstrap server (app.Mailboxed).
+	atServer bool
 	// marked puts the read marker above the entry: the first one that
 	// arrived while the conversation was out of view.
 	marked bool
@@ -314,6 +317,18 @@ func (c *conversation) setStored(id string, seq int64, st store.State) bool {
 		e.seq = seq
 	}
 	e.wrapW = 0 // draw again
+	return true
+}
+
+// setAtServer marks the entry of our message id as left in the peer's
+// mailbox, and reports whether it is shown.
+func (c *conversation) setAtServer(id string) bool {
+	i, ok := c.byID[id]
+	if !ok || c.entries[i].kind != kindOut || c.entries[i].atServer {
+		return ok
+	}
+	c.entries[i].atServer = true
+	c.entries[i].wrapW = 0 // draw again
 	return true
 }
 

@@ -236,6 +236,14 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		_, listed := m.list.index[ev.Peer]
 		return ev.Peer != "" && !listed, "", nil
 
+	case app.Mailboxed:
+		if c, ok := m.convs[ev.Peer]; ok {
+			for _, id := range ev.IDs {
+				c.setAtServer(id)
+			}
+		}
+		return false, "", nil
+
 	case app.TransferChanged:
 		m.transferChanged(ev)
 		return false, "", nil

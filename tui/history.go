@@ -149,9 +149,17 @@ func (m *Model) storedEntry(msg app.Message) entry {
 	if msg.Outgoing {
 		e.kind, e.state, e.mstate = kindOut, sendStored, msg.State
 		e.from = textsafe.Name(msg.From)
+		if mb, ok := m.node.(mailboxedNode); ok && msg.State.Pending() {
+			e.atServer = mb.Mailboxed(msg.ID) // after a restart, say
+		}
 	}
 	return e
 }
+
+// mailboxedNode is a Node that knows which pending messages it left in
+// their peers' mailboxes (app.Node does); later, app.Mailboxed events
+// say it.
+type mailboxedNode interface{ Mailboxed(id string) bool }
 
 // markRead tells the node the user saw a conversation up to seq.
 func (m *Model) markRead(key app.PeerKey, seq int64) {
@@ -272,10 +280,14 @@ func stateMark(e *entry) (mark string, failed bool) {
 		return "✗ not sent", true
 	case sendStored:
 		switch e.mstate {
-		case store.Queued:
+		case store.Queued, store.Sent:
+			if e.atServer {
+				return "✉ at server", false
+			}
+			if e.mstate == store.Sent {
+				return "✓", false
+			}
 			return "(queued)", false
-		case store.Sent:
-			return "✓", false
 		case store.Delivered:
 			return "✓✓", false
 		case store.Read:

@@ -99,6 +99,14 @@ max_file_mb = 4096
 # An offer neither accepted nor rejected expires after this many days, on
 # both sides.
 offer_days = 7
+
+[delivery]
+# Leave messages for a peer that stays offline at the bootstrap server,
+# sealed to the peer's key (the server cannot read them), and fetch the ones
+# left for you; only with a server that offers it (internet or both mode).
+mailbox = true
+# How long a peer must have been offline before its messages go there.
+mailbox_after = "30s"
 `
 
 // WriteDefault writes the commented default config to path, refusing to

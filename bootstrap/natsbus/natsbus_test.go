@@ -64,12 +64,20 @@ type server struct {
 // startServer runs a bootstrap server sharing the registry through NATS.
 func startServer(t *testing.T, natsURL string, peerTimeout time.Duration) *server {
 	t.Helper()
+	return startServerWith(t, natsURL, bootstrap.Config{PeerTimeout: peerTimeout})
+}
+
+// startServerWith is startServer with more of the config (its Bus and
+// SweepInterval are set here).
+func startServerWith(t *testing.T, natsURL string, cfg bootstrap.Config) *server {
+	t.Helper()
 	b, err := natsbus.Connect(natsURL, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	bus := &cuttable{Bus: b}
-	s := bootstrap.New(bootstrap.Config{Bus: bus, PeerTimeout: peerTimeout, SweepInterval: 100 * time.Millisecond})
+	cfg.Bus, cfg.SweepInterval = bus, 100*time.Millisecond
+	s := bootstrap.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

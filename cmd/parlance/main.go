@@ -30,8 +30,10 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/mailbox"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
 	"github.com/parlance-chat/parlance/tui"
 	"github.com/parlance-chat/parlance/tui/line"
 )
@@ -309,7 +311,17 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
-	srcs, err := newSources(cfg, self, id, logger)
+	var node *app.Node // set below, before any source runs
+	var ext serverExt
+	if cfg.UsesServer() && cfg.Delivery.Mailbox {
+		ext.Features = append(ext.Features, wire.FeatureMailbox)
+		ext.OnMessage = func(si rendezvous.ServerInfo, m wire.ServerMessage) { node.ServerMessage(si, m) }
+	}
+	srcs, err := newSources(cfg, self, id, logger, ext)
+	if err != nil {
+		return err
+	}
+	mbox, err := mailboxConfig(cfg, srcs, dataDir, st, logger)
 	if err != nil {
 		return err
 	}
@@ -317,7 +329,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	node, err := app.NewNode(app.Config{
+	node, err = app.NewNode(app.Config{
 		Nickname:          cfg.Nickname,
 		Identity:          id,
 		Instance:          instance,
@@ -331,6 +343,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
 		Files:             files,
+		Mailbox:           mbox,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
@@ -470,10 +483,43 @@ func adoptLegacy(base, profile string) (bool, error) {
 	return true, nil
 }
 
+// serverExt is what the bootstrap client asks the server for beyond
+// discovery, and where the answers go.
+type serverExt struct {
+	Features  []string
+	OnMessage func(rendezvous.ServerInfo, wire.ServerMessage)
+}
+
+// mailboxConfig turns on the sealed mailbox when [delivery] mailbox is on
+// and a bootstrap server is used: the profile's mailbox key (created the
+// first time, beside identity.pem) and the state kept in the database.
+func mailboxConfig(cfg config.Config, srcs []discovery.Source, dataDir string, st *sqlite.Store, logger *slog.Logger) (*app.MailboxConfig, error) {
+	if !cfg.Delivery.Mailbox {
+		return nil, nil
+	}
+	var rc *rendezvous.Client
+	for _, s := range srcs {
+		if c, ok := s.(*rendezvous.Client); ok {
+			rc = c
+		}
+	}
+	if rc == nil {
+		return nil, nil
+	}
+	key, created, err := mailbox.LoadOrCreateKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logger.Info("created a mailbox key", "dir", dataDir)
+	}
+	return &app.MailboxConfig{Server: rc, Key: key, After: cfg.MailboxAfter(), Records: st}, nil
+}
+
 // newSources makes the ways of finding peers the mode asks for: the
 // bootstrap server, LAN multicast, or both (the server's client first: it
 // opens nothing until it runs, while the LAN's sockets open here).
-func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) ([]discovery.Source, error) {
+func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger, ext serverExt) ([]discovery.Source, error) {
 	var srcs []discovery.Source
 	if cfg.UsesServer() {
 		c, err := rendezvous.New(rendezvous.Config{
@@ -482,6 +528,8 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Identity:          id,
 			Room:              cfg.Network.Room,
 			HeartbeatInterval: cfg.HeartbeatInterval(),
+			Features:          ext.Features,
+			OnMessage:         ext.OnMessage,
 			Logger:            logger.With("part", "rendezvous"),
 		})
 		if err != nil {

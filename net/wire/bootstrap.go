@@ -336,7 +336,10 @@ func MarshalClient(m ClientMessage) ([]byte, error) {
 	case Auth:
 		body = v
 	default:
-		return nil, fmt.Errorf("encode bootstrap message: unknown client message %T", m)
+		var ok bool
+		if body, ok = marshalMailbox(m); !ok {
+			return nil, fmt.Errorf("encode bootstrap message: unknown client message %T", m)
+		}
 	}
 	b, err := encodeTagged(m.ClientType(), body)
 	if err != nil {
@@ -364,7 +367,10 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 		}
 		body = v
 	default:
-		return nil, fmt.Errorf("encode bootstrap message: unknown server message %T", m)
+		var ok bool
+		if body, ok = marshalMailbox(m); !ok {
+			return nil, fmt.Errorf("encode bootstrap message: unknown server message %T", m)
+		}
 	}
 	b, err := encodeTagged(m.ServerType(), body)
 	if err != nil {
@@ -465,7 +471,14 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		}
 		m = Auth{Signature: raw.Signature, URL: raw.URL}
 	default:
-		return nil, fmt.Errorf("unknown message type %q", typ)
+		mm, ok, err := parseMailboxClient(typ, b)
+		if !ok {
+			return nil, fmt.Errorf("unknown message type %q", typ)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m = mm
 	}
 	if err := validateClient(m); err != nil {
 		return nil, err
@@ -585,7 +598,14 @@ func ParseServerMessage(b []byte) (ServerMessage, error) {
 		}
 		m = Challenge{Nonce: raw.Nonce}
 	default:
-		return nil, fmt.Errorf("unknown message type %q", typ)
+		mm, ok, err := parseMailboxServer(typ, b)
+		if !ok {
+			return nil, fmt.Errorf("unknown message type %q", typ)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m = mm
 	}
 	if err := validateServer(m); err != nil {
 		return nil, err
@@ -677,6 +697,9 @@ func validateClient(m ClientMessage) error {
 		}
 	case ListPeers, Heartbeat, Unregister:
 	default:
+		if ok, err := validateMailboxClient(m); ok {
+			return err
+		}
 		return fmt.Errorf("unknown client message %T", m)
 	}
 	return nil
@@ -717,6 +740,9 @@ func validateServer(m ServerMessage) error {
 			return fmt.Errorf("challenge nonce of %d bytes, want %d to %d", n, MinNonceSize, MaxNonceSize)
 		}
 	default:
+		if ok, err := validateMailboxServer(m); ok {
+			return err
+		}
 		return fmt.Errorf("unknown server message %T", m)
 	}
 	return nil
