@@ -171,14 +171,15 @@ func NormalizeServerURL(raw string) (string, error) {
 }
 
 // ClientMessage is a message from a client to the bootstrap server:
-// Register, ListPeers, Heartbeat, Unregister or Auth.
+// Register, ListPeers, Heartbeat, Unregister, Auth or Connect.
 type ClientMessage interface {
 	// ClientType returns the message's "type" tag.
 	ClientType() string
 }
 
 // ServerMessage is a message from the bootstrap server to a client:
-// Registered, PeerList, Error, PeerJoined, PeerLeft or Challenge.
+// Registered, PeerList, Error, PeerJoined, PeerLeft, PeersJoined,
+// Challenge, ConnectOffer or ConnectFailed.
 type ServerMessage interface {
 	// ServerType returns the message's "type" tag.
 	ServerType() string
@@ -333,7 +334,7 @@ func MarshalClient(m ClientMessage) ([]byte, error) {
 		body = v
 	case ListPeers, Heartbeat, Unregister:
 		body = struct{}{}
-	case Auth:
+	case Auth, Connect:
 		body = v
 	default:
 		return nil, fmt.Errorf("encode bootstrap message: unknown client message %T", m)
@@ -356,7 +357,7 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 	}
 	var body any
 	switch v := m.(type) {
-	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined:
+	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined, ConnectOffer, ConnectFailed:
 		body = v
 	case PeerList:
 		if v.Peers == nil {
@@ -464,6 +465,10 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			return nil, err
 		}
 		m = Auth{Signature: raw.Signature, URL: raw.URL}
+	case TypeConnect:
+		if m, err = parseConnect(b); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown message type %q", typ)
 	}
@@ -584,6 +589,14 @@ func ParseServerMessage(b []byte) (ServerMessage, error) {
 			return nil, err
 		}
 		m = Challenge{Nonce: raw.Nonce}
+	case TypeConnect:
+		if m, err = parseConnectOffer(b); err != nil {
+			return nil, err
+		}
+	case TypeConnectFailed:
+		if m, err = parseConnectFailed(b); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown message type %q", typ)
 	}
@@ -675,6 +688,8 @@ func validateClient(m ClientMessage) error {
 		} else if n != v.URL {
 			return fmt.Errorf("auth url %q is not normalised (want %q)", v.URL, n)
 		}
+	case Connect:
+		return v.validate()
 	case ListPeers, Heartbeat, Unregister:
 	default:
 		return fmt.Errorf("unknown client message %T", m)
@@ -716,6 +731,10 @@ func validateServer(m ServerMessage) error {
 		if n := len(v.Nonce); n < MinNonceSize || n > MaxNonceSize {
 			return fmt.Errorf("challenge nonce of %d bytes, want %d to %d", n, MinNonceSize, MaxNonceSize)
 		}
+	case ConnectOffer:
+		return v.validate()
+	case ConnectFailed:
+		return v.validate()
 	default:
 		return fmt.Errorf("unknown server message %T", m)
 	}

@@ -418,6 +418,7 @@ func FuzzParseClientMessage(f *testing.F) {
 		`{"type":"list_peers"}`, `{"type":"heartbeat"}`, `{"type":"unregister"}`,
 		`{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"wss://example.org:443/p"}`,
 		`{"type":"x"}`, `[]`, `{`,
+		`{"type":"connect","peer_id":"ABCDEF234567"}`, `{"type":"connect"}`, `{"type":"connect","peer_id":""}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -450,6 +451,10 @@ func FuzzParseServerMessage(f *testing.F) {
 		`{"type":"peer_left","peer_id":"p1"}`,
 		`{"type":"peers_joined","peers":[{"peer_id":"p1","nickname":"bob","public_addr":"[::1]:4000","local_addr":"0.0.0.0:4000","last_seen":1}]}`,
 		`{"type":"challenge","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"192.168.1.2:4000","token":"t0k3n","relay":true}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"","relay":false}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"x","relay":false}`,
+		`{"type":"connect_failed","peer_id":"ABC","reason":"offline"}`,
 	} {
 		f.Add([]byte(s))
 	}
