@@ -55,6 +55,7 @@ type conn struct {
 	ext        bool   // the client's register used extensions
 	push       bool   // the client asked for pushes
 	batch      bool   // the client asked for peers_joined
+	reach      bool   // the client proved an identity and asked for FeatureReach
 	since      int64  // Unix ns (Config.Clock) since when it has no registration
 
 	mu      sync.Mutex // guards the fields below
@@ -71,6 +72,7 @@ type conn struct {
 	lists    bucket // rate limit of list_peers
 	beats    bucket // rate limit of heartbeat
 	register bucket // rate limit of register (each one is pushed to the room)
+	connects bucket // rate limit of connect (reach.go)
 }
 
 // bucket is a token bucket.
@@ -224,6 +226,8 @@ func (c *conn) handle(data []byte) {
 		c.onHeartbeat()
 	case wire.Unregister:
 		c.onUnregister()
+	case wire.Connect:
+		c.onConnect(m)
 	}
 }
 
