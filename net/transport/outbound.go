@@ -27,13 +27,13 @@ type peer struct {
 	sem chan struct{}
 
 	// Guarded by sem.
-	conn    net.Conn        // nil: not connected
-	gen     uint64          // conn's generation (see SendBatchOn)
-	twoWay  bool            // conn negotiated ALPN2: the peer acknowledges
-	path    Path            // how conn was made
+	conn   net.Conn // nil: not connected
+	gen    uint64   // conn's generation (see SendBatchOn)
+	twoWay bool     // conn negotiated ALPN2: the peer acknowledges
+	path   Path     // how conn was made
 	// shown is path and dead as Transport.Path reads them without sem
 	// (set with them).
-	shown atomic.Pointer[shownPath]
+	shown   atomic.Pointer[shownPath]
 	dead    <-chan struct{} // closed once conn's watcher saw it end
 	lastUse time.Time
 	removed bool // the janitor dropped it from Transport.peers
