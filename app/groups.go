@@ -259,6 +259,10 @@ func (gs *groups) write(ctx context.Context, to identity.ID, lines []byte) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := gs.n.connectFirst(ctx, p); err != nil {
+		gs.n.log.Debug("group frames not sent (catch-up will bring them)", "peer", p.Nickname, "err", err)
+		return
+	}
 	d := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
 	if err := gs.n.cfg.Transport.SendFrame(ctx, d, lines); err != nil {
 		gs.n.log.Debug("group frames not sent (catch-up will bring them)", "peer", p.Nickname, "err", err)

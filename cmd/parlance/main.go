@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/parlance-chat/parlance/net/lan"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
 	"github.com/parlance-chat/parlance/tui"
 	"github.com/parlance-chat/parlance/tui/line"
 )
@@ -304,9 +306,22 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
-	srcs, err := newSources(cfg, self, id, logger)
+	// The bootstrap client hands its extension messages (connect
+	// offers) to the node, which exists once the sources do; it sends
+	// none before the node runs.
+	var nodeReady atomic.Pointer[app.Node]
+	onServerMessage := func(si rendezvous.ServerInfo, m wire.ServerMessage) {
+		if n := nodeReady.Load(); n != nil {
+			n.ServerMessage(si, m)
+		}
+	}
+	srcs, rv, err := newSources(cfg, self, id, logger, onServerMessage)
 	if err != nil {
 		return err
+	}
+	var reach *app.ReachConfig
+	if rv != nil {
+		reach = &app.ReachConfig{Server: rv, RelayDial: rv.DialRelay}
 	}
 	files, err := filesConfig(cfg, st)
 	if err != nil {
@@ -325,11 +340,13 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
 		Files:             files,
+		Reach:             reach,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
 		return err
 	}
+	nodeReady.Store(node)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -465,9 +482,13 @@ func adoptLegacy(base, profile string) (bool, error) {
 
 // newSources makes the ways of finding peers the mode asks for: the
 // bootstrap server, LAN multicast, or both (the server's client first: it
-// opens nothing until it runs, while the LAN's sockets open here).
-func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) ([]discovery.Source, error) {
+// opens nothing until it runs, while the LAN's sockets open here). The
+// bootstrap client, if any, is also returned: it asks for reach (hole
+// punching and the relay) and gives its offers to onMessage.
+func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger,
+	onMessage func(rendezvous.ServerInfo, wire.ServerMessage)) ([]discovery.Source, *rendezvous.Client, error) {
 	var srcs []discovery.Source
+	var rv *rendezvous.Client
 	if cfg.UsesServer() {
 		c, err := rendezvous.New(rendezvous.Config{
 			URLs:              cfg.Network.BootstrapServer,
@@ -475,17 +496,20 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Identity:          id,
 			Room:              cfg.Network.Room,
 			HeartbeatInterval: cfg.HeartbeatInterval(),
+			Features:          []string{wire.FeatureReach},
+			OnMessage:         onMessage,
 			Logger:            logger.With("part", "rendezvous"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start internet discovery: %w", err)
+			return nil, nil, fmt.Errorf("start internet discovery: %w", err)
 		}
 		srcs = append(srcs, c)
+		rv = c
 	}
 	if cfg.UsesLAN() {
 		group, err := netip.ParseAddr(cfg.Multicast.Group)
 		if err != nil {
-			return nil, fmt.Errorf("multicast group: %w", err)
+			return nil, nil, fmt.Errorf("multicast group: %w", err)
 		}
 		d, err := lan.New(lan.Config{
 			Group:            group,
@@ -498,11 +522,11 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Logger:           logger.With("part", "lan"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start LAN discovery: %w", err)
+			return nil, nil, fmt.Errorf("start LAN discovery: %w", err)
 		}
 		srcs = append(srcs, d)
 	}
-	return srcs, nil
+	return srcs, rv, nil
 }
 
 func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, waitPeers []string, stdin io.Reader, stdout io.Writer) error {
