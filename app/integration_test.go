@@ -55,6 +55,10 @@ type nodeOpts struct {
 	groups group.Store
 	files  *app.FilesConfig
 	server string
+	// wrap, if set, stands between the node and its transport (a NAT,
+	// say); reach, if set, turns reach on with the config it returns.
+	wrap  func(*transport.Transport) app.Transport
+	reach func(id *identity.Identity) *app.ReachConfig
 }
 
 func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
@@ -97,9 +101,17 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 			mode = "both"
 		}
 	}
+	var atr app.Transport = tr
+	if o.wrap != nil {
+		atr = o.wrap(tr)
+	}
+	var reach *app.ReachConfig
+	if o.reach != nil {
+		reach = o.reach(id)
+	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
-		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, Files: o.files})
+		Transport: atr, Sources: sources, SweepInterval: 20 * time.Millisecond,
+		Store: o.store, GroupStore: o.groups, Files: o.files, Reach: reach})
 	if err != nil {
 		t.Fatal(err)
 	}
