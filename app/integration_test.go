@@ -58,6 +58,7 @@ type nodeOpts struct {
 	// wrap, if set, stands between the node and its transport (a NAT,
 	// say); reach, if set, turns reach on with the config it returns.
 	wrap  func(*transport.Transport) app.Transport
+	idle  time.Duration // the transport's IdleTimeout (0: its default)
 	reach func(id *identity.Identity) *app.ReachConfig
 }
 
@@ -70,7 +71,7 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 			t.Fatal(err)
 		}
 	}
-	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
+	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0", IdleTimeout: o.idle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
 		Transport: atr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, Files: o.files, Reach: reach})
+		Store: o.store, GroupStore: o.groups, Files: o.files, Reach: reach, Logger: debugLog(t, nick)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,8 +94,9 @@ const (
 	// offerQueue bounds the server messages waiting for run.
 	offerQueue = 64
 	// lateOffer: an offer for a peer whose attempt succeeded this
-	// recently is the duplicate of one it used (two servers, or both
-	// peers asking at once), not a new request.
+	// recently, and which is still connected, is the duplicate of one it
+	// used (both peers asked at once, or two servers answered), not a
+	// new request.
 	lateOffer = 500 * time.Millisecond
 )
 
@@ -211,6 +212,7 @@ func (r *reach) run(ctx context.Context) {
 
 // offer hands an offer to the attempt for its peer, or starts one.
 func (r *reach) offer(o wire.ConnectOffer) {
+	r.n.log.Debug("connect offer", "peer", o.PeerID, "addr", o.PublicAddr, "relay", o.Relay)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if a := r.attempts[o.PeerID]; a != nil {
@@ -220,10 +222,11 @@ func (r *reach) offer(o wire.ConnectOffer) {
 		}
 		return
 	}
-	if time.Since(r.done[o.PeerID]) < lateOffer {
-		return
+	path := r.tr.Path(o.PeerID)
+	if path != transport.PathNone && time.Since(r.done[o.PeerID]) < lateOffer {
+		return // a duplicate of the offer just used
 	}
-	upgrade := r.tr.Path(o.PeerID) == transport.PathRelayed
+	upgrade := path == transport.PathRelayed
 	a := r.startLocked(o.PeerID, Peer{Identity: o.PeerID}, false, upgrade)
 	if a != nil {
 		a.offers <- o
@@ -374,6 +377,7 @@ func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool)
 			}
 		}
 		if !haveOffer {
+			r.n.log.Debug("asking the bootstrap server to arrange a connection", "peer", a.id)
 			if err := r.cfg.Server.Send(ctx, wire.Connect{PeerID: a.id}); err != nil {
 				return waitDirect(fmt.Errorf("ask the bootstrap server to connect: %w", err))
 			}

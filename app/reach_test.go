@@ -3,8 +3,10 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,9 +151,11 @@ func TestReachOverFakeNATs(t *testing.T) {
 		name       string
 		punchFails bool
 		want       transport.Path
+		idle       time.Duration
 	}{
-		{"punched", false, transport.PathPunched},
-		{"relayed when punching fails", true, transport.PathRelayed},
+		{"punched", false, transport.PathPunched, 0},
+		{"relayed when punching fails", true, transport.PathRelayed, 0},
+		{"punched again after idle", false, transport.PathPunched, 400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := startBootstrap(t)
@@ -165,7 +169,7 @@ func TestReachOverFakeNATs(t *testing.T) {
 					t.Fatal(err)
 				}
 				self := id.ID().String()
-				return nodeOpts{id: id, server: url,
+				return nodeOpts{id: id, server: url, idle: tc.idle,
 					wrap: func(tr *transport.Transport) app.Transport {
 						return &fakeNAT{Transport: tr, self: self, pipes: pipes, punchFails: punchFails}
 					},
@@ -202,6 +206,16 @@ func TestReachOverFakeNATs(t *testing.T) {
 			}
 			waitMsg(t, alice, "bob's reply", func(m app.Message) bool { return !m.Outgoing && m.Text == "and back" })
 
+			if tc.idle > 0 {
+				// The connection ends when idle; the next message
+				// punches again instead of waiting on a dial.
+				waitFor(t, alice, "the idle connection to end", func(e app.PathChanged) bool { return e.Peer.Path == transport.PathNone })
+				if _, err := alice.Send(context.Background(), keys["bob"], "after idle"); err != nil {
+					t.Fatal(err)
+				}
+				waitMsg(t, bob, "the message after idle", func(m app.Message) bool { return m.Text == "after idle" })
+				waitFor(t, alice, "the path shown again", func(e app.PathChanged) bool { return e.Peer.Path == transport.PathPunched })
+			}
 			if tc.want != transport.PathRelayed {
 				return
 			}
@@ -215,4 +229,11 @@ func TestReachOverFakeNATs(t *testing.T) {
 			waitMsg(t, bob, "the message after the upgrade", func(m app.Message) bool { return m.Text == "punched now" })
 		})
 	}
+}
+
+func debugLog(t testing.TB, nick string) *slog.Logger {
+	if os.Getenv("APP_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", nick)
 }
