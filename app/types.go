@@ -43,6 +43,9 @@ type Peer struct {
 	Path transport.Path
 }
 
+// Path is how the kept connection to a peer was made (Peer.Path).
+type Path = transport.Path
+
 // Paths of a connection (Peer.Path), as the transport names them.
 const (
 	PathNone    = transport.PathNone
