@@ -185,7 +185,7 @@ func TestReachLab(t *testing.T) {
 			if ok < lc.minOK {
 				t.Fatalf("%d of %d tries ended in %v, want at least %d", ok, lc.tries, lc.want, lc.minOK)
 			}
-			p50, p99 := percentiles(took)
+			p50, p99 := natlabtest.Percentiles(took)
 			t.Logf("%s: %d/%d tries in %v; first send to connected p50 %v p99 %v", lc.name, ok, lc.tries, lc.want, p50, p99)
 		})
 	}
@@ -220,7 +220,7 @@ func BenchmarkReachLab(b *testing.B) {
 			}
 			took = append(took, r.connected)
 		}
-		p50, p99 := percentiles(took)
+		p50, p99 := natlabtest.Percentiles(took)
 		b.Logf("%-34s p50 %8.2f ms  p99 %8.2f ms  (%d tries)", name, ms(p50), ms(p99), tries)
 		b.ReportMetric(ms(p50), key+"-p50-ms")
 		b.ReportMetric(ms(p99), key+"-p99-ms")
@@ -231,16 +231,6 @@ func BenchmarkReachLab(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// percentiles returns p50 and p99 (nearest rank) of ds.
-func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	ds = slices.Sorted(slices.Values(ds))
-	at := func(p int) time.Duration { return ds[min(len(ds)-1, (p*len(ds)+99)/100-1)] }
-	return at(50), at(99)
-}
 
 // TestReachLabHelper is the helper process (see startReachHelper); it
 // does nothing in a normal run.

@@ -128,16 +128,6 @@ func labPunch(t *testing.T, lab *natlabtest.Lab, tries int, window time.Duration
 	return as, bs
 }
 
-// percentiles returns p50 and p99 (nearest rank) of ds.
-func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	ds = slices.Sorted(slices.Values(ds))
-	at := func(p int) time.Duration { return ds[min(len(ds)-1, (p*len(ds)+99)/100-1)] }
-	return at(50), at(99)
-}
-
 // TestPunchLabCone: behind two cone NATs that drop unsolicited packets,
 // a and b connect directly in at least 19 of 20 tries, and a message
 // flows each way (each acknowledged) on the punched connection. It logs
@@ -161,8 +151,8 @@ func TestPunchLabCone(t *testing.T) {
 		t.Fatalf("connected directly with messages both ways in %d of %d tries, want at least %d", ok, tries, tries-1)
 	}
 	base := labDirectDials(t, lab, tries)
-	p50, p99 := percentiles(took)
-	b50, b99 := percentiles(base)
+	p50, p99 := natlabtest.Percentiles(took)
+	b50, b99 := natlabtest.Percentiles(base)
 	t.Logf("cone NATs: punched %d/%d; time to a punched TLS connection p50 %v p99 %v; direct dial+TLS from a to the server (no NAT in the way in) p50 %v p99 %v",
 		ok, tries, p50, p99, b50, b99)
 }
