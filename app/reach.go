@@ -315,6 +315,8 @@ type dialResult struct {
 func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool) (transport.Path, error) {
 	info, online := r.cfg.Server.Server()
 	coordinated := online && info.Has(wire.FeatureReach)
+	var dialing sync.WaitGroup
+	defer dialing.Wait() // after cancelDirect
 	dctx, cancelDirect := context.WithCancel(ctx)
 	defer cancelDirect()
 	var direct chan dialResult // nil: no direct dial running
@@ -322,10 +324,10 @@ func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool)
 	if initiator && !a.upgrade {
 		direct = make(chan dialResult, 1)
 		d := directDest(p, info.PublicAddr)
-		go func() {
+		dialing.Go(func() {
 			path, err := r.tr.Connect(dctx, d)
 			direct <- dialResult{path, err}
-		}()
+		})
 		if !coordinated {
 			res := <-direct
 			return res.path, res.err
