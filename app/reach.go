@@ -124,6 +124,8 @@ type reach struct {
 
 	in chan wire.ServerMessage // offers and failures from the server, for run
 
+	// mu guards what follows. It is taken after Node.mu (sighting calls
+	// upgrade), never before.
 	mu       sync.Mutex
 	ctx      context.Context // run's; nil before run
 	attempts map[string]*attempt
@@ -213,7 +215,15 @@ func (r *reach) run(ctx context.Context) {
 // offer hands an offer to the attempt for its peer, or starts one.
 func (r *reach) offer(o wire.ConnectOffer) {
 	r.n.log.Debug("connect offer", "peer", o.PeerID, "addr", o.PublicAddr, "relay", o.Relay)
-	r.mu.Lock()
+	// Only for a peer a source lists (the server listed it before it
+	// sent the offer): a hostile server cannot make this node punch
+	// towards addresses of its choosing for made-up identities.
+	p, ok := r.n.Peer(PeerKey("id:" + o.PeerID))
+	if !ok || !p.Online {
+		r.n.log.Debug("connect offer for a peer not online here; ignored", "peer", o.PeerID)
+		return
+	}
+	r.mu.Lock() // after n.Peer: sighting holds n.mu when it calls upgrade
 	defer r.mu.Unlock()
 	if a := r.attempts[o.PeerID]; a != nil {
 		select {
@@ -227,7 +237,7 @@ func (r *reach) offer(o wire.ConnectOffer) {
 		return // a duplicate of the offer just used
 	}
 	upgrade := path == transport.PathRelayed
-	a := r.startLocked(o.PeerID, Peer{Identity: o.PeerID}, false, upgrade)
+	a := r.startLocked(o.PeerID, p, false, upgrade)
 	if a != nil {
 		a.offers <- o
 	}

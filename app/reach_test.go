@@ -70,6 +70,7 @@ type fakeNAT struct {
 	self       string
 	pipes      *meeting
 	punchFails *atomic.Bool
+	punches    chan string // if set, gets the identity of every punch
 }
 
 func (f *fakeNAT) Connect(ctx context.Context, d transport.Dest) (transport.Path, error) {
@@ -78,6 +79,9 @@ func (f *fakeNAT) Connect(ctx context.Context, d transport.Dest) (transport.Path
 }
 
 func (f *fakeNAT) Punch(ctx context.Context, d transport.Dest) error {
+	if f.punches != nil {
+		f.punches <- d.Identity
+	}
 	if f.punchFails.Load() {
 		<-ctx.Done()
 		return transport.ErrPunchFailed
@@ -236,4 +240,43 @@ func debugLog(t testing.TB, nick string) *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", nick)
+}
+
+// An offer for a peer that no source lists is ignored: a hostile server
+// cannot make a node punch towards made-up peers.
+func TestReachIgnoresOffersForUnknownPeers(t *testing.T) {
+	url := startBootstrap(t)
+	pipes := &meeting{m: map[string]chan net.Conn{}}
+	srv := &fakeServer{pipes: pipes, nodes: map[string]*app.Node{}}
+	punches := make(chan string, 10)
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := startNodeWith(t, "alice", 0, nodeOpts{id: id, server: url,
+		wrap: func(tr *transport.Transport) app.Transport {
+			return &fakeNAT{Transport: tr, self: id.ID().String(), pipes: pipes, punchFails: &atomic.Bool{}, punches: punches}
+		},
+		reach: func(*identity.Identity) *app.ReachConfig {
+			return &app.ReachConfig{Server: fakeClient{srv, id.ID().String()}, PunchWindow: 100 * time.Millisecond}
+		}})
+	bob := startNodeWith(t, "bob", 0, nodeOpts{server: url})
+	waitJoins(t, alice, "bob")
+	offer := func(peer string) wire.ConnectOffer {
+		return wire.ConnectOffer{PeerID: peer, PublicAddr: netip.MustParseAddrPort("203.0.113.3:4000"), LocalAddr: netip.MustParseAddrPort("0.0.0.0:4000")}
+	}
+	stranger, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.ServerMessage(rendezvous.ServerInfo{}, offer(stranger.ID().String()))
+	alice.ServerMessage(rendezvous.ServerInfo{}, offer(bob.id.ID().String()))
+	select {
+	case got := <-punches: // offers are handled in order
+		if got != bob.id.ID().String() {
+			t.Fatalf("punched towards %s, want only bob", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no punch towards bob")
+	}
 }
