@@ -2,6 +2,12 @@
 // identity, never by nickname), the conversations with them, and the Node
 // that ties discovery and transport together. It emits Events on a channel
 // and takes commands through Node's methods. It never imports a UI toolkit.
+//
+// Goroutines: Node.Run owns them all and ends them when its context ends:
+// the transport's Serve, each discovery source, the committer, the
+// delivery service (one writer per conversation with pending messages,
+// delivery.go), reach (connection attempts to internet peers behind NATs,
+// reach.go), the groups' and files' engines, and the sweep ticker.
 package app
 
 import (
