@@ -106,8 +106,10 @@ func destLabel(d Dest) string {
 // *KeyMismatchError), and the connection then carries messages,
 // acknowledgements and control frames both ways. path says how raw was
 // made (PathRelayed for a relay), for Path. The peer must Attach (or
-// Punch) the other end at about the same time. raw is closed on failure;
-// on success the transport owns it. Serve must be running.
+// Punch) the other end at about the same time. raw must honour
+// deadlines (they bound the handshake, the writes and the idle timeout,
+// as on a socket). raw is closed on failure; on success the transport
+// owns it. Serve must be running.
 func (t *Transport) Attach(ctx context.Context, d Dest, raw net.Conn, path Path) error {
 	if err := t.checkAttach(d); err != nil {
 		raw.Close()
