@@ -321,156 +321,193 @@ type dialResult struct {
 	err  error
 }
 
-// connect runs one attempt (see the top of the file).
+// directDial is an attempt's direct dial, running in the background
+// while the server is asked and the peers punch.
+type directDial struct {
+	results chan dialResult // nil: it is not running (or has reported)
+	path    transport.Path  // what it connected, once it did
+	err     error           // why it failed, once it did
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// startDirect starts the direct dial of an attempt that asks for a
+// connection (not an upgrade: a relayed peer was dialed before).
+func (r *reach) startDirect(ctx context.Context, a *attempt, p Peer, own netip.AddrPort, initiator bool) *directDial {
+	dd := &directDial{}
+	ctx, dd.cancel = context.WithCancel(ctx)
+	if !initiator || a.upgrade {
+		return dd
+	}
+	dd.results = make(chan dialResult, 1)
+	d := directDest(p, own)
+	dd.wg.Go(func() {
+		path, err := r.tr.Connect(ctx, d)
+		dd.results <- dialResult{path, err}
+	})
+	return dd
+}
+
+// took takes a result the dial reported: connected reports success;
+// a failure is kept in err and the dial is no longer waited for.
+func (dd *directDial) took(res dialResult) (connected bool) {
+	dd.results = nil
+	if res.err != nil {
+		dd.err = res.err
+		return false
+	}
+	dd.path = res.path
+	return true
+}
+
+// wait is the attempt's end when the other ways failed with err: the
+// direct dial's result if it still runs, else err.
+func (dd *directDial) wait(ctx context.Context, err error) (transport.Path, error) {
+	if dd.err != nil {
+		err = fmt.Errorf("%w; direct: %w", err, dd.err)
+	}
+	if dd.results == nil {
+		return transport.PathNone, err
+	}
+	select {
+	case res := <-dd.results:
+		if res.err == nil {
+			return res.path, nil
+		}
+		return transport.PathNone, fmt.Errorf("%w; direct: %w", err, res.err)
+	case <-ctx.Done():
+		return transport.PathNone, ctx.Err()
+	}
+}
+
+// stop ends the dial and waits for it.
+func (dd *directDial) stop() {
+	dd.cancel()
+	dd.wg.Wait()
+}
+
+// connect runs one attempt (see the top of the file): the direct dial,
+// then the server's offer, the punch and the relay.
 func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool) (transport.Path, error) {
 	info, online := r.cfg.Server.Server()
-	coordinated := online && info.Has(wire.FeatureReach)
-	var dialing sync.WaitGroup
-	defer dialing.Wait() // after cancelDirect
-	dctx, cancelDirect := context.WithCancel(ctx)
-	defer cancelDirect()
-	var direct chan dialResult // nil: no direct dial running
-	var directErr error
-	if initiator && !a.upgrade {
-		direct = make(chan dialResult, 1)
-		d := directDest(p, info.PublicAddr)
-		dialing.Go(func() {
-			path, err := r.tr.Connect(dctx, d)
-			direct <- dialResult{path, err}
-		})
-		if !coordinated {
-			res := <-direct
-			return res.path, res.err
-		}
-	} else if !coordinated && initiator {
-		return transport.PathNone, ErrUnreachable
+	dd := r.startDirect(ctx, a, p, info.PublicAddr, initiator)
+	defer dd.stop()
+	if initiator && !(online && info.Has(wire.FeatureReach)) {
+		return dd.wait(ctx, fmt.Errorf("%w: the bootstrap server does not arrange connections", ErrUnreachable))
 	}
-	// waitDirect waits for the direct dial, if it runs, after the other
-	// ways failed with err.
-	waitDirect := func(err error) (transport.Path, error) {
-		if direct == nil {
-			return transport.PathNone, err
-		}
-		select {
-		case res := <-direct:
-			if res.err == nil {
-				return res.path, nil
-			}
-			return transport.PathNone, fmt.Errorf("%w (direct: %w)", err, res.err)
-		case <-ctx.Done():
-			return transport.PathNone, ctx.Err()
-		}
-	}
-
-	var offer wire.ConnectOffer
-	haveOffer := false
+	offer := wire.ConnectOffer{}
 	if initiator {
-		head := time.NewTimer(r.cfg.HeadStart)
-		defer head.Stop()
-		if a.upgrade {
-			head.Reset(0)
-		}
-	headStart:
-		for {
-			select {
-			case res := <-direct:
-				if res.err == nil {
-					return res.path, nil
-				}
-				directErr, direct = res.err, nil
-				break headStart
-			case <-head.C:
-				break headStart
-			case offer = <-a.offers: // the peer asked meanwhile
-				haveOffer = true
-				break headStart
-			case <-ctx.Done():
-				return transport.PathNone, ctx.Err()
-			}
-		}
-		if !haveOffer {
-			r.n.log.Debug("asking the bootstrap server to arrange a connection", "peer", a.id)
-			if err := r.cfg.Server.Send(ctx, wire.Connect{PeerID: a.id}); err != nil {
-				return waitDirect(fmt.Errorf("ask the bootstrap server to connect: %w", err))
-			}
-			wait := time.NewTimer(r.cfg.OfferWait)
-			defer wait.Stop()
-			select {
-			case res := <-direct:
-				if res.err == nil {
-					return res.path, nil
-				}
-				directErr, direct = res.err, nil
-				select { // the offer is on its way
-				case offer = <-a.offers:
-				case reason := <-a.failed:
-					return transport.PathNone, fmt.Errorf("%w: direct: %w; the server: %s", ErrUnreachable, directErr, reason)
-				case <-wait.C:
-					return transport.PathNone, fmt.Errorf("%w: direct: %w; no offer from the server", ErrUnreachable, directErr)
-				case <-ctx.Done():
-					return transport.PathNone, ctx.Err()
-				}
-			case offer = <-a.offers:
-			case reason := <-a.failed:
-				return waitDirect(fmt.Errorf("%w: the server could not arrange it (%s)", ErrUnreachable, reason))
-			case <-wait.C:
-				return waitDirect(fmt.Errorf("%w: no offer from the server within %v", ErrUnreachable, r.cfg.OfferWait))
-			case <-ctx.Done():
-				return transport.PathNone, ctx.Err()
-			}
+		var path transport.Path
+		var err error
+		if offer, path, err = r.askServer(ctx, a, dd); path != transport.PathNone || err != nil {
+			return path, err
 		}
 	} else {
 		offer = <-a.offers // the one that started the attempt
 	}
-
-	// Punch, while the direct dial may still connect.
-	d := transport.Dest{Addr: punchTarget(offer, info.PublicAddr), Identity: a.id}
-	pctx, cancelPunch := context.WithTimeout(ctx, r.cfg.PunchWindow)
-	defer cancelPunch()
-	punched := make(chan error, 1)
-	go func() { punched <- r.tr.Punch(pctx, d) }()
-	var punchErr error
-	select {
-	case punchErr = <-punched:
-		if punchErr == nil {
-			return transport.PathPunched, nil
-		}
-	case res := <-direct:
-		if res.err == nil {
-			cancelPunch()
-			if err := <-punched; err == nil {
-				return transport.PathPunched, nil // it replaced the dialed one
-			}
-			return res.path, nil
-		}
-		directErr, direct = res.err, nil
-		punchErr = <-punched
-		if punchErr == nil {
-			return transport.PathPunched, nil
-		}
-	}
-	if ctx.Err() != nil {
+	punchErr := r.punch(ctx, a, dd, offer, info.PublicAddr)
+	switch {
+	case punchErr == nil:
+		return transport.PathPunched, nil
+	case errors.Is(punchErr, errDirectWon):
+		return dd.path, nil
+	case ctx.Err() != nil:
 		return transport.PathNone, ctx.Err()
 	}
+	return r.relay(ctx, a, dd, offer, punchErr)
+}
 
-	// The relay, with the smallest token offered (both sides pick the
-	// same one when both asked, or two servers answered).
+// askServer gives the direct dial its head start, then asks the server
+// for an offer and waits for it. It returns the offer, or the path the
+// direct dial made meanwhile, or why neither came.
+func (r *reach) askServer(ctx context.Context, a *attempt, dd *directDial) (wire.ConnectOffer, transport.Path, error) {
+	none := wire.ConnectOffer{}
+	head := time.NewTimer(r.cfg.HeadStart)
+	defer head.Stop()
+	if a.upgrade {
+		head.Reset(0)
+	}
+	select {
+	case res := <-dd.results:
+		if dd.took(res) {
+			return none, res.path, nil
+		}
+	case <-head.C:
+	case o := <-a.offers: // the peer asked meanwhile
+		return o, transport.PathNone, nil
+	case <-ctx.Done():
+		return none, transport.PathNone, ctx.Err()
+	}
+	r.n.log.Debug("asking the bootstrap server to arrange a connection", "peer", a.id)
+	if err := r.cfg.Server.Send(ctx, wire.Connect{PeerID: a.id}); err != nil {
+		path, err := dd.wait(ctx, fmt.Errorf("%w: ask the bootstrap server: %w", ErrUnreachable, err))
+		return none, path, err
+	}
+	wait := time.NewTimer(r.cfg.OfferWait)
+	defer wait.Stop()
+	for {
+		select {
+		case res := <-dd.results:
+			if dd.took(res) {
+				return none, res.path, nil
+			}
+			continue // the offer is on its way
+		case o := <-a.offers:
+			return o, transport.PathNone, nil
+		case reason := <-a.failed:
+			path, err := dd.wait(ctx, fmt.Errorf("%w: the server could not arrange it (%s)", ErrUnreachable, reason))
+			return none, path, err
+		case <-wait.C:
+			path, err := dd.wait(ctx, fmt.Errorf("%w: no offer from the server within %v", ErrUnreachable, r.cfg.OfferWait))
+			return none, path, err
+		case <-ctx.Done():
+			return none, transport.PathNone, ctx.Err()
+		}
+	}
+}
+
+// errDirectWon: the direct dial connected while the peers punched.
+var errDirectWon = errors.New("the direct dial connected first")
+
+// punch punches to the peer of offer for PunchWindow; the direct dial
+// may still connect meanwhile (errDirectWon).
+func (r *reach) punch(ctx context.Context, a *attempt, dd *directDial, offer wire.ConnectOffer, own netip.AddrPort) error {
+	d := transport.Dest{Addr: punchTarget(offer, own), Identity: a.id}
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PunchWindow)
+	defer cancel()
+	punched := make(chan error, 1)
+	go func() { punched <- r.tr.Punch(pctx, d) }()
+	select {
+	case err := <-punched:
+		return err
+	case res := <-dd.results:
+		if !dd.took(res) {
+			return <-punched
+		}
+		cancel()
+		if err := <-punched; err == nil {
+			return nil // it replaced the dialed connection
+		}
+		return errDirectWon
+	}
+}
+
+// relay connects through the relay with the smallest token offered (both
+// sides pick the same one when both asked, or two servers answered),
+// after the punch failed with punchErr.
+func (r *reach) relay(ctx context.Context, a *attempt, dd *directDial, offer wire.ConnectOffer, punchErr error) (transport.Path, error) {
 	token := relayToken(offer, a.offers)
 	if a.upgrade || token == "" || r.cfg.RelayDial == nil {
-		err := fmt.Errorf("%w: punch: %w; no relay", ErrUnreachable, punchErr)
-		if directErr != nil {
-			err = fmt.Errorf("%w: punch: %w; direct: %w; no relay", ErrUnreachable, punchErr, directErr)
-		}
-		return waitDirect(err)
+		return dd.wait(ctx, fmt.Errorf("%w: punch: %w; no relay", ErrUnreachable, punchErr))
 	}
-	rctx, cancelRelay := context.WithTimeout(ctx, r.cfg.RelayWait)
-	defer cancelRelay()
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.RelayWait)
+	defer cancel()
 	conn, err := r.cfg.RelayDial(rctx, token)
 	if err == nil {
 		err = r.tr.Attach(rctx, transport.Dest{Identity: a.id}, conn, transport.PathRelayed)
 	}
 	if err != nil {
-		return waitDirect(fmt.Errorf("%w: punch: %w; relay: %w", ErrUnreachable, punchErr, err))
+		return dd.wait(ctx, fmt.Errorf("%w: punch: %w; relay: %w", ErrUnreachable, punchErr, err))
 	}
 	return transport.PathRelayed, nil
 }
