@@ -39,7 +39,8 @@ import (
 //
 // Goroutines: run (started by Node.Run) owns the offers channel and the
 // upgrade timer; each attempt has its own goroutine, at most maxAttempts,
-// one per peer. All end with Run's context and are waited for.
+// one per peer, which runs its direct dial and its punch in goroutines
+// it waits for. All end with Run's context and are waited for.
 
 // ReachConfig turns on reaching internet peers behind NATs through the
 // bootstrap server (Config.Reach; nil: internet peers are only dialed).
