@@ -55,6 +55,8 @@ type nodeOpts struct {
 	groups group.Store
 	files  *app.FilesConfig
 	server string
+	// records keeps the groups' outbox and invitations (nil: in memory).
+	records app.RecordStore
 	// wrap, if set, stands between the node and its transport (a NAT,
 	// say); reach, if set, turns reach on with the config it returns.
 	wrap  func(*transport.Transport) app.Transport
@@ -112,7 +114,8 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
 		Transport: atr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, Files: o.files, Reach: reach, Logger: debugLog(t, nick)})
+		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files,
+		Reach: reach, Logger: debugLog(t, nick)})
 	if err != nil {
 		t.Fatal(err)
 	}

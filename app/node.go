@@ -74,6 +74,10 @@ type Config struct {
 	// GroupStore keeps the groups' ops and messages for the group engine
 	// (default: in memory, so groups last as long as the process).
 	GroupStore group.Store
+	// GroupRecords, if set, keeps what the groups must not lose beside
+	// their store: the outbox of messages for offline members and the
+	// invitations waiting for an answer (nil: in memory).
+	GroupRecords RecordStore
 	// RequireEncryption refuses original (plaintext) peers both ways.
 	RequireEncryption bool
 	// SweepInterval is how often expired peers are looked for (default 1 s).

@@ -82,7 +82,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, errNoSelection
 		}
 		if it.group {
-			return nil, m.sendGroup(it, cmd.Text)
+			return m.sendGroup(it, cmd.Text)
 		}
 		return m.send(it, cmd.Text), nil
 
@@ -92,7 +92,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, errNoSelection
 		}
 		if it.group {
-			return nil, m.sendGroup(it, command.Action(cmd.Text))
+			return m.sendGroup(it, command.Action(cmd.Text))
 		}
 		return m.send(it, command.Action(cmd.Text)), nil
 
@@ -126,7 +126,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			m.say(kindSystem, "→ to "+it.name+": "+excerpt(textsafe.Line(cmd.Text), 60))
 		}
 		if it.group {
-			return nil, m.sendGroup(it, cmd.Text)
+			return m.sendGroup(it, cmd.Text)
 		}
 		return m.send(it, cmd.Text), nil
 

@@ -282,13 +282,18 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	}
 	closers.push(st.Close)
 	var groups group.Store // nil: in memory, as with history = "off"
+	var groupRecords app.RecordStore
 	if cfg.Storage.History == config.HistoryOn {
+		groupRecords = st
 		gs, err := group.OpenFileStore(filepath.Join(dataDir, GroupsFileName))
 		if err != nil {
 			return err
 		}
 		if gs.Skipped > 0 {
 			logger.Warn("group store: unreadable lines skipped (the members' catch-up brings them back)", "lines", gs.Skipped)
+		}
+		if gs.Compacted {
+			logger.Info("group store compacted", "dead_lines", gs.Dead)
 		}
 		closers.push(gs.Close)
 		groups = gs
@@ -336,6 +341,7 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		Sources:           srcs,
 		Store:             st,
 		GroupStore:        groups,
+		GroupRecords:      groupRecords,
 		OutboxTTL:         cfg.OutboxTTL(),
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,

@@ -460,6 +460,10 @@ func (u *UI) outbox() {
 
 // history prints the last n stored messages with a peer.
 func (u *UI) history(name string, n int) {
+	if command.IsGroupTarget(name) {
+		u.groupHistory(name, n)
+		return
+	}
 	p, ok := u.resolve(name)
 	if !ok {
 		return
