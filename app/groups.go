@@ -134,7 +134,7 @@ type groups struct {
 	// backoff (retryLater).
 	retrying map[identity.ID]bool
 	backoff  map[identity.ID]time.Duration
-	owedMax  uint64 // groupOwedMax (tests lower it)
+	owedMax  uint64         // groupOwedMax (tests lower it)
 	wg       sync.WaitGroup // queue and push goroutines
 
 	saveMu sync.Mutex // serialises saveOwed

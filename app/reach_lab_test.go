@@ -38,73 +38,25 @@ const (
 )
 
 // reachHelper is a helper process in one lab host.
-type reachHelper struct {
-	name string
-	in   io.WriteCloser
-	out  *bufio.Scanner
-	errs strings.Builder
-}
+type reachHelper struct{ *natlabtest.Helper }
 
 func startReachHelper(t testing.TB, lab *natlabtest.Lab, host, role string) *reachHelper {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := lab.Command(ctx, host, os.Args[0], "-test.run=^TestReachLabHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envReachHelper+"="+role, envReachURL+"="+labServerURL)
-	h := &reachHelper{name: host}
-	cmd.Stderr = &h.errs
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	h.in, h.out = in, bufio.NewScanner(out)
-	t.Cleanup(func() {
-		h.in.Close() // the helper ends at EOF
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cancel()
-			<-done
-		}
-		cancel()
-		if t.Failed() {
-			t.Logf("helper %s stderr:\n%s", host, h.errs.String())
-		}
-	})
-	if got := h.ask(t, "hello"); got != "ready" {
+	h := &reachHelper{lab.StartHelper(t, host, "TestReachLabHelper", envReachHelper+"="+role, envReachURL+"="+labServerURL)}
+	if got := h.Ask(t, "hello"); got != "ready" {
 		t.Fatalf("helper %s: %q", host, got)
 	}
 	return h
-}
-
-// ask sends one command and returns the answer.
-func (h *reachHelper) ask(t testing.TB, format string, args ...any) string {
-	t.Helper()
-	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {
-		t.Fatalf("helper %s: %v", h.name, err)
-	}
-	if !h.out.Scan() {
-		t.Fatalf("helper %s ended: %v\n%s", h.name, h.out.Err(), h.errs.String())
-	}
-	return h.out.Text()
 }
 
 // node starts a fresh node (new key, new port) in the helper and returns
 // its identity once it is online on the server.
 func (h *reachHelper) node(t testing.TB, nick string, headStart time.Duration) string {
 	t.Helper()
-	got := h.ask(t, "node %s %d", nick, headStart.Milliseconds())
+	got := h.Ask(t, "node %s %d", nick, headStart.Milliseconds())
 	id, ok := strings.CutPrefix(got, "id ")
 	if !ok {
-		t.Fatalf("helper %s: node: %s", h.name, got)
+		t.Fatalf("helper %s: node: %s", h.Host, got)
 	}
 	return id
 }
@@ -119,9 +71,9 @@ type sendResult struct {
 
 func (h *reachHelper) send(t testing.TB, to, text string, timeout time.Duration) sendResult {
 	t.Helper()
-	f := strings.Fields(h.ask(t, "send %s %s %d", to, text, timeout.Milliseconds()))
+	f := strings.Fields(h.Ask(t, "send %s %s %d", to, text, timeout.Milliseconds()))
 	if len(f) != 3 {
-		t.Fatalf("helper %s: send: %v", h.name, f)
+		t.Fatalf("helper %s: send: %v", h.Host, f)
 	}
 	c, _ := strconv.Atoi(f[1])
 	a, _ := strconv.Atoi(f[2])
@@ -160,12 +112,12 @@ func TestReachLab(t *testing.T) {
 			for i := range lc.tries {
 				ida := a.node(t, fmt.Sprintf("alice%d", i), app.DefaultHeadStart)
 				idb := b.node(t, fmt.Sprintf("bob%d", i), app.DefaultHeadStart)
-				if got := a.ask(t, "wait %s", idb); got != "seen" {
+				if got := a.Ask(t, "wait %s", idb); got != "seen" {
 					t.Fatalf("try %d: alice does not see bob: %s", i, got)
 				}
 				r := a.send(t, idb, fmt.Sprintf("hello%d", i), 3500*time.Millisecond)
 				if r.outcome != "queued" {
-					if got := b.ask(t, "recv hello%d", i); got != "got" {
+					if got := b.Ask(t, "recv hello%d", i); got != "got" {
 						t.Fatalf("try %d: bob: %s", i, got)
 					}
 					// bob answers on the connection alice's message made.
@@ -211,7 +163,7 @@ func BenchmarkReachLab(b *testing.B) {
 		for i := range tries {
 			a.node(b, fmt.Sprintf("alice%d", i), headStart)
 			id := to.node(b, fmt.Sprintf("peer%d", i), headStart)
-			if got := a.ask(b, "wait %s", id); got != "seen" {
+			if got := a.Ask(b, "wait %s", id); got != "seen" {
 				b.Fatalf("%s: alice does not see the peer: %s", name, got)
 			}
 			r := a.send(b, id, fmt.Sprintf("m%d", i), 5*time.Second)
