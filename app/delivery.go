@@ -299,7 +299,16 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 			ids[i] = m.ID
 		}
 		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		sent, err := n.cfg.Transport.SendBatchOn(sendCtx, dest, wms, *gen)
+		var sent transport.Sent
+		var err error
+		if *gen == 0 {
+			// No connection in use: an internet peer behind a NAT is
+			// reached by punching or through the relay (reach.go).
+			err = n.connectFirst(sendCtx, p)
+		}
+		if err == nil {
+			sent, err = n.cfg.Transport.SendBatchOn(sendCtx, dest, wms, *gen)
+		}
 		cancel()
 		if err != nil {
 			if errors.Is(err, transport.ErrKeyMismatch) {
@@ -312,6 +321,9 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 		}
 		if err := n.store.MarkAttempt(ConvOf(p.Key), ids); err != nil {
 			n.log.Warn("record a delivery attempt", "err", err)
+		}
+		if *gen != sent.Gen {
+			n.notePath(p.Key)
 		}
 		*gen = sent.Gen
 		state := store.Sent

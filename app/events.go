@@ -18,6 +18,10 @@ type PeerJoined struct{ Peer Peer }
 // PeerUpdated: an online peer changed nickname, address or trust.
 type PeerUpdated struct{ Peer Peer }
 
+// PathChanged: the connection to a peer was made (Peer.Path: direct,
+// punched or relayed) or ended (PathNone).
+type PathChanged struct{ Peer Peer }
+
 // PeerLeft: a peer went offline. Its conversation stays.
 type PeerLeft struct {
 	Peer   Peer
@@ -57,6 +61,7 @@ func (Mailboxed) isEvent()   {}
 func (PeerJoined) isEvent()  {}
 func (PeerUpdated) isEvent() {}
 func (PeerLeft) isEvent()    {}
+func (PathChanged) isEvent() {}
 func (Notice) isEvent()      {}
 func (SourceState) isEvent() {}
 func (SelfChanged) isEvent() {}

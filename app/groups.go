@@ -309,8 +309,12 @@ func (gs *groups) write(ctx context.Context, to identity.ID, lines []byte) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
-	err := gs.n.cfg.Transport.SendFrame(ctx, d, lines)
+	// An internet peer behind a NAT is punched to, or relayed (reach.go).
+	err := gs.n.connectFirst(ctx, p)
+	if err == nil {
+		d := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
+		err = gs.n.cfg.Transport.SendFrame(ctx, d, lines)
+	}
 	if err != nil {
 		gs.n.log.Debug("group frames not sent (the outbox or catch-up will bring them)", "peer", p.Nickname, "err", err)
 	}

@@ -62,6 +62,11 @@ type nodeOpts struct {
 	// mailbox, with server, turns on the sealed mailbox with this key.
 	mailbox      *mailbox.Key
 	mailboxAfter time.Duration
+	// wrap, if set, stands between the node and its transport (a NAT,
+	// say); reach, if set, turns reach on with the config it returns.
+	wrap  func(*transport.Transport) app.Transport
+	idle  time.Duration // the transport's IdleTimeout (0: its default)
+	reach func(id *identity.Identity) *app.ReachConfig
 }
 
 func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
@@ -73,7 +78,7 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 			t.Fatal(err)
 		}
 	}
-	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
+	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0", IdleTimeout: o.idle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +119,18 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 			mode = "both"
 		}
 	}
+	var atr app.Transport = tr
+	if o.wrap != nil {
+		atr = o.wrap(tr)
+	}
+	var reach *app.ReachConfig
+	if o.reach != nil {
+		reach = o.reach(id)
+	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
-		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files, Mailbox: mbox})
+		Transport: atr, Sources: sources, SweepInterval: 20 * time.Millisecond,
+		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files, Mailbox: mbox,
+		Reach: reach, Logger: debugLog(t, nick)})
 	if err != nil {
 		t.Fatal(err)
 	}

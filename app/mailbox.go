@@ -174,18 +174,9 @@ func (mb *mailboxes) saveLocked() {
 	}
 }
 
-// ServerMessage takes a bootstrap server's extension message (pass it
-// rendezvous.Config.OnMessage). It never blocks.
-func (n *Node) ServerMessage(_ rendezvous.ServerInfo, m wire.ServerMessage) {
-	mb := n.mb
-	if mb == nil {
-		return
-	}
-	switch m.(type) {
-	case wire.MailboxStatus, wire.MailboxItems, wire.MailboxKeyReply, wire.MailboxStored:
-	default:
-		return
-	}
+// take queues a mailbox answer from the server (see Node.ServerMessage);
+// what does not fit the queue is dropped.
+func (mb *mailboxes) take(m wire.ServerMessage) {
 	select {
 	case mb.in <- m:
 	default:
@@ -194,7 +185,7 @@ func (n *Node) ServerMessage(_ rendezvous.ServerInfo, m wire.ServerMessage) {
 		d := mb.dropped
 		mb.mu.Unlock()
 		if d&(d-1) == 0 {
-			n.log.Warn("mailbox is behind; server messages dropped", "dropped", d)
+			mb.n.log.Warn("mailbox is behind; server messages dropped", "dropped", d)
 		}
 	}
 }

@@ -84,6 +84,10 @@ type Config struct {
 	RequireEncryption bool
 	// SweepInterval is how often expired peers are looked for (default 1 s).
 	SweepInterval time.Duration
+	// Reach turns on reaching internet peers behind NATs through the
+	// bootstrap server (nil: off); see reach.go. The Transport must be a
+	// ReachTransport.
+	Reach *ReachConfig
 	// Files turns on file transfer (nil: off); see files.go. A node with
 	// Files must be Run: the end of Run stops the transfers.
 	Files *FilesConfig
@@ -129,8 +133,12 @@ type Node struct {
 	saveErr atomic.Bool     // a store write failed and was reported
 
 	files *filexfer.Engine // nil: file transfer is off (files.go)
-	grp   *groups          // nil without an identity (groups.go)
+	reach *reach           // nil: reach is off (reach.go)
 	mb    *mailboxes       // nil: the mailbox is off (mailbox.go)
+	// connected holds the peers whose Peer.Path is not PathNone, for
+	// refreshPaths; guarded by mu.
+	connected map[PeerKey]struct{}
+	grp       *groups // nil without an identity (groups.go)
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -191,6 +199,14 @@ func NewNode(cfg Config) (*Node, error) {
 		inbox:   make(chan inItem, inboxSize),
 	}
 	n.reg = newRegistry(n.forgetLocked)
+	n.connected = map[PeerKey]struct{}{}
+	if cfg.Reach != nil {
+		r, err := newReach(n, *cfg.Reach)
+		if err != nil {
+			return nil, err
+		}
+		n.reach = r
+	}
 	n.out = newDelivery(n)
 	n.self = Self{
 		Nickname:   cfg.Nickname,
@@ -327,6 +343,12 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if n.reach != nil {
+		g.Go(func() error {
+			n.reach.run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		err := n.cfg.Transport.Serve(gctx, n.receive)
 		if err != nil && gctx.Err() == nil {
@@ -354,6 +376,7 @@ func (n *Node) Run(ctx context.Context) error {
 				return nil
 			case <-t.C:
 				n.Expire()
+				n.refreshPaths()
 				if err := n.cfg.Contacts.Flush(); err != nil {
 					n.log.Warn("save contacts", "err", err)
 				}
@@ -459,6 +482,7 @@ func (n *Node) sighting(s discovery.Sighting) {
 			online = st.Identity // a new address: try it now
 			n.emit(PeerUpdated{Peer: st.Peer})
 			n.out.peerSeen(ConvOf(st.Key))
+			n.peerMoved(st.Peer)
 		}
 		n.noteNameLocked(st, claim)
 	case discovery.Gone:
@@ -865,6 +889,10 @@ func (n *Node) sendReceipts(p Peer, ids []string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := n.connectFirst(ctx, p); err != nil {
+		n.log.Debug("read receipts not sent", "peer", p.Nickname, "err", err)
+		return
+	}
 	dest := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
 	for len(ids) > 0 {
 		k := min(len(ids), wire.MaxControlIDs)

@@ -90,6 +90,8 @@ const (
 	DefaultHeartbeatBurst    = 10
 	DefaultRegisterInterval  = 2 * time.Second
 	DefaultRegisterBurst     = 10
+	DefaultConnectInterval   = 500 * time.Millisecond
+	DefaultConnectBurst      = 20
 	DefaultShutdownTimeout   = 5 * time.Second
 )
 
@@ -135,6 +137,11 @@ type Config struct {
 	// to the whole room.
 	RegisterInterval time.Duration
 	RegisterBurst    int
+	// ConnectInterval and ConnectBurst rate-limit connect (hole-punching
+	// coordination, reach.go) per connection the same way: each one
+	// sends an offer to another client too.
+	ConnectInterval time.Duration
+	ConnectBurst    int
 	// MaxListPeers caps the entries of one peer_list. The caller is
 	// always in its list: a caller that a cut list leaves out gets its
 	// own entry first, in place of the list's last one.
@@ -188,6 +195,7 @@ func (c *Config) setDefaults() {
 	def(&c.ListBurst, DefaultListBurst)
 	def(&c.HeartbeatBurst, DefaultHeartbeatBurst)
 	def(&c.RegisterBurst, DefaultRegisterBurst)
+	def(&c.ConnectBurst, DefaultConnectBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
 	c.MaxListPeers = min(c.MaxListPeers, wire.MaxPeerListEntries)
 	defDur(&c.PeerTimeout, DefaultPeerTimeout)
@@ -197,6 +205,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.ListInterval, DefaultListInterval)
 	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	defDur(&c.RegisterInterval, DefaultRegisterInterval)
+	defDur(&c.ConnectInterval, DefaultConnectInterval)
 	defDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	defDur(&c.RegisterTimeout, DefaultRegisterTimeout)
 	if c.Clock == nil {

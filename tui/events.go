@@ -205,6 +205,10 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		}
 		return true, "", nil
 
+	case app.PathChanged:
+		// Only the header and /whois show it: patch the row.
+		return true, "", nil
+
 	case app.PeerLeft:
 		// The line goes only into a conversation that is already there
 		// or whose peer has a row: a made-up peer that comes and goes

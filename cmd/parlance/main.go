@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -311,25 +312,36 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
-	var node *app.Node // set below, before any source runs
-	var ext serverExt
-	if cfg.UsesServer() && cfg.Delivery.Mailbox {
-		ext.Features = append(ext.Features, wire.FeatureMailbox)
-		ext.OnMessage = func(si rendezvous.ServerInfo, m wire.ServerMessage) { node.ServerMessage(si, m) }
+	// The bootstrap client hands its extension messages (connect offers,
+	// mailbox answers) to the node, which exists once the sources do; it
+	// sends none before the node runs.
+	var nodeReady atomic.Pointer[app.Node]
+	onServerMessage := func(si rendezvous.ServerInfo, m wire.ServerMessage) {
+		if n := nodeReady.Load(); n != nil {
+			n.ServerMessage(si, m)
+		}
 	}
-	srcs, err := newSources(cfg, self, id, logger, ext)
+	features := []string{wire.FeatureReach}
+	if cfg.Delivery.Mailbox {
+		features = append(features, wire.FeatureMailbox)
+	}
+	srcs, rv, err := newSources(cfg, self, id, logger, features, onServerMessage)
 	if err != nil {
 		return err
 	}
-	mbox, err := mailboxConfig(cfg, srcs, dataDir, st, logger)
+	mbox, err := mailboxConfig(cfg, rv, dataDir, st, logger)
 	if err != nil {
 		return err
+	}
+	var reach *app.ReachConfig
+	if rv != nil {
+		reach = &app.ReachConfig{Server: rv, RelayDial: rv.DialRelay}
 	}
 	files, err := filesConfig(cfg, st)
 	if err != nil {
 		return err
 	}
-	node, err = app.NewNode(app.Config{
+	node, err := app.NewNode(app.Config{
 		Nickname:          cfg.Nickname,
 		Identity:          id,
 		Instance:          instance,
@@ -344,11 +356,13 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		RequireEncryption: cfg.Network.RequireEncryption,
 		Files:             files,
 		Mailbox:           mbox,
+		Reach:             reach,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
 		return err
 	}
+	nodeReady.Store(node)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -483,27 +497,11 @@ func adoptLegacy(base, profile string) (bool, error) {
 	return true, nil
 }
 
-// serverExt is what the bootstrap client asks the server for beyond
-// discovery, and where the answers go.
-type serverExt struct {
-	Features  []string
-	OnMessage func(rendezvous.ServerInfo, wire.ServerMessage)
-}
-
 // mailboxConfig turns on the sealed mailbox when [delivery] mailbox is on
 // and a bootstrap server is used: the profile's mailbox key (created the
 // first time, beside identity.pem) and the state kept in the database.
-func mailboxConfig(cfg config.Config, srcs []discovery.Source, dataDir string, st *sqlite.Store, logger *slog.Logger) (*app.MailboxConfig, error) {
-	if !cfg.Delivery.Mailbox {
-		return nil, nil
-	}
-	var rc *rendezvous.Client
-	for _, s := range srcs {
-		if c, ok := s.(*rendezvous.Client); ok {
-			rc = c
-		}
-	}
-	if rc == nil {
+func mailboxConfig(cfg config.Config, rc *rendezvous.Client, dataDir string, st *sqlite.Store, logger *slog.Logger) (*app.MailboxConfig, error) {
+	if !cfg.Delivery.Mailbox || rc == nil {
 		return nil, nil
 	}
 	key, created, err := mailbox.LoadOrCreateKey(dataDir)
@@ -518,9 +516,13 @@ func mailboxConfig(cfg config.Config, srcs []discovery.Source, dataDir string, s
 
 // newSources makes the ways of finding peers the mode asks for: the
 // bootstrap server, LAN multicast, or both (the server's client first: it
-// opens nothing until it runs, while the LAN's sockets open here).
-func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger, ext serverExt) ([]discovery.Source, error) {
+// opens nothing until it runs, while the LAN's sockets open here). The
+// bootstrap client, if any, is also returned: it asks the server for
+// features (reach, the mailbox) and gives their messages to onMessage.
+func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger,
+	features []string, onMessage func(rendezvous.ServerInfo, wire.ServerMessage)) ([]discovery.Source, *rendezvous.Client, error) {
 	var srcs []discovery.Source
+	var rv *rendezvous.Client
 	if cfg.UsesServer() {
 		c, err := rendezvous.New(rendezvous.Config{
 			URLs:              cfg.Network.BootstrapServer,
@@ -528,19 +530,20 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Identity:          id,
 			Room:              cfg.Network.Room,
 			HeartbeatInterval: cfg.HeartbeatInterval(),
-			Features:          ext.Features,
-			OnMessage:         ext.OnMessage,
+			Features:          features,
+			OnMessage:         onMessage,
 			Logger:            logger.With("part", "rendezvous"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start internet discovery: %w", err)
+			return nil, nil, fmt.Errorf("start internet discovery: %w", err)
 		}
 		srcs = append(srcs, c)
+		rv = c
 	}
 	if cfg.UsesLAN() {
 		group, err := netip.ParseAddr(cfg.Multicast.Group)
 		if err != nil {
-			return nil, fmt.Errorf("multicast group: %w", err)
+			return nil, nil, fmt.Errorf("multicast group: %w", err)
 		}
 		d, err := lan.New(lan.Config{
 			Group:            group,
@@ -553,11 +556,11 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Logger:           logger.With("part", "lan"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start LAN discovery: %w", err)
+			return nil, nil, fmt.Errorf("start LAN discovery: %w", err)
 		}
 		srcs = append(srcs, d)
 	}
-	return srcs, nil
+	return srcs, rv, nil
 }
 
 func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, waitPeers []string, stdin io.Reader, stdout io.Writer) error {

@@ -171,14 +171,15 @@ func NormalizeServerURL(raw string) (string, error) {
 }
 
 // ClientMessage is a message from a client to the bootstrap server:
-// Register, ListPeers, Heartbeat, Unregister or Auth.
+// Register, ListPeers, Heartbeat, Unregister, Auth or Connect.
 type ClientMessage interface {
 	// ClientType returns the message's "type" tag.
 	ClientType() string
 }
 
 // ServerMessage is a message from the bootstrap server to a client:
-// Registered, PeerList, Error, PeerJoined, PeerLeft or Challenge.
+// Registered, PeerList, Error, PeerJoined, PeerLeft, PeersJoined,
+// Challenge, ConnectOffer or ConnectFailed.
 type ServerMessage interface {
 	// ServerType returns the message's "type" tag.
 	ServerType() string
@@ -333,7 +334,7 @@ func MarshalClient(m ClientMessage) ([]byte, error) {
 		body = v
 	case ListPeers, Heartbeat, Unregister:
 		body = struct{}{}
-	case Auth:
+	case Auth, Connect:
 		body = v
 	default:
 		var ok bool
@@ -359,7 +360,7 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 	}
 	var body any
 	switch v := m.(type) {
-	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined:
+	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined, ConnectOffer, ConnectFailed:
 		body = v
 	case PeerList:
 		if v.Peers == nil {
@@ -470,6 +471,10 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			return nil, err
 		}
 		m = Auth{Signature: raw.Signature, URL: raw.URL}
+	case TypeConnect:
+		if m, err = parseConnect(b); err != nil {
+			return nil, err
+		}
 	default:
 		mm, ok, err := parseMailboxClient(typ, b)
 		if !ok {
@@ -597,6 +602,14 @@ func ParseServerMessage(b []byte) (ServerMessage, error) {
 			return nil, err
 		}
 		m = Challenge{Nonce: raw.Nonce}
+	case TypeConnect:
+		if m, err = parseConnectOffer(b); err != nil {
+			return nil, err
+		}
+	case TypeConnectFailed:
+		if m, err = parseConnectFailed(b); err != nil {
+			return nil, err
+		}
 	default:
 		mm, ok, err := parseMailboxServer(typ, b)
 		if !ok {
@@ -695,6 +708,8 @@ func validateClient(m ClientMessage) error {
 		} else if n != v.URL {
 			return fmt.Errorf("auth url %q is not normalised (want %q)", v.URL, n)
 		}
+	case Connect:
+		return v.validate()
 	case ListPeers, Heartbeat, Unregister:
 	default:
 		if ok, err := validateMailboxClient(m); ok {
@@ -739,6 +754,10 @@ func validateServer(m ServerMessage) error {
 		if n := len(v.Nonce); n < MinNonceSize || n > MaxNonceSize {
 			return fmt.Errorf("challenge nonce of %d bytes, want %d to %d", n, MinNonceSize, MaxNonceSize)
 		}
+	case ConnectOffer:
+		return v.validate()
+	case ConnectFailed:
+		return v.validate()
 	default:
 		if ok, err := validateMailboxServer(m); ok {
 			return err

@@ -423,6 +423,7 @@ func FuzzParseClientMessage(f *testing.F) {
 		`{"type":"mailbox_put","to":"ABC","id":"m1","sealed":"AQID"}`,
 		`{"type":"mailbox_fetch"}`,
 		`{"type":"mailbox_ack","ids":["m1","m2"]}`,
+		`{"type":"connect","peer_id":"ABCDEF234567"}`, `{"type":"connect"}`, `{"type":"connect","peer_id":""}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -461,6 +462,10 @@ func FuzzParseServerMessage(f *testing.F) {
 		`{"type":"mailbox_stored","to":"ABC","id":"m1","error":"full"}`,
 		`{"type":"mailbox_items","items":[{"id":"m1","from":"ABC","at":5,"sealed":"AQID"}],"more":true}`,
 		`{"type":"mailbox_items","items":[]}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"192.168.1.2:4000","token":"t0k3n","relay":true}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"","relay":false}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"x","relay":false}`,
+		`{"type":"connect_failed","peer_id":"ABC","reason":"offline"}`,
 	} {
 		f.Add([]byte(s))
 	}
