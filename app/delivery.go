@@ -76,6 +76,19 @@ func (d *delivery) run(ctx context.Context) {
 	d.wg.Wait()
 }
 
+// pokeAll pokes every conversation with pending messages (the mailbox
+// became available).
+func (d *delivery) pokeAll() {
+	convs, err := d.n.store.OutboxConvs()
+	if err != nil {
+		d.n.log.Warn("read outbox", "err", err)
+		return
+	}
+	for _, c := range convs {
+		d.poke(c)
+	}
+}
+
 // poke makes sure conv's writer runs and looks at the outbox again.
 func (d *delivery) poke(conv ConvID) { d.signal(conv, false) }
 
@@ -129,6 +142,7 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 	written := map[string]time.Time{} // ids written and waiting for their ack
 	var gen uint64                    // the connection they were written on
 	backoff := time.Duration(0)
+	var failing time.Time // when the attempts that keep failing began
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -194,8 +208,13 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 		p, ok := n.Peer(key)
 		if !ok || !p.Online {
 			// Offline: the messages stay queued until the peer is
-			// seen again (or they expire).
-			if !wait(0) {
+			// seen again (or they expire); after a while they are
+			// also left, sealed, in its mailbox at the server.
+			after := time.Duration(0)
+			if ok && n.mb != nil {
+				after = n.mb.offline(ctx, p, pending)
+			}
+			if !wait(after) {
 				return
 			}
 			continue
@@ -225,9 +244,13 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 		if from == 0 {
 			gen = 0 // nothing in flight: any connection will do
 		}
+		attempt := time.Now()
 		if err := d.write(ctx, p, pending[from:], written, &gen); err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if failing.IsZero() {
+				failing = attempt
 			}
 			if errors.Is(err, transport.ErrConnChanged) {
 				// What was in flight may be lost: all of it again,
@@ -238,12 +261,18 @@ func (d *delivery) deliver(ctx context.Context, w *writer) {
 			}
 			backoff = min(max(2*backoff, retryMin), n.cfg.RetryMax)
 			n.log.Debug("delivery attempt failed", "peer", p.Nickname, "err", err, "retry_in", backoff)
+			if n.mb != nil {
+				// Listed but unreachable (behind a NAT, say) for a
+				// while: the mailbox too, as for a peer offline.
+				n.mb.unreachable(ctx, p, pending, time.Since(failing))
+			}
 			if !wait(backoff) {
 				return
 			}
 			continue
 		}
 		backoff = 0
+		failing = time.Time{}
 	}
 }
 
@@ -270,7 +299,16 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 			ids[i] = m.ID
 		}
 		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		sent, err := n.cfg.Transport.SendBatchOn(sendCtx, dest, wms, *gen)
+		var sent transport.Sent
+		var err error
+		if *gen == 0 {
+			// No connection in use: an internet peer behind a NAT is
+			// reached by punching or through the relay (reach.go).
+			err = n.connectFirst(sendCtx, p)
+		}
+		if err == nil {
+			sent, err = n.cfg.Transport.SendBatchOn(sendCtx, dest, wms, *gen)
+		}
 		cancel()
 		if err != nil {
 			if errors.Is(err, transport.ErrKeyMismatch) {
@@ -283,6 +321,9 @@ func (d *delivery) write(ctx context.Context, p Peer, ms []Message, written map[
 		}
 		if err := n.store.MarkAttempt(ConvOf(p.Key), ids); err != nil {
 			n.log.Warn("record a delivery attempt", "err", err)
+		}
+		if *gen != sent.Gen {
+			n.notePath(p.Key)
 		}
 		*gen = sent.Gen
 		state := store.Sent

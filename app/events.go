@@ -18,6 +18,10 @@ type PeerJoined struct{ Peer Peer }
 // PeerUpdated: an online peer changed nickname, address or trust.
 type PeerUpdated struct{ Peer Peer }
 
+// PathChanged: the connection to a peer was made (Peer.Path: direct,
+// punched or relayed) or ended (PathNone).
+type PathChanged struct{ Peer Peer }
+
 // PeerLeft: a peer went offline. Its conversation stays.
 type PeerLeft struct {
 	Peer   Peer
@@ -44,9 +48,20 @@ type SelfChanged struct{ Self Self }
 // are read from the store.)
 type Resync struct{ Dropped uint64 }
 
+// Mailboxed: outgoing messages to Peer (ids IDs) were left, sealed, in
+// its mailbox at the bootstrap server. They stay pending (Queued or Sent)
+// until the peer acknowledges them; Node.Mailboxed answers the same for
+// one id.
+type Mailboxed struct {
+	Peer PeerKey
+	IDs  []string
+}
+
+func (Mailboxed) isEvent()   {}
 func (PeerJoined) isEvent()  {}
 func (PeerUpdated) isEvent() {}
 func (PeerLeft) isEvent()    {}
+func (PathChanged) isEvent() {}
 func (Notice) isEvent()      {}
 func (SourceState) isEvent() {}
 func (SelfChanged) isEvent() {}

@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/transport"
@@ -26,6 +30,10 @@ type FilesConfig struct {
 	// up to AutoAcceptMax bytes; otherwise every offer waits for the user.
 	AutoAcceptVerified bool
 	AutoAcceptMax      int64
+	// OfferFor is how long an offer neither accepted nor rejected waits
+	// ([files] offer_days; 0: 7 days). An offer to an offline peer waits
+	// for it Config.OutboxTTL, like a message.
+	OfferFor time.Duration
 }
 
 // Streams is what file transfer needs from the transport: streams of
@@ -47,9 +55,8 @@ func (TransferChanged) isEvent() {}
 
 // Errors of file transfer (wrapped).
 var (
-	ErrNoFiles          = errors.New("file transfer is off")
-	ErrOriginalNoFiles  = errors.New("original peers can't receive files: they have no key")
-	errFilesPeerOffline = errors.New("the peer is offline")
+	ErrNoFiles         = errors.New("file transfer is off")
+	ErrOriginalNoFiles = errors.New("original peers can't receive files: they have no key")
 )
 
 // startFiles creates the file-transfer engine and registers its streams
@@ -66,11 +73,14 @@ func (n *Node) startFiles(fc FilesConfig) error {
 		DownloadDir: fc.Dir,
 		Store:       fc.Store,
 		MaxSize:     fc.MaxSize,
+		QueueFor:    n.cfg.OutboxTTL,
+		OfferFor:    fc.OfferFor,
+		Now:         n.cfg.Now,
 		Logger:      n.log.With("part", "files"),
 		Dial: func(ctx context.Context, peer string) (io.ReadWriteCloser, error) {
 			p, ok := n.Peer(PeerKey("id:" + peer))
 			if !ok || !p.Online || !p.Addr.IsValid() {
-				return nil, errFilesPeerOffline
+				return nil, filexfer.ErrOffline
 			}
 			return streams.OpenStream(ctx, transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}, filexfer.ALPN)
 		},
@@ -100,9 +110,31 @@ func (n *Node) startFiles(fc FilesConfig) error {
 // transferEvent turns an engine event into a node event. The engine calls
 // it from its goroutines, never holding its own lock.
 func (n *Node) transferEvent(ev filexfer.Event) {
+	conv := n.transferConv(ev.Transfer)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.emit(TransferChanged{Peer: PeerKey("id:" + ev.Transfer.Peer), Kind: ev.Kind, Transfer: ev.Transfer})
+	n.emit(TransferChanged{Peer: conv, Kind: ev.Kind, Transfer: ev.Transfer})
+}
+
+// transferConv is the conversation a transfer belongs to: its group's,
+// when it was offered in a group this node is in and the peer is a member
+// of, else the peer's. Never called with n.mu held.
+func (n *Node) transferConv(t filexfer.Transfer) PeerKey {
+	peer := PeerKey("id:" + t.Peer)
+	if t.Group == "" || n.grp == nil {
+		return peer
+	}
+	key := PeerKey(GroupKeyPrefix + t.Group)
+	g, ok := n.Group(key)
+	if !ok || !g.Joined {
+		return peer
+	}
+	for _, m := range g.Members {
+		if m.Key == peer {
+			return key
+		}
+	}
+	return peer
 }
 
 // filesOnline tells the engine that a keyed peer is online again, so its
@@ -124,7 +156,9 @@ func (n *Node) closeFiles() {
 
 // SendFile offers the file at path (a leading ~ is the home directory) to
 // a peer. It hashes the file first and returns once the peer has the offer
-// (or refused it), so run it off the UI's goroutine; events report the rest.
+// (or refused it), or once the offer is queued for a peer that is offline
+// (it goes out when the peer is back, for OutboxTTL), so run it off the
+// UI's goroutine; events report the rest.
 func (n *Node) SendFile(ctx context.Context, key PeerKey, path string) (filexfer.Transfer, error) {
 	if n.files == nil {
 		return filexfer.Transfer{}, ErrNoFiles
@@ -135,25 +169,101 @@ func (n *Node) SendFile(ctx context.Context, key PeerKey, path string) (filexfer
 		return filexfer.Transfer{}, fmt.Errorf("send a file to %s: %w", key, ErrUnknownPeer)
 	case p.Original():
 		return filexfer.Transfer{}, fmt.Errorf("send a file to %s: %w", p.Nickname, ErrOriginalNoFiles)
-	case !p.Online:
-		return filexfer.Transfer{}, fmt.Errorf("send a file to %s: %w; offer it when they are back", p.Nickname, ErrOffline)
 	}
-	path, err := ExpandHome(path)
+	src, err := n.hashFile(ctx, path)
 	if err != nil {
 		return filexfer.Transfer{}, err
 	}
-	fi, err := os.Stat(path)
+	t, err := n.files.OfferSource(ctx, p.Identity, src, filexfer.OfferOptions{})
 	if err != nil {
-		return filexfer.Transfer{}, fmt.Errorf("send a file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return filexfer.Transfer{}, fmt.Errorf("send a file: %s is not a regular file", path)
-	}
-	t, err := n.files.Offer(ctx, p.Identity, path)
-	if err != nil {
-		return t, fmt.Errorf("send %s to %s: %w", filepath.Base(path), p.Nickname, err)
+		return t, fmt.Errorf("send %s to %s: %w", src.Name, p.Nickname, err)
 	}
 	return t, nil
+}
+
+// hashFile expands ~ in path and reads and hashes the regular file there.
+func (n *Node) hashFile(ctx context.Context, path string) (filexfer.Source, error) {
+	path, err := ExpandHome(path)
+	if err != nil {
+		return filexfer.Source{}, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return filexfer.Source{}, fmt.Errorf("send a file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return filexfer.Source{}, fmt.Errorf("send a file: %s is not a regular file", path)
+	}
+	return filexfer.HashFile(ctx, path)
+}
+
+// groupOffers bounds the offers of one SendFileToGroup made at once.
+const groupOffers = 8
+
+// SendFileToGroup offers the file at path to every other member of a
+// group (key is its GroupKey): the file is hashed once, and each member
+// gets a transfer of its own, shown in the group's conversation (on their
+// side too), with one Batch id. Members that are offline get the offer
+// when they are back (queued, like SendFile). It returns the transfers
+// made, and an error naming the members whose offer failed.
+func (n *Node) SendFileToGroup(ctx context.Context, key PeerKey, path string) ([]filexfer.Transfer, error) {
+	if n.files == nil {
+		return nil, ErrNoFiles
+	}
+	g, ok := n.Group(key)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("send a file to %s: no such group; /groups lists yours", key)
+	case !g.Joined:
+		return nil, fmt.Errorf("send a file to #%s: you are no longer in it", g.Name)
+	}
+	var members []GroupMember
+	for _, m := range g.Members {
+		if !m.Self {
+			members = append(members, m)
+		}
+	}
+	if len(members) == 0 {
+		return nil, fmt.Errorf("send a file to #%s: nobody else is in it yet", g.Name)
+	}
+	src, err := n.hashFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	opts := filexfer.OfferOptions{Group: g.ID.String(), Batch: newBatchID()}
+	out := make([]filexfer.Transfer, len(members))
+	errs := make([]error, len(members))
+	sem := make(chan struct{}, groupOffers)
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t, err := n.files.OfferSource(ctx, m.Identity, src, opts)
+			out[i] = t
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", m.Nickname, err)
+			}
+		})
+	}
+	wg.Wait()
+	var made []filexfer.Transfer
+	for i := range out {
+		if out[i].ID != "" {
+			made = append(made, out[i])
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return made, fmt.Errorf("send %s to #%s: %w", src.Name, g.Name, err)
+	}
+	return made, nil
+}
+
+// newBatchID is a random id for the offers of one file to a group.
+func newBatchID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // ExpandHome replaces a leading "~" or "~/" with the home directory.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/parlance-chat/parlance/app/group"
 	"github.com/parlance-chat/parlance/app/store"
+	"github.com/parlance-chat/parlance/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/transport"
 	"github.com/parlance-chat/parlance/net/wire"
@@ -21,9 +23,17 @@ import (
 // on two-way TLS connections (the transport hands them to receive with the
 // identity the connection proved) and go to the engine; what the engine
 // returns to send is queued per member and written, best effort, to the
-// members that are online. What a member misses (offline, queue full, a
-// write that failed) comes back by the engine's catch-up, which the node
-// starts with every keyed peer that comes online (SyncWith).
+// members that are online. This node's own messages that a member misses
+// (offline, queue full, a write that failed) stay in the member's outbox
+// and are pushed when it is seen again (group_outbox.go); anything else
+// comes back by the engine's catch-up, which the node starts with every
+// keyed peer that comes online (SyncWith).
+//
+// Goroutines, all owned by groups and ended with Run's context (wait
+// waits for them): one per member with frames queued (drain, ended after
+// groupQueueIdle without any), the periodic resync, a short one per
+// sighting of a member with an outbox (flushTo), and one per member whose
+// push waits for its back-off (retryLater).
 //
 // Group messages are stored like any other message, in the conversation
 // GroupConv(id) with Peer the author's key, so Changes, History and Search
@@ -118,27 +128,43 @@ type groups struct {
 	mu     sync.Mutex
 	ctx    context.Context // Run's, set by start; nil before
 	closed bool            // wait was called: no new queue goroutines
-	queues map[identity.ID]chan []byte
-	wg     sync.WaitGroup // queue goroutines
+	queues map[identity.ID]chan qframe
+	owed   map[owedKey]*owed // the outbox: see group_outbox.go
+	// retrying and backoff: a push to the member is due again after
+	// backoff (retryLater).
+	retrying map[identity.ID]bool
+	backoff  map[identity.ID]time.Duration
+	owedMax  uint64         // groupOwedMax (tests lower it)
+	wg       sync.WaitGroup // queue and push goroutines
+
+	saveMu sync.Mutex // serialises saveOwed
 }
 
 func newGroups(n *Node, st group.Store) (*groups, error) {
 	if st == nil {
 		st = group.NewMemoryStore()
 	}
-	eng, err := group.New(group.Config{Identity: n.cfg.Identity, Store: st, Log: groupLog{n}, Now: n.cfg.Now})
+	drops := ratelog.New(n.log, slog.LevelWarn, ratelog.DefaultEvery)
+	cfg := group.Config{Identity: n.cfg.Identity, Store: st, Log: drops, Now: n.cfg.Now}
+	if rs := n.cfg.GroupRecords; rs != nil {
+		invites, err := loadInvites(rs)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Invites = invites
+		cfg.SaveInvites = func(fs []wire.GroupInvite) error { return saveInvites(rs, fs) }
+	}
+	eng, err := group.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start groups: %w", err)
 	}
-	return &groups{n: n, eng: eng, queues: make(map[identity.ID]chan []byte)}, nil
+	gs := &groups{n: n, eng: eng, queues: make(map[identity.ID]chan qframe), owed: make(map[owedKey]*owed),
+		retrying: make(map[identity.ID]bool), backoff: make(map[identity.ID]time.Duration), owedMax: groupOwedMax}
+	if err := gs.loadOwed(); err != nil {
+		return nil, err
+	}
+	return gs, nil
 }
-
-// groupLog logs the frames the engine drops, rate-limited by the level:
-// forgeries are rare and worth a line at Debug (a flood of them must not
-// fill the log).
-type groupLog struct{ n *Node }
-
-func (l groupLog) Log(msg string, args ...any) { l.n.log.Debug(msg, args...) }
 
 // groupResync is how often the node asks every online member for what
 // it may have missed (a catch-up request or reply lost to a refused
@@ -186,83 +212,113 @@ func (gs *groups) wait() {
 func (gs *groups) send(out []group.Outgoing) {
 	for _, o := range out {
 		for _, to := range o.To {
-			gs.enqueue(to, o.Line)
+			gs.enqueue(to, qframe{line: o.Line})
 		}
 	}
 }
 
-// enqueue never blocks and never takes n.mu (callers may hold it).
-func (gs *groups) enqueue(to identity.ID, line []byte) {
+// enqueue never blocks and never takes n.mu (callers may hold it). It
+// reports whether the frame was queued.
+func (gs *groups) enqueue(to identity.ID, f qframe) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	ctx := gs.ctx
 	if ctx == nil || gs.closed {
-		return // not running: the catch-up at the next start covers it
+		return false // not running: the catch-up at the next start covers it
 	}
 	q := gs.queues[to]
 	if q == nil {
-		q = make(chan []byte, groupQueueLen)
+		q = make(chan qframe, groupQueueLen)
 		gs.queues[to] = q
 		gs.wg.Add(1)
 		go gs.drain(ctx, to, q)
 	}
 	select {
-	case q <- line:
+	case q <- f:
+		return true
 	default:
-		gs.n.log.Debug("group queue full; frame dropped (catch-up will bring it)", "peer", to.Short())
+		gs.n.log.Debug("group queue full; frame dropped (the outbox or catch-up brings it)", "peer", to.Short())
+		return false
 	}
 }
 
 // drain writes the frames queued for one member, several per write, until
 // ctx ends or the queue stays empty for groupQueueIdle.
-func (gs *groups) drain(ctx context.Context, to identity.ID, q chan []byte) {
+func (gs *groups) drain(ctx context.Context, to identity.ID, q chan qframe) {
 	defer gs.wg.Done()
 	idle := time.NewTimer(groupQueueIdle)
 	defer idle.Stop()
 	var buf []byte
+	var frames []qframe
+	var carry *qframe // taken from q, for the next write
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-idle.C:
-			gs.mu.Lock()
-			if len(q) == 0 {
-				delete(gs.queues, to)
-				gs.mu.Unlock()
+		var f qframe
+		if carry != nil {
+			f, carry = *carry, nil
+		} else {
+			select {
+			case <-ctx.Done():
 				return
+			case <-idle.C:
+				gs.mu.Lock()
+				if len(q) == 0 {
+					delete(gs.queues, to)
+					gs.mu.Unlock()
+					return
+				}
+				gs.mu.Unlock()
+				idle.Reset(groupQueueIdle)
+				continue
+			case f = <-q:
 			}
-			gs.mu.Unlock()
-			idle.Reset(groupQueueIdle)
-		case line := <-q:
-			buf = append(buf[:0], line...)
-		more:
-			for len(buf) < wire.MaxLine {
-				select {
-				case l := <-q:
-					buf = append(buf, l...)
-				default:
+		}
+		buf = append(buf[:0], f.line...)
+		frames = append(frames[:0], f)
+		// More frames while they fit: the transport takes at most
+		// wire.MaxLine bytes a write.
+	more:
+		for {
+			select {
+			case f := <-q:
+				if len(buf)+len(f.line) > wire.MaxLine {
+					carry = &f
 					break more
 				}
+				buf = append(buf, f.line...)
+				frames = append(frames, f)
+			default:
+				break more
 			}
-			gs.write(ctx, to, buf)
-			idle.Reset(groupQueueIdle)
 		}
+		err := gs.write(ctx, to, buf)
+		if ctx.Err() != nil {
+			return // not written for sure: the saved outbox keeps them
+		}
+		gs.written(to, frames, err)
+		idle.Reset(groupQueueIdle)
 	}
 }
 
-// write sends lines to a member if it is online; otherwise they are
-// dropped and its catch-up brings them later.
-func (gs *groups) write(ctx context.Context, to identity.ID, lines []byte) {
+// write sends lines to a member if it is online. What it could not send
+// stays in the outbox if it is this node's messages (see written), and
+// comes by catch-up otherwise.
+func (gs *groups) write(ctx context.Context, to identity.ID, lines []byte) error {
 	p, ok := gs.n.Peer(PeerKey("id:" + string(to)))
 	if !ok || !p.Online || (!p.Addr.IsValid() && !p.AltAddr.IsValid()) {
-		return
+		return errOffline
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
-	if err := gs.n.cfg.Transport.SendFrame(ctx, d, lines); err != nil {
-		gs.n.log.Debug("group frames not sent (catch-up will bring them)", "peer", p.Nickname, "err", err)
+	// An internet peer behind a NAT is punched to, or relayed (reach.go).
+	err := gs.n.connectFirst(ctx, p)
+	if err == nil {
+		d := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
+		err = gs.n.cfg.Transport.SendFrame(ctx, d, lines)
 	}
+	if err != nil {
+		gs.n.log.Debug("group frames not sent (the outbox or catch-up will bring them)", "peer", p.Nickname, "err", err)
+	}
+	return err
 }
 
 // groupPeerSeen starts a catch-up with a keyed peer that came online, for
@@ -272,6 +328,7 @@ func (n *Node) groupPeerSeen(p Peer) {
 		return
 	}
 	n.grp.send(n.grp.eng.SyncWith(identity.ID(p.Identity)))
+	n.grp.flushTo(identity.ID(p.Identity))
 }
 
 // receiveGroup feeds a group frame to the engine, with the identity its
@@ -544,6 +601,13 @@ func (n *Node) PromoteInGroup(key, peer PeerKey) error {
 	})
 }
 
+// RenameGroup renames a group (admins only); name is without "#".
+func (n *Node) RenameGroup(key PeerKey, name string) error {
+	return n.groupOp(key, "rename", func(id wire.GroupID) ([]group.Outgoing, error) {
+		return n.grp.eng.Rename(id, strings.TrimPrefix(name, "#"))
+	})
+}
+
 // LeaveGroup takes this node out of a group; its history stays.
 func (n *Node) LeaveGroup(key PeerKey) error {
 	return n.groupOp(key, "leave", func(id wire.GroupID) ([]group.Outgoing, error) { return n.grp.eng.Leave(id) })
@@ -624,7 +688,7 @@ func (n *Node) SendToGroup(key PeerKey, text string) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("send: %w", err)
 	}
-	n.grp.send(out)
+	n.grp.sendOwn(m, out)
 	n.mu.Lock()
 	msg := n.groupMessageLocked(m, n.cfg.Now())
 	n.mu.Unlock()
@@ -662,6 +726,8 @@ type GroupAPI interface {
 	CreateGroup(name string, members []PeerKey) (GroupInfo, error)
 	InviteToGroup(group, peer PeerKey) error
 	KickFromGroup(group, peer PeerKey) error
+	PromoteInGroup(group, peer PeerKey) error
+	RenameGroup(group PeerKey, name string) error
 	LeaveGroup(group PeerKey) error
 	JoinGroup(name string) (GroupInfo, error)
 	SendToGroup(group PeerKey, text string) (Message, error)

@@ -322,10 +322,20 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 	key := team(t, alice, bob, carol)
 	bobKey := app.PeerKey("id:" + bob.id.ID().String())
 	carolKey := app.PeerKey("id:" + carol.id.ID().String())
+	if err := bob.RenameGroup(key, "crew"); !errors.Is(err, group.ErrNotAllowed) || !strings.Contains(err.Error(), "only an admin") {
+		t.Fatalf("a member renamed the group: %v; want only an admin may", err)
+	}
 	if err := alice.PromoteInGroup(key, bobKey); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, bob, "bob made admin", func() bool { g, _ := bob.Group(key); return g.Admin })
+	// The new admin renames the group, for everyone.
+	if err := bob.RenameGroup(key, "#crew"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*realNode{alice, bob, carol} {
+		waitUntil(t, n, "#team renamed #crew", groupHas(n, "crew", "alice", "bob", "carol"))
+	}
 
 	// At once: alice kicks bob, bob kicks carol. Both may, but the
 	// removal of bob voids what he did concurrently: every node ends with
@@ -341,7 +351,7 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 	}
 	t.Logf("bob's kick: %v", errs[1])
 	for _, n := range []*realNode{alice, carol} {
-		waitUntil(t, n, "the members to converge", groupHas(n, "team", "alice", "carol"))
+		waitUntil(t, n, "the members to converge", groupHas(n, "crew", "alice", "carol"))
 	}
 	waitUntil(t, bob, "bob to see the same members", func() bool {
 		g, _ := bob.Group(key)
@@ -374,5 +384,154 @@ func TestGroupRefusesOriginalPeers(t *testing.T) {
 	}
 	if err := alice.InviteToGroup(g.Key, key); !errors.Is(err, group.ErrOriginalPeer) {
 		t.Fatalf("InviteToGroup with an original peer: %v; want ErrOriginalPeer", err)
+	}
+}
+
+// outboxUntil waits until ok holds, looking now and then: the outbox
+// moves with writes, which make no event.
+func outboxUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for !ok() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no %s within 10 s", what)
+		}
+	}
+}
+
+// memRecords is a RecordStore in memory that outlives the nodes of a test.
+type memRecords struct {
+	mu   sync.Mutex
+	recs map[string]map[string][]byte
+}
+
+func (r *memRecords) SaveRecord(kind, id string, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recs == nil {
+		r.recs = map[string]map[string][]byte{}
+	}
+	if r.recs[kind] == nil {
+		r.recs[kind] = map[string][]byte{}
+	}
+	r.recs[kind][id] = slices.Clone(data)
+	return nil
+}
+
+func (r *memRecords) Records(kind string) ([][]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][]byte
+	for _, d := range r.recs[kind] {
+		out = append(out, slices.Clone(d))
+	}
+	return out, nil
+}
+
+// TestGroupOutboxOnlySender: bob and carol are offline while alice posts
+// 100 messages, and alice restarts meanwhile; carol comes back while bob
+// is still away, so only alice, the sender, has them: her outbox, which
+// survived the restart, pushes them to carol, once each, and empties;
+// bob's stays queued.
+func TestGroupOutboxOnlySender(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	opts := func() nodeOpts {
+		o := nodeOpts{store: store.NewMemory(0), groups: group.NewMemoryStore(), records: &memRecords{}}
+		var err error
+		if o.id, err = identity.Generate(); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	aliceOpts, carolOpts := opts(), opts()
+	alice := startNodeWith(t, "alice", port, aliceOpts)
+	bob := startNode(t, "bob", port)
+	carol := startNodeWith(t, "carol", port, carolOpts)
+	key := team(t, alice, bob, carol)
+	bobKey := app.PeerKey("id:" + bob.id.ID().String())
+	carolKey := app.PeerKey("id:" + carol.id.ID().String())
+
+	bob.stop()
+	carol.stop()
+	for _, nick := range []string{"bob", "carol"} {
+		waitFor(t, alice, nick+"'s goodbye", func(e app.PeerLeft) bool { return e.Peer.Nickname == nick })
+	}
+	const n = 100
+	var want []string
+	for i := range n {
+		// 1 KB each: a push takes several writes of at most one line's
+		// worth (wire.MaxLine).
+		text := fmt.Sprintf("while away %d %s", i, strings.Repeat("x", 1000))
+		want = append(want, text)
+		if _, err := alice.SendToGroup(key, text); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			alice.stop()
+			alice = startNodeWith(t, "alice", port, aliceOpts)
+		}
+	}
+	for _, k := range []app.PeerKey{bobKey, carolKey} {
+		outboxUntil(t, "the outbox to hold all 100", func() bool { return alice.GroupOutbox(key, k) == n })
+	}
+
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	t.Cleanup(func() {
+		if t.Failed() {
+			p, _ := alice.Peer(carolKey)
+			t.Logf("carol holds %d; alice's outbox for carol %d; alice sees carol online %v", len(groupTexts(t, carol, key)), alice.GroupOutbox(key, carolKey), p.Online)
+		}
+	})
+	waitUntil(t, carol, "all 100 from alice's outbox", func() bool { return len(groupTexts(t, carol, key)) >= n })
+	outboxUntil(t, "alice's outbox for carol to empty", func() bool { return alice.GroupOutbox(key, carolKey) == 0 })
+	if got := alice.GroupOutbox(key, bobKey); got != n {
+		t.Errorf("alice's outbox holds %d for bob, still away; want %d", got, n)
+	}
+	// Once each.
+	got := groupTexts(t, carol, key)
+	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+		t.Fatalf("carol holds %d messages, %d different; want the %d, once each", len(got), len(slices.Compact(slices.Sorted(slices.Values(got)))), n)
+	}
+}
+
+// TestGroupInvitationSurvivesRestart: an invitation waits in the profile's
+// records, so carol can accept it after a restart.
+func TestGroupInvitationSurvivesRestart(t *testing.T) {
+	port := uint16(nextPort.Add(1))
+	alice := startNode(t, "alice", port)
+	carolOpts := nodeOpts{store: store.NewMemory(0), groups: group.NewMemoryStore(), records: &memRecords{}}
+	var err error
+	if carolOpts.id, err = identity.Generate(); err != nil {
+		t.Fatal(err)
+	}
+	carol := startNodeWith(t, "carol", port, carolOpts)
+	keys := waitJoins(t, alice, "carol")
+	waitJoins(t, carol, "alice")
+	if _, err := alice.CreateGroup("team", []app.PeerKey{keys["carol"]}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, carol, "the invitation", func(e app.GroupInvited) bool { return e.Invitation.Name == "team" })
+	carol.stop()
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	invs := carol.Invitations()
+	if len(invs) != 1 || invs[0].Name != "team" || invs[0].ByNick != "alice" && invs[0].ByNick != alice.id.ID().Short() {
+		t.Fatalf("after a restart carol's invitations are %+v; want alice's to #team", invs)
+	}
+	waitJoins(t, carol, "alice")
+	if _, err := carol.JoinGroup("team"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, carol, "carol in #team", groupHas(carol, "team", "alice", "carol"))
+	if invs := carol.Invitations(); len(invs) != 0 {
+		t.Errorf("invitations after joining: %+v", invs)
+	}
+	carol.stop()
+	carol = startNodeWith(t, "carol", port, carolOpts)
+	if invs := carol.Invitations(); len(invs) != 0 {
+		t.Errorf("invitations after joining and a restart: %+v", invs)
 	}
 }

@@ -23,6 +23,10 @@ type inItem struct {
 	msg     *Message
 	reply   transport.Replier
 	receipt *receipt
+	// saved, if set, is called once msg is in the store (or was
+	// already): a letter from the mailbox is then acknowledged to the
+	// server.
+	saved func()
 }
 
 // receipt: the peer of conv acknowledged (Delivered) or read (Read) ids.
@@ -111,6 +115,9 @@ func (n *Node) acknowledge(batch []inItem) {
 	var order []transport.Replier
 	ids := map[transport.Replier][]string{}
 	for _, it := range batch {
+		if it.msg != nil && it.saved != nil {
+			it.saved()
+		}
 		if it.msg == nil || it.reply == nil || it.msg.ID == "" {
 			continue
 		}

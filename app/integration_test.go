@@ -20,8 +20,10 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/mailbox"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // Each test gets multicast ports of its own on lo.
@@ -55,6 +57,16 @@ type nodeOpts struct {
 	groups group.Store
 	files  *app.FilesConfig
 	server string
+	// records keeps the groups' outbox and invitations (nil: in memory).
+	records app.RecordStore
+	// mailbox, with server, turns on the sealed mailbox with this key.
+	mailbox      *mailbox.Key
+	mailboxAfter time.Duration
+	// wrap, if set, stands between the node and its transport (a NAT,
+	// say); reach, if set, turns reach on with the config it returns.
+	wrap  func(*transport.Transport) app.Transport
+	idle  time.Duration // the transport's IdleTimeout (0: its default)
+	reach func(id *identity.Identity) *app.ReachConfig
 }
 
 func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNode {
@@ -66,7 +78,7 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 			t.Fatal(err)
 		}
 	}
-	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
+	tr, err := transport.Listen(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0", IdleTimeout: o.idle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +97,21 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 		}
 		sources = append(sources, d)
 	}
+	var node *app.Node // set before any source runs
+	var mbox *app.MailboxConfig
 	if o.server != "" {
-		c, err := rendezvous.New(rendezvous.Config{URL: o.server, Self: self, Identity: id,
-			HeartbeatInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+		rcfg := rendezvous.Config{URL: o.server, Self: self, Identity: id,
+			HeartbeatInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond}
+		if o.mailbox != nil {
+			rcfg.Features = []string{wire.FeatureMailbox}
+			rcfg.OnMessage = func(si rendezvous.ServerInfo, m wire.ServerMessage) { node.ServerMessage(si, m) }
+		}
+		c, err := rendezvous.New(rcfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.mailbox != nil {
+			mbox = &app.MailboxConfig{Server: c, Key: o.mailbox, After: o.mailboxAfter}
 		}
 		sources = append(sources, c)
 		mode = "internet"
@@ -97,12 +119,22 @@ func startNodeWith(t testing.TB, nick string, mcast uint16, o nodeOpts) *realNod
 			mode = "both"
 		}
 	}
+	var atr app.Transport = tr
+	if o.wrap != nil {
+		atr = o.wrap(tr)
+	}
+	var reach *app.ReachConfig
+	if o.reach != nil {
+		reach = o.reach(id)
+	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: instance, Mode: mode,
-		Transport: tr, Sources: sources, SweepInterval: 20 * time.Millisecond,
-		Store: o.store, GroupStore: o.groups, Files: o.files})
+		Transport: atr, Sources: sources, SweepInterval: 20 * time.Millisecond,
+		Store: o.store, GroupStore: o.groups, GroupRecords: o.records, Files: o.files, Mailbox: mbox,
+		Reach: reach, Logger: debugLog(t, nick)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	node = n
 	ctx, cancel := context.WithCancel(context.Background())
 	rn := &realNode{Node: n, id: id, port: tr.Port(), cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- n.Run(ctx) }()

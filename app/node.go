@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/mailbox"
 	"github.com/parlance-chat/parlance/net/transport"
 	"github.com/parlance-chat/parlance/net/wire"
 )
@@ -74,13 +76,24 @@ type Config struct {
 	// GroupStore keeps the groups' ops and messages for the group engine
 	// (default: in memory, so groups last as long as the process).
 	GroupStore group.Store
+	// GroupRecords, if set, keeps what the groups must not lose beside
+	// their store: the outbox of messages for offline members and the
+	// invitations waiting for an answer (nil: in memory).
+	GroupRecords RecordStore
 	// RequireEncryption refuses original (plaintext) peers both ways.
 	RequireEncryption bool
 	// SweepInterval is how often expired peers are looked for (default 1 s).
 	SweepInterval time.Duration
+	// Reach turns on reaching internet peers behind NATs through the
+	// bootstrap server (nil: off); see reach.go. The Transport must be a
+	// ReachTransport.
+	Reach *ReachConfig
 	// Files turns on file transfer (nil: off); see files.go. A node with
 	// Files must be Run: the end of Run stops the transfers.
 	Files *FilesConfig
+	// Mailbox turns on the sealed mailbox at the bootstrap server (nil:
+	// off; it needs an Identity). See mailbox.go.
+	Mailbox *MailboxConfig
 	// EventBuffer is the capacity of the Events channel (default 4096).
 	EventBuffer int
 	// Now is the clock (default time.Now).
@@ -120,7 +133,12 @@ type Node struct {
 	saveErr atomic.Bool     // a store write failed and was reported
 
 	files *filexfer.Engine // nil: file transfer is off (files.go)
-	grp   *groups          // nil without an identity (groups.go)
+	reach *reach           // nil: reach is off (reach.go)
+	mb    *mailboxes       // nil: the mailbox is off (mailbox.go)
+	// connected holds the peers whose Peer.Path is not PathNone, for
+	// refreshPaths; guarded by mu.
+	connected map[PeerKey]struct{}
+	grp       *groups // nil without an identity (groups.go)
 }
 
 // NewInstanceID returns a random per-run instance id.
@@ -181,6 +199,14 @@ func NewNode(cfg Config) (*Node, error) {
 		inbox:   make(chan inItem, inboxSize),
 	}
 	n.reg = newRegistry(n.forgetLocked)
+	n.connected = map[PeerKey]struct{}{}
+	if cfg.Reach != nil {
+		r, err := newReach(n, *cfg.Reach)
+		if err != nil {
+			return nil, err
+		}
+		n.reach = r
+	}
 	n.out = newDelivery(n)
 	n.self = Self{
 		Nickname:   cfg.Nickname,
@@ -199,6 +225,12 @@ func NewNode(cfg Config) (*Node, error) {
 		if err := n.startFiles(*cfg.Files); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Mailbox != nil {
+		if cfg.Identity == nil || cfg.Mailbox.Server == nil || cfg.Mailbox.Key == nil {
+			return nil, errors.New("the mailbox needs an identity, a bootstrap client and a mailbox key")
+		}
+		n.mb = newMailboxes(n, *cfg.Mailbox)
 	}
 	if cfg.Identity != nil {
 		gs, err := newGroups(n, cfg.GroupStore)
@@ -305,6 +337,18 @@ func (n *Node) Run(ctx context.Context) error {
 		n.out.run(gctx)
 		return nil
 	})
+	if n.mb != nil {
+		g.Go(func() error {
+			n.mb.run(gctx)
+			return nil
+		})
+	}
+	if n.reach != nil {
+		g.Go(func() error {
+			n.reach.run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		err := n.cfg.Transport.Serve(gctx, n.receive)
 		if err != nil && gctx.Err() == nil {
@@ -332,6 +376,7 @@ func (n *Node) Run(ctx context.Context) error {
 				return nil
 			case <-t.C:
 				n.Expire()
+				n.refreshPaths()
 				if err := n.cfg.Contacts.Flush(); err != nil {
 					n.log.Warn("save contacts", "err", err)
 				}
@@ -437,6 +482,7 @@ func (n *Node) sighting(s discovery.Sighting) {
 			online = st.Identity // a new address: try it now
 			n.emit(PeerUpdated{Peer: st.Peer})
 			n.out.peerSeen(ConvOf(st.Key))
+			n.peerMoved(st.Peer)
 		}
 		n.noteNameLocked(st, claim)
 	case discovery.Gone:
@@ -563,49 +609,81 @@ func (n *Node) receive(in transport.Inbound) {
 		n.receiveGroup(in)
 		return
 	}
-	now := n.cfg.Now()
 	m := in.Message
+	key, from, ctx, ok := n.admit(m.From, in.Identity, in.Remote.Addr(), "direct")
+	if !ok {
+		return
+	}
+	msg := Message{ID: m.ID, Conv: ConvOf(key), Peer: string(key), From: from, Text: m.Content,
+		Sent: time.Unix(m.Timestamp, 0), At: n.cfg.Now(), State: store.Received}
+	n.toCommitter(ctx, inItem{msg: &msg, reply: in.Reply})
+}
+
+// receiveLetter hands a letter opened from the mailbox (its signature
+// checked) to the committer, like a message received directly; saved is
+// called once it is in the store.
+func (n *Node) receiveLetter(l mailbox.Letter, saved func()) {
+	key, from, ctx, ok := n.admit(l.Nickname, string(l.From), netip.Addr{}, "mailbox")
+	if !ok {
+		saved() // our own, or no room: nothing to keep at the server either
+		return
+	}
+	msg := Message{ID: l.ID, Conv: ConvOf(key), Peer: string(key), From: from, Text: l.Text,
+		Sent: l.Sent, At: n.cfg.Now(), State: store.Received}
+	n.toCommitter(ctx, inItem{msg: &msg, saved: saved})
+}
+
+// receiveReceipt hands a receipt from the mailbox (signed by its author)
+// to the committer: the author's conversation's messages it names are
+// delivered.
+func (n *Node) receiveReceipt(l mailbox.Letter) {
+	if string(l.From) == n.selfID {
+		return
+	}
 	n.mu.Lock()
+	ctx := n.runCtx
+	n.mu.Unlock()
+	n.toCommitter(ctx, inItem{receipt: &receipt{conv: ConvOf(PeerKey("id:" + string(l.From))), ids: l.Acks, state: store.Delivered}})
+}
+
+// admit finds (or adds) the peer that sent a message as nick, proved as
+// ident (empty: an original peer at remote), and returns its key, the
+// nickname to store with the message and Run's context; ok is false when
+// the message must be dropped. source names where a new peer came from.
+func (n *Node) admit(nick, ident string, remote netip.Addr, source string) (key PeerKey, from string, ctx context.Context, ok bool) {
+	now := n.cfg.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	// The remote port is not where the sender listens: a peer first met
 	// by its message has no address until a source reports one.
-	init := Peer{Nickname: m.From, LastSeen: now, Source: "direct", Identity: in.Identity}
-	var key PeerKey
-	if in.Identity != "" {
-		if in.Identity == n.selfID {
-			n.mu.Unlock()
-			return
+	init := Peer{Nickname: nick, LastSeen: now, Source: source, Identity: ident}
+	if ident != "" {
+		if ident == n.selfID {
+			return "", "", nil, false
 		}
-		key = PeerKey("id:" + in.Identity)
+		key = PeerKey("id:" + ident)
 	} else {
 		if n.cfg.RequireEncryption {
-			n.mu.Unlock()
-			return // the transport refuses these; never deliver one
+			return "", "", nil, false // the transport refuses these; never deliver one
 		}
-		key = plainKey(m.From, in.Remote.Addr())
-		init.Trust = n.cfg.Contacts.Check(m.From, "")
+		key = plainKey(nick, remote)
+		init.Trust = n.cfg.Contacts.Check(nick, "")
 	}
 	isNew := n.reg.peers[key] == nil
 	st := n.reg.ensure(key, init)
 	if st == nil {
-		n.mu.Unlock()
-		n.log.Warn("peer registry full; dropping a message", "from", m.From)
-		return
+		n.log.Warn("peer registry full; dropping a message", "from", nick)
+		return "", "", nil, false
 	}
-	if in.Identity != "" {
-		n.provenLocked(st, m.From, now, false)
+	if ident != "" {
+		n.provenLocked(st, nick, now, false)
 	} else if isNew {
 		n.noteNameLocked(st, Observation{})
 	}
 	if isNew {
 		n.warnChangedLocked(st)
 	}
-	from := st.Nickname
-	ctx := n.runCtx
-	n.mu.Unlock()
-
-	msg := Message{ID: m.ID, Conv: ConvOf(key), Peer: string(key), From: from, Text: m.Content,
-		Sent: time.Unix(m.Timestamp, 0), At: now, State: store.Received}
-	n.toCommitter(ctx, inItem{msg: &msg, reply: in.Reply})
+	return key, st.Nickname, n.runCtx, true
 }
 
 // toCommitter hands an item to the committer, waiting while it is behind;
@@ -811,6 +889,10 @@ func (n *Node) sendReceipts(p Peer, ids []string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := n.connectFirst(ctx, p); err != nil {
+		n.log.Debug("read receipts not sent", "peer", p.Nickname, "err", err)
+		return
+	}
 	dest := transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}
 	for len(ids) > 0 {
 		k := min(len(ids), wire.MaxControlIDs)

@@ -31,7 +31,8 @@ type fakeTransport struct {
 	twoWay   bool
 	handle   func(transport.Inbound)
 	serving  chan struct{}
-	wrote    chan struct{} // a signal per SendBatch that wrote or failed
+	wrote    chan struct{} // a signal per SendBatch or SendFrame that wrote or failed
+	frames   []byte        // the lines SendFrame wrote
 }
 
 type sent struct {
@@ -69,7 +70,16 @@ func (f *fakeTransport) SendBatchOn(_ context.Context, d transport.Dest, ms []wi
 	}
 	return transport.Sent{TwoWay: f.twoWay, Gen: 1}, nil
 }
-func (f *fakeTransport) SendFrame(context.Context, transport.Dest, []byte) error { return nil }
+func (f *fakeTransport) SendFrame(_ context.Context, _ transport.Dest, lines []byte) error {
+	f.mu.Lock()
+	f.frames = append(f.frames, slices.Clone(lines)...)
+	f.mu.Unlock()
+	select {
+	case f.wrote <- struct{}{}:
+	default:
+	}
+	return nil
+}
 
 func (f *fakeTransport) SendControl(_ context.Context, d transport.Dest, c wire.Control) error {
 	f.mu.Lock()

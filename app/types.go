@@ -2,6 +2,12 @@
 // identity, never by nickname), the conversations with them, and the Node
 // that ties discovery and transport together. It emits Events on a channel
 // and takes commands through Node's methods. It never imports a UI toolkit.
+//
+// Goroutines: Node.Run owns them all and ends them when its context ends:
+// the transport's Serve, each discovery source, the committer, the
+// delivery service (one writer per conversation with pending messages,
+// delivery.go), reach (connection attempts to internet peers behind NATs,
+// reach.go), the groups' and files' engines, and the sweep ticker.
 package app
 
 import (
@@ -11,6 +17,7 @@ import (
 
 	"github.com/parlance-chat/parlance/app/store"
 	"github.com/parlance-chat/parlance/net/identity"
+	"github.com/parlance-chat/parlance/net/transport"
 )
 
 // PeerKey identifies a peer and its conversation. It is the peer's identity
@@ -36,6 +43,34 @@ type Peer struct {
 	LastSeen time.Time
 	// Trust says what the node knows about the peer's key.
 	Trust Trust
+	// Path is how the kept connection to the peer was made (direct,
+	// punched, relayed), or PathNone while there is none; PathChanged
+	// reports changes.
+	Path transport.Path
+}
+
+// Path is how the kept connection to a peer was made (Peer.Path).
+type Path = transport.Path
+
+// Paths of a connection (Peer.Path), as the transport names them.
+const (
+	PathNone    = transport.PathNone
+	PathDirect  = transport.PathDirect
+	PathPunched = transport.PathPunched
+	PathRelayed = transport.PathRelayed
+)
+
+// Route says how messages to the peer travel, for display: where it was
+// found ("lan", "internet") and, while connected, the connection's path,
+// e.g. "internet, punched".
+func (p Peer) Route() string {
+	if p.Path == transport.PathNone {
+		return p.Source
+	}
+	if p.Source == "" {
+		return p.Path.String()
+	}
+	return p.Source + ", " + p.Path.String()
 }
 
 // Original reports whether the peer speaks only the original, unencrypted

@@ -87,6 +87,7 @@ type clusterPeer struct {
 	ID         string         `json:"id"`
 	Nickname   string         `json:"nickname"`
 	Identity   string         `json:"identity,omitempty"`
+	Reach      bool           `json:"reach,omitempty"` // takes connect offers (wire.FeatureReach)
 	Room       string         `json:"room,omitempty"`
 	Public     netip.AddrPort `json:"public"`
 	Local      netip.AddrPort `json:"local"`
@@ -116,7 +117,7 @@ func (p *peer) clusterPeer() clusterPeer {
 	if p.room != nil {
 		room = p.room.name
 	}
-	return clusterPeer{ID: p.id, Nickname: p.nickname, Identity: p.identity, Room: room,
+	return clusterPeer{ID: p.id, Nickname: p.nickname, Identity: p.identity, Reach: p.reach, Room: room,
 		Public: p.public, Local: p.local, LastSeen: p.lastSeen.Load(), Registered: p.registered}
 }
 
@@ -154,6 +155,9 @@ func (s *Server) startCluster(ctx context.Context) error {
 	}
 	if err := bus.Subscribe(ctx, s.cfg.BusPrefix+subjectDeliver+s.id, s.onDeliver); err != nil {
 		return fmt.Errorf("subscribe to cluster deliveries: %w", err)
+	}
+	if err := s.subscribeMailbox(ctx); err != nil {
+		return err
 	}
 	return s.startRelayCluster(ctx)
 }
@@ -278,7 +282,7 @@ func (s *Server) upsertRemote(srv string, rs *remoteServer, cp clusterPeer) bool
 	if p != nil {
 		p.heard = s.cfg.Clock.Now().UnixNano()
 	}
-	if p != nil && p.nickname == cp.Nickname && p.identity == cp.Identity && p.room.name == cp.Room &&
+	if p != nil && p.nickname == cp.Nickname && p.identity == cp.Identity && p.reach == cp.Reach && p.room.name == cp.Room &&
 		p.public == cp.Public && p.local == cp.Local && p.registered == cp.Registered {
 		p.lastSeen.Store(max(p.lastSeen.Load(), cp.LastSeen))
 		return true
@@ -304,6 +308,7 @@ func (s *Server) upsertRemote(srv string, rs *remoteServer, cp clusterPeer) bool
 	}
 	p.version++
 	p.nickname, p.identity, p.public, p.local, p.registered = cp.Nickname, cp.Identity, cp.Public, cp.Local, cp.Registered
+	p.reach = cp.Reach && cp.Identity != ""
 	p.lastSeen.Store(cp.LastSeen)
 	if p.identity != "" {
 		s.byIdentity[p.identity] = p

@@ -55,6 +55,8 @@ type conn struct {
 	ext        bool   // the client's register used extensions
 	push       bool   // the client asked for pushes
 	batch      bool   // the client asked for peers_joined
+	mailbox    bool   // the client was granted the mailbox
+	reach      bool   // the client proved an identity and asked for FeatureReach
 	since      int64  // Unix ns (Config.Clock) since when it has no registration
 
 	mu      sync.Mutex // guards the fields below
@@ -71,6 +73,9 @@ type conn struct {
 	lists    bucket // rate limit of list_peers
 	beats    bucket // rate limit of heartbeat
 	register bucket // rate limit of register (each one is pushed to the room)
+	mailPuts bucket // rate limit of mailbox_put
+	mailReqs bucket // rate limit of the other mailbox requests
+	connects bucket // rate limit of connect (reach.go)
 }
 
 // bucket is a token bucket.
@@ -224,6 +229,10 @@ func (c *conn) handle(data []byte) {
 		c.onHeartbeat()
 	case wire.Unregister:
 		c.onUnregister()
+	case wire.MailboxKeyPut, wire.MailboxKeyGet, wire.MailboxPut, wire.MailboxFetch, wire.MailboxAck:
+		c.onMailbox(m)
+	case wire.Connect:
+		c.onConnect(m)
 	}
 }
 

@@ -15,6 +15,7 @@ type peer struct {
 	id       string // uuid v4, kept for the life of the registration
 	nickname string
 	identity string // proved peer ID, or ""
+	reach    bool   // a proved identity that takes connect offers (wire.FeatureReach)
 	room     *room  // nil while being moved between rooms
 	public   netip.AddrPort
 	local    netip.AddrPort
@@ -195,6 +196,8 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	c.ext = reg.Extended()
 	c.push = c.ext && wire.HasFeature(reg.Features, wire.FeaturePush)
 	c.batch = c.push && wire.HasFeature(reg.Features, wire.FeatureBatch)
+	c.reach = c.ext && ident != "" && wire.HasFeature(reg.Features, wire.FeatureReach)
+	p.reach = c.reach
 	s.log.Debug("registered", "peer_id", p.id, "nickname", p.nickname, "room", reg.Room, "identity", ident, "addr", p.public)
 
 	reply := wire.Registered{PeerID: p.id, PublicAddr: p.public}
@@ -204,7 +207,16 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	case c.push:
 		reply.Features = []string{wire.FeaturePush}
 	}
+	if s.grantMailboxLocked(c, reg, ident) {
+		reply.Features = append(reply.Features, wire.FeatureMailbox)
+	}
+	if c.reach {
+		reply.Features = append(reply.Features, wire.FeatureReach)
+	}
 	c.sendMsg(reply)
+	if c.mailbox {
+		s.sendMailStatusLocked(c, ident)
+	}
 	s.pushJoined(p)
 	s.publishLocked(clusterEvent{Kind: evJoin, Peers: []clusterPeer{p.clusterPeer()}})
 	if !c.push {

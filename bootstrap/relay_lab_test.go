@@ -40,14 +40,13 @@ const relayLabPort = 8080
 // capture on the lab's server holds no message text.
 func TestRelayLab(t *testing.T) {
 	lab := natlabtest.Start(t, "--nat", "symmetric")
-	const wait = 10 * time.Second
-	srv := lab.StartHelper(t, "server", "TestRelayLabHelper", envRelayHelper+"=server", wait)
+	srv := lab.StartHelper(t, "server", "TestRelayLabHelper", envRelayHelper+"=server")
 	if a := srv.Answer(t); a != "ready" {
 		t.Fatalf("server helper: %s", a)
 	}
 	url := fmt.Sprintf("ws://%s:%d", natlabtest.ServerIP, relayLabPort)
-	a := lab.StartHelper(t, "a", "TestRelayLabHelper", envRelayHelper+"=client", wait)
-	b := lab.StartHelper(t, "b", "TestRelayLabHelper", envRelayHelper+"=client", wait)
+	a := lab.StartHelper(t, "a", "TestRelayLabHelper", envRelayHelper+"=client")
+	b := lab.StartHelper(t, "b", "TestRelayLabHelper", envRelayHelper+"=client")
 	ida, idb := strings.TrimPrefix(a.Answer(t), "id "), strings.TrimPrefix(b.Answer(t), "id ")
 	for _, h := range []*natlabtest.Helper{a, b} {
 		h.Send(t, "connect %s", url)

@@ -4,8 +4,9 @@
 //
 // It speaks the original Rust bootstrap-server's protocol exactly (see
 // net/wire) and adds, only for clients that ask in their register:
-// pushed peer_joined/peer_left messages instead of polling, rooms, and
-// identities proved by signing a challenge.
+// pushed peer_joined/peer_left messages instead of polling, rooms,
+// identities proved by signing a challenge, and a sealed mailbox for
+// offline peers (mailbox.go, mailstore.go).
 //
 // # What a connection costs
 //
@@ -95,6 +96,8 @@ const (
 	DefaultHeartbeatBurst    = 10
 	DefaultRegisterInterval  = 2 * time.Second
 	DefaultRegisterBurst     = 10
+	DefaultConnectInterval   = 500 * time.Millisecond
+	DefaultConnectBurst      = 20
 	DefaultShutdownTimeout   = 5 * time.Second
 )
 
@@ -140,6 +143,11 @@ type Config struct {
 	// to the whole room.
 	RegisterInterval time.Duration
 	RegisterBurst    int
+	// ConnectInterval and ConnectBurst rate-limit connect (hole-punching
+	// coordination, reach.go) per connection the same way: each one
+	// sends an offer to another client too.
+	ConnectInterval time.Duration
+	ConnectBurst    int
 	// MaxListPeers caps the entries of one peer_list. The caller is
 	// always in its list: a caller that a cut list leaves out gets its
 	// own entry first, in place of the list's last one.
@@ -166,8 +174,9 @@ type Config struct {
 	// NoRelay turns the relay off (see relay.go): issueRelay says no and
 	// the relay endpoint answers 404.
 	NoRelay bool
-	// MaxRelays caps relays on the server, waiting or carrying bytes;
-	// MaxRelaysPerClient caps those of one identity.
+	// MaxRelays caps the relays carrying bytes on the server, and
+	// MaxRelaysPerClient those of one identity; tokens waiting for their
+	// ends may be four times as many (see issueRelay).
 	MaxRelays          int
 	MaxRelaysPerClient int
 	// MaxRelaysPerIP caps relay sockets from one IPv4 address or IPv6
@@ -182,6 +191,11 @@ type Config struct {
 	RelayTTL time.Duration
 	// RelayIdle ends a relay that carried no byte for this long.
 	RelayIdle time.Duration
+	// Mailbox, if set, keeps sealed messages for offline peers and their
+	// published mailbox keys, for clients with a proved identity that
+	// ask for wire.FeatureMailbox (see mailbox.go); nil turns it off.
+	// The caller opens it (OpenMailStore) and owns it.
+	Mailbox *MailStore
 	// ShutdownTimeout bounds the close handshakes at shutdown.
 	ShutdownTimeout time.Duration
 	Clock           Clock
@@ -207,6 +221,7 @@ func (c *Config) setDefaults() {
 	def(&c.ListBurst, DefaultListBurst)
 	def(&c.HeartbeatBurst, DefaultHeartbeatBurst)
 	def(&c.RegisterBurst, DefaultRegisterBurst)
+	def(&c.ConnectBurst, DefaultConnectBurst)
 	def(&c.MaxListPeers, wire.MaxPeerListEntries)
 	def(&c.MaxRelays, DefaultMaxRelays)
 	def(&c.MaxRelaysPerClient, DefaultMaxRelaysPerClient)
@@ -223,6 +238,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.ListInterval, DefaultListInterval)
 	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	defDur(&c.RegisterInterval, DefaultRegisterInterval)
+	defDur(&c.ConnectInterval, DefaultConnectInterval)
 	defDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	defDur(&c.RegisterTimeout, DefaultRegisterTimeout)
 	if c.Clock == nil {
@@ -677,6 +693,9 @@ func (s *Server) runTimers(ctx context.Context) {
 // Connections whose registration expired stay open until then; a
 // heartbeat on them gets "Peer not registered", as from the original.
 func (s *Server) sweep(now time.Time) {
+	if s.cfg.Mailbox != nil {
+		s.cfg.Mailbox.Sweep(now)
+	}
 	cutoff := now.Add(-s.cfg.PeerTimeout).UnixNano()
 	idleCutoff := now.Add(-s.cfg.RegisterTimeout).UnixNano()
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,50 @@ func TestBenchHelpersBuildTheScreen(t *testing.T) {
 	step(h, keyMsg("a"))
 	if !strings.Contains(sink, "wrap over two") || !strings.Contains(sink, "> a") {
 		t.Errorf("frame:\n%s", sink)
+	}
+}
+
+// BenchmarkGroupBatch: a catch-up batch of 2,000 group messages reaching
+// a conversation that shows 20,000: "late" ones (each belongs among the
+// shown ones, every 10th place of the newest 20,000) are merged into place
+// in one pass; "in-order" ones (the baseline) go at the end. Run: go test
+// ./tui -run XXX -bench GroupBatch -benchmem
+func BenchmarkGroupBatch(b *testing.B) {
+	const shown, batch = 20_000, 2_000
+	key := app.PeerKey(app.GroupKeyPrefix + strings.Repeat("0", 32))
+	at := func(i int) time.Time { return testStart.Add(time.Duration(i) * time.Millisecond) }
+	base := func() *conversation {
+		c := newConversation(key, "#team", newBudget())
+		for i := range shown {
+			c.add(entry{kind: kindIn, at: at(10 * i), text: benchTexts[i%len(benchTexts)], id: fmt.Sprintf("s%06d", i), seq: int64(i + 1)}, time.UTC)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		late bool
+	}{{"in-order", false}, {"late", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			es := make([]entry, batch)
+			for i := range es {
+				t := at(10*shown + i) // after all
+				if tc.late {
+					t = at(10*(shown-batch+i) + 5) // between two shown
+				}
+				es[i] = entry{kind: kindIn, at: t, text: "late", id: fmt.Sprintf("l%06d", i), seq: int64(shown + i + 1)}
+			}
+			for b.Loop() {
+				b.StopTimer()
+				c := base()
+				b.StartTimer()
+				if tc.late {
+					c.merge(slices.Clone(es), time.UTC)
+				} else {
+					for _, e := range es {
+						c.add(e, time.UTC)
+					}
+				}
+			}
+		})
 	}
 }

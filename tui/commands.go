@@ -82,7 +82,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, errNoSelection
 		}
 		if it.group {
-			return nil, m.sendGroup(it, cmd.Text)
+			return m.sendGroup(it, cmd.Text)
 		}
 		return m.send(it, cmd.Text), nil
 
@@ -92,7 +92,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			return nil, errNoSelection
 		}
 		if it.group {
-			return nil, m.sendGroup(it, command.Action(cmd.Text))
+			return m.sendGroup(it, command.Action(cmd.Text))
 		}
 		return m.send(it, command.Action(cmd.Text)), nil
 
@@ -126,7 +126,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 			m.say(kindSystem, "→ to "+it.name+": "+excerpt(textsafe.Line(cmd.Text), 60))
 		}
 		if it.group {
-			return nil, m.sendGroup(it, cmd.Text)
+			return m.sendGroup(it, cmd.Text)
 		}
 		return m.send(it, cmd.Text), nil
 
@@ -436,6 +436,9 @@ func (m *Model) whoisText(it peerItem) string {
 	if p.Source != "" {
 		b.WriteString("\nfound on: " + p.Source)
 	}
+	if p.Online && p.Identity != "" {
+		b.WriteString("\nconnection: " + pathText(p))
+	}
 	if it.known {
 		b.WriteString("\ntrust: " + strings.TrimLeft(trustText(p.Trust), "!✓⚠ "))
 	}
@@ -527,4 +530,22 @@ func fmtCount(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// pathText says how messages to an online keyed peer travel now, for
+// /whois: the kept connection's path and the network it crosses.
+func pathText(p app.Peer) string {
+	where := "the internet"
+	if p.Source == "lan" {
+		where = "the LAN"
+	}
+	switch p.Path {
+	case app.PathDirect:
+		return "direct, over " + where
+	case app.PathPunched:
+		return "punched through the NATs (direct, over " + where + ")"
+	case app.PathRelayed:
+		return "relayed by the bootstrap server (end-to-end encrypted; it sees only TLS records)"
+	}
+	return "none yet (made on the next message)"
 }

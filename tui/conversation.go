@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type entry struct {
 	id     string
 	seq    int64
 	mstate store.State
+	// atServer: the pending message was left, sealed, in the peer's
+	// mailbox at the bootstrap server (app.Mailboxed).
+	atServer bool
 	// marked puts the read marker above the entry: the first one that
 	// arrived while the conversation was out of view.
 	marked bool
@@ -316,6 +320,18 @@ func (c *conversation) setStored(id string, seq int64, st store.State) bool {
 	return true
 }
 
+// setAtServer marks the entry of our message id as left in the peer's
+// mailbox, and reports whether it is shown.
+func (c *conversation) setAtServer(id string) bool {
+	i, ok := c.byID[id]
+	if !ok || c.entries[i].kind != kindOut || c.entries[i].atServer {
+		return ok
+	}
+	c.entries[i].atServer = true
+	c.entries[i].wrapW = 0 // draw again
+	return true
+}
+
 // prepend puts older entries (oldest first, day lines included) before
 // the ones shown, keeping the view where it is.
 func (c *conversation) prepend(older []entry) {
@@ -529,4 +545,140 @@ func dayKey(t time.Time) int {
 func excerpt(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	return truncate(s, n)
+}
+
+// A group's conversation shows its messages in the order every member
+// shows them (app.DisplayOrder: the sender's time, then the id), not in
+// the order they came: a message a catch-up brings late takes its place
+// among the others (merge). Its entries' times are the sender's.
+
+// ordered reports whether the conversation keeps its messages in display
+// order (a group's).
+func (c *conversation) ordered() bool { return app.IsGroupKey(c.key) }
+
+func (e *entry) isMessage() bool { return e.kind == kindIn || e.kind == kindOut }
+
+// displayCmp orders two message entries of a group as app.DisplayOrder
+// does.
+func displayCmp(a, b entry) int {
+	if c := a.at.Compare(b.at); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// fits reports whether message entry e of an ordered conversation goes
+// after every message shown (so add will do).
+func (c *conversation) fits(e entry) bool {
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		if c.entries[i].isMessage() {
+			return displayCmp(c.entries[i], e) < 0
+		}
+	}
+	return true
+}
+
+// merge puts message entries that belong among those shown in their
+// place in display order. Only the entries from the first place that
+// changes to the end are moved, once for all of es: the cost is that tail
+// plus sorting es. Day lines in the tail are made anew. Find the new
+// entries with byID (they have ids).
+func (c *conversation) merge(es []entry, loc *time.Location) {
+	if len(es) == 0 {
+		return
+	}
+	slices.SortStableFunc(es, displayCmp)
+	// The tail starts after the last message that goes before es[0].
+	start := len(c.entries)
+	for start > 0 {
+		p := c.entries[start-1]
+		if p.isMessage() && displayCmp(p, es[0]) < 0 {
+			break
+		}
+		start--
+	}
+	tail := c.entries[start:]
+	oldCost := 0
+	for i := range tail {
+		oldCost += tail[i].cost()
+	}
+	prevDay := 0
+	if start > 0 {
+		prevDay = dayKey(c.entries[start-1].at.In(loc))
+	}
+	merged := make([]entry, 0, len(tail)+2*len(es))
+	push := func(e entry) int {
+		if d := dayKey(e.at.In(loc)); d != prevDay {
+			merged = append(merged, entry{kind: kindDay, at: e.at})
+			prevDay = d
+		}
+		merged = append(merged, e)
+		return start + len(merged) - 1
+	}
+	where := make([]int, len(tail)) // the new index of each old tail entry
+	k := 0
+	for i, t := range tail {
+		if t.kind == kindDay {
+			where[i] = -1 // made anew: stands for the entry after it
+			continue
+		}
+		for t.isMessage() && k < len(es) && displayCmp(es[k], t) < 0 {
+			push(es[k])
+			k++
+		}
+		where[i] = push(t)
+	}
+	for ; k < len(es); k++ {
+		push(es[k])
+	}
+	next := start + len(merged) - 1
+	for i := len(where) - 1; i >= 0; i-- {
+		if where[i] < 0 {
+			where[i] = next
+		}
+		next = where[i]
+	}
+	c.entries = append(c.entries[:start], merged...)
+	newCost := 0
+	for i := range merged {
+		e := &merged[i]
+		newCost += e.cost()
+		if e.id != "" {
+			c.byID[e.id] = start + i
+		}
+	}
+	c.account(newCost - oldCost)
+	c.messages += len(es)
+	c.lastDay = prevDay
+	for _, e := range es {
+		if e.seq > 0 {
+			c.newestSeq = max(c.newestSeq, e.seq)
+			if c.oldestSeq == 0 {
+				c.oldestSeq = e.seq
+			}
+		}
+	}
+	for id, i := range c.pending {
+		if i >= start {
+			c.pending[id] = where[i-start]
+		}
+	}
+	if c.mark-1 >= start {
+		c.mark = where[c.mark-1-start] + 1
+	}
+	if !c.follow && c.anchor.e >= start {
+		c.anchor.e = where[c.anchor.e-start]
+	}
+	if len(c.entries) >= c.budget.entries+c.budget.trim || c.bytes > c.budget.convBytes {
+		c.trim()
+	}
+}
+
+// markFrom puts the read marker above entry i, or moves it there when it
+// is below i: a late message the user has not seen is above the others.
+func (c *conversation) markFrom(i int) {
+	if c.mark != 0 && c.mark-1 > i {
+		c.clearMark()
+	}
+	c.setMark(i)
 }

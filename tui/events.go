@@ -205,6 +205,10 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		}
 		return true, "", nil
 
+	case app.PathChanged:
+		// Only the header and /whois show it: patch the row.
+		return true, "", nil
+
 	case app.PeerLeft:
 		// The line goes only into a conversation that is already there
 		// or whose peer has a row: a made-up peer that comes and goes
@@ -235,6 +239,14 @@ func (m *Model) handleEvent(ev app.Event) (refresh bool, note string, cmd tea.Cm
 		}
 		_, listed := m.list.index[ev.Peer]
 		return ev.Peer != "" && !listed, "", nil
+
+	case app.Mailboxed:
+		if c, ok := m.convs[ev.Peer]; ok {
+			for _, id := range ev.IDs {
+				c.setAtServer(id)
+			}
+		}
+		return false, "", nil
 
 	case app.TransferChanged:
 		m.transferChanged(ev)

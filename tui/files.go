@@ -3,6 +3,8 @@ package tui
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
@@ -20,7 +22,8 @@ const maxTransferLines = 3
 // transfers are the file transfers not over yet, as the last event of
 // each showed them.
 type transfers struct {
-	active map[string]app.TransferChanged // by transfer id
+	active  map[string]app.TransferChanged // by transfer id
+	batches xfer.Batches                   // files sent to groups
 }
 
 // sendFileResultMsg is the outcome of Node.SendFile.
@@ -42,11 +45,18 @@ func (m *Model) runFile(cmd command.Command) (tea.Cmd, error) {
 		if err != nil {
 			return nil, err
 		}
+		ctx, key, name, path := m.ctx, it.peer.Key, it.name, cmd.Text
+		if it.group {
+			m.addLine(m.conv(key, it.peer.Nickname), kindSystem, "· hashing and offering "+textsafe.Line(path)+" to each member of "+name+"…")
+			return func() tea.Msg {
+				_, err := f.SendFileToGroup(ctx, key, path)
+				return sendFileResultMsg{key: key, name: name, err: err}
+			}, nil
+		}
 		if it.peer.Original() {
 			return nil, fmt.Errorf("%s: %w", it.name, app.ErrOriginalNoFiles)
 		}
-		m.addLine(m.conv(it.peer.Key, it.peer.Nickname), kindSystem, "· hashing and offering "+textsafe.Line(cmd.Text)+" to "+it.name+"…")
-		ctx, key, name, path := m.ctx, it.peer.Key, it.name, cmd.Text
+		m.addLine(m.conv(key, it.peer.Nickname), kindSystem, "· hashing and offering "+textsafe.Line(path)+" to "+name+"…")
 		return func() tea.Msg {
 			_, err := f.SendFile(ctx, key, path)
 			return sendFileResultMsg{key: key, name: name, err: err}
@@ -108,11 +118,12 @@ func (m *Model) transferChanged(ev app.TransferChanged) {
 	}
 	t := ev.Transfer
 	switch t.State {
-	case filexfer.StateActive, filexfer.StateOffered:
+	case filexfer.StateActive, filexfer.StateOffered, filexfer.StateQueued:
 		m.xfers.active[t.ID] = ev
 	default:
 		delete(m.xfers.active, t.ID)
 	}
+	m.xfers.batches.Update(t)
 	if ev.Kind == filexfer.EventProgress {
 		return
 	}
@@ -166,14 +177,19 @@ func (m *Model) transferLines(key app.PeerKey, width int) []string {
 	if m.xfers == nil || width < 20 {
 		return nil
 	}
+	var out []string
+	if app.IsGroupKey(key) { // a file sent to the group: one bar for all its members
+		for _, s := range m.xfers.batches.Active(strings.TrimPrefix(string(key), app.GroupKeyPrefix)) {
+			out = append(out, m.barLine("↑ ", s.Name, s.Fraction(), s.Rate, 0, fmt.Sprintf(" · %d members: %s", s.Members, s.Counts()), width))
+		}
+	}
 	var evs []app.TransferChanged
 	for _, ev := range m.xfers.active {
-		if ev.Peer == key && ev.Transfer.State == filexfer.StateActive {
+		if ev.Peer == key && ev.Transfer.State == filexfer.StateActive && ev.Transfer.Batch == "" {
 			evs = append(evs, ev)
 		}
 	}
 	sort.Slice(evs, func(i, j int) bool { return evs[i].Transfer.Created.Before(evs[j].Transfer.Created) })
-	var out []string
 	for i, ev := range evs {
 		if i == maxTransferLines {
 			out = append(out, fmt.Sprintf("… and %d more: /transfers", len(evs)-i))
@@ -190,18 +206,24 @@ func (m *Model) transferLine(t filexfer.Transfer, width int) string {
 	if t.Dir == filexfer.Send {
 		arrow = "↑ "
 	}
-	name := truncate(textsafe.Line(t.Name), 24)
 	pct := 0.0
 	if t.Size > 0 {
 		pct = float64(t.Done) / float64(t.Size)
 	}
+	return m.barLine(arrow, t.Name, pct, t.Rate, t.ETA, "", width)
+}
+
+// barLine is "↓ name ███░░░ 24% 8.1 MB/s 5s left" and a note, cut to width.
+func (m *Model) barLine(arrow, name string, pct, rate float64, eta time.Duration, note string, width int) string {
+	name = truncate(textsafe.Line(name), 24)
 	tail := fmt.Sprintf(" %3.0f%%", pct*100)
-	if t.Rate > 0 {
-		tail += " " + filexfer.FormatBytes(int64(t.Rate)) + "/s"
+	if rate > 0 {
+		tail += " " + filexfer.FormatBytes(int64(rate)) + "/s"
 	}
-	if t.ETA > 0 {
-		tail += " " + t.ETA.String() + " left"
+	if eta > 0 {
+		tail += " " + eta.String() + " left"
 	}
+	tail += textsafe.Line(note)
 	barW := width - textWidth(arrow+name+" ") - textWidth(tail)
 	if barW < 5 {
 		return truncate(arrow+name+tail, width)

@@ -32,6 +32,10 @@ func (f *filesFake) SendFile(_ context.Context, key app.PeerKey, path string) (f
 	f.call("send " + string(key) + " " + path)
 	return filexfer.Transfer{}, f.sendErr
 }
+func (f *filesFake) SendFileToGroup(_ context.Context, key app.PeerKey, path string) ([]filexfer.Transfer, error) {
+	f.call("sendgroup " + string(key) + " " + path)
+	return nil, nil
+}
 func (f *filesFake) AcceptFile(id string) (filexfer.Transfer, error) {
 	f.call("accept " + id)
 	return filexfer.Transfer{}, nil
@@ -141,4 +145,50 @@ func TestTransferSaidWhereTheUserLooks(t *testing.T) {
 	h.events(app.TransferChanged{Peer: bob.Key, Kind: filexfer.EventStarted, Transfer: tr})
 	h.wantScreen("· 1 transfer ·")
 	h.dontWantScreen("started", "↓ song.ogg")
+}
+
+// A file sent to a group: /sendfile #team asks the node to offer it to
+// each member; the members' transfers are lines in the group's
+// conversation and one bar for them all.
+func TestFileToGroupShownInGroup(t *testing.T) {
+	n := threePeers()
+	team, err := n.CreateGroup("team", []app.PeerKey{alice.Key, bob.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, n, Options{})
+	f := &filesFake{fakeNode: n}
+	h.m.node = f
+	h.key("ctrl+n")
+	if h.m.list.sel != team.Key {
+		t.Fatalf("selected %q, want the group", h.m.list.sel)
+	}
+	h.enter("/sendfile #team ~/plan.pdf")
+	h.wantScreen("hashing and offering ~/plan.pdf to each member of #team")
+	f.fmu.Lock()
+	calls := strings.Join(f.calls, "|")
+	f.fmu.Unlock()
+	if want := "sendgroup " + string(team.Key) + " ~/plan.pdf"; calls != want {
+		t.Fatalf("calls %q, want %q", calls, want)
+	}
+
+	gid := strings.TrimPrefix(string(team.Key), app.GroupKeyPrefix)
+	tr := func(p app.Peer, st filexfer.State, done int64) filexfer.Transfer {
+		return filexfer.Transfer{ID: p.Identity[:1] + strings.Repeat("0", 31), Peer: p.Identity, Dir: filexfer.Send, Name: "plan.pdf",
+			Size: 1_000_000, State: st, Done: done, Rate: 2e6, Group: gid, Batch: "b1", Created: time.Unix(1, 0)}
+	}
+	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventOffered, Transfer: tr(alice, filexfer.StateOffered, 0)})
+	queued := tr(bob, filexfer.StateQueued, 0)
+	queued.Error = "waiting for the peer to come online"
+	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventQueued, Transfer: queued})
+	h.wantScreen("file to alice: offered", "file to bob: queued")
+	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventProgress, Transfer: tr(alice, filexfer.StateActive, 250_000)})
+	h.wantScreen("↑ plan.pdf █", " 25% 2.0 MB/s · 2 members: 1 sending, 1 queued (offline)")
+	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventDone, Transfer: tr(alice, filexfer.StateDone, 1_000_000)})
+	h.wantScreen("✓ file to alice:")
+	h.dontWantScreen("↑ plan.pdf █")
+	expired := tr(bob, filexfer.StateExpired, 0)
+	expired.Error = "not delivered: the peer was not reachable within 7 days"
+	h.events(app.TransferChanged{Peer: team.Key, Kind: filexfer.EventExpired, Transfer: expired})
+	h.wantScreen("file to bob: ", "plan.pdf: expired (not delivered: the peer was not reachable within 7 days)")
 }

@@ -1,8 +1,9 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
+
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/tui/command"
@@ -65,20 +66,43 @@ func (m *Model) runGroup(cmd command.Command) error {
 	return nil
 }
 
-// sendGroup posts text to a group row. It is stored before this returns;
-// the message shows from the store's changes.
-func (m *Model) sendGroup(it peerItem, text string) error {
+// sendGroup posts text to a group row in a command, off Update (the
+// node stores the message, which may wait on the disk); the message shows
+// from the store's changes, and a refusal as an error line.
+func (m *Model) sendGroup(it peerItem, text string) (tea.Cmd, error) {
 	g, ok := m.groupNode()
 	if !ok {
-		return groupcmd.ErrUnavailable
+		return nil, groupcmd.ErrUnavailable
 	}
 	c := m.conv(it.peer.Key, it.peer.Nickname)
 	c.talked = m.activity
 	c.follow = true
-	if _, err := g.SendToGroup(it.peer.Key, text); err != nil {
-		return errors.New("not sent to " + it.name + ": " + err.Error())
+	key, name := it.peer.Key, it.name
+	return func() tea.Msg {
+		_, err := g.SendToGroup(key, text)
+		return groupSentMsg{key: key, name: name, text: text, err: err}
+	}, nil
+}
+
+// groupSentMsg is the outcome of SendToGroup.
+type groupSentMsg struct {
+	key        app.PeerKey
+	name, text string
+	err        error
+}
+
+// handleGroupSent shows a refused group message as an error line, in the
+// group's conversation and in the one in view.
+func (m *Model) handleGroupSent(msg groupSentMsg) {
+	if msg.err == nil {
+		return
 	}
-	return nil
+	m.log.Warn("group send failed", "group", msg.key, "err", msg.err)
+	line := "✗ not sent to " + msg.name + " (“" + excerpt(textsafe.Line(msg.text), 30) + "”): " + textsafe.Line(msg.err.Error())
+	m.addLine(m.conv(msg.key, ""), kindError, line)
+	if m.list.sel != msg.key {
+		m.say(kindError, line)
+	}
 }
 
 // handleGroupEvent shows an invitation, and rebuilds the list when a

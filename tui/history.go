@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"slices"
+
 	"github.com/parlance-chat/parlance/tui/textsafe"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -35,6 +37,30 @@ func (m *Model) catchUp() (refresh bool, notes []string, more tea.Cmd) {
 		return false, nil, nil
 	}
 	read := map[app.PeerKey]int64{}
+	// A group's messages that belong among those shown are merged into
+	// place once per batch (see conversation.merge); unseen marks whether
+	// the read marker goes above them.
+	type lateMsgs struct {
+		es     []entry
+		unseen bool
+	}
+	var late map[*conversation]*lateMsgs
+	place := func(c *conversation, e entry, unseen bool) int {
+		if !c.ordered() || !e.isMessage() || c.fits(e) {
+			return c.add(e, m.loc)
+		}
+		if late == nil {
+			late = map[*conversation]*lateMsgs{}
+		}
+		l := late[c]
+		if l == nil {
+			l = &lateMsgs{}
+			late[c] = l
+		}
+		l.es = append(l.es, e)
+		l.unseen = l.unseen || unseen
+		return -1
+	}
 	for _, msg := range ch {
 		isNew := msg.Seq > m.version
 		m.version = msg.Version
@@ -44,7 +70,7 @@ func (m *Model) catchUp() (refresh bool, notes []string, more tea.Cmd) {
 			// A state change, or our own message: it is shown (or
 			// will be, from the store) where it belongs.
 			if ok && !c.setStored(msg.ID, msg.Seq, msg.State) && isNew && msg.Seq > c.newestSeq {
-				m.addStored(c, msg)
+				place(c, m.storedEntry(msg), false)
 			}
 			continue
 		}
@@ -72,18 +98,34 @@ func (m *Model) catchUp() (refresh bool, notes []string, more tea.Cmd) {
 			continue // already read with its history
 		}
 		c.talked = m.activity
-		i := c.add(m.storedEntry(msg), m.loc)
+		e := m.storedEntry(msg)
 		inView := m.list.sel == key
-		if !inView || !m.focused {
+		unseen := !inView || !m.focused
+		if i := place(c, e, unseen); i >= 0 && unseen {
 			c.setMark(i) // where the unseen messages start
-			notes = append(notes, textsafe.Name(msg.From)+": "+c.entries[i].text)
+		}
+		if unseen {
+			notes = append(notes, textsafe.Name(msg.From)+": "+e.text)
 		}
 		if inView {
 			read[key] = msg.Seq
 		} else {
 			c.unread++
-			c.mention = c.mention || mentions(c.entries[i].text, m.self.Nickname)
+			c.mention = c.mention || mentions(e.text, m.self.Nickname)
 		}
+	}
+	for c, l := range late {
+		c.merge(l.es, m.loc)
+		if !l.unseen {
+			continue
+		}
+		first := len(c.entries)
+		for _, e := range l.es {
+			if i, ok := c.byID[e.id]; ok {
+				first = min(first, i)
+			}
+		}
+		c.markFrom(first)
 	}
 	for key, seq := range read {
 		m.markRead(key, seq)
@@ -94,24 +136,30 @@ func (m *Model) catchUp() (refresh bool, notes []string, more tea.Cmd) {
 	return refresh, notes, more
 }
 
-// addStored shows a stored message at the end of its conversation.
-func (m *Model) addStored(c *conversation, msg app.Message) {
-	c.add(m.storedEntry(msg), m.loc)
-}
-
 // storedEntry makes the entry of a stored message.
 func (m *Model) storedEntry(msg app.Message) entry {
 	e := entry{kind: kindIn, at: msg.At, from: textsafe.Name(msg.From), color: msg.Peer,
 		text: textsafe.Sanitize(msg.Text, true), id: msg.ID, seq: msg.Seq, group: app.IsGroupKey(app.PeerOf(msg.Conv))}
+	if e.group && !msg.Sent.IsZero() {
+		e.at = msg.Sent // a group is shown by the sender's time (see conversation.merge)
+	}
 	if e.at.IsZero() {
 		e.at = m.now()
 	}
 	if msg.Outgoing {
 		e.kind, e.state, e.mstate = kindOut, sendStored, msg.State
 		e.from = textsafe.Name(msg.From)
+		if mb, ok := m.node.(mailboxedNode); ok && msg.State.Pending() {
+			e.atServer = mb.Mailboxed(msg.ID) // after a restart, say
+		}
 	}
 	return e
 }
+
+// mailboxedNode is a Node that knows which pending messages it left in
+// their peers' mailboxes (app.Node does); later, app.Mailboxed events
+// say it.
+type mailboxedNode interface{ Mailboxed(id string) bool }
 
 // markRead tells the node the user saw a conversation up to seq.
 func (m *Model) markRead(key app.PeerKey, seq int64) {
@@ -175,6 +223,26 @@ func (m *Model) loadOlder(c *conversation) bool {
 	if len(ms) == 0 {
 		return false
 	}
+	oldest, newest := ms[0].Seq, ms[len(ms)-1].Seq
+	var late []entry // a group's messages that go among those shown
+	if c.ordered() {
+		// The page is the messages committed before those shown; in
+		// display order some may belong among them.
+		app.DisplayOrder(ms)
+		first := slices.IndexFunc(c.entries, func(e entry) bool { return e.isMessage() })
+		if first >= 0 {
+			k := len(ms)
+			for k > 0 && displayCmp(m.storedEntry(ms[k-1]), c.entries[first]) > 0 {
+				k--
+			}
+			for _, msg := range ms[k:] {
+				if _, shown := c.byID[msg.ID]; !shown {
+					late = append(late, m.storedEntry(msg))
+				}
+			}
+			ms = ms[:k]
+		}
+	}
 	older := make([]entry, 0, len(ms)+8)
 	lastDay := 0
 	for _, msg := range ms {
@@ -193,10 +261,9 @@ func (m *Model) loadOlder(c *conversation) bool {
 	}
 	first := len(c.entries) == 0
 	c.prepend(older)
-	c.oldestSeq = ms[0].Seq
-	if ms[len(ms)-1].Seq > c.newestSeq {
-		c.newestSeq = ms[len(ms)-1].Seq
-	}
+	c.merge(late, m.loc)
+	c.oldestSeq = oldest
+	c.newestSeq = max(c.newestSeq, newest)
 	if first {
 		c.lastDay = lastDay
 	}
@@ -213,10 +280,14 @@ func stateMark(e *entry) (mark string, failed bool) {
 		return "✗ not sent", true
 	case sendStored:
 		switch e.mstate {
-		case store.Queued:
+		case store.Queued, store.Sent:
+			if e.atServer {
+				return "✉ at server", false
+			}
+			if e.mstate == store.Sent {
+				return "✓", false
+			}
 			return "(queued)", false
-		case store.Sent:
-			return "✓", false
 		case store.Delivered:
 			return "✓✓", false
 		case store.Read:

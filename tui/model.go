@@ -286,6 +286,9 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case sendResultMsg:
 		m.handleSendResult(msg)
 		return m, nil
+	case groupSentMsg:
+		m.handleGroupSent(msg)
+		return m, nil
 	case nickResultMsg:
 		m.handleNickResult(msg)
 		return m, nil

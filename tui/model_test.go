@@ -165,6 +165,25 @@ func TestSendToPeerThatLeft(t *testing.T) {
 	h.wantScreen("ada: still there? ✓✓")
 }
 
+// TestMailboxedMark: a queued message left in the peer's mailbox at the
+// server shows "✉ at server" until it is delivered.
+func TestMailboxedMark(t *testing.T) {
+	n := threePeers()
+	h := newPickedHarness(t, n, Options{})
+	gone := alice
+	gone.Online = false
+	n.upsert(gone)
+	h.events(app.PeerLeft{Peer: gone, Reason: "goodbye"})
+	h.enter("for later")
+	h.wantScreen("ada: for later (queued)")
+	ob, _ := n.store.Outbox(app.ConvOf(alice.Key), 10)
+	h.events(app.Mailboxed{Peer: alice.Key, IDs: []string{ob[0].ID}})
+	h.wantScreen("ada: for later ✉ at server")
+	n.store.SetState(app.ConvOf(alice.Key), []string{ob[0].ID}, store.Delivered, "")
+	h.update(eventsMsg{changed: true})
+	h.wantScreen("ada: for later ✓✓")
+}
+
 func TestSendResultForAnotherConversation(t *testing.T) {
 	n := threePeers()
 	n.sendErr = errors.New("timeout")

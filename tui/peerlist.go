@@ -113,6 +113,8 @@ func (l *peerList) patch(ev app.Event) bool {
 		p = ev.Peer
 	case app.PeerLeft:
 		p = ev.Peer
+	case app.PathChanged:
+		p = ev.Peer
 	default:
 		return false
 	}

@@ -140,8 +140,8 @@ func (m *Model) conversationTitle() string {
 	case it.known:
 		parts = append(parts, "offline")
 	}
-	if it.peer.Source != "" {
-		parts = append(parts, it.peer.Source)
+	if r := it.peer.Route(); r != "" {
+		parts = append(parts, r) // "internet, punched"
 	}
 	if it.known {
 		parts = append(parts, trustText(it.peer.Trust))

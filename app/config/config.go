@@ -33,6 +33,24 @@ type Config struct {
 	UI        UI        `toml:"ui"`
 	Storage   Storage   `toml:"storage"`
 	Files     Files     `toml:"files"`
+	Delivery  Delivery  `toml:"delivery"`
+}
+
+// Delivery is the [delivery] table.
+type Delivery struct {
+	// Mailbox leaves messages for a peer that stays offline, sealed to
+	// its key, at the bootstrap server (one that offers it), and fetches
+	// the ones left for you.
+	Mailbox bool `toml:"mailbox"`
+	// MailboxAfter is how long a peer must have been offline before its
+	// queued messages go to its mailbox (a Go duration, e.g. "30s").
+	MailboxAfter string `toml:"mailbox_after"`
+}
+
+// MailboxAfter is [delivery] mailbox_after (Validate checked it).
+func (c Config) MailboxAfter() time.Duration {
+	d, _ := time.ParseDuration(c.Delivery.MailboxAfter)
+	return d
 }
 
 // Files is the [files] table: file transfer.
@@ -46,6 +64,10 @@ type Files struct {
 	AutoAcceptMaxMB int    `toml:"auto_accept_max_mb"`
 	// MaxFileMB is the largest offer accepted, in MiB.
 	MaxFileMB int `toml:"max_file_mb"`
+	// OfferDays is how long an offer neither accepted nor rejected waits
+	// before it expires, on either side. (An offer to an offline peer
+	// waits for it [storage] outbox_days, like a message.)
+	OfferDays int `toml:"offer_days"`
 }
 
 // [files] auto_accept values.
@@ -199,7 +221,8 @@ func Default() Config {
 		Multicast: Multicast{Group: "239.255.255.250", Port: 6789},
 		UI:        UI{Mode: UITUI, LogLevel: "warn", Notify: NotifyOff, Mouse: true},
 		Storage:   Storage{History: HistoryOn, OutboxDays: 7},
-		Files:     Files{AutoAccept: AutoAcceptOff, AutoAcceptMaxMB: 100, MaxFileMB: 4096},
+		Files:     Files{AutoAccept: AutoAcceptOff, AutoAcceptMaxMB: 100, MaxFileMB: 4096, OfferDays: 7},
+		Delivery:  Delivery{Mailbox: true, MailboxAfter: "30s"},
 	}
 }
 
@@ -396,6 +419,9 @@ func (c Config) Validate() error {
 	if c.Storage.OutboxDays < 1 || c.Storage.OutboxDays > 3650 {
 		return bad("storage.outbox_days", "%d is out of range; use 1 to 3650 days", c.Storage.OutboxDays)
 	}
+	if d, err := time.ParseDuration(c.Delivery.MailboxAfter); err != nil || d <= 0 || d > 30*24*time.Hour {
+		return bad("delivery.mailbox_after", "%q is not a duration from 1s to 720h, such as \"30s\" or \"5m\"", c.Delivery.MailboxAfter)
+	}
 	switch c.Files.AutoAccept {
 	case AutoAcceptOff, AutoAcceptVerified:
 	default:
@@ -407,7 +433,15 @@ func (c Config) Validate() error {
 	if c.Files.AutoAcceptMaxMB < 0 || c.Files.AutoAcceptMaxMB > c.Files.MaxFileMB {
 		return bad("files.auto_accept_max_mb", "%d is out of range; use 0 to max_file_mb (%d)", c.Files.AutoAcceptMaxMB, c.Files.MaxFileMB)
 	}
+	if c.Files.OfferDays < 1 || c.Files.OfferDays > 3650 {
+		return bad("files.offer_days", "%d is out of range; use 1 to 3650 days", c.Files.OfferDays)
+	}
 	return nil
+}
+
+// OfferTTL is how long a file offer waits for an answer.
+func (c Config) OfferTTL() time.Duration {
+	return time.Duration(c.Files.OfferDays) * 24 * time.Hour
 }
 
 // OutboxTTL is how long a message waits for its peer.

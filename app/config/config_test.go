@@ -104,7 +104,10 @@ func TestErrors(t *testing.T) {
 		{"not toml", "[network\n", 1, []string{"p.toml"}},
 		{"bad auto_accept", "[files]\nauto_accept = \"always\"\n", 2, []string{"files.auto_accept", `"verified"`}},
 		{"max_file_mb zero", "[files]\nmax_file_mb = 0\n", 2, []string{"files.max_file_mb"}},
+		{"bad mailbox_after", "[delivery]\nmailbox_after = \"soon\"\n", 2, []string{"delivery.mailbox_after", `"30s"`}},
+		{"mailbox_after zero", "[delivery]\nmailbox_after = \"0s\"\n", 2, []string{"delivery.mailbox_after"}},
 		{"auto accept over max", "[files]\nmax_file_mb = 10\nauto_accept_max_mb = 11\n", 3, []string{"files.auto_accept_max_mb", "max_file_mb (10)"}},
+		{"offer_days zero", "[files]\noffer_days = 0\n", 2, []string{"files.offer_days", "1 to 3650 days"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

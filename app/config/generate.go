@@ -81,7 +81,8 @@ data_dir = ""
 # "off": history lasts for the session only, as in the original; messages
 # still waiting for an offline peer are kept on disk either way.
 history = "on"
-# A message waits this many days for an offline peer, then is marked failed.
+# A message (or a file offer) waits this many days for an offline peer,
+# then is marked failed (expired).
 outbox_days = 7
 
 [files]
@@ -95,6 +96,17 @@ auto_accept = "off"
 auto_accept_max_mb = 100
 # The largest file accepted, in MiB; bigger offers are refused.
 max_file_mb = 4096
+# An offer neither accepted nor rejected expires after this many days, on
+# both sides.
+offer_days = 7
+
+[delivery]
+# Leave messages for a peer that stays offline at the bootstrap server,
+# sealed to the peer's key (the server cannot read them), and fetch the ones
+# left for you; only with a server that offers it (internet or both mode).
+mailbox = true
+# How long a peer must have been offline before its messages go there.
+mailbox_after = "30s"
 `
 
 // WriteDefault writes the commented default config to path, refusing to

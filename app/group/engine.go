@@ -18,7 +18,7 @@ const MaxInvitations = 64
 
 // DropLogger logs frames the engine drops. It is called for every forged
 // frame and every message or request from a non-member, so it must be
-// rate-limited: net/internal/ratelog's *Limiter has this method.
+// rate-limited: internal/ratelog's *Limiter has this method.
 type DropLogger interface {
 	Log(msg string, args ...any)
 }
@@ -33,6 +33,13 @@ type Config struct {
 	Log DropLogger
 	// Now is the clock for timestamps (nil: time.Now).
 	Now func() time.Time
+	// Invites are the invitations SaveInvites saved, to wait again for an
+	// answer (each is checked again; one that does not check out is
+	// dropped).
+	Invites []wire.GroupInvite
+	// SaveInvites, if set, is given every invitation waiting whenever
+	// they change (at most MaxInvitations), so they survive a restart.
+	SaveInvites func([]wire.GroupInvite) error
 }
 
 // Engine holds every group of one node: it makes this node's ops and
@@ -45,6 +52,9 @@ type Engine struct {
 	store Store
 	log   DropLogger
 	now   func() time.Time
+
+	saveInvites func([]wire.GroupInvite) error
+	saveMu      sync.Mutex // serialises saveInvites calls
 
 	mu      sync.Mutex
 	groups  map[wire.GroupID]*Group
@@ -98,7 +108,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		self: cfg.Identity, me: cfg.Identity.ID(), store: cfg.Store, log: cfg.Log, now: cfg.Now,
-		groups: make(map[wire.GroupID]*Group),
+		saveInvites: cfg.SaveInvites,
+		groups:      make(map[wire.GroupID]*Group),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -114,7 +125,30 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.groups[id] = g
 	}
+	for _, f := range cfg.Invites {
+		if err := e.addInvite(f); err != nil && e.log != nil {
+			e.log.Log("group: a saved invitation was dropped", "err", err)
+		}
+	}
 	return e, nil
+}
+
+// saveInvitesNow gives the invitations waiting to Config.SaveInvites.
+func (e *Engine) saveInvitesNow() {
+	if e.saveInvites == nil {
+		return
+	}
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	e.mu.Lock()
+	frames := make([]wire.GroupInvite, len(e.invites))
+	for i, inv := range e.invites {
+		frames[i] = inv.frame
+	}
+	e.mu.Unlock()
+	if err := e.saveInvites(frames); err != nil && e.log != nil {
+		e.log.Log("group: invitations not saved (they last until a restart)", "err", err)
+	}
 }
 
 // Group returns a group this node is or was in.
@@ -422,6 +456,7 @@ func (e *Engine) Join(id wire.GroupID) ([]Outgoing, error) {
 	}
 	e.invites = slices.Delete(e.invites, i, i+1)
 	e.mu.Unlock()
+	e.saveInvitesNow()
 	if _, _, err := g.AddOp(inv.frame.Invite); err != nil {
 		return nil, err
 	}
@@ -435,8 +470,9 @@ func (e *Engine) Join(id wire.GroupID) ([]Outgoing, error) {
 // Decline forgets the invitation to group id.
 func (e *Engine) Decline(id wire.GroupID) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.invites = slices.DeleteFunc(e.invites, func(v Invitation) bool { return v.Group == id })
+	e.mu.Unlock()
+	e.saveInvitesNow()
 }
 
 // SyncWith returns a catch-up request to peer for every group both are
@@ -591,6 +627,28 @@ func (e *Engine) askBack(g *Group, peer identity.ID, res *Result) {
 }
 
 func (e *Engine) takeInvite(f wire.GroupInvite, res *Result) error {
+	if err := e.addInvite(f); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	i := slices.IndexFunc(e.invites, func(v Invitation) bool { return v.Group == f.Create.Group })
+	var inv *Invitation
+	if i >= 0 {
+		v := e.invites[i]
+		inv = &v
+	}
+	e.mu.Unlock()
+	if inv != nil {
+		res.Invitation = inv
+		e.saveInvitesNow()
+	}
+	return nil
+}
+
+// addInvite checks an invitation and keeps it (the newest of a group;
+// beyond MaxInvitations the oldest is forgotten). An invitation to a
+// group this node is in is ignored.
+func (e *Engine) addInvite(f wire.GroupInvite) error {
 	creator, _, err := verifyOp(&f.Create)
 	if err != nil {
 		return err
@@ -617,7 +675,6 @@ func (e *Engine) takeInvite(f wire.GroupInvite, res *Result) error {
 	}
 	e.invites = append(e.invites, inv)
 	e.mu.Unlock()
-	res.Invitation = &inv
 	return nil
 }
 
@@ -634,4 +691,32 @@ func (e *Engine) encode(to []identity.ID, f wire.GroupFrame) (Outgoing, error) {
 		return Outgoing{}, err
 	}
 	return Outgoing{To: to, Line: line}, nil
+}
+
+// Own returns up to limit of this node's own messages to group id
+// numbered from from on, by number, and the number of its last message
+// (0: none). The node's outbox for an offline member pushes them when the
+// member comes back (see app's group outbox).
+func (e *Engine) Own(id wire.GroupID, from uint64, limit int) ([]wire.GroupMessage, uint64, error) {
+	g, ok := e.Group(id)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w %s", ErrUnknownGroup, id)
+	}
+	g.mu.Lock()
+	last := g.nextSeq(e.me) - 1
+	g.mu.Unlock()
+	if from > last {
+		return nil, last, nil
+	}
+	ms, err := g.store.Range(id, e.me, from, last, limit)
+	if err != nil {
+		return nil, last, fmt.Errorf("read own messages of group %s: %w", id, err)
+	}
+	return ms, last, nil
+}
+
+// IsMember reports whether who is a member of group id.
+func (e *Engine) IsMember(id wire.GroupID, who identity.ID) bool {
+	g, ok := e.Group(id)
+	return ok && g.State().IsMember(who)
 }

@@ -432,3 +432,64 @@ func TestReplyWithNothingNewEndsCatchUp(t *testing.T) {
 		t.Fatalf("Receive = %+v, %v; want nothing", res, err)
 	}
 }
+
+// TestInvitationsSaved: the invitations waiting go to SaveInvites when
+// they change, at most MaxInvitations of them, and a new engine given
+// them waits for an answer again; one that does not check out is dropped.
+func TestInvitationsSaved(t *testing.T) {
+	alice, bob := testIdentity(1), testIdentity(2)
+	ae, err := New(Config{Identity: alice, Store: NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved []wire.GroupInvite
+	be, err := New(Config{Identity: bob, Store: NewMemoryStore(), SaveInvites: func(fs []wire.GroupInvite) error {
+		saved = fs
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []wire.GroupID
+	for i := range MaxInvitations + 3 {
+		id, out, err := ae.Create(fmt.Sprintf("g%d", i), []identity.ID{bob.ID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		f, err := wire.ParseGroupFrame(out[0].Line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := be.Receive(alice.ID(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(saved) != MaxInvitations || saved[0].Create.Group != ids[3] {
+		t.Fatalf("saved %d invitations, the first to %v; want %d from %v", len(saved), saved[0].Create.Group, MaxInvitations, ids[3])
+	}
+	be.Decline(ids[3])
+	if len(saved) != MaxInvitations-1 {
+		t.Fatalf("after a decline %d saved", len(saved))
+	}
+	if _, err := be.Join(ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	if len(saved) != MaxInvitations-2 {
+		t.Fatalf("after a join %d saved", len(saved))
+	}
+	forged := saved[0]
+	forged.Invite.Name = "altered"
+	lr := &logRecorder{}
+	again, err := New(Config{Identity: bob, Store: NewMemoryStore(), Log: lr, Invites: append([]wire.GroupInvite{forged}, saved[1:]...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invs := again.Invitations()
+	if len(invs) != MaxInvitations-3 || invs[0].Group != ids[6] || invs[0].By != alice.ID() {
+		t.Fatalf("restored %d invitations, first %+v; want %d, the first to %v by alice", len(invs), invs[0], MaxInvitations-3, ids[6])
+	}
+	if lr.count() != 1 {
+		t.Errorf("logged %d lines for the forged invitation; want 1", lr.count())
+	}
+}

@@ -64,12 +64,20 @@ type server struct {
 // startServer runs a bootstrap server sharing the registry through NATS.
 func startServer(t *testing.T, natsURL string, peerTimeout time.Duration) *server {
 	t.Helper()
+	return startServerWith(t, natsURL, bootstrap.Config{PeerTimeout: peerTimeout})
+}
+
+// startServerWith is startServer with more of the config (its Bus and
+// SweepInterval are set here).
+func startServerWith(t *testing.T, natsURL string, cfg bootstrap.Config) *server {
+	t.Helper()
 	b, err := natsbus.Connect(natsURL, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	bus := &cuttable{Bus: b}
-	s := bootstrap.New(bootstrap.Config{Bus: bus, PeerTimeout: peerTimeout, SweepInterval: 100 * time.Millisecond})
+	cfg.Bus, cfg.SweepInterval = bus, 100*time.Millisecond
+	s := bootstrap.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -301,4 +309,42 @@ func TestNATSRestart(t *testing.T) {
 	carol := dial(t, s1.url)
 	carol.register("carol", "r")
 	waitFor(t, "carol on server 2 after the restart", func() bool { return s2.Stats().RemotePeers == 2 })
+}
+
+// A connect between clients of two servers: the offer reaches the peer on
+// the other server (through its deliver subject), and a peer there
+// without reach is refused as offline.
+func TestConnectAcrossServers(t *testing.T) {
+	natsURL := startNATS(t, -1).ClientURL()
+	s1, s2 := startServer(t, natsURL, 3*time.Second), startServer(t, natsURL, 3*time.Second)
+	registerReach := func(c *client, nick string, features ...string) (*identity.Identity, wire.Registered) {
+		id, err := identity.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := c.send(wire.Register{Nickname: nick, LocalAddr: addr("192.168.1.2:4000"), Room: "r",
+			Features: append([]string{wire.FeaturePush}, features...), Identity: id.ID().String(), PublicKey: id.PublicKey()})
+		nonce := recvType[wire.Challenge](c).Nonce
+		c.send(wire.Auth{Signature: id.Sign(wire.AuthMessage(nonce, c.url, sha256.Sum256(reg))), URL: c.url})
+		return id, recvType[wire.Registered](c)
+	}
+	alice, bob, carol := dial(t, s1.url), dial(t, s2.url), dial(t, s2.url)
+	aliceID, ar := registerReach(alice, "alice", wire.FeatureReach)
+	bobID, br := registerReach(bob, "bob", wire.FeatureReach)
+	carolID, _ := registerReach(carol, "carol")
+	waitFor(t, "bob and carol on server 1", func() bool { return s1.Stats().RemotePeers == 2 })
+
+	alice.send(wire.Connect{PeerID: bobID.ID().String()})
+	toAlice := recvType[wire.ConnectOffer](alice)
+	toBob := recvType[wire.ConnectOffer](bob)
+	if toAlice.PeerID != bobID.ID().String() || toAlice.PublicAddr != br.PublicAddr {
+		t.Errorf("alice got %+v, want bob at %s", toAlice, br.PublicAddr)
+	}
+	if toBob.PeerID != aliceID.ID().String() || toBob.PublicAddr != ar.PublicAddr || toBob.LocalAddr != addr("192.168.1.2:4000") {
+		t.Errorf("bob (on server 2) got %+v, want alice at %s", toBob, ar.PublicAddr)
+	}
+	alice.send(wire.Connect{PeerID: carolID.ID().String()})
+	if f := recvType[wire.ConnectFailed](alice); f.Reason != wire.ReasonOffline {
+		t.Errorf("connect to carol (no reach): %+v, want offline", f)
+	}
 }

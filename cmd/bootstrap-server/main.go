@@ -89,6 +89,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	maxRelays := fs.Int("max-relays", bootstrap.DefaultMaxRelays, "maximum relays carrying bytes at once (tokens: 4 times as many)")
 	maxRelaysPerClient := fs.Int("max-relays-per-client", bootstrap.DefaultMaxRelaysPerClient, "maximum relays carrying bytes at once of one identity (tokens: 4 times as many)")
 	relayRate := fs.Int("relay-rate", bootstrap.DefaultRelayRate, "bytes per second that the relays of one identity carry together")
+	mailOn := fs.Bool("mailbox", true, "keep sealed messages for offline peers (clients with a proved identity that ask for it); --mailbox=false turns it off")
+	mailDir := fs.String("mailbox-dir", "", "keep the mailbox in this directory (one file per message and per key), so a restart loses no mail; default: in memory only")
+	mailPerRecipient := fs.Int("mailbox-max-per-recipient", bootstrap.DefaultMailPerRecipient, "messages kept for one recipient")
+	mailPerSender := fs.Int("mailbox-max-per-sender", bootstrap.DefaultMailPerSender, "messages one sender may have waiting, for all recipients")
+	mailMB := fs.Int("mailbox-max-mb", bootstrap.DefaultMailTotalBytes>>20, "MiB of sealed messages kept in total")
+	mailAge := fs.Duration("mailbox-max-age", bootstrap.DefaultMailMaxAge, "drop a message not fetched within this long")
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
@@ -170,6 +176,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		bus = nb
 		log.Info("sharing the registry over NATS", "url", *natsURL, "prefix", *natsPrefix)
 	}
+	var mail *bootstrap.MailStore
+	if *mailOn {
+		mail, err = bootstrap.OpenMailStore(bootstrap.MailConfig{
+			Dir:             *mailDir,
+			MaxPerRecipient: *mailPerRecipient,
+			MaxPerSender:    *mailPerSender,
+			MaxTotalBytes:   int64(*mailMB) << 20,
+			MaxAge:          *mailAge,
+			Logger:          log.With("part", "mailbox"),
+		})
+		if err != nil {
+			_ = ln.Close()
+			log.Error("cannot open the mailbox: fix --mailbox-dir, or run with --mailbox=false", "err", err)
+			return 1
+		}
+		where := "in memory (lost at restart; --mailbox-dir keeps it)"
+		if *mailDir != "" {
+			where = *mailDir
+		}
+		log.Info("sealed mailbox on", "store", where)
+	}
 	srv := bootstrap.New(bootstrap.Config{
 		Bus:                bus,
 		BusPrefix:          *natsPrefix,
@@ -184,6 +211,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		MaxRelays:          *maxRelays,
 		MaxRelaysPerClient: *maxRelaysPerClient,
 		RelayRate:          *relayRate,
+		Mailbox:            mail,
 		Logger:             log,
 	})
 	log.Info("bootstrap server listening", "addr", ln.Addr().String(), "url", scheme+ln.Addr().String(), "relay", *relay)

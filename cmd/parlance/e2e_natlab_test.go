@@ -13,9 +13,9 @@ import (
 // bootstrap-server on the lab's internet, alice and carol in mode both on
 // one home LAN (behind one NAT), bob in mode both behind another NAT.
 // Alice and carol find each other by multicast and talk over the LAN;
-// bob is found through the server; each peer appears once. (Bob cannot
-// message them yet: that takes hole punching coordinated by the server,
-// or the relay.)
+// bob is found through the server and reaches both over the internet
+// path (the server arranges a punched connection to each); each peer
+// appears once, and /whois shows the path.
 func TestBothModeInTheNATLab(t *testing.T) {
 	lab := natlabtest.Start(t, "--nat", "cone")
 	bin := parlanceBinary(t)
@@ -51,4 +51,23 @@ func TestBothModeInTheNATLab(t *testing.T) {
 	alice.expect("via lan")
 	alice.send("/whois bob")
 	alice.expect("via internet")
+
+	// Bob, behind the other NAT, reaches both: the server arranges a
+	// punched connection to each, and the answers come back on it.
+	bob.send("/send alice hello from behind the other NAT")
+	alice.expect("bob: hello from behind the other NAT")
+	bob.send("/send carol hello carol")
+	carol.expect("bob: hello carol")
+	alice.send("/send bob and back from alice")
+	bob.expect("alice: and back from alice")
+	carol.send("/send bob and back from carol")
+	bob.expect("carol: and back from carol")
+	alice.send("/whois bob")
+	alice.expect("via internet, punched")
+	bob.send("/whois carol")
+	bob.expect("via internet, punched")
+	for _, p := range []*proc{alice, bob, carol} {
+		p.send("/peers")
+		p.expect("2 known peer(s)")
+	}
 }

@@ -77,9 +77,15 @@ func startLine(t *testing.T, nick string, mcastPort int, extra ...string) *proc 
 // can start a peer again with what it stored.
 func startLineAt(t *testing.T, home, nick string, mcastPort int, extra ...string) *proc {
 	t.Helper()
+	return startLineCfg(t, home, nick, mcastPort, "", extra...)
+}
+
+// startLineCfg is startLineAt with more config file tables (TOML).
+func startLineCfg(t *testing.T, home, nick string, mcastPort int, moreCfg string, extra ...string) *proc {
+	t.Helper()
 	bin := parlanceBinary(t)
 	cfg := filepath.Join(home, "parlance.toml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "[multicast]\ninterface = \"lo\"\nport = %d\n[peer]\nannounce_interval_secs = 5\ntimeout_secs = 15\n", mcastPort), 0o644)
+	os.WriteFile(cfg, fmt.Appendf(nil, "[multicast]\ninterface = \"lo\"\nport = %d\n[peer]\nannounce_interval_secs = 5\ntimeout_secs = 15\n%s", mcastPort, moreCfg), 0o644)
 	args := append([]string{"--ui", "line", "-n", nick, "-c", cfg}, extra...)
 	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_DOWNLOAD_DIR="+filepath.Join(home, "downloads"), "XDG_STATE_HOME="+filepath.Join(home, "state"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
 	return startProc(t, bin, env, nick, args...)

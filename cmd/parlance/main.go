@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,8 +31,10 @@ import (
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/lan"
+	"github.com/parlance-chat/parlance/net/mailbox"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
+	"github.com/parlance-chat/parlance/net/wire"
 	"github.com/parlance-chat/parlance/tui"
 	"github.com/parlance-chat/parlance/tui/line"
 )
@@ -280,13 +283,18 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	}
 	closers.push(st.Close)
 	var groups group.Store // nil: in memory, as with history = "off"
+	var groupRecords app.RecordStore
 	if cfg.Storage.History == config.HistoryOn {
+		groupRecords = st
 		gs, err := group.OpenFileStore(filepath.Join(dataDir, GroupsFileName))
 		if err != nil {
 			return err
 		}
 		if gs.Skipped > 0 {
 			logger.Warn("group store: unreadable lines skipped (the members' catch-up brings them back)", "lines", gs.Skipped)
+		}
+		if gs.Compacted {
+			logger.Info("group store compacted", "dead_lines", gs.Dead)
 		}
 		closers.push(gs.Close)
 		groups = gs
@@ -304,9 +312,30 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 	closers.push(tr.Close)
 	instance := app.NewInstanceID()
 	self := discovery.Self{Nickname: cfg.Nickname, Identity: id.ID().String(), Instance: instance, TCPPort: tr.Port()}
-	srcs, err := newSources(cfg, self, id, logger)
+	// The bootstrap client hands its extension messages (connect offers,
+	// mailbox answers) to the node, which exists once the sources do; it
+	// sends none before the node runs.
+	var nodeReady atomic.Pointer[app.Node]
+	onServerMessage := func(si rendezvous.ServerInfo, m wire.ServerMessage) {
+		if n := nodeReady.Load(); n != nil {
+			n.ServerMessage(si, m)
+		}
+	}
+	features := []string{wire.FeatureReach}
+	if cfg.Delivery.Mailbox {
+		features = append(features, wire.FeatureMailbox)
+	}
+	srcs, rv, err := newSources(cfg, self, id, logger, features, onServerMessage)
 	if err != nil {
 		return err
+	}
+	mbox, err := mailboxConfig(cfg, rv, dataDir, st, logger)
+	if err != nil {
+		return err
+	}
+	var reach *app.ReachConfig
+	if rv != nil {
+		reach = &app.ReachConfig{Server: rv, RelayDial: rv.DialRelay}
 	}
 	files, err := filesConfig(cfg, st)
 	if err != nil {
@@ -321,15 +350,19 @@ func start(cfg config.Config, waitPeers []string, stdin io.Reader, stdout, stder
 		Sources:           srcs,
 		Store:             st,
 		GroupStore:        groups,
+		GroupRecords:      groupRecords,
 		OutboxTTL:         cfg.OutboxTTL(),
 		ReadReceipts:      cfg.UI.ReadReceipts,
 		RequireEncryption: cfg.Network.RequireEncryption,
 		Files:             files,
+		Mailbox:           mbox,
+		Reach:             reach,
 		Logger:            logger.With("part", "node"),
 	})
 	if err != nil {
 		return err
 	}
+	nodeReady.Store(node)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -381,6 +414,7 @@ func filesConfig(cfg config.Config, records app.RecordStore) (*app.FilesConfig, 
 		MaxSize:            int64(cfg.Files.MaxFileMB) << 20,
 		AutoAcceptVerified: cfg.Files.AutoAccept == config.AutoAcceptVerified,
 		AutoAcceptMax:      int64(cfg.Files.AutoAcceptMaxMB) << 20,
+		OfferFor:           cfg.OfferTTL(),
 	}, nil
 }
 
@@ -463,11 +497,32 @@ func adoptLegacy(base, profile string) (bool, error) {
 	return true, nil
 }
 
+// mailboxConfig turns on the sealed mailbox when [delivery] mailbox is on
+// and a bootstrap server is used: the profile's mailbox key (created the
+// first time, beside identity.pem) and the state kept in the database.
+func mailboxConfig(cfg config.Config, rc *rendezvous.Client, dataDir string, st *sqlite.Store, logger *slog.Logger) (*app.MailboxConfig, error) {
+	if !cfg.Delivery.Mailbox || rc == nil {
+		return nil, nil
+	}
+	key, created, err := mailbox.LoadOrCreateKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logger.Info("created a mailbox key", "dir", dataDir)
+	}
+	return &app.MailboxConfig{Server: rc, Key: key, After: cfg.MailboxAfter(), Records: st}, nil
+}
+
 // newSources makes the ways of finding peers the mode asks for: the
 // bootstrap server, LAN multicast, or both (the server's client first: it
-// opens nothing until it runs, while the LAN's sockets open here).
-func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger) ([]discovery.Source, error) {
+// opens nothing until it runs, while the LAN's sockets open here). The
+// bootstrap client, if any, is also returned: it asks the server for
+// features (reach, the mailbox) and gives their messages to onMessage.
+func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, logger *slog.Logger,
+	features []string, onMessage func(rendezvous.ServerInfo, wire.ServerMessage)) ([]discovery.Source, *rendezvous.Client, error) {
 	var srcs []discovery.Source
+	var rv *rendezvous.Client
 	if cfg.UsesServer() {
 		c, err := rendezvous.New(rendezvous.Config{
 			URLs:              cfg.Network.BootstrapServer,
@@ -475,17 +530,20 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Identity:          id,
 			Room:              cfg.Network.Room,
 			HeartbeatInterval: cfg.HeartbeatInterval(),
+			Features:          features,
+			OnMessage:         onMessage,
 			Logger:            logger.With("part", "rendezvous"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start internet discovery: %w", err)
+			return nil, nil, fmt.Errorf("start internet discovery: %w", err)
 		}
 		srcs = append(srcs, c)
+		rv = c
 	}
 	if cfg.UsesLAN() {
 		group, err := netip.ParseAddr(cfg.Multicast.Group)
 		if err != nil {
-			return nil, fmt.Errorf("multicast group: %w", err)
+			return nil, nil, fmt.Errorf("multicast group: %w", err)
 		}
 		d, err := lan.New(lan.Config{
 			Group:            group,
@@ -498,11 +556,11 @@ func newSources(cfg config.Config, self discovery.Self, id *identity.Identity, l
 			Logger:           logger.With("part", "lan"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start LAN discovery: %w", err)
+			return nil, nil, fmt.Errorf("start LAN discovery: %w", err)
 		}
 		srcs = append(srcs, d)
 	}
-	return srcs, nil
+	return srcs, rv, nil
 }
 
 func runUI(ctx context.Context, cfg config.Config, node *app.Node, logger *slog.Logger, waitPeers []string, stdin io.Reader, stdout io.Writer) error {

@@ -2,65 +2,65 @@ package natlabtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// Helper is the test binary running as a helper process in one lab host:
-// the test sends it commands and reads its answers, one line each, over
-// its stdin and stdout. The helper ends at the end of its stdin.
+// Helper is the test binary itself, run as a helper process in one of
+// the lab's hosts and driven one command and one answer a line over its
+// stdin and stdout. The helper runs only the test named when it starts
+// (which does its work when it finds the environment it is given) and
+// ends when its stdin closes, at the end of the test.
 type Helper struct {
 	Host string
 	in   io.WriteCloser
 	out  *bufio.Scanner
-	done chan error
-	errs strings.Builder // its stderr (read once the process ended)
+	errs lockedBuffer // its stderr, shown when the test fails
 }
 
-// StartHelper runs the test binary's test named test (a function that
-// acts as the helper when env is set, and skips otherwise) in host, with
-// env added to its environment. The helper is ended when the test ends
-// (its stdin closed, then killed after wait); its stderr is logged if
-// the test failed.
-func (l *Lab) StartHelper(tb testing.TB, host, test, env string, wait time.Duration) *Helper {
+// helperGrace is how long a helper has to end after its stdin closed.
+const helperGrace = 10 * time.Second
+
+// StartHelper starts the test binary in host running only the test
+// testName, with env added to the environment.
+func (l *Lab) StartHelper(tb testing.TB, host, testName string, env ...string) *Helper {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := l.Command(ctx, host, os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env)
-	h := &Helper{Host: host, done: make(chan error, 1)}
+	cmd := l.Command(ctx, host, os.Args[0], "-test.run=^"+testName+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	h := &Helper{Host: host}
 	cmd.Stderr = &h.errs
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		cancel()
 		tb.Fatal(err)
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		cancel()
 		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		cancel()
 		tb.Fatal(err)
 	}
-	go func() { h.done <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	h.in, h.out = in, bufio.NewScanner(out)
 	tb.Cleanup(func() {
-		_ = h.in.Close()
+		h.in.Close() // the helper ends at EOF
 		select {
-		case <-h.done:
-		case <-time.After(wait):
+		case <-done:
+		case <-time.After(helperGrace):
 			cancel()
-			<-h.done
+			<-done
 		}
 		cancel()
 		if tb.Failed() {
-			tb.Logf("helper in %s, stderr:\n%s", host, h.errs.String())
+			tb.Logf("helper %s stderr:\n%s", host, h.errs.String())
 		}
 	})
 	return h
@@ -70,15 +70,41 @@ func (l *Lab) StartHelper(tb testing.TB, host, test, env string, wait time.Durat
 func (h *Helper) Send(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {
-		tb.Fatalf("helper in %s: %v", h.Host, err)
+		tb.Fatalf("helper %s: %v", h.Host, err)
 	}
 }
 
-// Answer reads one answer line; the test fails if the helper ended.
+// Answer reads one answer line.
 func (h *Helper) Answer(tb testing.TB) string {
 	tb.Helper()
 	if !h.out.Scan() {
-		tb.Fatalf("helper in %s ended: %v", h.Host, h.out.Err())
+		tb.Fatalf("helper %s ended: %v\n%s", h.Host, h.out.Err(), h.errs.String())
 	}
 	return h.out.Text()
+}
+
+// Ask sends one command and returns its answer.
+func (h *Helper) Ask(tb testing.TB, format string, args ...any) string {
+	tb.Helper()
+	h.Send(tb, format, args...)
+	return h.Answer(tb)
+}
+
+// lockedBuffer is a bytes.Buffer that the command's stderr copier and
+// the test may use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

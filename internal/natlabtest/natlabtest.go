@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -126,4 +127,15 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Percentiles returns the p50 and p99 (nearest rank) of durations
+// measured in a lab, for the tests' logs and benchmarks.
+func Percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	ds = slices.Sorted(slices.Values(ds))
+	at := func(p int) time.Duration { return ds[min(len(ds)-1, (p*len(ds)+99)/100-1)] }
+	return at(50), at(99)
 }

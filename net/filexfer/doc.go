@@ -12,10 +12,18 @@
 //
 // # How a transfer runs
 //
-//   - Offer (sender): hash the file, open a stream, send the offer (id,
-//     name, size, SHA-256). The receiver records it (or refuses: over
-//     MaxSize, too many offers, too many waiting) and answers at once; the
-//     user decides later.
+//   - Offer (sender): hash the file (HashFile, once however many peers
+//     get it), open a stream, send the offer (id, name, size, SHA-256, and
+//     the group's id for an offer made in a group). The receiver records
+//     it (or refuses: over MaxSize, too many offers, too many waiting) and
+//     answers at once; the user decides later.
+//   - Queued (sender): an offer that could not be delivered (ErrOffline
+//     from the Dialer, a failed dial, no answer, "busy") waits as
+//     StateQueued and is sent again on PeerOnline and at every sweep
+//     (Config.SweepEvery), until Config.QueueFor has passed (expired);
+//     Cancel drops it.
+//   - Expiry (both sides): an offer neither accepted nor rejected within
+//     Config.OfferFor expires (StateExpired, EventExpired).
 //   - Accept (receiver): a download goroutine opens a stream to the sender
 //     and asks for the file from its checkpoint offset ("get"). The sender
 //     streams data frames (at most MaxChunk bytes each, each checked for
@@ -40,7 +48,7 @@
 //
 //	eng, err := filexfer.New(filexfer.Config{
 //		DownloadDir: dir,             // [files] dir
-//		Store:       store,           // a filexfer.Store; FileStore until the database holds transfers
+//		Store:       store,           // a filexfer.Store: the node's records table (app.TransferStore)
 //		MaxSize:     maxMB << 20,     // [files] max_file_mb (default 4096 MiB)
 //		Dial: func(ctx context.Context, peer string) (io.ReadWriteCloser, error) {
 //			d, ok := lookup(peer)     // the registry's transport.Dest for the peer ID
@@ -57,12 +65,14 @@
 //	})
 //
 //	t, err := eng.Offer(ctx, peerID, path)  // /sendfile: hashes, then offers; blocks (run it off the UI)
+//	src, err := filexfer.HashFile(ctx, path) // a group: hash once, then for each member
+//	t, err = eng.OfferSource(ctx, memberID, src, filexfer.OfferOptions{Group: gid, Batch: b})
 //	id, err := eng.Lookup(typed)            // the id a user typed (ShortID or more)
 //	err = eng.Accept(id)                    // /accept; also resumes a download that failed on a full disk
 //	err = eng.Reject(id)                    // /reject
 //	err = eng.Cancel(id)                    // /cancel, either direction
 //	list := eng.Transfers()                 // /transfers, oldest first; eng.Get(id) for one
-//	eng.PeerOnline(peerID)                  // the peer was seen again: retry its downloads now
+//	eng.PeerOnline(peerID)                  // the peer was seen again: retry its downloads, send its queued offers
 //	eng.Close()                             // before tr.Close; active downloads resume at the next New
 //
 // (tr is the node's *transport.Transport.)
@@ -71,10 +81,10 @@
 // Dest without one (ErrPlaintextRefused); the node should say "original
 // peers can't receive files" before calling Offer.
 //
-// Events (Config.OnEvent) carry a Transfer snapshot: offered, started,
-// progress (Done bytes, Rate, ETA; at most every ProgressEvery per
-// transfer), done, rejected, cancelled, failed (Transfer.Error says why and
-// what to do). Line mode passes them through a Throttle{Every: time.Second}
+// Events (Config.OnEvent) carry a Transfer snapshot: offered, queued,
+// started, progress (Done bytes, Rate, ETA; at most every ProgressEvery
+// per transfer), done, rejected, cancelled, failed, expired
+// (Transfer.Error says why and what to do). Line mode passes them through a Throttle{Every: time.Second}
 // and prints FormatEvent (progress lines via FormatProgress, a final line
 // saying the SHA-256 was verified); the full-screen UI feeds Done/Size to a
 // progress bar. IDs are 32 hex digits; UIs show ShortID and turn what the
@@ -95,16 +105,19 @@
 //
 // Offers: at most MaxSize bytes, OfferBurst at once per peer then one per
 // OfferEvery (refused ones count), MaxPending waiting per peer; names are
-// sanitised (SanitizeName). Frames: bounded per type before their payload
-// is read. Memory: a download and an upload each hold one chunk buffer
-// (256 KiB), whatever the file's size. Streams: the transport's
+// sanitised (SanitizeName); MaxQueued offers queued per peer. Frames:
+// bounded per type before their payload is read. Memory: a download and
+// an upload each hold one chunk buffer (256 KiB), whatever the file's
+// size. Streams: the transport's
 // StreamConfig (per peer and in all, a deadline on every read and write).
 //
 // # Goroutines
 //
 // Each active download has a goroutine (plus one that syncs and saves
-// checkpoints while it is connected), and each reject or cancel notice one
-// while it is delivered; Close ends and waits for them all. ServeConn runs
+// checkpoints while it is connected), each reject or cancel notice one
+// while it is delivered, each peer with queued offers one while they are
+// delivered, and the engine one that sweeps (expiry, retries); Close ends
+// and waits for them all. ServeConn runs
 // in the caller's (the transport's connection) goroutine and returns when
 // its exchange ends or the engine closes.
 package filexfer

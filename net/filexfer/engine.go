@@ -26,7 +26,12 @@ const (
 type State string
 
 const (
-	// StateOffered: sent, or received and waiting for Accept or Reject.
+	// StateQueued: an offer not delivered yet (the peer is offline or
+	// could not be reached); it goes out when the peer is seen again, until
+	// Config.QueueFor has passed.
+	StateQueued State = "queued"
+	// StateOffered: sent, or received and waiting for Accept or Reject
+	// (until Config.OfferFor has passed).
 	StateOffered State = "offered"
 	// StateActive: accepted; bytes flow, or the receiver retries the
 	// connection (after a drop or a restart) from its last checkpoint.
@@ -38,10 +43,13 @@ const (
 	// StateFailed: Error says why. A download that failed on the disk
 	// (full) keeps its checkpoint: Accept resumes it.
 	StateFailed State = "failed"
+	// StateExpired: queued longer than Config.QueueFor, or offered and
+	// neither accepted nor rejected within Config.OfferFor.
+	StateExpired State = "expired"
 )
 
 func (s State) final() bool {
-	return s == StateDone || s == StateRejected || s == StateCancelled || s == StateFailed
+	return s == StateDone || s == StateRejected || s == StateCancelled || s == StateFailed || s == StateExpired
 }
 
 // Transfer is a snapshot of a transfer, for lists and events.
@@ -55,6 +63,10 @@ type Transfer struct {
 	SHA256 string // hex
 	State  State
 	Error  string
+	// Group is the id (32 hex digits) of the group the file was offered
+	// in, "" for none; Batch ties the offers of one file to a group's
+	// members together (the sender's, "" on the receiving side).
+	Group, Batch string
 
 	Done int64         // bytes transferred (a download: verified and on disk)
 	Rate float64       // bytes a second, recent
@@ -74,11 +86,16 @@ const (
 	EventRejected                   // the receiver declined
 	EventCancelled                  // either side cancelled
 	EventFailed                     // Transfer.Error says why
+	EventExpired                    // queued or unanswered too long (Transfer.Error says which)
+	EventQueued                     // an offer waits for its peer (Transfer.Error says why)
 )
 
 func (k EventKind) String() string {
-	return [...]string{"offered", "started", "progress", "done", "rejected", "cancelled", "failed"}[k]
+	return [...]string{"offered", "started", "progress", "done", "rejected", "cancelled", "failed", "expired", "queued"}[k]
 }
+
+// Final reports whether the event ends its transfer.
+func (k EventKind) Final() bool { return k >= EventDone && k <= EventExpired }
 
 // Event reports a change of a transfer.
 type Event struct {
@@ -119,12 +136,18 @@ type Config struct {
 	Now            func() time.Time
 	AnswerTimeout  time.Duration // how long to wait for the peer's answer (default 30 s)
 	NoticeAttempts int           // tries to deliver a reject or cancel notice (default 3)
+
+	QueueFor   time.Duration // an offer waits for an offline peer this long, then expires (default 7 days)
+	OfferFor   time.Duration // an offer neither accepted nor rejected expires after (default 7 days)
+	MaxQueued  int           // offers waiting for one offline peer (default 16)
+	SweepEvery time.Duration // how often offers are expired and queued ones retried (default 1 min)
 }
 
 // Defaults.
 const (
 	DefaultMaxSize    = 4096 << 20
 	DefaultCheckpoint = 8 << 20
+	DefaultExpiry     = 7 * 24 * time.Hour
 )
 
 func (c Config) withDefaults() Config {
@@ -176,6 +199,18 @@ func (c Config) withDefaults() Config {
 	if c.NoticeAttempts <= 0 {
 		c.NoticeAttempts = 3
 	}
+	if c.QueueFor <= 0 {
+		c.QueueFor = DefaultExpiry
+	}
+	if c.OfferFor <= 0 {
+		c.OfferFor = DefaultExpiry
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = 16
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = time.Minute
+	}
 	return c
 }
 
@@ -186,6 +221,11 @@ var (
 	ErrRefused  = errors.New("the peer refused the offer")
 	ErrDiskFull = errors.New("disk full")
 	ErrBadHash  = errors.New("hash mismatch: the file was discarded")
+	// ErrOffline is what a Dialer returns (wrapped) for a peer it knows
+	// to be offline: an offer to it is queued.
+	ErrOffline = errors.New("the peer is offline")
+	// ErrQueueFull: Config.MaxQueued offers already wait for the peer.
+	ErrQueueFull = errors.New("too many offers wait for this peer")
 )
 
 // Engine sends and receives files. Its methods are safe for concurrent
@@ -199,8 +239,12 @@ type Engine struct {
 	wg     sync.WaitGroup // downloads and notices
 
 	mu        sync.Mutex
+	closed    bool // Close was called: no new goroutines
 	transfers map[string]*transfer
 	offers    offerLimiter
+	// retrying: the peers whose queued offers a goroutine delivers; true
+	// when it should try once more before it ends.
+	retrying map[string]bool
 
 	bytesSent, bytesReceived atomic.Int64
 }
@@ -214,20 +258,23 @@ type transfer struct {
 	// serving the receiver's current get); nil when none.
 	stop context.CancelFunc
 	wake chan struct{} // a download's retry wait ends early (PeerOnline)
+	// offering: a goroutine is delivering this (queued) offer.
+	offering bool
 }
 
 func (t *transfer) snapshot() Transfer {
 	r := &t.rec
 	return Transfer{
 		ID: r.ID, Peer: r.Peer, Dir: r.Dir, Name: r.Name, Path: r.Path, Size: r.Size,
-		SHA256: fmt.Sprintf("%x", r.SHA256), State: r.State, Error: r.Error,
+		SHA256: fmt.Sprintf("%x", r.SHA256), State: r.State, Error: r.Error, Group: r.Group, Batch: r.Batch,
 		Done: t.done, Rate: t.meter.rate, ETA: t.meter.eta(t.done, r.Size),
 		Created: r.Created, Updated: r.Updated,
 	}
 }
 
-// New loads the transfers in cfg.Store and resumes the downloads that were
-// active.
+// New loads the transfers in cfg.Store, resumes the downloads that were
+// active, and starts the sweep that expires old offers and retries queued
+// ones (at once, then every Config.SweepEvery).
 func New(cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	if cfg.DownloadDir == "" || cfg.Dial == nil {
@@ -245,6 +292,7 @@ func New(cfg Config) (*Engine, error) {
 		log:       cfg.Logger,
 		transfers: make(map[string]*transfer, len(recs)),
 		offers:    offerLimiter{burst: cfg.OfferBurst, every: cfg.OfferEvery},
+		retrying:  make(map[string]bool),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for _, r := range recs {
@@ -257,13 +305,18 @@ func New(cfg Config) (*Engine, error) {
 			e.startDownloadLocked(t)
 		}
 	}
+	e.wg.Add(1)
 	e.mu.Unlock()
+	go e.sweeps()
 	return e, nil
 }
 
 // Close stops every download (keeping its checkpoint, so the next New
 // resumes it) and waits for the engine's goroutines.
 func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true // no wg.Add after this
+	e.mu.Unlock()
 	e.cancel()
 	e.wg.Wait()
 	return nil
@@ -329,18 +382,26 @@ func (e *Engine) Stats() (sent, received int64) {
 	return e.bytesSent.Load(), e.bytesReceived.Load()
 }
 
-// PeerOnline ends the retry wait of the downloads from peer (call it when
-// the peer is seen again).
+// PeerOnline ends the retry wait of the downloads from peer and sends the
+// offers queued for it (call it when the peer is seen again).
 func (e *Engine) PeerOnline(peer string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	queued := false
 	for _, t := range e.transfers {
-		if t.rec.Peer == peer && t.wake != nil {
+		if t.rec.Peer != peer {
+			continue
+		}
+		queued = queued || t.rec.State == StateQueued
+		if t.wake != nil {
 			select {
 			case t.wake <- struct{}{}:
 			default:
 			}
 		}
+	}
+	e.mu.Unlock()
+	if queued {
+		e.retryQueued(peer)
 	}
 }
 
@@ -362,6 +423,22 @@ func (e *Engine) setState(t *transfer, s State, errText string, kind EventKind) 
 	e.mu.Unlock()
 	e.save(rec)
 	e.cfg.OnEvent(Event{Kind: kind, Transfer: snap})
+}
+
+// transition changes a transfer's state like setState, only if it is
+// still from; it reports whether it did.
+func (e *Engine) transition(t *transfer, from, to State, errText string, kind EventKind) bool {
+	e.mu.Lock()
+	if t.rec.State != from {
+		e.mu.Unlock()
+		return false
+	}
+	t.rec.State, t.rec.Error, t.rec.Updated = to, errText, e.cfg.Now()
+	rec, snap := t.rec, t.snapshot()
+	e.mu.Unlock()
+	e.save(rec)
+	e.cfg.OnEvent(Event{Kind: kind, Transfer: snap})
+	return true
 }
 
 // save stores a record, logging a failure (a transfer goes on without its
@@ -413,8 +490,8 @@ func (e *Engine) ServeConn(ctx context.Context, peer string, conn io.ReadWriteCl
 		return
 	}
 	switch typ {
-	case frameOffer:
-		o, err := parseOffer(p)
+	case frameOffer, frameGroupOffer:
+		o, err := parseOffer(p, typ == frameGroupOffer)
 		if err == nil {
 			e.serveOffer(peer, conn, o)
 			return
@@ -479,9 +556,11 @@ func (e *Engine) Cancel(id string) error {
 		err = fmt.Errorf("cancel %s (%s): %w", id, t.rec.State, ErrState)
 	}
 	var stop context.CancelFunc
+	queued := false
 	if err == nil {
 		stop, t.stop = t.stop, nil
-		t.rec.State = StateCancelled // before stop: the goroutine sees it
+		queued = t.rec.State == StateQueued // the peer never had it (or its delivery tells it)
+		t.rec.State = StateCancelled        // before stop: the goroutine sees it
 	}
 	e.mu.Unlock()
 	if err != nil {
@@ -494,7 +573,9 @@ func (e *Engine) Cancel(id string) error {
 		e.removePartial(t)
 	}
 	e.setState(t, StateCancelled, "you cancelled it", EventCancelled)
-	e.notify(t, codeCancelled, "cancelled")
+	if !queued {
+		e.notify(t, codeCancelled, "cancelled")
+	}
 	return nil
 }
 
@@ -507,7 +588,13 @@ func (e *Engine) notify(t *transfer, code byte, reason string) {
 	}
 	peer := t.rec.Peer
 	frame := noticeFrame{ID: id, Code: code, Reason: reason}.append(nil)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
 	e.wg.Add(1)
+	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
 		wait := e.cfg.RetryMin

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // sendFile offers path from alice to bob, accepts it on bob's side and
@@ -370,16 +371,18 @@ func TestOfferLimits(t *testing.T) {
 			t.Fatalf("offer %d: %v", i, err)
 		}
 	}
-	if _, err := alice.engine().Offer(ctx, bob.ID(), small); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "too many offers") {
-		t.Fatalf("a flood of offers: %v", err)
+	// Beyond the burst bob refuses; alice queues the offer to try again
+	// later.
+	if tr, err := alice.engine().Offer(ctx, bob.ID(), small); err != nil || tr.State != StateQueued || !strings.Contains(tr.Error, "too many offers") {
+		t.Fatalf("a flood of offers: %+v, %v", tr, err)
 	}
 
 	carol := newPeer(t, n, Config{MaxPending: 1})
 	if _, err := alice.engine().Offer(ctx, carol.ID(), small); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.engine().Offer(ctx, carol.ID(), small); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "waiting") {
-		t.Fatalf("offers beyond MaxPending: %v", err)
+	if tr, err := alice.engine().Offer(ctx, carol.ID(), small); err != nil || tr.State != StateQueued || !strings.Contains(tr.Error, "waiting for an answer") {
+		t.Fatalf("offers beyond MaxPending: %+v, %v", tr, err)
 	}
 }
 
@@ -398,16 +401,20 @@ func TestHostileNames(t *testing.T) {
 		{"a\u202etxt.exe", "atxt.exe"},
 	} {
 		t.Run(tc.offered, func(t *testing.T) {
-			rec := Record{ID: newID().String(), Peer: bob.ID(), Dir: Send, Name: tc.offered, Path: path, Size: 100, SHA256: sum, State: StateOffered}
-			tr, err := alice.engine().sendOffer(context.Background(), rec)
-			if err != nil {
-				t.Fatal(err)
+			rec := Record{ID: newID().String(), Peer: bob.ID(), Dir: Send, Name: tc.offered, Path: path, Size: 100, SHA256: sum, State: StateQueued, Created: time.Now(), Updated: time.Now()}
+			tr := &transfer{rec: rec, offering: true}
+			e := alice.engine()
+			e.mu.Lock()
+			e.transfers[rec.ID] = tr
+			e.mu.Unlock()
+			if got, err := e.deliver(context.Background(), tr, true); err != nil || got.State != StateOffered {
+				t.Fatalf("%+v, %v", got, err)
 			}
-			if ev := bob.await(EventOffered, tr.ID); ev.Transfer.Name != tc.saved {
+			if ev := bob.await(EventOffered, rec.ID); ev.Transfer.Name != tc.saved {
 				t.Fatalf("offered as %q, shown as %q, want %q", tc.offered, ev.Transfer.Name, tc.saved)
 			}
-			bob.engine().Accept(tr.ID)
-			got := bob.await(EventDone, tr.ID).Transfer
+			bob.engine().Accept(rec.ID)
+			got := bob.await(EventDone, rec.ID).Transfer
 			if got.Path != filepath.Join(bob.cfg.DownloadDir, tc.saved) {
 				t.Fatalf("saved at %q", got.Path)
 			}
@@ -436,7 +443,10 @@ func TestUnknownAndForeignTransfers(t *testing.T) {
 		t.Fatalf("answer to a foreign get: %+v, %v", a, err)
 	}
 	// Nor can mallory cancel it.
-	mallory.engine().transfers[tr.ID] = &transfer{rec: Record{ID: tr.ID, Peer: alice.ID(), Dir: Receive, State: StateOffered}}
+	me := mallory.engine()
+	me.mu.Lock()
+	me.transfers[tr.ID] = &transfer{rec: Record{ID: tr.ID, Peer: alice.ID(), Dir: Receive, State: StateOffered, Updated: time.Now()}}
+	me.mu.Unlock()
 	if err := mallory.engine().Cancel(tr.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -453,9 +463,11 @@ func TestLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	e.mu.Lock() // its sweep reads the map
 	for _, id := range []string{"aa11", "aa22", "bb33"} {
 		e.transfers[id] = &transfer{rec: Record{ID: id}}
 	}
+	e.mu.Unlock()
 	for _, tc := range []struct {
 		prefix, want string
 		err          error

@@ -22,6 +22,7 @@ const ALPN = "parlance-file/1"
 // endian; transfer ids are 16 bytes.
 //
 //	'O' offer   id | size (8) | SHA-256 (32) | name (the rest, UTF-8, ≤ MaxNameBytes)
+//	'P' offer in a group: id | size (8) | SHA-256 (32) | group id (16) | name (the rest)
 //	'G' get     id | offset (8)
 //	'A' answer  code (1) | reason (the rest, UTF-8, ≤ maxReason)
 //	'D' data    offset (8) | bytes (1 to MaxChunk)
@@ -29,18 +30,22 @@ const ALPN = "parlance-file/1"
 //
 // A stream carries one exchange, begun by whoever opened it:
 //
-//	offer:  sender → offer; receiver → answer (OK: recorded, the user
+//	offer:  sender → offer (or group offer); receiver → answer (OK: recorded, the user
 //	        decides later; or why not)
 //	get:    receiver → get; sender → answer, then on OK data frames from
 //	        the offset to the end; receiver → answer (OK: the whole file's
 //	        hash matched and it is saved; codeBadHash: discarded)
 //	notice: either side → notice (the transfer was rejected or cancelled)
 const (
-	frameOffer  = 'O'
-	frameGet    = 'G'
-	frameAnswer = 'A'
-	frameData   = 'D'
-	frameNotice = 'N'
+	frameOffer = 'O'
+	// frameGroupOffer is an offer made to every member of a group: the
+	// same fields and the group's id, so the receiver can show it in the
+	// group's conversation.
+	frameGroupOffer = 'P'
+	frameGet        = 'G'
+	frameAnswer     = 'A'
+	frameData       = 'D'
+	frameNotice     = 'N'
 )
 
 // Sizes.
@@ -52,6 +57,7 @@ const (
 	MaxNameBytes = 1024
 	maxReason    = 512
 	idLen        = 16
+	groupLen     = 16 // a group's id
 	headerLen    = 5
 	dataHeader   = headerLen + 8 // a data frame's header and offset
 )
@@ -60,6 +66,8 @@ func maxPayload(typ byte) (int, bool) {
 	switch typ {
 	case frameOffer:
 		return idLen + 8 + 32 + MaxNameBytes, true
+	case frameGroupOffer:
+		return idLen + 8 + 32 + groupLen + MaxNameBytes, true
 	case frameGet:
 		return idLen + 8, true
 	case frameAnswer:
@@ -108,6 +116,10 @@ type offerFrame struct {
 	Size   int64
 	SHA256 [32]byte
 	Name   string
+	// Group is the group the offer is made in; a group offer ('P') when
+	// InGroup.
+	Group   [groupLen]byte
+	InGroup bool
 }
 
 type getFrame struct {
@@ -166,16 +178,28 @@ func appendHeader(b []byte, typ byte, n int) []byte {
 }
 
 func (o offerFrame) append(b []byte) []byte {
-	b = appendHeader(b, frameOffer, idLen+8+32+len(o.Name))
+	typ, n := byte(frameOffer), idLen+8+32+len(o.Name)
+	if o.InGroup {
+		typ, n = frameGroupOffer, n+groupLen
+	}
+	b = appendHeader(b, typ, n)
 	b = append(b, o.ID[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(o.Size))
 	b = append(b, o.SHA256[:]...)
+	if o.InGroup {
+		b = append(b, o.Group[:]...)
+	}
 	return append(b, o.Name...)
 }
 
-func parseOffer(p []byte) (offerFrame, error) {
+// parseOffer parses an offer's payload; inGroup for a group offer ('P').
+func parseOffer(p []byte, inGroup bool) (offerFrame, error) {
 	var o offerFrame
-	if len(p) < idLen+8+32 || len(p) > idLen+8+32+MaxNameBytes {
+	fixed := idLen + 8 + 32
+	if inGroup {
+		fixed += groupLen
+	}
+	if len(p) < fixed || len(p) > fixed+MaxNameBytes {
 		return o, fmt.Errorf("%w: offer of %d bytes", errBadFrame, len(p))
 	}
 	copy(o.ID[:], p)
@@ -185,7 +209,11 @@ func parseOffer(p []byte) (offerFrame, error) {
 	}
 	o.Size = int64(size)
 	copy(o.SHA256[:], p[idLen+8:])
-	name := p[idLen+8+32:]
+	if inGroup {
+		copy(o.Group[:], p[idLen+8+32:])
+		o.InGroup = true
+	}
+	name := p[fixed:]
 	if !utf8.Valid(name) {
 		return o, fmt.Errorf("%w: offered name is not UTF-8", errBadFrame)
 	}

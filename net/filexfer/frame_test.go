@@ -23,8 +23,12 @@ func TestFramesRoundTrip(t *testing.T) {
 		return p
 	}
 	o := offerFrame{ID: id, Size: 123, SHA256: [32]byte{1, 2, 3}, Name: "photo.jpg"}
-	if got, err := parseOffer(check(o.append(nil), frameOffer)); err != nil || got != o {
+	if got, err := parseOffer(check(o.append(nil), frameOffer), false); err != nil || got != o {
 		t.Fatalf("offer: %+v, %v", got, err)
+	}
+	og := offerFrame{ID: id, Size: 9, SHA256: [32]byte{4}, Name: "team.txt", Group: [groupLen]byte{7, 8}, InGroup: true}
+	if got, err := parseOffer(check(og.append(nil), frameGroupOffer), true); err != nil || got != og {
+		t.Fatalf("group offer: %+v, %v", got, err)
 	}
 	g := getFrame{ID: id, Offset: 1 << 40}
 	if got, err := parseGet(check(g.append(nil), frameGet)); err != nil || got != g {
@@ -73,11 +77,14 @@ func TestReadFrameRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseOffer(make([]byte, idLen+8+32)); err != nil {
+	if _, err := parseOffer(make([]byte, idLen+8+32), false); err != nil {
 		t.Fatalf("an offer with an empty name: %v", err)
 	}
-	if _, err := parseOffer(append(make([]byte, idLen+8+32), 0xff)); err == nil {
+	if _, err := parseOffer(append(make([]byte, idLen+8+32), 0xff), false); err == nil {
 		t.Fatal("an offer with a name that is not UTF-8 parsed")
+	}
+	if _, err := parseOffer(make([]byte, idLen+8+32), true); err == nil {
+		t.Fatal("a group offer without its group id parsed")
 	}
 	if _, _, err := parseData(make([]byte, 8)); err == nil {
 		t.Fatal("an empty data frame parsed")
@@ -179,6 +186,10 @@ func TestFormatEvent(t *testing.T) {
 		{Event{EventDone, in}, "1a2b3c4d a.jpg: saved to /dl/a.jpg, SHA-256 verified"},
 		{Event{EventDone, out}, "1a2b3c4d a.jpg: delivered, SHA-256 verified by the receiver"},
 		{Event{EventFailed, failed}, "1a2b3c4d a.jpg: failed: disk full: free space"},
+		{Event{EventQueued, Transfer{ID: tr.ID, Name: "a.jpg", Size: 5, Error: "waiting for the peer to come online"}},
+			"queued 1a2b3c4d: a.jpg (5 B), waiting for the peer to come online; /cancel 1a2b3c4d"},
+		{Event{EventExpired, Transfer{ID: tr.ID, Name: "a.jpg", Error: "the offer was not answered within 7 days"}},
+			"1a2b3c4d a.jpg: expired (the offer was not answered within 7 days)"},
 	} {
 		if got := FormatEvent(tc.ev); got != tc.want {
 			t.Errorf("FormatEvent(%v) = %q, want %q", tc.ev.Kind, got, tc.want)
@@ -225,6 +236,7 @@ func TestOfferLimiter(t *testing.T) {
 
 func FuzzReadFrame(f *testing.F) {
 	f.Add(offerFrame{Name: "a.txt", Size: 3}.append(nil))
+	f.Add(offerFrame{Name: "b.txt", Size: 4, InGroup: true, Group: [groupLen]byte{1}}.append(nil))
 	f.Add(getFrame{Offset: 9}.append(nil))
 	f.Add(answerFrame{Code: 1, Reason: "no"}.append(nil))
 	f.Add(noticeFrame{Code: 2}.append(nil))
@@ -242,9 +254,10 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatalf("type %c with %d bytes passed", typ, len(p))
 			}
 			switch typ { // every parser must cope with what readFrame passes
-			case frameOffer:
-				if o, err := parseOffer(p); err == nil {
-					if o2, err := parseOffer(o.append(nil)[headerLen:]); err != nil || o2 != o {
+			case frameOffer, frameGroupOffer:
+				g := typ == frameGroupOffer
+				if o, err := parseOffer(p, g); err == nil {
+					if o2, err := parseOffer(o.append(nil)[headerLen:], g); err != nil || o2 != o {
 						t.Fatalf("offer does not round-trip: %+v, %+v, %v", o, o2, err)
 					}
 				}
@@ -265,7 +278,7 @@ func FuzzParseOffer(f *testing.F) {
 	f.Add(offerFrame{Name: "../../etc/passwd", Size: 1 << 40}.append(nil)[headerLen:])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		o, err := parseOffer(p)
+		o, err := parseOffer(p, len(p)%2 == 1)
 		if err != nil {
 			return
 		}

@@ -175,7 +175,7 @@ func (p *peer) await(kind EventKind, id string) Event {
 			if ev.Kind == kind {
 				return ev
 			}
-			if ev.Kind >= EventDone {
+			if ev.Kind.Final() {
 				p.tb.Fatalf("got %v (%s), waiting for %v", ev.Kind, ev.Transfer.Error, kind)
 			}
 		case <-timeout:

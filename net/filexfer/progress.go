@@ -137,6 +137,10 @@ func FormatEvent(ev Event) string {
 		return fmt.Sprintf("%s %s: rejected (%s)", id, t.Name, t.Error)
 	case EventCancelled:
 		return fmt.Sprintf("%s %s: cancelled (%s)", id, t.Name, t.Error)
+	case EventQueued:
+		return fmt.Sprintf("queued %s: %s (%s), %s; /cancel %s", id, t.Name, FormatBytes(t.Size), t.Error, id)
+	case EventExpired:
+		return fmt.Sprintf("%s %s: expired (%s)", id, t.Name, t.Error)
 	default:
 		return fmt.Sprintf("%s %s: failed: %s", id, t.Name, t.Error)
 	}

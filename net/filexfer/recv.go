@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -59,6 +60,9 @@ func (e *Engine) serveOffer(peer string, conn io.Writer, o offerFrame) {
 		ID: id, Peer: peer, Dir: Receive, Name: SanitizeName(o.Name), Size: o.Size, SHA256: o.SHA256,
 		State: StateOffered, Created: now, Updated: now,
 	}}
+	if o.InGroup {
+		t.rec.Group = hex.EncodeToString(o.Group[:])
+	}
 	e.transfers[id] = t
 	rec, snap := t.rec, t.snapshot()
 	e.mu.Unlock()
@@ -86,7 +90,7 @@ func (e *Engine) Accept(id string) error {
 	if t.rec.Dir != Receive || !(t.rec.State == StateOffered || t.rec.State == StateFailed && t.rec.Offset > 0) {
 		return fmt.Errorf("accept %s (%s, %s): %w", id, t.rec.Dir, t.rec.State, ErrState)
 	}
-	if e.ctx.Err() != nil {
+	if e.closed {
 		return fmt.Errorf("accept %s: the engine is closed", id)
 	}
 	t.rec.State, t.rec.Error, t.rec.Updated = StateActive, "", e.cfg.Now()

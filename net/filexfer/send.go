@@ -3,95 +3,209 @@ package filexfer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/parlance-chat/parlance/net/transport"
 )
 
-// Offer offers the file at path to peer: it hashes the file (reading it
-// once), records the transfer and sends the offer. It returns when the
-// peer has answered: nil means the offer is recorded there and waits for
-// its user (or was auto-accepted); the receiver then fetches the file from
-// this engine. A refusal returns ErrRefused with the peer's reason (and
-// the transfer stays listed as rejected or failed). An error before the
-// offer was delivered leaves nothing behind.
-func (e *Engine) Offer(ctx context.Context, peer, path string) (Transfer, error) {
+// Source is a file read and hashed once, to be offered to one peer or to
+// many (the members of a group) with OfferSource.
+type Source struct {
+	Path   string // absolute
+	Name   string // the file's base name, cut to MaxNameBytes
+	Size   int64
+	SHA256 [32]byte
+}
+
+// HashFile reads the regular file at path once and returns it hashed.
+func HashFile(ctx context.Context, path string) (Source, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return Transfer{}, fmt.Errorf("offer %s: %w", path, err)
+		return Source{}, fmt.Errorf("offer %s: %w", path, err)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return Transfer{}, fmt.Errorf("offer: %w", err)
+		return Source{}, fmt.Errorf("offer: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Transfer{}, fmt.Errorf("offer: %w", err)
+		return Source{}, fmt.Errorf("offer: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return Transfer{}, fmt.Errorf("offer %s: not a regular file", path)
+		return Source{}, fmt.Errorf("offer %s: not a regular file", path)
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, contextReader{ctx, f})
 	if err != nil {
-		return Transfer{}, fmt.Errorf("offer: hash %s: %w", path, err)
+		return Source{}, fmt.Errorf("offer: hash %s: %w", path, err)
 	}
 	if n != st.Size() {
-		return Transfer{}, fmt.Errorf("offer %s: the file changed while it was read", path)
+		return Source{}, fmt.Errorf("offer %s: the file changed while it was read", path)
+	}
+	src := Source{Path: abs, Name: cut(filepath.Base(abs), MaxNameBytes), Size: n}
+	h.Sum(src.SHA256[:0])
+	return src, nil
+}
+
+// OfferOptions are the optional parts of an offer.
+type OfferOptions struct {
+	// Group, 32 hex digits, makes it an offer in that group (the receiver
+	// is told which); "" for none.
+	Group string
+	// Batch ties together the offers of one file to a group's members
+	// (kept on this side only).
+	Batch string
+}
+
+// Offer hashes the file at path (reading it once) and offers it to peer
+// (see OfferSource).
+func (e *Engine) Offer(ctx context.Context, peer, path string) (Transfer, error) {
+	src, err := HashFile(ctx, path)
+	if err != nil {
+		return Transfer{}, err
+	}
+	return e.OfferSource(ctx, peer, src, OfferOptions{})
+}
+
+// OfferSource records a transfer of src to peer and sends the offer. It
+// returns when the peer has answered: nil means the offer is recorded
+// there and waits for its user (or was auto-accepted); the receiver then
+// fetches the file from this engine. A refusal returns ErrRefused with the
+// peer's reason (the transfer stays listed as rejected or failed). When
+// the peer cannot be reached (the Dialer's ErrOffline, a failed dial, no
+// answer) the offer is queued (EventQueued, StateQueued, nil error): it is
+// sent again when PeerOnline(peer) is called or at the next sweep, and
+// expires after Config.QueueFor. At most Config.MaxQueued offers wait for
+// one peer (ErrQueueFull).
+func (e *Engine) OfferSource(ctx context.Context, peer string, src Source, o OfferOptions) (Transfer, error) {
+	if o.Group != "" {
+		if b, err := hex.DecodeString(o.Group); err != nil || len(b) != groupLen {
+			return Transfer{}, fmt.Errorf("offer %s: bad group id %q", src.Name, o.Group)
+		}
 	}
 	now := e.cfg.Now()
 	rec := Record{
-		ID: newID().String(), Peer: peer, Dir: Send, Name: cut(filepath.Base(abs), MaxNameBytes), Path: abs,
-		Size: n, State: StateOffered, Created: now, Updated: now,
+		ID: newID().String(), Peer: peer, Dir: Send, Name: src.Name, Path: src.Path, Size: src.Size, SHA256: src.SHA256,
+		Group: o.Group, Batch: o.Batch, State: StateQueued, Created: now, Updated: now,
 	}
-	h.Sum(rec.SHA256[:0])
-	return e.sendOffer(ctx, rec)
+	t := &transfer{rec: rec, offering: true}
+	e.mu.Lock()
+	if n := e.queuedLocked(peer); n >= e.cfg.MaxQueued {
+		e.mu.Unlock()
+		return Transfer{}, fmt.Errorf("offer %s: %w (%d); cancel some or wait until the peer is back", src.Name, ErrQueueFull, n)
+	}
+	e.transfers[rec.ID] = t
+	e.mu.Unlock()
+	e.save(rec)
+	return e.deliver(ctx, t, true)
 }
 
-// sendOffer records rec and offers it to its peer.
-func (e *Engine) sendOffer(ctx context.Context, rec Record) (Transfer, error) {
+// queuedLocked counts the offers queued for peer. e.mu is held.
+func (e *Engine) queuedLocked(peer string) int {
+	n := 0
+	for _, t := range e.transfers {
+		if t.rec.Peer == peer && t.rec.State == StateQueued {
+			n++
+		}
+	}
+	return n
+}
+
+// deliver sends a queued offer (t.offering is set) and acts on the answer.
+// A failure to reach the peer leaves it queued (first: with an
+// EventQueued saying why).
+func (e *Engine) deliver(ctx context.Context, t *transfer, first bool) (Transfer, error) {
+	defer func() {
+		e.mu.Lock()
+		t.offering = false
+		e.mu.Unlock()
+	}()
+	e.mu.Lock()
+	rec := t.rec
+	e.mu.Unlock()
+	a, err := e.sendOffer(ctx, rec)
+	if err == nil && a.Code == codeBusy { // too many offers: the next sweep tries again
+		err = fmt.Errorf("%w: %s", errBusy, a.Reason)
+	}
+	switch {
+	case errors.Is(err, transport.ErrKeyMismatch): // someone else holds the peer's address
+		e.transition(t, StateQueued, StateFailed, "stopped: "+err.Error(), EventFailed)
+		return t.snapshotLocked(e), fmt.Errorf("offer %s: %w", rec.Name, err)
+	case err != nil:
+		why := "waiting for the peer to come online"
+		switch {
+		case errors.Is(err, errBusy):
+			why = "waiting: " + err.Error()
+		case !errors.Is(err, ErrOffline):
+			why = "waiting: the peer could not be reached (" + err.Error() + ")"
+		}
+		if first {
+			e.mu.Lock()
+			t.rec.Error = why
+			e.mu.Unlock()
+			e.emit(EventQueued, t)
+			return t.snapshotLocked(e), nil
+		}
+		e.log.Debug("queued offer not delivered", "id", rec.ID, "err", err)
+		return t.snapshotLocked(e), err
+	}
+	var done bool
+	switch a.Code {
+	case codeOK:
+		done = e.transition(t, StateQueued, StateOffered, "", EventOffered)
+		// Cancelled (or expired) while it was being delivered: tell the
+		// peer. (Another state means the peer already fetches it: an
+		// earlier delivery's answer was lost.)
+		if st := t.snapshotLocked(e).State; !done && (st == StateCancelled || st == StateExpired) {
+			e.notify(t, codeCancelled, "cancelled")
+		}
+	case codeRejected:
+		done = e.transition(t, StateQueued, StateRejected, "the peer declined: "+a.Reason, EventRejected)
+	default:
+		done = e.transition(t, StateQueued, StateFailed, "the peer refused: "+a.Reason, EventFailed)
+	}
+	if done && a.Code != codeOK {
+		return t.snapshotLocked(e), fmt.Errorf("offer %s: %w: %s", rec.Name, ErrRefused, a.Reason)
+	}
+	return t.snapshotLocked(e), nil
+}
+
+// sendOffer opens a stream to rec's peer, sends the offer and reads the
+// answer.
+func (e *Engine) sendOffer(ctx context.Context, rec Record) (answerFrame, error) {
 	id, err := parseID(rec.ID)
 	if err != nil {
-		return Transfer{}, err
+		return answerFrame{}, err
+	}
+	o := offerFrame{ID: id, Size: rec.Size, SHA256: rec.SHA256, Name: rec.Name}
+	if rec.Group != "" {
+		_, err := hex.Decode(o.Group[:], []byte(rec.Group))
+		o.InGroup = err == nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.AnswerTimeout)
 	defer cancel()
 	conn, err := e.cfg.Dial(ctx, rec.Peer)
 	if err != nil {
-		return Transfer{}, fmt.Errorf("offer %s: %w", rec.Name, err)
+		return answerFrame{}, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	frame := offerFrame{ID: id, Size: rec.Size, SHA256: rec.SHA256, Name: rec.Name}.append(nil)
-	if _, err := conn.Write(frame); err != nil {
-		return Transfer{}, fmt.Errorf("offer %s: send: %w", rec.Name, err)
+	if _, err := conn.Write(o.append(nil)); err != nil {
+		return answerFrame{}, fmt.Errorf("send: %w", err)
 	}
-	// Recorded before the answer: a fast receiver may get it at once.
-	t := &transfer{rec: rec}
-	e.mu.Lock()
-	e.transfers[rec.ID] = t
-	e.mu.Unlock()
-	e.save(rec)
-
 	a, err := readAnswer(conn)
-	switch {
-	case err != nil:
-		e.setState(t, StateFailed, "no answer to the offer", EventFailed)
-		return t.snapshotLocked(e), fmt.Errorf("offer %s: read answer: %w", rec.Name, err)
-	case a.Code == codeOK:
-		e.emit(EventOffered, t)
-		return t.snapshotLocked(e), nil
-	case a.Code == codeRejected:
-		e.setState(t, StateRejected, "the peer declined: "+a.Reason, EventRejected)
-	default:
-		e.setState(t, StateFailed, "the peer refused: "+a.Reason, EventFailed)
+	if err != nil {
+		return answerFrame{}, fmt.Errorf("read the answer: %w", err)
 	}
-	return t.snapshotLocked(e), fmt.Errorf("offer %s: %w: %s", rec.Name, ErrRefused, a.Reason)
+	return a, nil
 }
 
 func (t *transfer) snapshotLocked(e *Engine) Transfer {
@@ -113,6 +227,8 @@ func (e *Engine) serveGet(ctx context.Context, peer string, conn io.ReadWriteClo
 		code, reason = codeUnknown, "no such transfer"
 	case t.rec.State == StateCancelled || t.rec.State == StateRejected:
 		code, reason = codeCancelled, "the sender cancelled it"
+	case t.rec.State == StateExpired:
+		code, reason = codeFailed, "the offer expired; ask for it again"
 	case t.rec.State.final():
 		code, reason = codeUnknown, "the transfer is over ("+string(t.rec.State)+")"
 	case g.Offset > t.rec.Size:
@@ -167,6 +283,9 @@ func (e *Engine) serveGet(ctx context.Context, peer string, conn io.ReadWriteClo
 }
 
 var errChanged = errors.New("file changed")
+
+// errBusy: the peer has too many offers from this node for now.
+var errBusy = errors.New("the peer is busy")
 
 // verdictTimeout bounds the wait for the receiver's verdict after the last
 // byte.

@@ -25,12 +25,20 @@ type Record struct {
 	SHA256 [32]byte  `json:"sha256"`
 	State  State     `json:"state"`
 	Error  string    `json:"error,omitempty"` // why it failed, was rejected or cancelled
+	// Group is the group (32 hex digits) the file was offered in; Batch
+	// ties together the offers of one file to a group's members (the
+	// sender's only).
+	Group string `json:"group,omitempty"`
+	Batch string `json:"batch,omitempty"`
 
 	// Download checkpoint: Offset bytes of the temporary file are written
 	// and synced, and HashState is the marshalled SHA-256 over them.
 	Offset    int64  `json:"offset,omitempty"`
 	HashState []byte `json:"hash_state,omitempty"`
 
+	// Created is when the offer was made (or queued); Updated when the
+	// state last changed (an offer expires Config.OfferFor after it
+	// became "offered") or a checkpoint was saved.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 }

@@ -206,25 +206,36 @@ func (i *Identity) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode identity key: %w", err)
 	}
+	if err := WriteKeyFile(path, &pem.Block{Type: pemType, Bytes: der}); err != nil {
+		return fmt.Errorf("identity key file: %w", err)
+	}
+	return nil
+}
+
+// WriteKeyFile writes block as PEM to a new file at path with mode 0600
+// (it refuses to overwrite one): to a temporary file first, synced and
+// linked into place complete, so a crash never leaves a partial key. The
+// profile's other keys (the mailbox key) are written with it too.
+func WriteKeyFile(path string, block *pem.Block) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".identity-*.pem") // mode 0600
+	tmp, err := os.CreateTemp(dir, ".key-*.pem") // mode 0600
 	if err != nil {
-		return fmt.Errorf("create identity key file: %w", err)
+		return fmt.Errorf("create: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := pem.Encode(tmp, &pem.Block{Type: pemType, Bytes: der}); err != nil {
+	if err := pem.Encode(tmp, block); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write identity key file: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("sync identity key file: %w", err)
+		return fmt.Errorf("sync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write identity key file: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("create identity key file: %w", err)
+		return fmt.Errorf("create: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()

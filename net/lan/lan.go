@@ -23,9 +23,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parlance-chat/parlance/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/discovery"
 	"github.com/parlance-chat/parlance/net/identity"
-	"github.com/parlance-chat/parlance/net/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 

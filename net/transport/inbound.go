@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/parlance-chat/parlance/net/internal/ratelog"
+	"github.com/parlance-chat/parlance/internal/ratelog"
 	"github.com/parlance-chat/parlance/net/wire"
 )
 

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/wire"
@@ -26,9 +27,13 @@ type peer struct {
 	sem chan struct{}
 
 	// Guarded by sem.
-	conn    net.Conn        // nil: not connected
-	gen     uint64          // conn's generation (see SendBatchOn)
-	twoWay  bool            // conn negotiated ALPN2: the peer acknowledges
+	conn   net.Conn // nil: not connected
+	gen    uint64   // conn's generation (see SendBatchOn)
+	twoWay bool     // conn negotiated ALPN2: the peer acknowledges
+	path   Path     // how conn was made
+	// shown is path and dead as Transport.Path reads them without sem
+	// (set with them).
+	shown   atomic.Pointer[shownPath]
 	dead    <-chan struct{} // closed once conn's watcher saw it end
 	lastUse time.Time
 	removed bool // the janitor dropped it from Transport.peers
@@ -49,7 +54,8 @@ func (p *peer) isDead() bool {
 func (p *peer) drop() {
 	if p.conn != nil {
 		p.conn.Close()
-		p.conn, p.dead, p.twoWay = nil, nil, false
+		p.conn, p.dead, p.twoWay, p.path = nil, nil, false, PathNone
+		p.shown.Store(nil)
 	}
 }
 
@@ -202,6 +208,12 @@ func (t *Transport) connect(ctx context.Context, p *peer, d Dest) error {
 	if err != nil {
 		return err
 	}
+	return t.install(p, d, c)
+}
+
+// install makes c, a connection dialed to d, p's kept connection (p's sem
+// is held).
+func (t *Transport) install(p *peer, d Dest, c net.Conn) error {
 	twoWay := false
 	if tc, ok := c.(*tls.Conn); ok {
 		twoWay = tc.ConnectionState().NegotiatedProtocol == ALPN2
@@ -211,6 +223,7 @@ func (t *Transport) connect(ctx context.Context, p *peer, d Dest) error {
 		return fmt.Errorf("send to %s: %w", d.Addr, err)
 	}
 	p.conn, p.dead, p.twoWay, p.gen = c, dead, twoWay, t.gens.Add(1)
+	p.setPath(PathDirect)
 	return nil
 }
 

@@ -69,17 +69,73 @@ func (t *Transport) Punch(ctx context.Context, d Dest) error {
 }
 
 func (t *Transport) checkPunch(d Dest) error {
+	if !d.Addr.IsValid() {
+		return errors.New("punch: destination has no address")
+	}
+	return t.checkAttach(d)
+}
+
+// checkAttach checks that d can be the peer of a connection that neither
+// side dialed (Punch, Attach).
+func (t *Transport) checkAttach(d Dest) error {
 	switch {
 	case d.Identity == "":
-		return fmt.Errorf("punch %s: a peer without identity cannot be punched to", d.Addr)
-	case !d.Addr.IsValid():
-		return errors.New("punch: destination has no address")
+		return fmt.Errorf("attach to %s: a peer without identity cannot be attached to", destLabel(d))
 	case t.serverTLS == nil:
-		return fmt.Errorf("punch %s: %w", d.Addr, ErrNoIdentity)
+		return fmt.Errorf("attach to %s: %w", destLabel(d), ErrNoIdentity)
 	case d.Identity == string(t.cfg.Identity.ID()):
-		return fmt.Errorf("punch %s: that is this node's own identity", d.Addr)
+		return fmt.Errorf("attach to %s: that is this node's own identity", destLabel(d))
 	}
 	return nil
+}
+
+// destLabel names d in errors: its address, else (a relayed peer) its
+// identity.
+func destLabel(d Dest) string {
+	if d.Addr.IsValid() {
+		return d.Addr.String()
+	}
+	return "peer " + d.Identity
+}
+
+// Attach makes raw, a byte stream to the peer d.Identity that this node
+// neither dialed nor accepted (a relayed stream, say), the kept two-way
+// connection to that peer, as Punch does with a punched socket: both
+// sides swap punch hellos (which picks the TLS client), TLS runs with the
+// pinned identity (a peer that proves another key fails it with a
+// *KeyMismatchError), and the connection then carries messages,
+// acknowledgements and control frames both ways. path says how raw was
+// made (PathRelayed for a relay), for Path. The peer must Attach (or
+// Punch) the other end at about the same time. raw must honour
+// deadlines (they bound the handshake, the writes and the idle timeout,
+// as on a socket). raw is closed on failure; on success the transport
+// owns it. Serve must be running.
+func (t *Transport) Attach(ctx context.Context, d Dest, raw net.Conn, path Path) error {
+	if err := t.checkAttach(d); err != nil {
+		raw.Close()
+		return err
+	}
+	handle := t.handle.Load()
+	if handle == nil {
+		raw.Close()
+		return errors.New("transport: Attach needs Serve running")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(t.ctx, cancel) // Close aborts the handshake
+	defer stop()
+	return t.attach(ctx, d, raw, path, *handle)
+}
+
+// attach runs the hello and TLS on raw and adopts the connection.
+func (t *Transport) attach(ctx context.Context, d Dest, raw net.Conn, path Path, handle func(Inbound)) error {
+	tc, err := t.punchHandshake(ctx, raw, d)
+	if err != nil {
+		t.stats.dialErrors.Add(1)
+		return err
+	}
+	t.stats.dials.Add(1)
+	return t.adopt(ctx, d, tc, raw, path, handle)
 }
 
 // punch is Punch once its expectation is registered: accepted gets the
@@ -108,13 +164,7 @@ func (t *Transport) punch(ctx context.Context, d Dest, accepted <-chan net.Conn)
 		t.stats.dialErrors.Add(1)
 		return fmt.Errorf("punch %s: %w: %w", d.Addr, ErrPunchFailed, err)
 	}
-	tc, err := t.punchHandshake(ctx, raw, d)
-	if err != nil {
-		t.stats.dialErrors.Add(1)
-		return err
-	}
-	t.stats.dials.Add(1)
-	return t.adopt(ctx, d, tc, raw, *handle)
+	return t.attach(ctx, d, raw, PathPunched, *handle)
 }
 
 // simultaneousOpen dials addr from the listening port until a connection
@@ -172,14 +222,14 @@ func (t *Transport) simultaneousOpen(ctx context.Context, addr netip.AddrPort, a
 // listener that is not punching closes a connection that starts with it.
 const punchHello = 'P'
 
-// punchHandshake swaps punch hellos, then runs TLS on a punched
-// connection and checks the peer proves d.Identity.
+// punchHandshake swaps punch hellos, then runs TLS on a punched (or
+// relayed) connection and checks the peer proves d.Identity.
 func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest) (*tls.Conn, error) {
 	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	client, err := swapHellos(ctx, raw)
 	if err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("punch %s: %w", d.Addr, err)
+		return nil, fmt.Errorf("attach to %s: %w", destLabel(d), err)
 	}
 	var mismatch *KeyMismatchError
 	pinned := t.clientFor(d.Addr, d.Identity, &mismatch)
@@ -195,35 +245,45 @@ func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest) (*
 	if mismatch != nil {
 		raw.Close()
 		t.stats.keyMismatches.Add(1)
-		t.log.Warn("punched peer proved another key: possible impersonation; nothing sent",
-			"remote", d.Addr.String(), "want", d.Identity, "got", mismatch.Got)
+		t.log.Warn("punched or relayed peer proved another key: possible impersonation; nothing sent",
+			"remote", addrPortOf(raw.RemoteAddr()).String(), "want", d.Identity, "got", mismatch.Got)
 		return nil, mismatch
 	}
 	if err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("punch %s: tls handshake: %w", d.Addr, err)
+		return nil, fmt.Errorf("attach to %s: tls handshake: %w", destLabel(d), err)
 	}
 	raw.SetDeadline(time.Time{})
 	if alpn := tc.ConnectionState().NegotiatedProtocol; alpn != ALPN2 {
 		closeNow(tc)
-		return nil, fmt.Errorf("punch %s: peer negotiated %q: %w", d.Addr, alpn, ErrNotTwoWay)
+		return nil, fmt.Errorf("attach to %s: peer negotiated %q: %w", destLabel(d), alpn, ErrNotTwoWay)
 	}
 	return tc, nil
 }
 
 // swapHellos sends this side's punch hello and reads the peer's; client
-// reports whether this side's random bytes are the larger.
+// reports whether this side's random bytes are the larger. It writes
+// while it reads, so a stream without buffering (a pipe) works too.
 func swapHellos(ctx context.Context, raw net.Conn) (client bool, err error) {
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	var mine, theirs [17]byte
 	mine[0] = punchHello
 	rand.Read(mine[1:])
-	if _, err := raw.Write(mine[:]); err != nil {
-		return false, fmt.Errorf("send punch hello: %w", err)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := raw.Write(mine[:])
+		wrote <- err
+	}()
+	_, rerr := io.ReadFull(raw, theirs[:])
+	if rerr != nil {
+		raw.SetDeadline(time.Unix(1, 0)) // the write cannot block longer
 	}
-	if _, err := io.ReadFull(raw, theirs[:]); err != nil {
-		return false, fmt.Errorf("read punch hello: %w", err)
+	if werr := <-wrote; werr != nil {
+		return false, fmt.Errorf("send punch hello: %w", werr)
+	}
+	if rerr != nil {
+		return false, fmt.Errorf("read punch hello: %w", rerr)
 	}
 	if theirs[0] != punchHello {
 		return false, fmt.Errorf("peer sent %#x, not a punch hello", theirs[0])
@@ -237,21 +297,22 @@ func swapHellos(ctx context.Context, raw net.Conn) (client bool, err error) {
 	return false, errors.New("punch hellos are equal: the connection loops back to this node")
 }
 
-// adopt makes a punched connection the kept connection of d's peer and
-// reads what arrives on it: messages (answered through a Reply) and
-// control frames, both for handle.
-func (t *Transport) adopt(ctx context.Context, d Dest, tc *tls.Conn, raw net.Conn, handle func(Inbound)) error {
+// adopt makes a punched (or relayed: path) connection the kept connection
+// of d's peer, of a new generation, and reads what arrives on it:
+// messages (answered through a Reply) and control frames, both for
+// handle.
+func (t *Transport) adopt(ctx context.Context, d Dest, tc *tls.Conn, raw net.Conn, path Path, handle func(Inbound)) error {
 	p, err := t.acquire(ctx, keyOf(d))
 	if err != nil {
 		closeNow(tc)
-		return fmt.Errorf("punch %s: %w", d.Addr, err)
+		return fmt.Errorf("attach to %s: %w", destLabel(d), err)
 	}
 	defer p.release()
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		closeNow(tc)
-		return fmt.Errorf("punch %s: %w", d.Addr, net.ErrClosed)
+		return fmt.Errorf("attach to %s: %w", destLabel(d), net.ErrClosed)
 	}
 	t.outgoing[tc] = struct{}{}
 	t.wg.Add(1)
@@ -259,7 +320,8 @@ func (t *Transport) adopt(ctx context.Context, d Dest, tc *tls.Conn, raw net.Con
 
 	p.drop() // a dialed connection, if any: the punched one replaces it
 	dead := make(chan struct{})
-	p.conn, p.dead, p.twoWay, p.lastUse = tc, dead, true, time.Now()
+	p.conn, p.dead, p.twoWay, p.lastUse, p.gen = tc, dead, true, time.Now(), t.gens.Add(1)
+	p.setPath(path)
 	remote := addrPortOf(raw.RemoteAddr())
 	ic := &inConn{ip: remote.Addr()}
 	ic.touch(time.Now())
@@ -269,7 +331,7 @@ func (t *Transport) adopt(ctx context.Context, d Dest, tc *tls.Conn, raw net.Con
 		t.readMessages(tc, raw, ic, remote, d.Identity, reply, handle)
 		t.ended(tc, dead)
 	}()
-	t.log.Debug("punched connection", "remote", remote.String(), "peer", d.Identity)
+	t.log.Debug("adopted a connection", "path", path.String(), "remote", remote.String(), "peer", d.Identity)
 	return nil
 }
 

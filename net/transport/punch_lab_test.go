@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -25,66 +24,17 @@ import (
 
 const envPunchHelper = "PARLANCE_PUNCH_HELPER"
 
-// labHelper is a helper process in one lab host.
+// labHelper is a helper process in one lab host; id is its identity.
 type labHelper struct {
-	name string
-	in   io.WriteCloser
-	out  *bufio.Scanner
-	id   string
-	done chan error
-	errs strings.Builder
+	*natlabtest.Helper
+	id string
 }
 
 func startLabHelper(t *testing.T, lab *natlabtest.Lab, host string) *labHelper {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := lab.Command(ctx, host, os.Args[0], "-test.run=^TestPunchLabHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envPunchHelper+"=1")
-	h := &labHelper{name: host, done: make(chan error, 1)}
-	cmd.Stderr = &h.errs
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { h.done <- cmd.Wait() }()
-	h.in, h.out = in, bufio.NewScanner(out)
-	t.Cleanup(func() {
-		h.in.Close() // the helper ends at EOF
-		select {
-		case <-h.done:
-		case <-time.After(waitFor):
-			cancel()
-			<-h.done
-		}
-		cancel()
-		if t.Failed() {
-			t.Logf("helper %s stderr:\n%s", host, h.errs.String())
-		}
-	})
-	h.id = strings.TrimPrefix(h.answer(t), "id ")
+	h := &labHelper{Helper: lab.StartHelper(t, host, "TestPunchLabHelper", envPunchHelper+"=1")}
+	h.id = strings.TrimPrefix(h.Answer(t), "id ")
 	return h
-}
-
-func (h *labHelper) send(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {
-		t.Fatalf("helper %s: %v", h.name, err)
-	}
-}
-
-func (h *labHelper) answer(t *testing.T) string {
-	t.Helper()
-	if !h.out.Scan() {
-		t.Fatalf("helper %s ended: %v\n%s", h.name, h.out.Err(), h.errs.String())
-	}
-	return h.out.Text()
 }
 
 // punchResult is one side's answer to a punch command: "punched MICROS",
@@ -98,14 +48,14 @@ type punchResult struct {
 
 func (h *labHelper) punchResult(t *testing.T) punchResult {
 	t.Helper()
-	f := strings.SplitN(h.answer(t), " ", 3)
+	f := strings.SplitN(h.Answer(t), " ", 3)
 	us, _ := strconv.Atoi(f[1])
 	r := punchResult{took: time.Duration(us) * time.Microsecond, punched: f[0] == "punched"}
 	if !r.punched {
 		r.err = f[2]
 		return r
 	}
-	flow := h.answer(t)
+	flow := h.Answer(t)
 	r.flowed = flow == "flowed"
 	r.err = strings.TrimPrefix(flow, "noflow ")
 	return r
@@ -120,22 +70,12 @@ func labPunch(t *testing.T, lab *natlabtest.Lab, tries int, window time.Duration
 	b := startLabHelper(t, lab, "b")
 	for i := range tries {
 		port := basePort + i
-		a.send(t, "punch %d %s:%d %s %d", port, natlabtest.PublicB, port, b.id, window.Milliseconds())
-		b.send(t, "punch %d %s:%d %s %d", port, natlabtest.PublicA, port, a.id, window.Milliseconds())
+		a.Send(t, "punch %d %s:%d %s %d", port, natlabtest.PublicB, port, b.id, window.Milliseconds())
+		b.Send(t, "punch %d %s:%d %s %d", port, natlabtest.PublicA, port, a.id, window.Milliseconds())
 		as = append(as, a.punchResult(t))
 		bs = append(bs, b.punchResult(t))
 	}
 	return as, bs
-}
-
-// percentiles returns p50 and p99 (nearest rank) of ds.
-func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	ds = slices.Sorted(slices.Values(ds))
-	at := func(p int) time.Duration { return ds[min(len(ds)-1, (p*len(ds)+99)/100-1)] }
-	return at(50), at(99)
 }
 
 // TestPunchLabCone: behind two cone NATs that drop unsolicited packets,
@@ -161,8 +101,8 @@ func TestPunchLabCone(t *testing.T) {
 		t.Fatalf("connected directly with messages both ways in %d of %d tries, want at least %d", ok, tries, tries-1)
 	}
 	base := labDirectDials(t, lab, tries)
-	p50, p99 := percentiles(took)
-	b50, b99 := percentiles(base)
+	p50, p99 := natlabtest.Percentiles(took)
+	b50, b99 := natlabtest.Percentiles(base)
 	t.Logf("cone NATs: punched %d/%d; time to a punched TLS connection p50 %v p99 %v; direct dial+TLS from a to the server (no NAT in the way in) p50 %v p99 %v",
 		ok, tries, p50, p99, b50, b99)
 }
@@ -172,14 +112,14 @@ func TestPunchLabCone(t *testing.T) {
 func labDirectDials(t *testing.T, lab *natlabtest.Lab, n int) []time.Duration {
 	srv := startLabHelper(t, lab, "server")
 	a := startLabHelper(t, lab, "a")
-	srv.send(t, "listen 43000")
-	if got := srv.answer(t); got != "listening" {
+	srv.Send(t, "listen 43000")
+	if got := srv.Answer(t); got != "listening" {
 		t.Fatalf("server helper: %s", got)
 	}
 	var took []time.Duration
 	for range n {
-		a.send(t, "dial %s:43000 %s", natlabtest.ServerIP, srv.id)
-		f := strings.SplitN(a.answer(t), " ", 3)
+		a.Send(t, "dial %s:43000 %s", natlabtest.ServerIP, srv.id)
+		f := strings.SplitN(a.Answer(t), " ", 3)
 		if f[0] != "dialed" {
 			t.Fatalf("direct dial from a to the server: %s", strings.Join(f, " "))
 		}

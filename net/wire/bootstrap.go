@@ -171,14 +171,15 @@ func NormalizeServerURL(raw string) (string, error) {
 }
 
 // ClientMessage is a message from a client to the bootstrap server:
-// Register, ListPeers, Heartbeat, Unregister or Auth.
+// Register, ListPeers, Heartbeat, Unregister, Auth or Connect.
 type ClientMessage interface {
 	// ClientType returns the message's "type" tag.
 	ClientType() string
 }
 
 // ServerMessage is a message from the bootstrap server to a client:
-// Registered, PeerList, Error, PeerJoined, PeerLeft or Challenge.
+// Registered, PeerList, Error, PeerJoined, PeerLeft, PeersJoined,
+// Challenge, ConnectOffer or ConnectFailed.
 type ServerMessage interface {
 	// ServerType returns the message's "type" tag.
 	ServerType() string
@@ -333,10 +334,13 @@ func MarshalClient(m ClientMessage) ([]byte, error) {
 		body = v
 	case ListPeers, Heartbeat, Unregister:
 		body = struct{}{}
-	case Auth:
+	case Auth, Connect:
 		body = v
 	default:
-		return nil, fmt.Errorf("encode bootstrap message: unknown client message %T", m)
+		var ok bool
+		if body, ok = marshalMailbox(m); !ok {
+			return nil, fmt.Errorf("encode bootstrap message: unknown client message %T", m)
+		}
 	}
 	b, err := encodeTagged(m.ClientType(), body)
 	if err != nil {
@@ -356,7 +360,7 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 	}
 	var body any
 	switch v := m.(type) {
-	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined:
+	case Registered, Error, PeerJoined, PeerLeft, Challenge, PeersJoined, ConnectOffer, ConnectFailed:
 		body = v
 	case PeerList:
 		if v.Peers == nil {
@@ -364,7 +368,10 @@ func MarshalServer(m ServerMessage) ([]byte, error) {
 		}
 		body = v
 	default:
-		return nil, fmt.Errorf("encode bootstrap message: unknown server message %T", m)
+		var ok bool
+		if body, ok = marshalMailbox(m); !ok {
+			return nil, fmt.Errorf("encode bootstrap message: unknown server message %T", m)
+		}
 	}
 	b, err := encodeTagged(m.ServerType(), body)
 	if err != nil {
@@ -464,8 +471,19 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			return nil, err
 		}
 		m = Auth{Signature: raw.Signature, URL: raw.URL}
+	case TypeConnect:
+		if m, err = parseConnect(b); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("unknown message type %q", typ)
+		mm, ok, err := parseMailboxClient(typ, b)
+		if !ok {
+			return nil, fmt.Errorf("unknown message type %q", typ)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m = mm
 	}
 	if err := validateClient(m); err != nil {
 		return nil, err
@@ -584,8 +602,23 @@ func ParseServerMessage(b []byte) (ServerMessage, error) {
 			return nil, err
 		}
 		m = Challenge{Nonce: raw.Nonce}
+	case TypeConnect:
+		if m, err = parseConnectOffer(b); err != nil {
+			return nil, err
+		}
+	case TypeConnectFailed:
+		if m, err = parseConnectFailed(b); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("unknown message type %q", typ)
+		mm, ok, err := parseMailboxServer(typ, b)
+		if !ok {
+			return nil, fmt.Errorf("unknown message type %q", typ)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m = mm
 	}
 	if err := validateServer(m); err != nil {
 		return nil, err
@@ -675,8 +708,13 @@ func validateClient(m ClientMessage) error {
 		} else if n != v.URL {
 			return fmt.Errorf("auth url %q is not normalised (want %q)", v.URL, n)
 		}
+	case Connect:
+		return v.validate()
 	case ListPeers, Heartbeat, Unregister:
 	default:
+		if ok, err := validateMailboxClient(m); ok {
+			return err
+		}
 		return fmt.Errorf("unknown client message %T", m)
 	}
 	return nil
@@ -716,7 +754,14 @@ func validateServer(m ServerMessage) error {
 		if n := len(v.Nonce); n < MinNonceSize || n > MaxNonceSize {
 			return fmt.Errorf("challenge nonce of %d bytes, want %d to %d", n, MinNonceSize, MaxNonceSize)
 		}
+	case ConnectOffer:
+		return v.validate()
+	case ConnectFailed:
+		return v.validate()
 	default:
+		if ok, err := validateMailboxServer(m); ok {
+			return err
+		}
 		return fmt.Errorf("unknown server message %T", m)
 	}
 	return nil

@@ -418,6 +418,12 @@ func FuzzParseClientMessage(f *testing.F) {
 		`{"type":"list_peers"}`, `{"type":"heartbeat"}`, `{"type":"unregister"}`,
 		`{"type":"auth","signature":"` + strings.Repeat("A", 86) + `==","url":"wss://example.org:443/p"}`,
 		`{"type":"x"}`, `[]`, `{`,
+		`{"type":"mailbox_key_get","identity":"ABC"}`,
+		`{"type":"mailbox_key_put","key":{"identity":"ABC","public_key":"6kpsY5ZTKp4cpe3C5T9ohRJR/4TyaoIrGKX+ABDmoWQ=","kem":32,"key":"AQID","created":1,"expires":2,"signature":"` + strings.Repeat("A", 86) + `=="}}`,
+		`{"type":"mailbox_put","to":"ABC","id":"m1","sealed":"AQID"}`,
+		`{"type":"mailbox_fetch"}`,
+		`{"type":"mailbox_ack","ids":["m1","m2"]}`,
+		`{"type":"connect","peer_id":"ABCDEF234567"}`, `{"type":"connect"}`, `{"type":"connect","peer_id":""}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -450,6 +456,16 @@ func FuzzParseServerMessage(f *testing.F) {
 		`{"type":"peer_left","peer_id":"p1"}`,
 		`{"type":"peers_joined","peers":[{"peer_id":"p1","nickname":"bob","public_addr":"[::1]:4000","local_addr":"0.0.0.0:4000","last_seen":1}]}`,
 		`{"type":"challenge","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
+		`{"type":"mailbox_status","count":2,"bytes":300}`,
+		`{"type":"mailbox_key","identity":"ABC"}`,
+		`{"type":"mailbox_key","identity":"ABC","key":{"identity":"ABC","public_key":"6kpsY5ZTKp4cpe3C5T9ohRJR/4TyaoIrGKX+ABDmoWQ=","kem":32,"key":"AQID","created":1,"expires":2,"signature":"` + strings.Repeat("A", 86) + `=="}}`,
+		`{"type":"mailbox_stored","to":"ABC","id":"m1","error":"full"}`,
+		`{"type":"mailbox_items","items":[{"id":"m1","from":"ABC","at":5,"sealed":"AQID"}],"more":true}`,
+		`{"type":"mailbox_items","items":[]}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"192.168.1.2:4000","token":"t0k3n","relay":true}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"","relay":false}`,
+		`{"type":"connect","peer_id":"ABC","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"x","relay":false}`,
+		`{"type":"connect_failed","peer_id":"ABC","reason":"offline"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -33,7 +33,7 @@ const (
 	Unignore             // /unignore <nick>
 	Close                // /close [nick]
 	Wait                 // /wait <nick>
-	Group                // /group new|invite|kick|leave|members|join #name [nick...]
+	Group                // /group new|invite|kick|promote|rename|leave|members|join #name [nick...|new name]
 	Groups               // /groups
 )
 
@@ -45,6 +45,8 @@ const (
 	GroupLeave   = "leave"
 	GroupMembers = "members"
 	GroupJoin    = "join"
+	GroupPromote = "promote"
+	GroupRename  = "rename"
 )
 
 // IsGroupTarget reports whether a /send target names a group ("#team").
@@ -101,13 +103,13 @@ var Specs = []Spec{
 	{Name: "history", Args: "<nick> [N]", Help: "print the last N stored messages with a peer (default 20)", kind: History, minArgs: 1},
 	{Name: "search", Args: "<text>", Help: "search all history", kind: Search, minArgs: 1},
 	{Name: "resend", Args: "[nick]", Help: "send failed messages again (to nick, or all)", kind: Resend},
-	{Name: "group", Args: "<op> #name …", Help: "groups: new #name [nick...] makes one; invite|kick #name <nick> (admins); leave, members or join #name", kind: Group, minArgs: 2},
+	{Name: "group", Args: "<op> #name …", Help: "groups: new #name [nick...] makes one; invite|kick|promote #name <nick> and rename #name <new> (admins); leave, members or join #name", kind: Group, minArgs: 2},
 	{Name: "groups", Help: "list your groups and invitations", kind: Groups},
 	{Name: "clear", Help: "clear the conversation on screen", kind: Clear, Only: "tui"},
 	{Name: "close", Args: "[nick]", Help: "remove a conversation from the list until it has news (its history is kept)", kind: Close, Only: "tui"},
 	{Name: "ignore", Args: "[nick]", Help: "drop a peer's messages (counted); alone: list who is ignored", kind: Ignore},
 	{Name: "unignore", Args: "<nick>", Help: "show a peer's messages again", kind: Unignore, minArgs: 1},
-	{Name: "sendfile", Args: "<nick> <path>", Help: "offer a file (~ is your home; Tab completes paths in the full-screen UI)", kind: SendFile, minArgs: 2},
+	{Name: "sendfile", Args: "<nick> <path>", Help: "offer a file; to #group: to each member (~ is your home; Tab completes paths)", kind: SendFile, minArgs: 2},
 	{Name: "accept", Args: "[id]", Help: "download a file offered to you (the only offer waiting, or the one with that id)", kind: Accept},
 	{Name: "reject", Args: "[id]", Help: "decline a file offered to you", kind: Reject},
 	{Name: "transfers", Help: "list file transfers, active and past", kind: Transfers},
@@ -293,7 +295,12 @@ func parseGroup(c *Command, rest string) error {
 			c.Nicks = append(c.Nicks, nick)
 			rest = strings.TrimLeft(after, " ")
 		}
-	case GroupInvite, GroupKick:
+	case GroupRename:
+		c.Text = strings.TrimPrefix(rest, "#")
+		if c.Text == "" {
+			return fmt.Errorf("usage: /group rename #name <new name>")
+		}
+	case GroupInvite, GroupKick, GroupPromote:
 		nick, after, quoted, err := quotedTarget(rest)
 		switch {
 		case err != nil:
@@ -312,7 +319,7 @@ func parseGroup(c *Command, rest string) error {
 			return fmt.Errorf("usage: /group %s #name", c.Sub)
 		}
 	default:
-		return fmt.Errorf("/group %s: unknown; use new, invite, kick, leave, members or join", sub)
+		return fmt.Errorf("/group %s: unknown; use new, invite, kick, promote, rename, leave, members or join", sub)
 	}
 	return nil
 }

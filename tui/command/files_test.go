@@ -19,6 +19,7 @@ func TestParseFileCommands(t *testing.T) {
 		{`/sendfile "Mary Ann" /tmp/a b`, Command{Kind: SendFile, Target: "Mary Ann", Text: "/tmp/a b"}, ""},
 		{"/sendfile bob", Command{}, "usage: /sendfile <nick> <path>"},
 		{`/sendfile "Mary Ann"`, Command{}, "usage: /sendfile"},
+		{"/sendfile #team ~/plan.pdf", Command{Kind: SendFile, Target: "#team", Text: "~/plan.pdf"}, ""},
 		{"/accept", Command{Kind: Accept}, ""},
 		{"/accept 1a2b3c4d", Command{Kind: Accept, Target: "1a2b3c4d"}, ""},
 		{"/accept 1a 2b", Command{}, "usage: /accept [id]"},

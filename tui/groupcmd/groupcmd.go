@@ -59,10 +59,21 @@ func Run(n Node, c command.Command) ([]string, error) {
 		return nil, err
 	}
 	switch c.Sub {
-	case command.GroupInvite, command.GroupKick:
+	case command.GroupRename:
+		if err := n.RenameGroup(g.Key, c.Text); err != nil {
+			return nil, err
+		}
+		return []string{fmt.Sprintf("renamed #%s to #%s", g.Name, c.Text)}, nil
+	case command.GroupInvite, command.GroupKick, command.GroupPromote:
 		p, err := Peer(n, c.Nicks[0])
 		if err != nil {
 			return nil, err
+		}
+		if c.Sub == command.GroupPromote {
+			if err := n.PromoteInGroup(g.Key, p.Key); err != nil {
+				return nil, err
+			}
+			return []string{fmt.Sprintf("%s is now an admin of #%s", p.Nickname, g.Name)}, nil
 		}
 		if c.Sub == command.GroupInvite {
 			if err := n.InviteToGroup(g.Key, p.Key); err != nil {

@@ -2,10 +2,12 @@ package line
 
 import (
 	"context"
+	"strings"
 
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/tui/command"
+	"github.com/parlance-chat/parlance/tui/groupcmd"
 	"github.com/parlance-chat/parlance/tui/textsafe"
 	"github.com/parlance-chat/parlance/tui/xfer"
 )
@@ -21,6 +23,10 @@ func (u *UI) fileCommand(ctx context.Context, c command.Command) {
 	}
 	switch c.Kind {
 	case command.SendFile:
+		if strings.HasPrefix(c.Target, "#") {
+			u.sendFileToGroup(ctx, f, c.Target, c.Text)
+			return
+		}
 		p, ok := u.resolve(c.Target)
 		if !ok {
 			return
@@ -42,13 +48,40 @@ func (u *UI) fileCommand(ctx context.Context, c command.Command) {
 	}
 }
 
+// sendFileToGroup is /sendfile #name <path>: the file is offered to
+// each member; it returns once every online member has the offer.
+func (u *UI) sendFileToGroup(ctx context.Context, f xfer.Files, name, path string) {
+	g, ok := u.groups()
+	if !ok {
+		return
+	}
+	info, err := g.ResolveGroup(name)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	u.printf("* hashing and offering %s to each member of #%s…", textsafe.Line(path), textsafe.Line(info.Name))
+	if _, err := f.SendFileToGroup(ctx, info.Key, path); err != nil {
+		u.printf("error: %s", textsafe.Line(err.Error()))
+	}
+}
+
 // transfers lists the transfers, oldest first.
 func (u *UI) transfers(ts []filexfer.Transfer) {
 	u.printf("* %s", xfer.List(ts, "  ", u.peerName))
 }
 
-// peerName names a peer by key ("" when unknown).
+// peerName names a peer, or a group ("#team"), by key ("" when unknown).
 func (u *UI) peerName(key app.PeerKey) string {
+	if g, ok := u.node.(groupcmd.Node); ok && app.IsGroupKey(key) {
+		if info, ok := g.Group(key); ok {
+			return "#" + info.Name
+		}
+		return ""
+	}
+	if key == "" {
+		return ""
+	}
 	if p, ok := u.node.Peer(key); ok {
 		return u.name(p)
 	}
@@ -63,6 +96,15 @@ func (u *UI) transferPeer(t filexfer.Transfer) string {
 // transferEvent prints a transfer's change: progress at most once a
 // second per transfer, everything else at once, failures as warnings.
 func (u *UI) transferEvent(e app.TransferChanged) {
+	sum, inBatch := u.batches.Update(e.Transfer)
+	if inBatch && e.Kind == filexfer.EventProgress {
+		// A file sent to a group: one line a second for all its members.
+		batch := filexfer.Event{Kind: e.Kind, Transfer: filexfer.Transfer{ID: "batch " + e.Transfer.Batch}}
+		if u.xfer.Allow(batch, u.now()) {
+			u.printf("* file %s", sum)
+		}
+		return
+	}
 	if !u.xfer.Allow(filexfer.Event{Kind: e.Kind, Transfer: e.Transfer}, u.now()) {
 		return
 	}
@@ -70,6 +112,10 @@ func (u *UI) transferEvent(e app.TransferChanged) {
 	if e.Kind == filexfer.EventFailed {
 		mark = "!"
 	}
+	where := ""
+	if g, ok := u.node.(groupcmd.Node); ok && app.IsGroupKey(e.Peer) {
+		where = " in " + u.groupName(g, e.Peer)
+	}
 	text := filexfer.FormatEvent(filexfer.Event{Kind: e.Kind, Transfer: e.Transfer})
-	u.printf("%s file %s: %s", mark, u.transferPeer(e.Transfer), textsafe.Line(text))
+	u.printf("%s file %s%s: %s", mark, u.transferPeer(e.Transfer), where, textsafe.Line(text))
 }

@@ -28,6 +28,10 @@ func (f *filesNode) SendFile(_ context.Context, key app.PeerKey, path string) (f
 	f.call("send " + string(key) + " " + path)
 	return filexfer.Transfer{}, nil
 }
+func (f *filesNode) SendFileToGroup(_ context.Context, key app.PeerKey, path string) ([]filexfer.Transfer, error) {
+	f.call("sendgroup " + string(key) + " " + path)
+	return nil, nil
+}
 func (f *filesNode) AcceptFile(id string) (filexfer.Transfer, error) {
 	f.call("accept " + id)
 	return filexfer.Transfer{}, nil
@@ -116,4 +120,66 @@ func TestFileCommandsWithoutFiles(t *testing.T) {
 	s := start(t, newFakeNode("me", make(chan app.Event, 10)))
 	s.send("/transfers")
 	s.expect("error: file transfer is off")
+}
+
+// groupFilesNode has groups and file transfer.
+type groupFilesNode struct {
+	*fakeGroupNode
+	f *filesNode
+}
+
+func (g *groupFilesNode) SendFile(ctx context.Context, key app.PeerKey, path string) (filexfer.Transfer, error) {
+	return g.f.SendFile(ctx, key, path)
+}
+func (g *groupFilesNode) SendFileToGroup(ctx context.Context, key app.PeerKey, path string) ([]filexfer.Transfer, error) {
+	return g.f.SendFileToGroup(ctx, key, path)
+}
+func (g *groupFilesNode) AcceptFile(id string) (filexfer.Transfer, error) { return g.f.AcceptFile(id) }
+func (g *groupFilesNode) RejectFile(id string) (filexfer.Transfer, error) { return g.f.RejectFile(id) }
+func (g *groupFilesNode) CancelFile(id string) (filexfer.Transfer, error) { return g.f.CancelFile(id) }
+func (g *groupFilesNode) Transfers() []filexfer.Transfer                  { return g.f.Transfers() }
+
+func TestFileToGroup(t *testing.T) {
+	a, c := strings.Repeat("B", 52), strings.Repeat("D", 52)
+	events := make(chan app.Event, 10)
+	fake := newFakeNode("me", events, peer("alice", a, 5000, true), peer("carol", c, 7000, false))
+	node := &groupFilesNode{fakeGroupNode: &fakeGroupNode{fakeNode: fake}, f: &filesNode{fakeNode: fake}}
+	s := start(t, node)
+	s.send("/group new #team alice carol")
+	s.expect("created #team")
+	key := node.groups[0].Key
+	s.send("/sendfile #team ~/plan.pdf")
+	s.expect("offering ~/plan.pdf to each member of #team")
+	s.send("/sendfile #nope x")
+	s.expect("no group #nope")
+	node.f.fmu.Lock()
+	got := strings.Join(node.f.calls, "|")
+	node.f.fmu.Unlock()
+	if want := "sendgroup " + string(key) + " ~/plan.pdf"; got != want {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+
+	gid := strings.TrimPrefix(string(key), app.GroupKeyPrefix)
+	tr := func(peer string, st filexfer.State, done int64) filexfer.Transfer {
+		return filexfer.Transfer{ID: peer[:1] + strings.Repeat("0", 31), Peer: peer, Dir: filexfer.Send, Name: "plan.pdf", Size: 1_000_000,
+			State: st, Done: done, Rate: 1e6, Group: gid, Batch: "b1"}
+	}
+	events <- app.TransferChanged{Peer: key, Kind: filexfer.EventOffered, Transfer: tr(a, filexfer.StateOffered, 0)}
+	if l := s.expect("file to alice in #team: offered"); l == "" {
+		t.Fatal("no offer line")
+	}
+	queued := tr(c, filexfer.StateQueued, 0)
+	queued.Error = "waiting for the peer to come online"
+	events <- app.TransferChanged{Peer: key, Kind: filexfer.EventQueued, Transfer: queued}
+	s.expect("file to carol in #team: queued")
+	// Progress of a file sent to a group: one summary a second.
+	events <- app.TransferChanged{Peer: key, Kind: filexfer.EventProgress, Transfer: tr(a, filexfer.StateActive, 500_000)}
+	events <- app.TransferChanged{Peer: key, Kind: filexfer.EventProgress, Transfer: tr(a, filexfer.StateActive, 600_000)}
+	events <- app.TransferChanged{Peer: key, Kind: filexfer.EventDone, Transfer: tr(a, filexfer.StateDone, 1_000_000)}
+	if l := s.next(); !strings.Contains(l, "plan.pdf to 2 members: 1 sending, 1 queued (offline) (50%, 1.0 MB/s)") {
+		t.Fatalf("summary line %q", l)
+	}
+	if l := s.next(); !strings.Contains(l, "file to alice in #team:") || !strings.Contains(l, "delivered") {
+		t.Fatalf("after one summary line: %q", l)
+	}
 }

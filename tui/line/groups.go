@@ -1,6 +1,9 @@
 package line
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/parlance-chat/parlance/app"
 	"github.com/parlance-chat/parlance/tui/command"
 	"github.com/parlance-chat/parlance/tui/groupcmd"
@@ -32,15 +35,24 @@ func (u *UI) group(c command.Command) {
 	}
 }
 
-// selectGroup makes plain lines go to a group (/msg #team).
-func (u *UI) selectGroup(name string) {
+// resolveGroup finds the group named name, or prints why not.
+func (u *UI) resolveGroup(name string) (app.GroupInfo, bool) {
 	g, ok := u.groups()
 	if !ok {
-		return
+		return app.GroupInfo{}, false
 	}
 	info, err := g.ResolveGroup(name)
 	if err != nil {
 		u.printf("error: %v", err)
+		return app.GroupInfo{}, false
+	}
+	return info, true
+}
+
+// selectGroup makes plain lines go to a group (/msg #team).
+func (u *UI) selectGroup(name string) {
+	info, ok := u.resolveGroup(name)
+	if !ok {
 		return
 	}
 	u.sel = info.Key
@@ -49,15 +61,9 @@ func (u *UI) selectGroup(name string) {
 
 // sendGroup is /send #name <text>.
 func (u *UI) sendGroup(name, text string) {
-	g, ok := u.groups()
+	info, ok := u.resolveGroup(name)
 	if !ok {
 		u.failed++
-		return
-	}
-	info, err := g.ResolveGroup(name)
-	if err != nil {
-		u.failed++
-		u.printf("error: %v", err)
 		return
 	}
 	u.sendGroupKey(info.Key, text)
@@ -112,4 +118,37 @@ func (u *UI) groupEvent(e app.Event) {
 	case app.GroupChanged:
 		u.printf("* %s", textsafe.Line(groupcmd.Members(e.Group)))
 	}
+}
+
+// groupHistory prints the last n stored messages of a group in the order
+// every member shows them (app.DisplayOrder), not in the order they came:
+// "[15:04:05] alice: text" by the sender's clock.
+func (u *UI) groupHistory(name string, n int) {
+	info, ok := u.resolveGroup(name)
+	if !ok {
+		return
+	}
+	if n <= 0 {
+		n = 20
+	}
+	ms, err := u.node.History(app.ConvID(info.Key), 0, n)
+	if err != nil {
+		u.printf("error: %v", err)
+		return
+	}
+	if len(ms) == 0 {
+		u.printf("* no messages in #%s", textsafe.Line(info.Name))
+		return
+	}
+	app.DisplayOrder(ms)
+	var b strings.Builder
+	fmt.Fprintf(&b, "* last %d message(s) in #%s:", len(ms), textsafe.Line(info.Name))
+	for _, m := range ms {
+		who := textsafe.Line(m.From)
+		if m.Outgoing {
+			who = "you"
+		}
+		fmt.Fprintf(&b, "\n  [%s] %s: %s", m.Sent.Local().Format("2 Jan 15:04:05"), who, textsafe.Line(m.Text))
+	}
+	u.printf("%s", b.String())
 }

@@ -51,6 +51,24 @@ func (f *fakeGroupNode) CreateGroup(name string, members []app.PeerKey) (app.Gro
 func (f *fakeGroupNode) InviteToGroup(g, p app.PeerKey) error { return nil }
 func (f *fakeGroupNode) KickFromGroup(g, p app.PeerKey) error { return nil }
 func (f *fakeGroupNode) LeaveGroup(g app.PeerKey) error       { return nil }
+func (f *fakeGroupNode) PromoteInGroup(g, p app.PeerKey) error {
+	return f.edit(g, func(gi *app.GroupInfo) {
+		for i := range gi.Members {
+			gi.Members[i].Admin = gi.Members[i].Admin || gi.Members[i].Key == p
+		}
+	})
+}
+func (f *fakeGroupNode) RenameGroup(g app.PeerKey, name string) error {
+	return f.edit(g, func(gi *app.GroupInfo) { gi.Name = name })
+}
+func (f *fakeGroupNode) edit(key app.PeerKey, edit func(*app.GroupInfo)) error {
+	i := slices.IndexFunc(f.groups, func(g app.GroupInfo) bool { return g.Key == key })
+	if i < 0 {
+		return fmt.Errorf("no group %s", key)
+	}
+	edit(&f.groups[i])
+	return nil
+}
 func (f *fakeGroupNode) JoinGroup(name string) (app.GroupInfo, error) {
 	return app.GroupInfo{}, fmt.Errorf("no invitation to #%s", name)
 }
@@ -82,6 +100,11 @@ func TestGroupCommands(t *testing.T) {
 		{"/msg #team", "plain lines now go to #team"},
 		{"plain line", "#team you: plain line"},
 		{"/group join #other", "no invitation to #other"},
+		{"/group promote #team alice", "alice is now an admin of #team"},
+		{"/group members #team", "#team: 3 members: me (admin, you), alice (admin, online), carol"},
+		{"/group rename #team #crew", "renamed #team to #crew"},
+		{"/groups", "#crew: 3 members, you are an admin"},
+		{"/group rename #team x", "no group #team"},
 	}
 	for _, tt := range tests {
 		s.send(tt.in)
@@ -93,7 +116,7 @@ func TestGroupCommands(t *testing.T) {
 	// A message of a member prints as [HH:MM:SS] #name nick: text.
 	at := time.Date(2026, 12, 2, 9, 8, 7, 0, time.Local)
 	node.receive(app.Message{ID: strings.Repeat("9", 32), Conv: app.ConvID(node.groups[0].Key), Peer: "id:" + a, From: "alice", Text: "hi team", Sent: at})
-	if got, want := s.expect("hi team"), "[09:08:07] #team alice: hi team"; got != want {
+	if got, want := s.expect("hi team"), "[09:08:07] #crew alice: hi team"; got != want {
 		t.Errorf("printed %q, want %q", got, want)
 	}
 
@@ -101,4 +124,30 @@ func TestGroupCommands(t *testing.T) {
 	s.expect("mallory invited you to #x (you have NEVER talked with them); /group join #x accepts")
 	events <- app.GroupInvited{Invitation: app.GroupInvitation{Name: "y", ByNick: "alice", Known: true}}
 	s.expect("alice invited you to #y (you have talked with them before)")
+}
+
+// TestGroupHistoryOrder: line mode prints a group message as it arrives,
+// a late one too, and /history #name prints the group in the order every
+// member shows it (sender's time, then id).
+func TestGroupHistoryOrder(t *testing.T) {
+	a := strings.Repeat("B", 52)
+	node := &fakeGroupNode{fakeNode: newFakeNode("me", make(chan app.Event, 10), peer("alice", a, 5000, true))}
+	s := start(t, node)
+	s.send("/group new #team alice")
+	s.expect("created #team")
+	conv := app.ConvID(node.groups[0].Key)
+	at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.Local)
+	for _, m := range []struct {
+		id   string
+		sec  int
+		text string
+	}{{"a2", 20, "second"}, {"a3", 30, "third"}, {"a1", 10, "first (late)"}, {"a0", 20, "tie, lower id"}} {
+		node.receive(app.Message{ID: m.id, Conv: conv, Peer: "id:" + a, From: "alice", Text: m.text, Sent: at.Add(time.Duration(m.sec) * time.Second)})
+		s.expect("#team alice: " + m.text) // as it arrives
+	}
+	s.send("/history #team")
+	s.expect("* last 4 message(s) in #team:")
+	for _, want := range []string{"09:00:10] alice: first (late)", "09:00:20] alice: tie, lower id", "09:00:20] alice: second", "09:00:30] alice: third"} {
+		s.expect(want)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/parlance-chat/parlance/tui/command"
 	"github.com/parlance-chat/parlance/tui/ignore"
 	"github.com/parlance-chat/parlance/tui/textsafe"
+	"github.com/parlance-chat/parlance/tui/xfer"
 )
 
 // Node is what the line UI needs from app.Node.
@@ -70,7 +71,8 @@ type UI struct {
 	failed  int          // /send commands (or plain lines) that failed
 	ignored *ignore.List // /ignore
 
-	xfer filexfer.Throttle // transfer progress lines, at most one a second each (files.go)
+	xfer    filexfer.Throttle // transfer progress lines, at most one a second each (files.go)
+	batches xfer.Batches      // files sent to groups, summed up per file (files.go)
 	// names knows which nicknames are shared, to tag them; the event
 	// loop's goroutine owns it.
 	names *nameIndex
@@ -460,6 +462,10 @@ func (u *UI) outbox() {
 
 // history prints the last n stored messages with a peer.
 func (u *UI) history(name string, n int) {
+	if command.IsGroupTarget(name) {
+		u.groupHistory(name, n)
+		return
+	}
 	p, ok := u.resolve(name)
 	if !ok {
 		return
@@ -590,7 +596,7 @@ func (u *UI) whois(p app.Peer) {
 	if p.Identity != "" {
 		id = identity.ID(p.Identity).Grouped()
 	}
-	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Source, p.Trust.Label())
+	u.printf("* %s: ID %s, address %s, via %s, %s", textsafe.Name(p.Nickname), id, addr(p), p.Route(), p.Trust.Label())
 }
 
 func (u *UI) verify(c command.Command) {

@@ -143,6 +143,14 @@ func peer(nick, id string, port uint16, online bool) app.Peer {
 	return p
 }
 
+// punched is an online peer found through the server and reached by
+// hole punching.
+func punched(nick, id string, port uint16) app.Peer {
+	p := peer(nick, id, port, true)
+	p.Source, p.Path = "internet", app.PathPunched
+	return p
+}
+
 // session runs the UI over pipes and returns a function that writes a
 // line and one that waits for output containing a string.
 type session struct {
@@ -226,11 +234,12 @@ func TestCommands(t *testing.T) {
 	node := newFakeNode("me", make(chan app.Event, 10),
 		peer("alice", a1, 5000, true), peer("alice", a2, 5001, true), peer("bob", "", 6000, true), peer("carol", strings.Repeat("D", 52), 7000, false),
 		peer("Mary Ann", strings.Repeat("E", 52), 7001, true), peer("Mary", strings.Repeat("F", 52), 7002, true),
+		punched("dana", strings.Repeat("G", 52), 7003),
 	)
 	s := start(t, node)
 	tests := []struct{ in, want string }{
 		{"/help", "commands:"},
-		{"/peers", "6 known peer(s)"},
+		{"/peers", "7 known peer(s)"},
 		{"/send bob hello bob", "you -> bob: hello bob"},
 		{"/send alice hi", "2 peers are called alice: alice#BBBBBBB, alice#CCCCCCC"},
 		{"/send alice#CCC hi you", "you -> alice#CCCCCCC: hi you"},
@@ -248,6 +257,7 @@ func TestCommands(t *testing.T) {
 		{"/me waves", "you -> bob: /me waves"},
 		{"/id", "ID AAAA-AAAA"},
 		{"/whois bob", "none (original peer, unencrypted)"},
+		{"/whois dana", "via internet, punched"},
 		{"/verify alice#BBB", "safety code with alice#BBBBBBB: 11111 22222 33333 44444"},
 		{"/verify alice#BBB confirm", "alice#BBBBBBB is now verified"},
 		{"/nick newme", "you are now newme"},

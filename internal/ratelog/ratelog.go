@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// DefaultEvery is the period the network packages use.
+// DefaultEvery is the period the network packages and the group engine's
+// drop log use.
 const DefaultEvery = time.Minute
 
 // Limiter rate-limits one kind of log line. It is safe for concurrent use.
