@@ -63,6 +63,11 @@ func TestConnectArrangesBothSides(t *testing.T) {
 	alice.send(wire.Connect{PeerID: bobID.ID().String()})
 	toAlice := recvSkipping[wire.ConnectOffer](alice)
 	toBob := recvSkipping[wire.ConnectOffer](bob)
+	// Both get the one relay token issued for the pair.
+	if !toAlice.Relay || !toBob.Relay || toAlice.Token != toBob.Token || wire.ValidateRelayToken(toAlice.Token) != nil {
+		t.Errorf("relay in the offers: %v %q / %v %q, want one token for both", toAlice.Relay, toAlice.Token, toBob.Relay, toBob.Token)
+	}
+	toAlice.Token, toAlice.Relay, toBob.Token, toBob.Relay = "", false, "", false
 	want := wire.ConnectOffer{PeerID: bobID.ID().String(), PublicAddr: br.PublicAddr, LocalAddr: netip.MustParseAddrPort("192.168.1.2:7002")}
 	if toAlice != want {
 		t.Errorf("alice got %+v, want %+v", toAlice, want)
@@ -142,5 +147,19 @@ func TestConnectUnseenByOriginalClients(t *testing.T) {
 		t.Fatal(err)
 	} else if _, ok := m.(wire.PeerList); !ok {
 		t.Fatalf("the original client got %s, want only its peer_list", raw)
+	}
+}
+
+// With the relay off, offers carry no token.
+func TestConnectWithoutRelay(t *testing.T) {
+	srv := startServer(t, Config{NoRelay: true})
+	aliceID, bobID := mustIdentity(t), mustIdentity(t)
+	alice, _ := reachClient(t, srv, aliceID, "alice", "r", "192.168.1.2:7001", wire.FeatureReach)
+	bob, _ := reachClient(t, srv, bobID, "bob", "r", "192.168.1.2:7002", wire.FeatureReach)
+	alice.send(wire.Connect{PeerID: bobID.ID().String()})
+	for _, c := range []*rawClient{alice, bob} {
+		if o := recvSkipping[wire.ConnectOffer](c); o.Relay || o.Token != "" {
+			t.Errorf("offer %+v with the relay off", o)
+		}
 	}
 }
