@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,10 +363,29 @@ func skipFrame(br *bufio.Reader) (int64, bool, error) {
 	if _, err := io.ReadFull(br, head); err != nil {
 		return 0, false, err
 	}
-	if _, err := io.CopyN(io.Discard, br, int64(n)-int64(len(head))); err != nil {
+	if err := discard(br, int64(n)-int64(len(head))); err != nil {
 		return 0, false, err
 	}
 	return int64(n), h[0]&0x0f == 0x1 && bytes.Equal(head, prefix), nil
+}
+
+// discardBufs holds the buffers of discard: reads of up to 64 KB, so
+// that a client skipping a big list costs few system calls (io.Discard
+// reads 8 KB at a time).
+var discardBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
+// discard reads and drops n bytes of br.
+func discard(br *bufio.Reader, n int64) error {
+	buf := discardBufs.Get().(*[64 << 10]byte)
+	defer discardBufs.Put(buf)
+	for n > 0 {
+		m, err := br.Read(buf[:min(n, int64(len(buf)))])
+		n -= int64(m)
+		if err != nil && n > 0 {
+			return err
+		}
+	}
+	return nil
 }
 
 // BenchmarkMassJoin: K push clients register in one room as fast as they
@@ -466,6 +486,14 @@ func BenchmarkPeerListDeflate(b *testing.B) {
 // registered reply, as parlance-bench's room build does; every member
 // reads and discards. Sub-benchmarks: members that take peers_joined,
 // and members that take one peer_joined per join.
+//
+// The clients send no heartbeats, so the peer timeout is an hour: a
+// build longer than the default 30 s would otherwise lose its first
+// members and measure their departures. The clients share the process
+// (and the CPU) with the server: they only read frame headers and
+// discard the rest in 64 KB reads. It reports the bytes they got
+// (MB-lists: each newcomer's peer_list; MB-pushes: the rest) and the
+// process's CPU time over the build (server and clients together).
 func BenchmarkRoomBuild(b *testing.B) {
 	k := benchConns(b)
 	for _, batch := range []bool{true, false} {
@@ -474,11 +502,16 @@ func BenchmarkRoomBuild(b *testing.B) {
 			if batch {
 				features = `["push","peers_joined"]`
 			}
+			var listBytes, pushBytes atomic.Int64
+			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
-				srv := startServer(b, benchConfig())
+				cfg := benchConfig()
+				cfg.PeerTimeout = time.Hour
+				srv := startServer(b, cfg)
 				var readers sync.WaitGroup
 				conns := make([]net.Conn, 0, k)
+				cpu0 := processCPU(b)
 				b.StartTimer()
 				for i := range k {
 					c, br := dialRaw(b, srv.addr)
@@ -488,8 +521,14 @@ func BenchmarkRoomBuild(b *testing.B) {
 					go func() {
 						defer readers.Done()
 						for n := 0; ; n++ {
-							if _, _, err := skipFrame(br); err != nil {
+							size, list, err := skipFrame(br)
+							if err != nil {
 								return
+							}
+							if list {
+								listBytes.Add(size)
+							} else {
+								pushBytes.Add(size)
 							}
 							if n == 0 {
 								close(first)
@@ -500,6 +539,7 @@ func BenchmarkRoomBuild(b *testing.B) {
 					<-first
 				}
 				b.StopTimer()
+				cpu += processCPU(b) - cpu0
 				for _, c := range conns {
 					_ = c.Close()
 				}
@@ -508,6 +548,19 @@ func BenchmarkRoomBuild(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(k), "clients")
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric(float64(listBytes.Load())/1e6/float64(b.N), "MB-lists/op")
+			b.ReportMetric(float64(pushBytes.Load())/1e6/float64(b.N), "MB-pushes/op")
 		})
 	}
+}
+
+// processCPU returns the CPU time (user and system) of this process so
+// far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
