@@ -337,36 +337,43 @@ func BenchmarkPollBigRoom(b *testing.B) {
 }
 
 // skipFrame reads one server frame and discards its payload; it reports
-// the payload size and whether it was a peer_list.
+// the payload size and whether it was (the start of) a peer_list.
 func skipFrame(br *bufio.Reader) (int64, bool, error) {
+	n, _, list, err := skipFrameOp(br)
+	return n, list, err
+}
+
+// skipFrameOp is skipFrame, and reports the frame's opcode too (0 for
+// the continuation of a message sent in several frames).
+func skipFrameOp(br *bufio.Reader) (int64, byte, bool, error) {
 	var h [2]byte
 	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
 	case 126:
 		var x [2]byte
 		if _, err := io.ReadFull(br, x[:]); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		n = uint64(binary.BigEndian.Uint16(x[:]))
 	case 127:
 		var x [8]byte
 		if _, err := io.ReadFull(br, x[:]); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		n = binary.BigEndian.Uint64(x[:])
 	}
 	prefix := []byte(`{"type":"peer_list"`)
 	head := make([]byte, min(int(n), len(prefix)))
 	if _, err := io.ReadFull(br, head); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	if err := discard(br, int64(n)-int64(len(head))); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	return int64(n), h[0]&0x0f == 0x1 && bytes.Equal(head, prefix), nil
+	return int64(n), h[0] & 0x0f, h[0]&0x0f == 0x1 && bytes.Equal(head, prefix), nil
 }
 
 // discardBufs holds the buffers of discard: reads of up to 64 KB, so
@@ -493,7 +500,8 @@ func BenchmarkPeerListDeflate(b *testing.B) {
 // (and the CPU) with the server: they only read frame headers and
 // discard the rest in 64 KB reads. It reports the bytes they got
 // (MB-lists: each newcomer's peer_list; MB-pushes: the rest) and the
-// process's CPU time over the build (server and clients together).
+// process's CPU time over the build (server and clients together), and
+// the clients the server dropped during the build.
 func BenchmarkRoomBuild(b *testing.B) {
 	k := benchConns(b)
 	for _, batch := range []bool{true, false} {
@@ -504,6 +512,7 @@ func BenchmarkRoomBuild(b *testing.B) {
 			}
 			var listBytes, pushBytes atomic.Int64
 			var cpu time.Duration
+			lost := 0
 			for b.Loop() {
 				b.StopTimer()
 				cfg := benchConfig()
@@ -520,10 +529,14 @@ func BenchmarkRoomBuild(b *testing.B) {
 					readers.Add(1)
 					go func() {
 						defer readers.Done()
+						list := false
 						for n := 0; ; n++ {
-							size, list, err := skipFrame(br)
+							size, op, start, err := skipFrameOp(br)
 							if err != nil {
 								return
+							}
+							if op != 0 { // not a continuation
+								list = start
 							}
 							if list {
 								listBytes.Add(size)
@@ -540,6 +553,7 @@ func BenchmarkRoomBuild(b *testing.B) {
 				}
 				b.StopTimer()
 				cpu += processCPU(b) - cpu0
+				lost += k - srv.Stats().Connections
 				for _, c := range conns {
 					_ = c.Close()
 				}
@@ -549,6 +563,7 @@ func BenchmarkRoomBuild(b *testing.B) {
 			}
 			b.ReportMetric(float64(k), "clients")
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric(float64(lost)/float64(b.N), "dropped/op")
 			b.ReportMetric(float64(listBytes.Load())/1e6/float64(b.N), "MB-lists/op")
 			b.ReportMetric(float64(pushBytes.Load())/1e6/float64(b.N), "MB-pushes/op")
 		})

@@ -311,7 +311,7 @@ func (s *Server) upsertRemote(srv string, rs *remoteServer, cp clusterPeer) bool
 	if p.room == nil {
 		s.attach(p, cp.Room)
 	} else {
-		p.room.gen++
+		p.room.changed()
 	}
 	s.pushJoined(p)
 	return true

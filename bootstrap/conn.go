@@ -56,10 +56,20 @@ type conn struct {
 	push       bool   // the client asked for pushes
 	batch      bool   // the client asked for peers_joined
 	since      int64  // Unix ns (Config.Clock) since when it has no registration
+	// follows is the room whose pushes it takes (see Server.follow), and
+	// followsFeed whether from the room's join feed.
+	follows     *room
+	followsFeed bool
 
 	mu      sync.Mutex // guards the fields below
 	queue   sendQueue
 	writing bool // a writer goroutine is running
+	// The join feed it follows, and the position of the next entry it
+	// has not taken (see feed.go).
+	feed   *joinFeed
+	feedAt feedPos
+	// feedIdle: it is on feed's idle list. Guarded by feed.mu.
+	feedIdle bool
 
 	// Owned by the writer goroutine (one at a time, handed over under mu):
 	lastJoined time.Time // when the last peers_joined was written
@@ -350,22 +360,6 @@ func (c *conn) sendPush(msg []byte, r *room, gen uint64) {
 	c.enqueue(frame{kind: textFrame, data: msg, size: len(msg), room: r, gen: gen})
 }
 
-// sendJoined queues the entry of a peer that joined room r (now at
-// generation gen) for a client that takes peers_joined: it joins the
-// peers_joined already waiting, if any.
-func (c *conn) sendJoined(entry []byte, r *room, gen uint64, pace time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing || c.dead {
-		return
-	}
-	if !c.queue.pushJoined(entry, r, gen, pace) {
-		c.dropSlowLocked()
-		return
-	}
-	c.startWriterLocked()
-}
-
 // sendList queues a peer_list (data followed by the parts of more).
 func (c *conn) sendList(data []byte, more [][]byte) {
 	c.enqueue(frame{kind: textFrame, data: data, more: more, size: msgSize(data, more)})
@@ -378,10 +372,13 @@ func (c *conn) queueList(req *listReq) {
 
 // enqueue queues a frame. If the client has let too many messages or
 // bytes pile up, it is disconnected instead.
-func (c *conn) enqueue(f frame) {
+func (c *conn) enqueue(f frame) { c.enqueueIf(nil, f) }
+
+// enqueueIf is enqueue, if ok (called under c.mu) reports true.
+func (c *conn) enqueueIf(ok func() bool, f frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.dead {
+	if c.closing || c.dead || (ok != nil && !ok()) {
 		return
 	}
 	if !c.queue.push(f) {
@@ -484,7 +481,7 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		if head := &c.queue.frames[0]; head.joined != nil {
+		if head := &c.queue.frames[0]; head.feed != nil {
 			if wait := head.pace - time.Since(c.lastJoined); wait > 0 {
 				c.mu.Unlock()
 				time.Sleep(wait) // more joins may gather meanwhile
@@ -492,6 +489,9 @@ func (c *conn) writeLoop() {
 			}
 		}
 		batch := c.queue.take(writeBatchBytes)
+		if batch[0].feed != nil {
+			c.takeFeedLocked(&batch[0])
+		}
 		c.mu.Unlock()
 
 		joined, err := c.writeFrames(fc, batch)
@@ -518,8 +518,13 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 	for _, f := range batch {
 		switch f.kind {
 		case textFrame:
-			joined = joined || f.joined != nil
-			err = c.writeText(f)
+			if f.feed != nil {
+				var n int
+				n, err = c.writeJoined(f.feedRange)
+				joined = joined || n > 0
+			} else {
+				err = c.writeText(f)
+			}
 		case pingFrame:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteWait))
 		case closeFrame:
@@ -538,10 +543,9 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 	return joined, err
 }
 
-// writeText writes one text message: f.data and the parts of f.more, or
-// the peers_joined of f.joined.
+// writeText writes one text message: f.data and the parts of f.more.
 func (c *conn) writeText(f frame) error {
-	if f.more == nil && f.joined == nil {
+	if f.more == nil {
 		return c.ws.WriteMessage(websocket.TextMessage, f.data)
 	}
 	w, err := c.ws.NextWriter(websocket.TextMessage)
@@ -553,23 +557,57 @@ func (c *conn) writeText(f frame) error {
 			_, err = w.Write(p)
 		}
 	}
-	if f.joined != nil {
-		write([]byte(wire.PeersJoinedHead))
-		for i, e := range f.joined {
-			if i > 0 {
-				write([]byte{','})
-			}
-			write(e.data)
-		}
-		write([]byte(wire.PeerListTail))
-	} else {
-		write(f.data)
-		for _, p := range f.more {
-			write(p)
-		}
+	write(f.data)
+	for _, p := range f.more {
+		write(p)
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
+
+// writeJoined writes the joins of r (but the client's own) as
+// peers_joined messages of up to maxBatchEntries entries, and returns
+// how many it wrote. Each is assembled whole, so it goes out as one
+// frame, not in frames of WriteBufferSize.
+func (c *conn) writeJoined(r feedRange) (int, error) {
+	self := c.peer.Load()
+	bp := joinedBufs.Get().(*[]byte)
+	msg, n, written := (*bp)[:0], 0, 0
+	var err error
+	flush := func() {
+		if n == 0 || err != nil {
+			return
+		}
+		msg = append(msg, wire.PeerListTail...)
+		err = c.ws.WriteMessage(websocket.TextMessage, msg)
+		msg, written, n = msg[:0], written+n, 0
+	}
+	r.each(func(e feedEntry) {
+		if e.p == self {
+			return
+		}
+		if n == 0 {
+			msg = append(msg, wire.PeersJoinedHead...)
+		} else {
+			msg = append(msg, ',')
+		}
+		msg = append(msg, e.data...)
+		if n++; n == maxBatchEntries {
+			flush()
+		}
+	})
+	flush()
+	if cap(msg) <= maxJoinedBuf {
+		*bp = msg[:0]
+		joinedBufs.Put(bp)
+	}
+	return written, err
+}
+
+// joinedBufs holds the buffers in which writeText assembles a
+// peers_joined; one bigger than maxJoinedBuf is not kept.
+var joinedBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxJoinedBuf = 256 << 10

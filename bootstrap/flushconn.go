@@ -94,14 +94,28 @@ func (c *flushConn) writeHeldLocked() error {
 func (c *flushConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held != nil {
+	if c.held != nil && len(*c.held) > 0 {
 		if len(*c.held)+len(p) <= maxHold {
 			*c.held = append(*c.held, p...)
 			return len(p), nil
 		}
-		if err := c.writeHeldLocked(); err != nil {
+		// What is held goes out with the first chunk of p, in one
+		// system call, without copying p.
+		first := p[:min(len(p), writeChunk-len(*c.held))]
+		held := *c.held
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+		bufs := net.Buffers{held, first}
+		_, err := bufs.WriteTo(c.Conn)
+		*c.held = held[:0]
+		if err != nil {
 			return 0, err
 		}
+		n, err := c.writeLocked(p[len(first):])
+		return len(first) + n, err
+	}
+	if c.held != nil && len(p) < maxHold {
+		*c.held = append(*c.held, p...)
+		return len(p), nil
 	}
 	return c.writeLocked(p)
 }
