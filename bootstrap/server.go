@@ -243,6 +243,10 @@ type Server struct {
 	snapshotRound uint64
 	npeers        int
 	listed        map[*room]struct{} // rooms with a cached peer_list
+	// publishing holds this server's cluster events, in order, until
+	// runCluster publishes them; published wakes it.
+	publishing []clusterEvent
+	published  chan struct{}
 
 	wg sync.WaitGroup // connection goroutines (readers and writers)
 }
@@ -261,6 +265,7 @@ func New(cfg Config) *Server {
 		remote:     make(map[string]*remoteServer),
 		id:         newPeerID(),
 		listed:     make(map[*room]struct{}),
+		published:  make(chan struct{}, 1),
 		warn:       newLogLimiter(cfg.Logger, cfg.Clock, time.Minute),
 	}
 	for _, u := range cfg.PublicURLs {
