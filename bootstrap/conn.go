@@ -55,26 +55,26 @@ type conn struct {
 	ext        bool   // the client's register used extensions
 	push       bool   // the client asked for pushes
 	batch      bool   // the client asked for peers_joined
-	since      int64  // Unix ns (Config.Clock) since when it has no registration
 	// follows is the room whose pushes it takes (see Server.follow), and
 	// followsFeed whether from the room's join feed.
-	follows     *room
 	followsFeed bool
+	follows     *room
+	since       int64 // Unix ns (Config.Clock) since when it has no registration
 
 	mu      sync.Mutex // guards the fields below
 	queue   sendQueue
 	writing bool // a writer goroutine is running
+	// feedIdle: it is on feed's idle list. Guarded by feed.mu.
+	feedIdle bool
 	// The join feed it follows, and the position of the next entry it
 	// has not taken (see feed.go).
 	feed   *joinFeed
 	feedAt feedPos
-	// feedIdle: it is on feed's idle list. Guarded by feed.mu.
-	feedIdle bool
 
 	// Owned by the writer goroutine (one at a time, handed over under mu):
-	lastJoined time.Time // when the last peers_joined was written
-	closing    bool      // a close frame is queued: nothing more is accepted
-	dead       bool      // the connection is closed
+	lastJoined int64 // when the last peers_joined was written (Unix ns)
+	closing    bool  // a close frame is queued: nothing more is accepted
+	dead       bool  // the connection is closed
 
 	// Owned by the reader goroutine:
 	pending  *pendingAuth
@@ -129,23 +129,66 @@ func (c *conn) readLoop() {
 	// input, decide its stack: under 2 KB in all, it stays at 4 KB
 	// (measured by BenchmarkIdleConnMemory). Keep the loop lean.
 	for {
-		data, err := c.readMessage()
+		buf, err := c.readMessage()
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		c.extendRead()
-		c.handle(data)
+		c.handle(*buf)
+		putReadBuf(buf)
 	}
 }
 
-// readMessage reads one client message whole.
-func (c *conn) readMessage() ([]byte, error) {
+// readBufs holds the buffers client messages are read into: a message
+// is handled before the next is read, and nothing keeps its bytes, so
+// a heartbeat leaves no garbage behind (io.ReadAll would leave 512
+// bytes), and the collector runs less often.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledRead is the biggest read buffer put back in readBufs.
+const maxPooledRead = 4 << 10
+
+func putReadBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRead {
+		*b = (*b)[:0]
+		readBufs.Put(b)
+	}
+}
+
+// readMessage reads one client message whole, into a buffer of readBufs
+// (give it back with putReadBuf). The goroutine waits for input in it:
+// its frame is kept small, the reading is in readAll.
+func (c *conn) readMessage() (*[]byte, error) {
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(r)
+	return readAll(r)
+}
+
+// readAll reads r to its end into a buffer of readBufs.
+//
+//go:noinline
+func readAll(r io.Reader) (*[]byte, error) {
+	buf := readBufs.Get().(*[]byte)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return buf, nil
+		}
+		if err != nil {
+			*buf = b
+			putReadBuf(buf)
+			return nil, err
+		}
+	}
 }
 
 // setupRead sets the read limit, the first read deadline and the ping
@@ -482,7 +525,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if head := &c.queue.frames[0]; head.feed != nil {
-			if wait := head.pace - time.Since(c.lastJoined); wait > 0 {
+			if wait := head.pace - time.Duration(time.Now().UnixNano()-c.lastJoined); wait > 0 {
 				c.mu.Unlock()
 				time.Sleep(wait) // more joins may gather meanwhile
 				continue
@@ -502,7 +545,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		if joined {
-			c.lastJoined = time.Now()
+			c.lastJoined = time.Now().UnixNano()
 		}
 	}
 }
@@ -523,7 +566,7 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 				n, err = c.writeJoined(f.feedRange)
 				joined = joined || n > 0
 			} else {
-				err = c.writeText(f)
+				err = c.writeText(fc, f)
 			}
 		case pingFrame:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteWait))
@@ -544,9 +587,12 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 }
 
 // writeText writes one text message: f.data and the parts of f.more.
-func (c *conn) writeText(f frame) error {
-	if f.more == nil {
+func (c *conn) writeText(fc *flushConn, f frame) error {
+	switch {
+	case f.more == nil:
 		return c.ws.WriteMessage(websocket.TextMessage, f.data)
+	case fc != nil:
+		return fc.writeText(append([][]byte{f.data}, f.more...))
 	}
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {

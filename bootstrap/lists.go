@@ -27,11 +27,12 @@ var (
 	peerListTail = []byte(wire.PeerListTail)
 )
 
-// listChunk is the size of the chunks of a big uncut peer_list. A list
-// in chunks is extended by the peers that joined since it was built
-// (appended to its last chunk, or to a new one) instead of being built
-// again: building a room of n one join at a time then costs O(n) in
-// all, not O(n²), and no list is copied whole.
+// listChunk is the least size of a chunk of a big uncut peer_list. A
+// list in chunks is extended by the peers that joined since it was built
+// (appended to its last chunk, or to a new one a quarter the size of the
+// list) instead of being built again: building a room of n one join at a
+// time then costs O(n) in all, not O(n²), and no list is copied whole.
+// The chunks go out in one frame, gathered by writev (flushConn.writeText).
 const listChunk = 64 << 10
 
 // Kinds of peer_list: the original's fields only, or with identities.
@@ -166,7 +167,7 @@ func (s *Server) extendLocked(r *room, kind int, l *peerList) *peerList {
 			return nil // cannot happen: every field was validated at register
 		}
 		if len(parts[last])+1+len(entry) > cap(parts[last]) {
-			parts = append(parts, make([]byte, 0, max(listChunk, 1+len(entry))))
+			parts = append(parts, make([]byte, 0, max(listChunk, size/4, 1+len(entry))))
 			last++
 		}
 		parts[last] = append(append(parts[last], ','), entry...)
@@ -282,21 +283,21 @@ func (s *Server) encodeList(b *listBuild) *peerList {
 	return l
 }
 
-// chunk returns the parts of a chunked list of the given entries.
+// chunk returns the parts of a chunked list of the given entries: one
+// chunk, with a quarter more room for the joins that extend it.
 func chunk(entries [][]byte) [][]byte {
-	var parts [][]byte
-	cur := make([]byte, 0, listChunk)
+	size := len(entries)
+	for _, e := range entries {
+		size += len(e)
+	}
+	cur := make([]byte, 0, max(listChunk, size+size/4))
 	for i, e := range entries {
-		if len(cur)+1+len(e) > cap(cur) {
-			parts = append(parts, cur)
-			cur = make([]byte, 0, max(listChunk, 1+len(e)))
-		}
 		if i > 0 {
 			cur = append(cur, ',')
 		}
 		cur = append(cur, e...)
 	}
-	return append(parts, cur, peerListTail)
+	return [][]byte{cur, peerListTail}
 }
 
 // frameFor returns the message of list l for the request's client: the

@@ -30,6 +30,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	})
 	natsURL := fs.String("nats", "", "share the registry with the other servers on this NATS server, e.g. nats://127.0.0.1:4222")
 	natsPrefix := fs.String("nats-prefix", bootstrap.DefaultBusPrefix, "NATS subject prefix: servers with the same one share a registry")
+	gcPercent := fs.Int("gc-percent", bootstrap.DefaultGCPercent, "garbage collection target: the heap may grow this many percent over the live heap before a collection (as GOGC; lower: less memory per connection, more CPU)")
+	memLimit := fs.Int64("memory-limit-mb", 0, "soft memory limit in MiB: the garbage collector works harder as the process nears it (0: none)")
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
@@ -108,6 +111,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if *port > 65535 {
 		fmt.Fprintf(stderr, "bootstrap-server: --port must be 0 to 65535, not %d\n", *port)
 		return 2
+	}
+	if *gcPercent < 1 || *memLimit < 0 {
+		fmt.Fprintf(stderr, "bootstrap-server: --gc-percent must be at least 1 and --memory-limit-mb at least 0\n")
+		return 2
+	}
+	debug.SetGCPercent(*gcPercent)
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit << 20)
 	}
 	var tlsConfig *tls.Config
 	switch {
