@@ -340,8 +340,8 @@ func (s *Server) pushJoined(p *peer) {
 
 // pushLeft tells every pushing client left in r that peer id left.
 func (s *Server) pushLeft(r *room, id string) {
-	if s.closing {
-		return
+	if s.closing || r.plain == 0 && (r.feed == nil || r.feed.members == 0) {
+		return // no member takes pushes
 	}
 	var msg []byte
 	for _, q := range r.peers {
