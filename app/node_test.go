@@ -290,6 +290,53 @@ func TestPeerLifecycle(t *testing.T) {
 	}
 }
 
+// A peer the bootstrap client reports unconfirmed (after a reconnection)
+// stays online, marked Unconfirmed, until the source confirms it; while
+// the LAN sees it, the LAN's path is in use and it is not unconfirmed.
+func TestPeerUnconfirmed(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := sourceHandler{n.Node}
+	bob := lanPeer("bob", newID(t), "", 5000)
+	internet := func(unconfirmed bool) discovery.Sighting {
+		return discovery.Sighting{Kind: discovery.Seen, Peer: bob, Source: "internet", Unconfirmed: unconfirmed}
+	}
+	h.Sighting(internet(false))
+	if j, ok := next(t, n.Node).(PeerJoined); !ok || j.Peer.Unconfirmed {
+		t.Fatalf("join event = %#v", j)
+	}
+	steps := []struct {
+		name        string
+		sighting    discovery.Sighting
+		event       bool // a PeerUpdated is expected
+		unconfirmed bool
+	}{
+		{"the connection dropped", internet(true), true, true},
+		{"reported unconfirmed again", internet(true), false, true},
+		{"the server lists it again", internet(false), true, false},
+		{"dropped again", internet(true), true, true},
+		{"the LAN sees it: its path is in use", seen(bob), true, false},
+		{"the LAN says goodbye: back to the unconfirmed path", discovery.Sighting{Kind: discovery.Gone, Peer: bob, Source: "lan"}, true, true},
+	}
+	for _, st := range steps {
+		h.Sighting(st.sighting)
+		if st.event {
+			u, ok := next(t, n.Node).(PeerUpdated)
+			if !ok || !u.Peer.Online || u.Peer.Unconfirmed != st.unconfirmed {
+				t.Fatalf("%s: event %#v, want an update with Unconfirmed %v", st.name, u, st.unconfirmed)
+			}
+		} else {
+			noEvent(t, n.Node)
+		}
+		if ps := n.Peers(); len(ps) != 1 || ps[0].Unconfirmed != st.unconfirmed {
+			t.Fatalf("%s: peers %#v", st.name, ps)
+		}
+	}
+	h.Sighting(discovery.Sighting{Kind: discovery.Gone, Peer: bob, Source: "internet", Reason: "grace ended"})
+	if l, ok := next(t, n.Node).(PeerLeft); !ok || l.Peer.Online || l.Peer.Unconfirmed {
+		t.Fatalf("left event = %#v", l)
+	}
+}
+
 func TestSameNicknameKeptApart(t *testing.T) {
 	n := newTestNode(t, nil)
 	h := sourceHandler{n.Node}

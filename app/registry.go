@@ -37,6 +37,9 @@ type peerState struct {
 	// sightings holds the peer as each source in seenBy last reported
 	// it: the path to fall back on when the one in use goes.
 	sightings map[string]discovery.Peer
+	// doubted holds the sources whose last sighting was unconfirmed
+	// (see discovery.Sighting.Unconfirmed).
+	doubted map[string]bool
 	// addrHeard is when an announce last came from Addr.
 	addrHeard time.Time
 	// proven: the peer proved its key in a TLS handshake this run.
@@ -87,6 +90,11 @@ func (r *registry) seen(s discovery.Sighting, now time.Time, trust func(nick, id
 	}
 	st.seenBy[s.Source] = expires
 	st.sightings[s.Source] = s.Peer
+	if s.Unconfirmed {
+		st.doubted[s.Source] = true
+	} else {
+		delete(st.doubted, s.Source)
+	}
 	st.LastSeen = now
 	// The LAN path is preferred: while the LAN sees the peer, another
 	// source's sighting keeps it online but does not move it.
@@ -118,7 +126,19 @@ func (r *registry) seen(s discovery.Sighting, now time.Time, trust func(nick, id
 		st.Online = true
 		what = joined
 	}
+	if st.recheck() && what == unchanged {
+		what = updated
+	}
 	return st, what
+}
+
+// recheck sets Unconfirmed from the source in use, and reports whether it
+// changed.
+func (st *peerState) recheck() bool {
+	u := st.Online && st.doubted[st.Source]
+	changed := u != st.Unconfirmed
+	st.Unconfirmed = u
+	return changed
 }
 
 // gone applies a Gone sighting.
@@ -134,13 +154,15 @@ func (r *registry) gone(s discovery.Sighting) (*peerState, change) {
 	}
 	delete(st.seenBy, s.Source)
 	delete(st.sightings, s.Source)
+	delete(st.doubted, s.Source)
 	if len(st.seenBy) > 0 {
-		if st.fallBack() {
+		if moved := st.fallBack(); st.recheck() || moved {
 			return st, updated
 		}
 		return st, unchanged
 	}
 	st.Online = false
+	st.recheck()
 	return st, left
 }
 
@@ -156,13 +178,16 @@ func (r *registry) expire(now time.Time) (gone, moved []*peerState) {
 			if !exp.IsZero() && !now.Before(exp) {
 				delete(st.seenBy, src)
 				delete(st.sightings, src)
+				delete(st.doubted, src)
 			}
 		}
 		switch {
 		case len(st.seenBy) == 0:
 			st.Online = false
+			st.recheck()
 			gone = append(gone, st)
 		case st.fallBack():
+			st.recheck()
 			moved = append(moved, st)
 		}
 	}
@@ -170,7 +195,7 @@ func (r *registry) expire(now time.Time) (gone, moved []*peerState) {
 }
 
 func newPeerState(p Peer) *peerState {
-	return &peerState{Peer: p, seenBy: map[string]time.Time{}, sightings: map[string]discovery.Peer{}}
+	return &peerState{Peer: p, seenBy: map[string]time.Time{}, sightings: map[string]discovery.Peer{}, doubted: map[string]bool{}}
 }
 
 // fallBack moves the peer to the path of a source that still sees it

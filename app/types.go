@@ -38,9 +38,14 @@ type Peer struct {
 	Addr    netip.AddrPort
 	AltAddr netip.AddrPort
 	// Source is where the peer was found: "lan" or "internet".
-	Source   string
-	Online   bool
-	LastSeen time.Time
+	Source string
+	Online bool
+	// Unconfirmed: online, but the source in use could not confirm it
+	// lately (after a reconnection, the bootstrap server has not listed
+	// it yet). Messages still go to it; it goes offline if no source
+	// confirms it within a grace period.
+	Unconfirmed bool
+	LastSeen    time.Time
 	// Trust says what the node knows about the peer's key.
 	Trust Trust
 	// Path is how the kept connection to the peer was made (direct,

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -336,36 +337,62 @@ func BenchmarkPollBigRoom(b *testing.B) {
 }
 
 // skipFrame reads one server frame and discards its payload; it reports
-// the payload size and whether it was a peer_list.
+// the payload size and whether it was (the start of) a peer_list.
 func skipFrame(br *bufio.Reader) (int64, bool, error) {
+	n, _, list, err := skipFrameOp(br)
+	return n, list, err
+}
+
+// skipFrameOp is skipFrame, and reports the frame's opcode too (0 for
+// the continuation of a message sent in several frames).
+func skipFrameOp(br *bufio.Reader) (int64, byte, bool, error) {
 	var h [2]byte
 	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
 	case 126:
 		var x [2]byte
 		if _, err := io.ReadFull(br, x[:]); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		n = uint64(binary.BigEndian.Uint16(x[:]))
 	case 127:
 		var x [8]byte
 		if _, err := io.ReadFull(br, x[:]); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		n = binary.BigEndian.Uint64(x[:])
 	}
 	prefix := []byte(`{"type":"peer_list"`)
 	head := make([]byte, min(int(n), len(prefix)))
 	if _, err := io.ReadFull(br, head); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	if _, err := io.CopyN(io.Discard, br, int64(n)-int64(len(head))); err != nil {
-		return 0, false, err
+	if err := discard(br, int64(n)-int64(len(head))); err != nil {
+		return 0, 0, false, err
 	}
-	return int64(n), h[0]&0x0f == 0x1 && bytes.Equal(head, prefix), nil
+	return int64(n), h[0] & 0x0f, h[0]&0x0f == 0x1 && bytes.Equal(head, prefix), nil
+}
+
+// discardBufs holds the buffers of discard: reads of up to 64 KB, so
+// that a client skipping a big list costs few system calls (io.Discard
+// reads 8 KB at a time).
+var discardBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
+// discard reads and drops n bytes of br.
+func discard(br *bufio.Reader, n int64) error {
+	buf := discardBufs.Get().(*[64 << 10]byte)
+	defer discardBufs.Put(buf)
+	for n > 0 {
+		m, err := br.Read(buf[:min(n, int64(len(buf)))])
+		n -= int64(m)
+		if err != nil && n > 0 {
+			return err
+		}
+	}
+	return nil
 }
 
 // BenchmarkMassJoin: K push clients register in one room as fast as they
@@ -466,6 +493,15 @@ func BenchmarkPeerListDeflate(b *testing.B) {
 // registered reply, as parlance-bench's room build does; every member
 // reads and discards. Sub-benchmarks: members that take peers_joined,
 // and members that take one peer_joined per join.
+//
+// The clients send no heartbeats, so the peer timeout is an hour: a
+// build longer than the default 30 s would otherwise lose its first
+// members and measure their departures. The clients share the process
+// (and the CPU) with the server: they only read frame headers and
+// discard the rest in 64 KB reads. It reports the bytes they got
+// (MB-lists: each newcomer's peer_list; MB-pushes: the rest) and the
+// process's CPU time over the build (server and clients together), and
+// the clients the server dropped during the build.
 func BenchmarkRoomBuild(b *testing.B) {
 	k := benchConns(b)
 	for _, batch := range []bool{true, false} {
@@ -474,11 +510,17 @@ func BenchmarkRoomBuild(b *testing.B) {
 			if batch {
 				features = `["push","peers_joined"]`
 			}
+			var listBytes, pushBytes atomic.Int64
+			var cpu time.Duration
+			lost := 0
 			for b.Loop() {
 				b.StopTimer()
-				srv := startServer(b, benchConfig())
+				cfg := benchConfig()
+				cfg.PeerTimeout = time.Hour
+				srv := startServer(b, cfg)
 				var readers sync.WaitGroup
 				conns := make([]net.Conn, 0, k)
+				cpu0 := processCPU(b)
 				b.StartTimer()
 				for i := range k {
 					c, br := dialRaw(b, srv.addr)
@@ -487,9 +529,19 @@ func BenchmarkRoomBuild(b *testing.B) {
 					readers.Add(1)
 					go func() {
 						defer readers.Done()
+						list := false
 						for n := 0; ; n++ {
-							if _, _, err := skipFrame(br); err != nil {
+							size, op, start, err := skipFrameOp(br)
+							if err != nil {
 								return
+							}
+							if op != 0 { // not a continuation
+								list = start
+							}
+							if list {
+								listBytes.Add(size)
+							} else {
+								pushBytes.Add(size)
 							}
 							if n == 0 {
 								close(first)
@@ -500,6 +552,8 @@ func BenchmarkRoomBuild(b *testing.B) {
 					<-first
 				}
 				b.StopTimer()
+				cpu += processCPU(b) - cpu0
+				lost += k - srv.Stats().Connections
 				for _, c := range conns {
 					_ = c.Close()
 				}
@@ -508,6 +562,20 @@ func BenchmarkRoomBuild(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(k), "clients")
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric(float64(lost)/float64(b.N), "dropped/op")
+			b.ReportMetric(float64(listBytes.Load())/1e6/float64(b.N), "MB-lists/op")
+			b.ReportMetric(float64(pushBytes.Load())/1e6/float64(b.N), "MB-pushes/op")
 		})
 	}
+}
+
+// processCPU returns the CPU time (user and system) of this process so
+// far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

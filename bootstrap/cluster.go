@@ -162,19 +162,46 @@ func (s *Server) startCluster(ctx context.Context) error {
 	return s.startRelayCluster(ctx)
 }
 
-// publishLocked sends an event of this server (under s.mu, so that
-// events leave in the order of the changes).
+// maxPublishQueue bounds the events waiting to be published; beyond it
+// they are dropped (as a bus drops them while down), and the next
+// snapshot repairs what the others missed.
+const maxPublishQueue = 1 << 16
+
+// publishLocked queues an event of this server, under s.mu so that
+// events are queued in the order of the changes they tell. runCluster
+// publishes the queue in that order, encoding each event outside s.mu:
+// a slow bus or a big snapshot does not hold up the server.
 func (s *Server) publishLocked(ev clusterEvent) {
 	if s.cfg.Bus == nil {
 		return
 	}
-	ev.Server = s.id
-	b, err := json.Marshal(ev)
-	if err == nil {
-		err = s.cfg.Bus.Publish(s.cfg.BusPrefix+subjectEvents, b)
+	if len(s.publishing) >= maxPublishQueue {
+		s.warn.log(slog.LevelWarn, "cluster publish queue full; dropping events until the bus catches up", "kind", ev.Kind)
+		return
 	}
-	if err != nil {
-		s.warn.log(slog.LevelWarn, "cluster publish failed", "kind", ev.Kind, "err", err)
+	ev.Server = s.id
+	s.publishing = append(s.publishing, ev)
+	select {
+	case s.published <- struct{}{}:
+	default:
+	}
+}
+
+// flushPublished publishes the queued events, in order. Only runCluster
+// calls it.
+func (s *Server) flushPublished() {
+	s.mu.Lock()
+	evs := s.publishing
+	s.publishing = nil
+	s.mu.Unlock()
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		if err == nil {
+			err = s.cfg.Bus.Publish(s.cfg.BusPrefix+subjectEvents, b)
+		}
+		if err != nil {
+			s.warn.log(slog.LevelWarn, "cluster publish failed", "kind", ev.Kind, "err", err)
+		}
 	}
 }
 
@@ -196,7 +223,7 @@ func (s *Server) publishSnapshot() {
 	var part []clusterPeer
 	flush := func(last bool) {
 		s.publishLocked(clusterEvent{Kind: evSnapshot, Peers: part, Round: s.snapshotRound, Last: last})
-		part = part[:0]
+		part = nil // queued: not to be reused
 	}
 	for c := range s.conns {
 		p := c.peer.Load()
@@ -316,7 +343,7 @@ func (s *Server) upsertRemote(srv string, rs *remoteServer, cp clusterPeer) bool
 	if p.room == nil {
 		s.attach(p, cp.Room)
 	} else {
-		p.room.gen++
+		p.room.changed()
 	}
 	s.pushJoined(p)
 	return true
@@ -423,7 +450,8 @@ func (s *Server) onDeliver(data []byte) {
 	}
 }
 
-// runCluster publishes snapshots until ctx is done, then says bye.
+// runCluster publishes this server's events (see publishLocked) and its
+// snapshots until ctx is done, then says bye.
 func (s *Server) runCluster(ctx context.Context) {
 	t := s.cfg.Clock.NewTicker(max(s.cfg.PeerTimeout/3, time.Second))
 	defer t.Stop()
@@ -434,7 +462,10 @@ func (s *Server) runCluster(ctx context.Context) {
 			s.mu.Lock()
 			s.publishLocked(clusterEvent{Kind: evBye})
 			s.mu.Unlock()
+			s.flushPublished()
 			return
+		case <-s.published:
+			s.flushPublished()
 		case <-t.C():
 			s.publishSnapshot()
 		}

@@ -57,16 +57,26 @@ type conn struct {
 	batch      bool   // the client asked for peers_joined
 	mailbox    bool   // the client was granted the mailbox
 	reach      bool   // the client proved an identity and asked for FeatureReach
-	since      int64  // Unix ns (Config.Clock) since when it has no registration
+	// follows is the room whose pushes it takes (see Server.follow), and
+	// followsFeed whether from the room's join feed.
+	followsFeed bool
+	follows     *room
+	since       int64 // Unix ns (Config.Clock) since when it has no registration
 
 	mu      sync.Mutex // guards the fields below
 	queue   sendQueue
 	writing bool // a writer goroutine is running
+	// feedIdle: it is on feed's idle list. Guarded by feed.mu.
+	feedIdle bool
+	// The join feed it follows, and the position of the next entry it
+	// has not taken (see feed.go).
+	feed   *joinFeed
+	feedAt feedPos
 
 	// Owned by the writer goroutine (one at a time, handed over under mu):
-	lastJoined time.Time // when the last peers_joined was written
-	closing    bool      // a close frame is queued: nothing more is accepted
-	dead       bool      // the connection is closed
+	lastJoined int64 // when the last peers_joined was written (Unix ns)
+	closing    bool  // a close frame is queued: nothing more is accepted
+	dead       bool  // the connection is closed
 
 	// Owned by the reader goroutine:
 	pending  *pendingAuth
@@ -124,23 +134,66 @@ func (c *conn) readLoop() {
 	// input, decide its stack: under 2 KB in all, it stays at 4 KB
 	// (measured by BenchmarkIdleConnMemory). Keep the loop lean.
 	for {
-		data, err := c.readMessage()
+		buf, err := c.readMessage()
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		c.extendRead()
-		c.handle(data)
+		c.handle(*buf)
+		putReadBuf(buf)
 	}
 }
 
-// readMessage reads one client message whole.
-func (c *conn) readMessage() ([]byte, error) {
+// readBufs holds the buffers client messages are read into: a message
+// is handled before the next is read, and nothing keeps its bytes, so
+// a heartbeat leaves no garbage behind (io.ReadAll would leave 512
+// bytes), and the collector runs less often.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledRead is the biggest read buffer put back in readBufs.
+const maxPooledRead = 4 << 10
+
+func putReadBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRead {
+		*b = (*b)[:0]
+		readBufs.Put(b)
+	}
+}
+
+// readMessage reads one client message whole, into a buffer of readBufs
+// (give it back with putReadBuf). The goroutine waits for input in it:
+// its frame is kept small, the reading is in readAll.
+func (c *conn) readMessage() (*[]byte, error) {
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(r)
+	return readAll(r)
+}
+
+// readAll reads r to its end into a buffer of readBufs.
+//
+//go:noinline
+func readAll(r io.Reader) (*[]byte, error) {
+	buf := readBufs.Get().(*[]byte)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return buf, nil
+		}
+		if err != nil {
+			*buf = b
+			putReadBuf(buf)
+			return nil, err
+		}
+	}
 }
 
 // setupRead sets the read limit, the first read deadline and the ping
@@ -359,22 +412,6 @@ func (c *conn) sendPush(msg []byte, r *room, gen uint64) {
 	c.enqueue(frame{kind: textFrame, data: msg, size: len(msg), room: r, gen: gen})
 }
 
-// sendJoined queues the entry of a peer that joined room r (now at
-// generation gen) for a client that takes peers_joined: it joins the
-// peers_joined already waiting, if any.
-func (c *conn) sendJoined(entry []byte, r *room, gen uint64, pace time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing || c.dead {
-		return
-	}
-	if !c.queue.pushJoined(entry, r, gen, pace) {
-		c.dropSlowLocked()
-		return
-	}
-	c.startWriterLocked()
-}
-
 // sendList queues a peer_list (data followed by the parts of more).
 func (c *conn) sendList(data []byte, more [][]byte) {
 	c.enqueue(frame{kind: textFrame, data: data, more: more, size: msgSize(data, more)})
@@ -387,10 +424,13 @@ func (c *conn) queueList(req *listReq) {
 
 // enqueue queues a frame. If the client has let too many messages or
 // bytes pile up, it is disconnected instead.
-func (c *conn) enqueue(f frame) {
+func (c *conn) enqueue(f frame) { c.enqueueIf(nil, f) }
+
+// enqueueIf is enqueue, if ok (called under c.mu) reports true.
+func (c *conn) enqueueIf(ok func() bool, f frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.dead {
+	if c.closing || c.dead || (ok != nil && !ok()) {
 		return
 	}
 	if !c.queue.push(f) {
@@ -493,14 +533,17 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		if head := &c.queue.frames[0]; head.joined != nil {
-			if wait := head.pace - time.Since(c.lastJoined); wait > 0 {
+		if head := &c.queue.frames[0]; head.feed != nil {
+			if wait := head.pace - time.Duration(time.Now().UnixNano()-c.lastJoined); wait > 0 {
 				c.mu.Unlock()
 				time.Sleep(wait) // more joins may gather meanwhile
 				continue
 			}
 		}
 		batch := c.queue.take(writeBatchBytes)
+		if batch[0].feed != nil {
+			c.takeFeedLocked(&batch[0])
+		}
 		c.mu.Unlock()
 
 		joined, err := c.writeFrames(fc, batch)
@@ -511,7 +554,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		if joined {
-			c.lastJoined = time.Now()
+			c.lastJoined = time.Now().UnixNano()
 		}
 	}
 }
@@ -527,8 +570,13 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 	for _, f := range batch {
 		switch f.kind {
 		case textFrame:
-			joined = joined || f.joined != nil
-			err = c.writeText(f)
+			if f.feed != nil {
+				var n int
+				n, err = c.writeJoined(f.feedRange)
+				joined = joined || n > 0
+			} else {
+				err = c.writeText(fc, f)
+			}
 		case pingFrame:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteWait))
 		case closeFrame:
@@ -547,11 +595,13 @@ func (c *conn) writeFrames(fc *flushConn, batch []frame) (joined bool, err error
 	return joined, err
 }
 
-// writeText writes one text message: f.data and the parts of f.more, or
-// the peers_joined of f.joined.
-func (c *conn) writeText(f frame) error {
-	if f.more == nil && f.joined == nil {
+// writeText writes one text message: f.data and the parts of f.more.
+func (c *conn) writeText(fc *flushConn, f frame) error {
+	switch {
+	case f.more == nil:
 		return c.ws.WriteMessage(websocket.TextMessage, f.data)
+	case fc != nil:
+		return fc.writeText(append([][]byte{f.data}, f.more...))
 	}
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {
@@ -562,23 +612,57 @@ func (c *conn) writeText(f frame) error {
 			_, err = w.Write(p)
 		}
 	}
-	if f.joined != nil {
-		write([]byte(wire.PeersJoinedHead))
-		for i, e := range f.joined {
-			if i > 0 {
-				write([]byte{','})
-			}
-			write(e.data)
-		}
-		write([]byte(wire.PeerListTail))
-	} else {
-		write(f.data)
-		for _, p := range f.more {
-			write(p)
-		}
+	write(f.data)
+	for _, p := range f.more {
+		write(p)
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
+
+// writeJoined writes the joins of r (but the client's own) as
+// peers_joined messages of up to maxBatchEntries entries, and returns
+// how many it wrote. Each is assembled whole, so it goes out as one
+// frame, not in frames of WriteBufferSize.
+func (c *conn) writeJoined(r feedRange) (int, error) {
+	self := c.peer.Load()
+	bp := joinedBufs.Get().(*[]byte)
+	msg, n, written := (*bp)[:0], 0, 0
+	var err error
+	flush := func() {
+		if n == 0 || err != nil {
+			return
+		}
+		msg = append(msg, wire.PeerListTail...)
+		err = c.ws.WriteMessage(websocket.TextMessage, msg)
+		msg, written, n = msg[:0], written+n, 0
+	}
+	r.each(func(e feedEntry) {
+		if e.p == self {
+			return
+		}
+		if n == 0 {
+			msg = append(msg, wire.PeersJoinedHead...)
+		} else {
+			msg = append(msg, ',')
+		}
+		msg = append(msg, e.data...)
+		if n++; n == maxBatchEntries {
+			flush()
+		}
+	})
+	flush()
+	if cap(msg) <= maxJoinedBuf {
+		*bp = msg[:0]
+		joinedBufs.Put(bp)
+	}
+	return written, err
+}
+
+// joinedBufs holds the buffers in which writeText assembles a
+// peers_joined; one bigger than maxJoinedBuf is not kept.
+var joinedBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxJoinedBuf = 256 << 10

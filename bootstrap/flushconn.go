@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"net"
 	"sync"
 	"time"
@@ -94,16 +95,91 @@ func (c *flushConn) writeHeldLocked() error {
 func (c *flushConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held != nil {
+	if c.held != nil && len(*c.held) > 0 {
 		if len(*c.held)+len(p) <= maxHold {
 			*c.held = append(*c.held, p...)
 			return len(p), nil
 		}
-		if err := c.writeHeldLocked(); err != nil {
+		// What is held goes out with the first chunk of p, in one
+		// system call, without copying p.
+		first := p[:min(len(p), writeChunk-len(*c.held))]
+		held := *c.held
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+		bufs := net.Buffers{held, first}
+		_, err := bufs.WriteTo(c.Conn)
+		*c.held = held[:0]
+		if err != nil {
 			return 0, err
 		}
+		n, err := c.writeLocked(p[len(first):])
+		return len(first) + n, err
+	}
+	if c.held != nil && len(p) < maxHold {
+		*c.held = append(*c.held, p...)
+		return len(p), nil
 	}
 	return c.writeLocked(p)
+}
+
+// writeText writes one WebSocket text message (final, unmasked: from a
+// server) of the given parts as one frame, after what is held, in system
+// calls of up to writeChunk bytes each that gather the parts without
+// copying them (writev). It is for a message in parts (a chunked
+// peer_list), which gorilla's writer would send as one frame, one system
+// call and one lock round per part. The caller is the connection's only
+// writer of data frames (control frames written meanwhile, such as a pong,
+// go before or after it: c.mu serialises them).
+func (c *flushConn) writeText(parts [][]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	hdr := make([]byte, 2, 10)
+	hdr[0] = 0x81 // FIN, text
+	switch {
+	case n < 126:
+		hdr[1] = byte(n)
+	case n <= 0xffff:
+		hdr[1] = 126
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
+	default:
+		hdr[1] = 127
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bufs := make(net.Buffers, 0, len(parts)+2)
+	if c.held != nil && len(*c.held) > 0 {
+		bufs = append(bufs, *c.held)
+	}
+	bufs = append(bufs, hdr)
+	bufs = append(bufs, parts...)
+	err := c.writeBuffersLocked(bufs)
+	if c.held != nil {
+		*c.held = (*c.held)[:0]
+	}
+	return err
+}
+
+// writeBuffersLocked writes bufs in groups of up to writeChunk bytes, each
+// under a deadline of its own.
+func (c *flushConn) writeBuffersLocked(bufs net.Buffers) error {
+	for len(bufs) > 0 {
+		var group net.Buffers
+		for size := 0; len(bufs) > 0 && size < writeChunk; {
+			b := bufs[0]
+			if room := writeChunk - size; len(b) > room {
+				group, bufs[0] = append(group, b[:room]), b[room:]
+				break
+			}
+			group, bufs, size = append(group, b), bufs[1:], size+len(b)
+		}
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+		if _, err := group.WriteTo(c.Conn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeLocked writes p chunk by chunk, each under a deadline of its own.

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -75,4 +76,69 @@ func TestFlushConnProgressDeadline(t *testing.T) {
 			t.Errorf("first read %q, want the three writes at once", s)
 		}
 	})
+}
+
+// writeText sends its parts as one WebSocket text frame, after what is
+// held, for each size of length field.
+func TestFlushConnWriteText(t *testing.T) {
+	tests := []struct {
+		name  string
+		parts []int // sizes
+		hdr   int   // header bytes
+	}{
+		{"7-bit length", []int{3, 0, 100}, 2},
+		{"16-bit length", []int{30, 1000, 2}, 4},
+		{"64-bit length, parts split across system calls", []int{30, writeChunk - 10, writeChunk + 7, 2}, 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := net.Pipe()
+			defer server.Close()
+			defer client.Close()
+			fc := &flushConn{Conn: server, stall: 5 * time.Second}
+			var parts [][]byte
+			var want []byte
+			for i, n := range tc.parts {
+				p := bytes.Repeat([]byte{byte('a' + i)}, n)
+				parts = append(parts, p)
+				want = append(want, p...)
+			}
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(client)
+				got <- b
+			}()
+			fc.hold()
+			if _, err := fc.Write([]byte("held")); err != nil {
+				t.Fatal(err)
+			}
+			if err := fc.writeText(parts); err != nil {
+				t.Fatal(err)
+			}
+			if err := fc.flush(); err != nil {
+				t.Fatal(err)
+			}
+			server.Close()
+			b := <-got
+			if !bytes.HasPrefix(b, []byte("held")) {
+				t.Fatalf("held bytes not first: %.10q", b)
+			}
+			b = b[len("held"):]
+			if len(b) != tc.hdr+len(want) || b[0] != 0x81 {
+				t.Fatalf("frame of %d bytes, first byte %#x; want %d, 0x81", len(b), b[0], tc.hdr+len(want))
+			}
+			var n uint64
+			switch tc.hdr {
+			case 2:
+				n = uint64(b[1])
+			case 4:
+				n = uint64(binary.BigEndian.Uint16(b[2:]))
+			case 10:
+				n = binary.BigEndian.Uint64(b[2:])
+			}
+			if n != uint64(len(want)) || !bytes.Equal(b[tc.hdr:], want) {
+				t.Errorf("length field %d, payload equal %v; want %d", n, bytes.Equal(b[tc.hdr:], want), len(want))
+			}
+		})
+	}
 }

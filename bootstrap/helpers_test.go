@@ -312,13 +312,21 @@ func (f *fakeClock) waitTickers(t testing.TB, n int) {
 	}
 }
 
-// Advance moves the clock and fires the tickers that are due.
+// Advance moves the clock and fires the tickers that are due. A tick
+// not taken yet is replaced by the new one: the receiver then sees the
+// time as it is now (with time.Ticker's rule, keeping the older tick, a
+// sweep could run at the time of an earlier Advance and miss what the
+// test waits for).
 func (f *fakeClock) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = f.now.Add(d)
 	for _, t := range f.tickers {
 		for !t.next.After(f.now) {
+			select {
+			case <-t.c:
+			default:
+			}
 			select {
 			case t.c <- f.now:
 			default:

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parlance-chat/parlance/net/wire"
@@ -20,6 +21,20 @@ const listCacheMin = 64
 // emptyPeerList is the peer_list of a room that does not exist.
 var emptyPeerList = []byte(wire.PeerListHead + wire.PeerListTail)
 
+// peerListHead and peerListTail start and end a chunked peer_list.
+var (
+	peerListHead = []byte(wire.PeerListHead)
+	peerListTail = []byte(wire.PeerListTail)
+)
+
+// listChunk is the least size of a chunk of a big uncut peer_list. A
+// list in chunks is extended by the peers that joined since it was built
+// (appended to its last chunk, or to a new one a quarter the size of the
+// list) instead of being built again: building a room of n one join at a
+// time then costs O(n) in all, not O(n²), and no list is copied whole.
+// The chunks go out in one frame, gathered by writev (flushConn.writeText).
+const listChunk = 64 << 10
+
 // Kinds of peer_list: the original's fields only, or with identities.
 const (
 	listOriginal = iota
@@ -32,7 +47,16 @@ const (
 type peerList struct {
 	gen uint64 // the room generation it shows
 	at  int64  // Unix ns (Config.Clock) when its entries were taken
-	msg []byte
+	// The message: msg, or for a big uncut list peerListHead followed by
+	// parts (chunks of entries, the first without its leading comma,
+	// then peerListTail).
+	msg   []byte
+	parts [][]byte
+	size  int // of parts
+	// extended: a newer list shares this one's last chunk and appends
+	// to it. Only a list not extended yet may be extended (each byte of
+	// a chunk is written once). Guarded by Server.mu.
+	extended bool
 	// For a list cut at MaxListPeers (nil otherwise): the peers in it,
 	// and where its last entry starts in msg, so that a client left out
 	// can be sent its own entry first and the rest of the list after.
@@ -97,10 +121,15 @@ func (s *Server) requestListLocked(c *conn) *listReq {
 		req.self, req.selfInfo = p, p.info(c.ext)
 	}
 	lc := &r.lists[kind]
-	if l := lc.ready; l != nil && l.gen == r.gen && s.cfg.Clock.Now().UnixNano()-l.at < int64(listMaxAge) {
-		data, more := req.frameFor(l)
-		c.sendList(data, more)
-		return nil
+	if l := lc.ready; l != nil && s.cfg.Clock.Now().UnixNano()-l.at < int64(listMaxAge) {
+		if l.gen != r.gen {
+			l = s.extendLocked(r, kind, l)
+		}
+		if l != nil {
+			data, more := req.frameFor(l)
+			c.sendList(data, more)
+			return nil
+		}
 	}
 	switch {
 	case lc.queued != nil:
@@ -120,6 +149,37 @@ func (s *Server) requestListLocked(c *conn) *listReq {
 	}
 	c.queueList(req)
 	return req
+}
+
+// extendLocked returns l, a list of room r at an earlier generation, with
+// the entries of the peers that joined r since, when nothing else changed
+// and the list stays uncut and in bounds; the result becomes r's cached
+// list. It returns nil when l cannot be extended.
+func (s *Server) extendLocked(r *room, kind int, l *peerList) *peerList {
+	if l.parts == nil || l.extended || l.gen < r.joinedBase || len(r.peers) > s.cfg.MaxListPeers {
+		return nil
+	}
+	parts := slices.Clone(l.parts[:len(l.parts)-1])
+	last, size := len(parts)-1, l.size
+	for _, p := range r.joined[l.gen-r.joinedBase:] {
+		entry, err := entryOf{p, p.version, p.info(kind == listExtended)}.encode(kind, true)
+		if err != nil {
+			return nil // cannot happen: every field was validated at register
+		}
+		if len(parts[last])+1+len(entry) > cap(parts[last]) {
+			parts = append(parts, make([]byte, 0, max(listChunk, size/4, 1+len(entry))))
+			last++
+		}
+		parts[last] = append(append(parts[last], ','), entry...)
+		size += 1 + len(entry)
+	}
+	if len(peerListHead)+size > wire.MaxServerMessage {
+		return nil
+	}
+	l.extended = true
+	nl := &peerList{gen: r.gen, at: l.at, parts: append(parts, peerListTail), size: size}
+	r.lists[kind].ready = nl
+	return nl
 }
 
 // takeEntriesLocked copies the entries of r's list into b.
@@ -193,6 +253,11 @@ func (s *Server) encodeList(b *listBuild) *peerList {
 		}
 		size += len(parts[i])
 	}
+	if err == nil && len(parts) >= listCacheMin && b.members == nil && size <= wire.MaxServerMessage {
+		l.parts = chunk(parts)
+		l.size = msgSize(nil, l.parts)
+		return l
+	}
 	var msg []byte
 	if err == nil {
 		msg = make([]byte, 0, size)
@@ -218,11 +283,31 @@ func (s *Server) encodeList(b *listBuild) *peerList {
 	return l
 }
 
+// chunk returns the parts of a chunked list of the given entries: one
+// chunk, with a quarter more room for the joins that extend it.
+func chunk(entries [][]byte) [][]byte {
+	size := len(entries)
+	for _, e := range entries {
+		size += len(e)
+	}
+	cur := make([]byte, 0, max(listChunk, size+size/4))
+	for i, e := range entries {
+		if i > 0 {
+			cur = append(cur, ',')
+		}
+		cur = append(cur, e...)
+	}
+	return [][]byte{cur, peerListTail}
+}
+
 // frameFor returns the message of list l for the request's client: the
 // shared bytes, or for a cut list that leaves the client out, its own
 // entry followed by all of l's but the last (data, then the parts of
 // more, which share l's bytes).
 func (req *listReq) frameFor(l *peerList) ([]byte, [][]byte) {
+	if l.parts != nil {
+		return peerListHead, l.parts
+	}
 	if l.members == nil || req.self == nil {
 		return l.msg, nil
 	}

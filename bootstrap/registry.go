@@ -80,37 +80,78 @@ type room struct {
 	// its registration), for the peer_list cache and the pushes.
 	gen   uint64
 	lists [listKinds]listCache
+	// joined lists the peers that joined since generation joinedBase, in
+	// order: the room at generation joinedBase+i+1 is the room at
+	// joinedBase with joined[:i+1] added. Any other change empties it.
+	// A cached peer_list is extended by them instead of being built
+	// again (see extendLocked).
+	joined     []*peer
+	joinedBase uint64
+	// The members that take pushes: plain counts those that take one
+	// peer_joined per join; feed serves those that take peers_joined
+	// (nil until one comes).
+	plain int
+	feed  *joinFeed
 	// When the last join was pushed (Unix ns) and the mean time
 	// between joins (a moving average), for joinPace.
 	lastJoin int64
 	joinGap  int64
 }
 
+// maxJoined bounds room.joined.
+const maxJoined = 4096
+
+// added notes that p joined r.
+func (r *room) added(p *peer) {
+	if len(r.joined) == maxJoined {
+		r.forgetJoined()
+	}
+	r.gen++
+	r.joined = append(r.joined, p)
+}
+
+// changed notes a change of r other than a join.
+func (r *room) changed() {
+	r.gen++
+	r.forgetJoined()
+}
+
+func (r *room) forgetJoined() {
+	clear(r.joined)
+	r.joined = r.joined[:0]
+	r.joinedBase = r.gen
+}
+
 // Pacing of peers_joined (see joinPace).
 const (
 	quietPace   = 50 * time.Millisecond
-	busyGap     = 20 * time.Millisecond
 	pacePerPeer = 100 * time.Microsecond
 	maxPace     = time.Second
 )
 
 // joinPace notes a join in r at now (Unix ns) and returns the least time
 // between two peers_joined to one member (the first goes at once): joins
-// that arrive meanwhile are gathered into the next. In a quiet room it is
-// quietPace; while joins come faster than one per busyGap (the room is
-// being built) it grows with the room, 100 µs a member up to a second,
-// so the whole room takes at most about 10,000 writes a second however
-// big it is, and building a room of n costs each member about (build
-// time / pace) messages instead of n.
+// that arrive meanwhile are gathered into the next. The pace grows with
+// the room, 100 µs a member (at least quietPace, at most a second), so
+// the whole room takes at most about 10,000 writes a second however big
+// it is, and building a room of n costs each member about (build time /
+// pace) messages instead of n. A room whose joins come no faster than
+// that pace (a moving average of the time between joins) is quiet: its
+// pace is quietPace, so that a lone join goes out at once and the next
+// soon after. (An earlier rule called a room quiet when joins came more
+// than 20 ms apart; on a loaded machine a big room's build slowed to
+// that, every member then wrote every 50 ms, and the build slowed
+// further.)
 func (r *room) joinPace(now int64) time.Duration {
 	if r.lastJoin != 0 {
 		r.joinGap = (7*r.joinGap + max(now-r.lastJoin, 0)) / 8
 	}
 	r.lastJoin = now
-	if r.joinGap >= int64(busyGap) {
+	busy := min(max(time.Duration(len(r.peers))*pacePerPeer, quietPace), maxPace)
+	if r.joinGap >= int64(busy) {
 		return quietPace
 	}
-	return min(max(time.Duration(len(r.peers))*pacePerPeer, quietPace), maxPace)
+	return busy
 }
 
 // info describes p for a peer_list or peer_joined; withIdentity is false
@@ -191,7 +232,7 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 	if p.room == nil {
 		s.attach(p, reg.Room)
 	} else {
-		p.room.gen++
+		p.room.changed()
 	}
 	c.ext = reg.Extended()
 	c.push = c.ext && wire.HasFeature(reg.Features, wire.FeaturePush)
@@ -218,6 +259,7 @@ func (s *Server) registerLocked(c *conn, reg wire.Register, proved bool) *listRe
 		s.sendMailStatusLocked(c, ident)
 	}
 	s.pushJoined(p)
+	s.follow(c, p.room)
 	s.publishLocked(clusterEvent{Kind: evJoin, Peers: []clusterPeer{p.clusterPeer()}})
 	if !c.push {
 		return nil
@@ -235,15 +277,18 @@ func (s *Server) attach(p *peer, name string) {
 		s.rooms[name] = r
 	}
 	r.peers[p.id] = p
-	r.gen++
+	r.added(p)
 	p.room = r
 }
 
 // detach takes p out of its room and tells the room.
 func (s *Server) detach(p *peer) {
 	r := p.room
+	if p.c != nil {
+		s.unfollow(p.c)
+	}
 	delete(r.peers, p.id)
-	r.gen++
+	r.changed()
 	p.room = nil
 	if len(r.peers) == 0 {
 		delete(s.rooms, r.name)
@@ -272,41 +317,43 @@ func (s *Server) removePeer(p *peer) {
 
 // pushJoined tells every pushing client in p's room (but p) about p. The
 // message (or, for clients that take peers_joined, the entry) is encoded
-// once and shared: O(room) small queue entries per join, and a client
-// that takes peers_joined gets the joins that pile up in one message.
+// once and shared. A client that takes peer_joined gets one queue entry
+// per join; one that takes peers_joined reads the room's join feed
+// (feed.go), and gets the joins that pile up in one message.
 func (s *Server) pushJoined(p *peer) {
 	if s.closing {
 		return
 	}
-	var msg, entry []byte
-	pace := p.room.joinPace(s.cfg.Clock.Now().UnixNano())
-	for _, q := range p.room.peers {
-		if q == p || q.c == nil || !q.c.push {
-			continue
-		}
-		var err error
-		switch {
-		case q.c.batch && entry == nil:
-			entry, err = entryOf{p, p.version, p.info(true)}.encode(listExtended, len(p.room.peers) >= listCacheMin)
-		case !q.c.batch && msg == nil:
-			msg, err = wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)})
-		}
+	r := p.room
+	pace := r.joinPace(s.cfg.Clock.Now().UnixNano())
+	if r.plain > 0 {
+		msg, err := wire.MarshalServer(wire.PeerJoined{Peer: p.info(true)})
 		if err != nil {
 			s.log.Error("encode peer_joined", "err", err)
 			return
 		}
-		if q.c.batch {
-			q.c.sendJoined(entry, p.room, p.room.gen, pace)
-		} else {
-			q.c.sendPush(msg, p.room, p.room.gen)
+		for _, q := range r.peers {
+			if q != p && q.c != nil && q.c.follows == r && !q.c.followsFeed {
+				q.c.sendPush(msg, r, r.gen)
+			}
+		}
+	}
+	if f := r.feed; f != nil && f.members > 0 {
+		entry, err := entryOf{p, p.version, p.info(true)}.encode(listExtended, len(r.peers) >= listCacheMin)
+		if err != nil {
+			s.log.Error("encode peer_joined", "err", err)
+			return
+		}
+		for _, c := range f.add(feedEntry{entry, r.gen, p}) {
+			c.queueFeed(f, r, r.gen, pace)
 		}
 	}
 }
 
 // pushLeft tells every pushing client left in r that peer id left.
 func (s *Server) pushLeft(r *room, id string) {
-	if s.closing {
-		return
+	if s.closing || r.plain == 0 && (r.feed == nil || r.feed.members == 0) {
+		return // no member takes pushes
 	}
 	var msg []byte
 	for _, q := range r.peers {

@@ -3,8 +3,6 @@ package bootstrap
 import (
 	"slices"
 	"time"
-
-	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // frameKind is the kind of a queued WebSocket message.
@@ -31,23 +29,19 @@ type frame struct {
 	// so that a peer_list that already shows the change can drop it.
 	room *room
 	gen  uint64
-	// joined is a peers_joined being gathered (for a client that asked
-	// for wire.FeatureBatch): the entries, in order. The message is
-	// assembled when it is written, no sooner than pace after the
-	// client's previous peers_joined.
-	joined []joinEntry
-	pace   time.Duration
-}
-
-// joinEntry is one peer of a peers_joined: its encoded wire.PeerInfo,
-// and the generation of its room after the join.
-type joinEntry struct {
-	data []byte
-	gen  uint64
+	// feed is a peers_joined (for a client that asked for
+	// wire.FeatureBatch): the joins of room's feed that the client has
+	// not had, up to when the writer takes the frame (feedRange is set
+	// then). It is written no sooner than pace after the client's
+	// previous peers_joined.
+	feed      *joinFeed
+	feedRange feedRange
+	pace      time.Duration
 }
 
 // maxBatchEntries bounds the entries of one peers_joined, so that a
-// message stays far below wire.MaxServerMessage.
+// message stays far below wire.MaxServerMessage: more joins go in
+// several.
 const maxBatchEntries = 1024
 
 // sendQueue is what waits to be written to one client, with the limits
@@ -104,29 +98,6 @@ func (q *sendQueue) append(f frame) {
 	q.bytes += f.size
 }
 
-// pushJoined queues the entry of a peer that joined room r, now at
-// generation gen: into the peers_joined at the tail of the queue if that
-// is one of r's with room for it, else as a new peers_joined. It reports
-// false as push does.
-func (q *sendQueue) pushJoined(entry []byte, r *room, gen uint64, pace time.Duration) bool {
-	if n := len(q.frames); n > 0 {
-		t := &q.frames[n-1]
-		if t.joined != nil && t.room == r && len(t.joined) < maxBatchEntries {
-			if !q.admit(0, len(entry)+1) {
-				return false
-			}
-			t.joined = append(t.joined, joinEntry{entry, gen})
-			t.gen = gen
-			t.pace = max(t.pace, pace)
-			t.size += len(entry) + 1
-			q.bytes += len(entry) + 1
-			return true
-		}
-	}
-	size := len(wire.PeersJoinedHead) + len(entry) + len(wire.PeerListTail)
-	return q.push(frame{kind: textFrame, joined: []joinEntry{{entry, gen}}, room: r, gen: gen, size: size, pace: pace})
-}
-
 // fill turns the placeholder of req into the peer_list data+more, which
 // shows req.r at generation gen, and drops the pushes queued after it
 // that the list already shows. It reports false if the list does not
@@ -155,13 +126,14 @@ func (q *sendQueue) fill(req *listReq, data []byte, more [][]byte, gen uint64) b
 	}
 	kept := tail[:0]
 	for _, f := range tail {
-		if f.room == req.r && f.gen <= gen {
+		switch {
+		case f.feed != nil && f.room == req.r:
+			// Kept: it carries the joins after the list too.
+			f.feedRange.skip = max(f.feedRange.skip, gen)
+		case f.room == req.r && f.gen <= gen:
 			q.bytes -= f.size
 			q.waited = max(0, q.waited-1)
 			continue
-		}
-		if f.joined != nil && f.room == req.r && f.joined[0].gen <= gen {
-			f = dropShown(f, gen, &q.bytes)
 		}
 		kept = append(kept, f)
 	}
@@ -172,21 +144,6 @@ func (q *sendQueue) fill(req *listReq, data []byte, more [][]byte, gen uint64) b
 	return true
 }
 
-// dropShown removes from the peers_joined f the entries a list at
-// generation gen shows already (f has entries after gen), adjusting
-// *bytes.
-func dropShown(f frame, gen uint64, bytes *int) frame {
-	cut := 0
-	for cut < len(f.joined) && f.joined[cut].gen <= gen {
-		n := len(f.joined[cut].data) + 1
-		f.size -= n
-		*bytes -= n
-		cut++
-	}
-	f.joined = slices.Clone(f.joined[cut:])
-	return f
-}
-
 // take removes and returns the frames at the head that can be written
 // now, at least one (the caller checks ready), and more while they add
 // up to at most maxBytes. A peers_joined is taken only at the head (the
@@ -194,7 +151,7 @@ func dropShown(f frame, gen uint64, bytes *int) frame {
 func (q *sendQueue) take(maxBytes int) []frame {
 	n, size := 0, 0
 	for n < len(q.frames) && q.frames[n].list == nil {
-		if n > 0 && (size+q.frames[n].size > maxBytes || q.frames[n].joined != nil) {
+		if n > 0 && (size+q.frames[n].size > maxBytes || q.frames[n].feed != nil) {
 			break
 		}
 		size += q.frames[n].size

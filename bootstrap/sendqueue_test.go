@@ -1,11 +1,10 @@
 package bootstrap
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/parlance-chat/parlance/net/wire"
 )
 
 // op is one step applied to a sendQueue in a table test.
@@ -13,7 +12,7 @@ type op struct {
 	push   string   // a text frame of these bytes (room r1 when gen > 0)
 	other  bool     // push to room r2 instead
 	gen    uint64   // the room generation of a push
-	join   string   // an entry for pushJoined (room r1, gen)
+	feed   bool     // a peers_joined of room r1's feed (gen)
 	list   int      // a placeholder for list request number list (1-based)
 	fill   int      // fill placeholder fill with "list gen <gen>"
 	take   int      // take with this byte budget; the result is checked against took
@@ -22,19 +21,15 @@ type op struct {
 }
 
 // describe renders the queue: text frames as their bytes, peers_joined as
-// "joined[a b]", placeholders as "placeholder".
+// "feed skip N", placeholders as "placeholder".
 func describe(frames []frame) []string {
 	var out []string
 	for _, f := range frames {
 		switch {
 		case f.list != nil:
 			out = append(out, "placeholder")
-		case f.joined != nil:
-			var e []string
-			for _, j := range f.joined {
-				e = append(e, string(j.data))
-			}
-			out = append(out, "joined["+strings.Join(e, " ")+"]")
+		case f.feed != nil:
+			out = append(out, fmt.Sprintf("feed skip %d", f.feedRange.skip))
 		default:
 			out = append(out, string(f.data))
 		}
@@ -43,13 +38,6 @@ func describe(frames []frame) []string {
 }
 
 func TestSendQueue(t *testing.T) {
-	joinSize := func(entries ...string) int {
-		n := len(wire.PeersJoinedHead) + len(wire.PeerListTail) - 1
-		for _, e := range entries {
-			n += len(e) + 1
-		}
-		return n
-	}
 	tests := []struct {
 		name      string
 		maxFrames int
@@ -67,18 +55,14 @@ func TestSendQueue(t *testing.T) {
 			{list: 1}, {push: "join gen 5", gen: 5}, {push: "other room", other: true, gen: 1}, {push: "join gen 7", gen: 7},
 			{push: "join gen 8", gen: 8}, {list: 2}, {push: "after second list, gen 6", gen: 6}, {fill: 1, gen: 7}},
 			[]string{"list gen 7", "other room", "join gen 8", "placeholder", "after second list, gen 6"}},
-		{"joins gather into one peers_joined", 100, 1000, []op{{join: "A", gen: 1}, {join: "B", gen: 2}, {push: "left", gen: 3}, {join: "C", gen: 4}},
-			[]string{"joined[A B]", "left", "joined[C]"}},
-		{"fill drops the joins the list shows", 100, 1000, []op{{list: 1}, {join: "A", gen: 1}, {join: "B", gen: 2}, {join: "C", gen: 3}, {fill: 1, gen: 2}},
-			[]string{"list gen 2", "joined[C]"}},
-		{"joins count against the byte limit", 100, joinSize("A") + 2, []op{{push: "head"}, {join: "A", gen: 1}, {join: "BB", gen: 2, refuse: true}},
-			[]string{"head", "joined[A]"}},
+		{"fill keeps a peers_joined, which skips what the list shows", 100, 1000, []op{{list: 1}, {feed: true, gen: 1}, {push: "left", gen: 2}, {fill: 1, gen: 2}},
+			[]string{"list gen 2", "feed skip 2"}},
 		{"take stops at a placeholder and at the budget", 100, 1000, []op{
 			{push: "aaaa"}, {push: "bbbb"}, {push: "cccc"}, {list: 1}, {push: "d"},
 			{take: 8, took: []string{"aaaa", "bbbb"}}, {take: 1, took: []string{"cccc"}}},
 			[]string{"placeholder", "d"}},
-		{"take stops before a peers_joined", 100, 1000, []op{{push: "a"}, {join: "J", gen: 1}, {push: "b"},
-			{take: 100, took: []string{"a"}}, {take: 100, took: []string{"joined[J]", "b"}}}, nil},
+		{"take stops before a peers_joined", 100, 1000, []op{{push: "a"}, {feed: true, gen: 1}, {push: "b"},
+			{take: 100, took: []string{"a"}}, {take: 100, took: []string{"feed skip 0", "b"}}}, nil},
 		{"take gives a big head alone", 100, 1000, []op{{push: strings.Repeat("x", 20)}, {push: "y"}, {take: 4, took: []string{strings.Repeat("x", 20)}}},
 			[]string{"y"}},
 	}
@@ -99,8 +83,8 @@ func TestSendQueue(t *testing.T) {
 						}
 					}
 					ok = q.push(f)
-				case o.join != "":
-					ok = q.pushJoined([]byte(o.join), r1, o.gen, 0)
+				case o.feed:
+					ok = q.push(frame{kind: textFrame, feed: &joinFeed{}, room: r1, gen: o.gen})
 				case o.list > 0:
 					reqs[o.list] = &listReq{r: r1}
 					ok = q.push(frame{kind: textFrame, list: reqs[o.list]})

@@ -393,11 +393,17 @@ func (m *Model) peersText() string {
 	fmt.Fprintf(&b, "· %d %s, %d online:", len(m.list.items), noun, m.list.online())
 	for _, it := range m.list.items {
 		dot := "○"
-		if it.peer.Online {
+		switch {
+		case it.peer.Online && it.peer.Unconfirmed:
+			dot = "?"
+		case it.peer.Online:
 			dot = "●"
 		}
 		b.WriteString("\n" + dot + " " + it.name)
 		var facts []string
+		if it.peer.Online && it.peer.Unconfirmed {
+			facts = append(facts, unconfirmedText)
+		}
 		if it.peer.Source != "" {
 			facts = append(facts, it.peer.Source)
 		}
@@ -416,6 +422,9 @@ func (m *Model) peersText() string {
 	}
 	return b.String()
 }
+
+// unconfirmedText explains the "?" of a peer online but unconfirmed.
+const unconfirmedText = "unconfirmed: the bootstrap server has not listed it since the connection came back"
 
 // whoisText describes one peer for /whois.
 func (m *Model) whoisText(it peerItem) string {
@@ -443,6 +452,8 @@ func (m *Model) whoisText(it peerItem) string {
 		b.WriteString("\ntrust: " + strings.TrimLeft(trustText(p.Trust), "!✓⚠ "))
 	}
 	switch {
+	case p.Online && p.Unconfirmed:
+		b.WriteString("\nonline, " + unconfirmedText)
 	case p.Online:
 		b.WriteString("\nonline")
 	case !p.LastSeen.IsZero():

@@ -399,6 +399,33 @@ func TestPeersJoiningAndLeaving(t *testing.T) {
 	h.wantScreen("→ frank joined (lan, 192.168.1.40:7878); unencrypted: an original client", "● frank !", "frank · online · lan · ! unencrypted")
 }
 
+// A peer online but unconfirmed (the bootstrap server has not listed it
+// since the connection came back) shows a dimmed "?" instead of the dot,
+// in the list, the title, /peers and /whois, until it is confirmed.
+func TestPeerUnconfirmed(t *testing.T) {
+	n := threePeers()
+	h := newPickedHarness(t, n, Options{})
+	doubted := bob
+	doubted.Source, doubted.Unconfirmed = "internet", true
+	n.upsert(doubted)
+	h.events(app.PeerUpdated{Peer: doubted})
+	h.wantScreen("Peers 3/3", " ? bob")
+	if row := h.m.listRow(h.m.list.items[1], false); !strings.Contains(row, h.m.st.dim.Render("?")) {
+		t.Errorf("the ? is not dimmed: %q", row)
+	}
+	h.enter("/msg bob")
+	h.wantScreen("▸? bob", "bob · online? · internet")
+	h.enter("/peers")
+	h.wantScreen("? bob — unconfirmed: the bootstrap server has not listed it since the connection came back, internet")
+	h.enter("/whois bob")
+	h.wantScreen("online, unconfirmed: the bootstrap server")
+
+	n.upsert(bob)
+	h.events(app.PeerUpdated{Peer: bob})
+	h.wantScreen("▸● bob", "bob · online · lan")
+	h.dontWantScreen("▸? bob")
+}
+
 func TestTrustChanges(t *testing.T) {
 	n := threePeers()
 	h := newPickedHarness(t, n, Options{})

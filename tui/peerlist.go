@@ -295,8 +295,9 @@ func (m *Model) listView() []string {
 	return rows[:l.height]
 }
 
-// listRow is one peer: selection mark, online dot, name, trust mark and
-// unread count, e.g. "▸● alice#ABCDEFG ✓   3". The selected row is one
+// listRow is one peer: selection mark, online dot ("?", dimmed with the
+// name, for a peer online but unconfirmed), name, trust mark and unread
+// count, e.g. "▸● alice#ABCDEFG ✓   3". The selected row is one
 // reverse-video bar.
 func (m *Model) listRow(it peerItem, selected bool) string {
 	w := m.list.width
@@ -304,11 +305,14 @@ func (m *Model) listRow(it peerItem, selected bool) string {
 	if selected {
 		lead = "▸"
 	}
-	if it.peer.Online {
-		lead += "● "
-	} else {
-		lead += "○ "
+	dot := "○"
+	switch {
+	case it.peer.Online && it.peer.Unconfirmed:
+		dot = "?" // online, but the server has not listed it since it reconnected
+	case it.peer.Online:
+		dot = "●"
 	}
+	lead += dot + " "
 	mark, markStyle := m.trustMark(it)
 	unread := ""
 	if c, ok := m.convs[it.peer.Key]; ok && c.unread > 0 {
@@ -337,8 +341,11 @@ func (m *Model) listRow(it peerItem, selected bool) string {
 		return m.st.selected.Render(row + strings.Repeat(" ", gap) + unread + " ")
 	}
 	nameStyle := m.st.nickStyle(string(it.peer.Key))
-	if !it.peer.Online {
+	if !it.peer.Online || it.peer.Unconfirmed {
 		nameStyle = m.st.offline
+	}
+	if it.peer.Unconfirmed {
+		lead = lead[:1] + m.st.dim.Render(dot) + " "
 	}
 	row := lead + nameStyle.Render(name)
 	if mark != "" {

@@ -135,6 +135,8 @@ func (m *Model) conversationTitle() string {
 	}
 	parts := []string{it.name}
 	switch {
+	case it.peer.Online && it.peer.Unconfirmed:
+		parts = append(parts, "online?")
 	case it.peer.Online:
 		parts = append(parts, "online")
 	case it.known:

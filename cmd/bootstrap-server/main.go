@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	mailPerSender := fs.Int("mailbox-max-per-sender", bootstrap.DefaultMailPerSender, "messages one sender may have waiting, for all recipients")
 	mailMB := fs.Int("mailbox-max-mb", bootstrap.DefaultMailTotalBytes>>20, "MiB of sealed messages kept in total")
 	mailAge := fs.Duration("mailbox-max-age", bootstrap.DefaultMailMaxAge, "drop a message not fetched within this long")
+	gcPercent := fs.Int("gc-percent", bootstrap.DefaultGCPercent, "garbage collection target: the heap may grow this many percent over the live heap before a collection (as GOGC; lower: less memory per connection, more CPU)")
+	memLimit := fs.Int64("memory-limit-mb", 0, "soft memory limit in MiB: the garbage collector works harder as the process nears it (0: none)")
 	verbose := fs.Bool("verbose", false, "log every connection and registration")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bootstrap-server [flags]\n\n"+
@@ -131,6 +134,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if *port > 65535 {
 		fmt.Fprintf(stderr, "bootstrap-server: --port must be 0 to 65535, not %d\n", *port)
 		return 2
+	}
+	if *gcPercent < 1 || *memLimit < 0 {
+		fmt.Fprintf(stderr, "bootstrap-server: --gc-percent must be at least 1 and --memory-limit-mb at least 0\n")
+		return 2
+	}
+	debug.SetGCPercent(*gcPercent)
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit << 20)
 	}
 	var tlsConfig *tls.Config
 	switch {

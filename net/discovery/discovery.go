@@ -68,6 +68,11 @@ type Sighting struct {
 	TTL time.Duration
 	// Reason says why a peer is gone ("goodbye", "left the server", ...).
 	Reason string
+	// Unconfirmed, on a Seen sighting: the source still counts the peer
+	// but could not confirm it lately (the bootstrap client after a
+	// reconnection, until the server lists the peer again or a grace
+	// period ends). A Seen sighting without it confirms the peer again.
+	Unconfirmed bool
 }
 
 // State is the connection state of a source that has one (the bootstrap

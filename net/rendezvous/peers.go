@@ -70,10 +70,14 @@ func altAddr(public netip.AddrPort, local netip.AddrPort) netip.AddrPort {
 // upsert records a peer and reports it Seen if it is new or changed. A
 // new peer beyond max is ignored.
 func (s *peerSet) upsert(pi wire.PeerInfo) {
+	_, wasUnconfirmed := s.unconfirmed[pi.PeerID]
 	delete(s.unconfirmed, pi.PeerID)
 	p := toPeer(pi)
 	old, ok := s.byID[pi.PeerID]
 	if ok && old == p {
+		if wasUnconfirmed {
+			s.h.Sighting(discovery.Sighting{Kind: discovery.Seen, Peer: p, Source: SourceName}) // confirmed
+		}
 		return
 	}
 	if !ok && len(s.byID) >= s.max {
@@ -145,11 +149,13 @@ func (s *peerSet) forgetWith(id string, p discovery.Peer, report bool, reason st
 const UnconfirmedReason = "not listed by the bootstrap server since it reconnected"
 
 // unconfirmAll marks every peer not confirmed yet as unconfirmed until
-// deadline (the connection to the server dropped).
+// deadline (the connection to the server dropped), and reports each Seen
+// as unconfirmed.
 func (s *peerSet) unconfirmAll(deadline time.Time) {
-	for id := range s.byID {
+	for id, p := range s.byID {
 		if _, ok := s.unconfirmed[id]; !ok {
 			s.unconfirmed[id] = deadline
+			s.h.Sighting(discovery.Sighting{Kind: discovery.Seen, Peer: p, Source: SourceName, Unconfirmed: true})
 		}
 	}
 }

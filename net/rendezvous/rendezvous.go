@@ -267,7 +267,6 @@ func (c *Client) Run(ctx context.Context, h discovery.Handler) error {
 	for ; ; server = (server + 1) % len(c.urls) {
 		h.State(discovery.State{Phase: discovery.Connecting})
 		online, err := c.session(ctx, h, peers, server)
-		peers.unconfirmAll(time.Now().Add(c.cfg.Grace))
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -278,6 +277,7 @@ func (c *Client) Run(ctx context.Context, h discovery.Handler) error {
 			<-ctx.Done()
 			return nil
 		}
+		peers.unconfirmAll(time.Now().Add(c.cfg.Grace))
 		if online >= c.cfg.MaxBackoff {
 			attempt = 0
 		}
@@ -435,20 +435,20 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 		case <-heartbeat.C:
 			peers.expire(time.Now())
 			if err := s.ping(); err != nil {
-				return online(), err
+				return online(), s.writeFailed(incoming, err)
 			}
 			if s.registered {
 				if err := s.send(wire.Heartbeat{}); err != nil {
-					return online(), err
+					return online(), s.writeFailed(incoming, err)
 				}
 			}
 		case <-pollC:
 			if err := s.send(wire.ListPeers{}); err != nil {
-				return online(), err
+				return online(), s.writeFailed(incoming, err)
 			}
 		case <-c.renamed:
 			if err := s.rename(); err != nil {
-				return online(), err
+				return online(), s.writeFailed(incoming, err)
 			}
 		case req := <-requests:
 			err := s.send(req.m)
@@ -456,6 +456,27 @@ func (c *Client) session(ctx context.Context, h discovery.Handler, peers *peerSe
 			if err != nil {
 				return online(), err
 			}
+		}
+	}
+}
+
+// writeFailed returns why the session ends after a write failed with
+// err: ErrReplaced if the reader holds the server's "Replaced" error
+// already (the server closes a replaced connection right after it; a
+// client that took the write error for a lost connection would register
+// again and replace the newer holder of its identity in turn), else err.
+func (s *session) writeFailed(incoming <-chan inbound, err error) error {
+	for {
+		select {
+		case in := <-incoming:
+			if in.err != nil {
+				return err
+			}
+			if e, ok := in.msg.(wire.Error); ok && strings.HasPrefix(e.Message, "Replaced") {
+				return s.handle(e)
+			}
+		default:
+			return err
 		}
 	}
 }

@@ -371,6 +371,19 @@ func TestFailOverAndGrace(t *testing.T) {
 	}
 	watcher.rec.mu.Lock()
 	defer watcher.rec.mu.Unlock()
+	// Both were reported unconfirmed when the connection dropped; judy
+	// was confirmed again when the second server listed her.
+	doubted, last := map[string]bool{}, map[string]discovery.Sighting{}
+	for _, s := range watcher.rec.sightings[mark:] {
+		doubted[s.Peer.Nickname] = doubted[s.Peer.Nickname] || s.Unconfirmed
+		last[s.Peer.Nickname] = s
+	}
+	if !doubted["judy"] || !doubted["quitter"] {
+		t.Errorf("reported unconfirmed: %v, want judy and the quitter", doubted)
+	}
+	if s := last["judy"]; s.Kind != discovery.Seen || s.Unconfirmed {
+		t.Errorf("judy's last sighting %+v, want seen and confirmed", s)
+	}
 	for _, s := range watcher.rec.sightings[mark:] {
 		if s.Kind != discovery.Gone {
 			continue

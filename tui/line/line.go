@@ -575,13 +575,23 @@ func (u *UI) peers() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "* %d known peer(s):", len(ps))
 	for _, p := range ps {
-		state := "offline"
-		if p.Online {
-			state = "online"
-		}
-		fmt.Fprintf(&b, "\n  %-40s %-22s %-7s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), state, p.Trust.Label())
+		fmt.Fprintf(&b, "\n  %-40s %-22s %-11s %s", textsafe.Name(p.Nickname)+"#"+p.Tag(), addr(p), onlineText(p), p.Trust.Label())
 	}
 	u.printf("%s", b.String())
+}
+
+// onlineText is a peer's state for /peers: online, offline, or
+// unconfirmed (online, but the bootstrap server has not listed it since
+// the connection came back; it goes offline if none does within a grace
+// period).
+func onlineText(p app.Peer) string {
+	switch {
+	case p.Online && p.Unconfirmed:
+		return "unconfirmed"
+	case p.Online:
+		return "online"
+	}
+	return "offline"
 }
 
 func addr(p app.Peer) string {
@@ -655,7 +665,7 @@ func (u *UI) event(e app.Event) {
 		u.printf("* %s left (%s)", u.name(e.Peer), e.Reason)
 	case app.PeerUpdated:
 		u.names.set(e.Peer.Key, e.Peer.Nickname)
-		u.printf("* %s updated (%s, %s)", u.name(e.Peer), addr(e.Peer), e.Peer.Trust.Label())
+		u.printf("* %s updated (%s, %s, %s)", u.name(e.Peer), addr(e.Peer), onlineText(e.Peer), e.Peer.Trust.Label())
 	case app.Notice:
 		// Text, not Line: what the nicknames in a notice hide shows
 		// ("<U+2062>"), as in names.

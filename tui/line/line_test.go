@@ -298,6 +298,26 @@ func TestEventsPrinted(t *testing.T) {
 	s.expect("network stopped")
 }
 
+// A peer online but unconfirmed says so in /peers and in its update.
+func TestPeerUnconfirmed(t *testing.T) {
+	bob := peer("bob", "", 6000, true)
+	bob.Unconfirmed = true
+	node := newFakeNode("me", make(chan app.Event, 10), bob, peer("carol", "", 6001, true))
+	s := start(t, node)
+	s.send("/peers")
+	if got := s.expect("bob#127.0.0.1"); !strings.Contains(got, " unconfirmed ") {
+		t.Errorf("/peers line %q, want unconfirmed", got)
+	}
+	if got := s.expect("carol#127.0.0.1"); !strings.Contains(got, " online ") {
+		t.Errorf("/peers line %q, want online", got)
+	}
+	node.events <- app.PeerUpdated{Peer: bob}
+	s.expect("* bob updated (127.0.0.1:6000, unconfirmed, ")
+	bob.Unconfirmed = false
+	node.events <- app.PeerUpdated{Peer: bob}
+	s.expect("* bob updated (127.0.0.1:6000, online, ")
+}
+
 func TestEOFQuits(t *testing.T) {
 	node := newFakeNode("me", make(chan app.Event))
 	s := start(t, node)

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -104,6 +105,9 @@ func childMain(impl string, stdin io.Reader, stdout io.Writer) error {
 	var counts statsFunc
 	switch impl {
 	case ImplParlance:
+		if os.Getenv("GOGC") == "" { // as bootstrap-server runs
+			debug.SetGCPercent(bootstrap.DefaultGCPercent)
+		}
 		cfg := ServerConfig()
 		// Only what goes wrong is logged at Info: expiries, clients cut
 		// off for not reading.
