@@ -83,9 +83,27 @@ type conn struct {
 	lists    bucket // rate limit of list_peers
 	beats    bucket // rate limit of heartbeat
 	register bucket // rate limit of register (each one is pushed to the room)
-	mailPuts bucket // rate limit of mailbox_put
-	mailReqs bucket // rate limit of the other mailbox requests
-	connects bucket // rate limit of connect (reach.go)
+	// extra holds the rate limits of the extensions' requests, made at
+	// a client's first such request: most clients never send one, and
+	// every byte of conn counts in a big room.
+	extra *extLimits
+}
+
+// extLimits are a connection's rate limits of extension requests; the
+// reader goroutine owns them.
+type extLimits struct {
+	mailPuts bucket // mailbox_put
+	mailReqs bucket // the other mailbox requests
+	connects bucket // connect (reach.go)
+}
+
+// limits returns c's extension rate limits, making them at first use.
+// Only the reader goroutine calls it.
+func (c *conn) limits() *extLimits {
+	if c.extra == nil {
+		c.extra = new(extLimits)
+	}
+	return c.extra
 }
 
 // bucket is a token bucket.

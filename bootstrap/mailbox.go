@@ -64,9 +64,9 @@ func (c *conn) onMailbox(msg wire.ClientMessage) {
 	// refused: an error would end the client's session.
 	var limited bool
 	if _, put := msg.(wire.MailboxPut); put {
-		limited = !c.mailPuts.take(now, mailPutInterval, mailPutBurst)
+		limited = !c.limits().mailPuts.take(now, mailPutInterval, mailPutBurst)
 	} else {
-		limited = !c.mailReqs.take(now, mailReqInterval, mailReqBurst)
+		limited = !c.limits().mailReqs.take(now, mailReqInterval, mailReqBurst)
 	}
 	if limited {
 		s.warn.log(slog.LevelInfo, "mailbox requests rate-limited", "ip", c.ip, "identity", ident)

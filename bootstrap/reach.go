@@ -37,7 +37,7 @@ func (c *conn) onConnect(m wire.Connect) {
 	fail := func(reason string) {
 		c.sendMsg(wire.ConnectFailed{PeerID: m.PeerID, Reason: reason})
 	}
-	if !c.connects.take(s.cfg.Clock.Now(), s.cfg.ConnectInterval, s.cfg.ConnectBurst) {
+	if !c.limits().connects.take(s.cfg.Clock.Now(), s.cfg.ConnectInterval, s.cfg.ConnectBurst) {
 		s.warn.log(slog.LevelInfo, "client sends connect requests too fast", "ip", c.ip)
 		fail(wire.ReasonRateLimited)
 		return
