@@ -65,6 +65,11 @@ func groupOverMixedPaths(t *testing.T, alice, bob, carol *proc) {
 		p.send("/group join #team")
 		p.expect("joined #team")
 		p.expect("#team: 3 members")
+		// carol's invite follows bob's, which she gets by catch-up: until
+		// then she is joining, never told she is no longer a member.
+		if n := p.count("no longer a member"); n != 0 {
+			t.Errorf("%s printed \"no longer a member\" %d times while joining", p.name, n)
+		}
 	}
 
 	// Each posts, then sees its own and the others' messages, in
