@@ -83,7 +83,10 @@ type GroupInfo struct {
 	// Joined is false once this node left or was kicked (the history
 	// stays readable).
 	Joined bool
-	Admin  bool
+	// Joining: this node accepted the invitation and waits for a member
+	// to send the ops its invite follows (it is not Joined until then).
+	Joining bool
+	Admin   bool
 }
 
 // GroupMember is one member of a group.
@@ -420,7 +423,7 @@ func (n *Node) groupInfo(id wire.GroupID) (GroupInfo, bool) {
 }
 
 func (n *Node) infoOf(i group.Info) GroupInfo {
-	gi := GroupInfo{Key: GroupKey(i.ID), ID: i.ID, Name: i.Name, Joined: i.Joined, Admin: i.Admin}
+	gi := GroupInfo{Key: GroupKey(i.ID), ID: i.ID, Name: i.Name, Joined: i.Joined, Joining: i.Joining, Admin: i.Admin}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, m := range i.Members {

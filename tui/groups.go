@@ -132,6 +132,8 @@ func (m *Model) groupTitle(it peerItem) string {
 	switch {
 	case !ok:
 		return it.name
+	case info.Joining:
+		return fmt.Sprintf("%s · group · joining: the rest comes from a member once one is online", it.name)
 	case !info.Joined:
 		return fmt.Sprintf("%s · group · you are no longer a member", it.name)
 	case info.Admin:

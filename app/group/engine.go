@@ -98,7 +98,10 @@ type Info struct {
 	// Joined reports whether this node is a member (false after it left
 	// or was kicked: the history stays readable).
 	Joined bool
-	Admin  bool
+	// Joining reports whether this node accepted the invitation and waits
+	// for the ops its invite follows (then it is not Joined yet).
+	Joining bool
+	Admin   bool
 }
 
 // New returns an Engine with the groups found in cfg.Store.
@@ -170,7 +173,7 @@ func (e *Engine) Groups() []Info {
 	out := make([]Info, 0, len(gs))
 	for _, g := range gs {
 		st := g.State()
-		out = append(out, Info{ID: g.id, Name: st.Name, Members: st.members, Joined: st.IsMember(e.me), Admin: st.IsAdmin(e.me)})
+		out = append(out, Info{ID: g.id, Name: st.Name, Members: st.members, Joined: st.IsMember(e.me), Joining: !st.IsMember(e.me) && g.Joining(e.me), Admin: st.IsAdmin(e.me)})
 	}
 	slices.SortFunc(out, func(a, b Info) int {
 		if a.Name != b.Name {

@@ -409,6 +409,10 @@ func TestJoinWhileInviterOffline(t *testing.T) {
 	if g.State().IsMember(bob.id.ID()) {
 		t.Fatal("bob is a member before he has the ops")
 	}
+	// Meanwhile he is joining, not "no longer a member".
+	if i := infoOf(t, bob.e, gid); i.Joined || !i.Joining {
+		t.Fatalf("while waiting: joined %v, joining %v; want false, true", i.Joined, i.Joining)
+	}
 	// When alice is back, the node asks again (SyncWith on connect).
 	alice.offline = false
 	n.send(bob, bob.e.SyncWith(alice.id.ID()))
@@ -416,6 +420,27 @@ func TestJoinWhileInviterOffline(t *testing.T) {
 	if !g.State().IsMember(bob.id.ID()) || len(bob.got) != 1 || g.State().Name != "team2" {
 		t.Fatalf("after catch-up: member %v, %d messages", g.State().IsMember(bob.id.ID()), len(bob.got))
 	}
+	if i := infoOf(t, bob.e, gid); !i.Joined || i.Joining {
+		t.Fatalf("after catch-up: joined %v, joining %v; want true, false", i.Joined, i.Joining)
+	}
+	// Leaving is not joining.
+	n.send(bob, must(t)(bob.e.Leave(gid)))
+	n.run()
+	if i := infoOf(t, bob.e, gid); i.Joined || i.Joining {
+		t.Fatalf("after leaving: joined %v, joining %v; want false, false", i.Joined, i.Joining)
+	}
+}
+
+// infoOf is e's Info for group id.
+func infoOf(t *testing.T, e *Engine, id wire.GroupID) Info {
+	t.Helper()
+	for _, i := range e.Groups() {
+		if i.ID == id {
+			return i
+		}
+	}
+	t.Fatalf("no group %s", id)
+	return Info{}
 }
 
 func TestReplyWithNothingNewEndsCatchUp(t *testing.T) {

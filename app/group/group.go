@@ -218,6 +218,17 @@ func (g *Group) Missing() []wire.OpHash {
 	return out
 }
 
+// Joining reports whether an op inviting me waits for its parents: me
+// accepted an invitation and is not a member until a catch-up brings the
+// ops the invite follows.
+func (g *Group) Joining(me identity.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.ContainsFunc(g.pending, func(p pendingOp) bool {
+		return p.op.Kind == wire.OpInvite && identity.ID(p.op.Target) == me
+	})
+}
+
 func (g *Group) isPending(h wire.OpHash) bool {
 	return slices.ContainsFunc(g.pending, func(p pendingOp) bool { return p.hash == h })
 }

@@ -15,7 +15,9 @@ import (
 // Alice and carol find each other by multicast and talk over the LAN;
 // bob is found through the server and reaches both over the internet
 // path (the server arranges a punched connection to each); each peer
-// appears once, and /whois shows the path.
+// appears once, and /whois shows the path. Then the three make a group
+// over these mixed paths (groupOverMixedPaths), on the same lab, as a
+// lab bring-up costs seconds.
 func TestBothModeInTheNATLab(t *testing.T) {
 	lab := natlabtest.Start(t, "--nat", "cone")
 	bin := parlanceBinary(t)
@@ -70,4 +72,6 @@ func TestBothModeInTheNATLab(t *testing.T) {
 		p.send("/peers")
 		p.expect("2 known peer(s)")
 	}
+
+	groupOverMixedPaths(t, alice, bob, carol)
 }

@@ -168,6 +168,19 @@ func (p *proc) expectWithin(sub string, limit time.Duration) string {
 	}
 }
 
+// count is how many output lines so far contain sub.
+func (p *proc) count(sub string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range strings.Split(p.log.String(), "\n") {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *proc) wait() error {
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()

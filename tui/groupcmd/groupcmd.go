@@ -133,7 +133,10 @@ func Members(g app.GroupInfo) string {
 		}
 	}
 	s := fmt.Sprintf("#%s: %d members: %s", g.Name, len(g.Members), strings.Join(parts, ", "))
-	if !g.Joined {
+	switch {
+	case g.Joining:
+		s += " (joining: the rest comes from a member once one is online)"
+	case !g.Joined:
 		s += " (you are no longer a member)"
 	}
 	return s
