@@ -73,6 +73,10 @@ func (d *delivery) run(ctx context.Context) {
 		d.poke(c)
 	}
 	<-ctx.Done()
+	// The writers were started under mu, and none starts once ctx is
+	// done: taking mu orders every wg.Add before the Wait.
+	d.mu.Lock()
+	d.mu.Unlock()
 	d.wg.Wait()
 }
 

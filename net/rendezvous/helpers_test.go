@@ -161,15 +161,16 @@ func (r *recorder) waitPhase(t testing.TB, p discovery.Phase) {
 	r.wait(t, "phase "+p.String(), func() bool { return r.lastState().Phase == p })
 }
 
-// seenSince reports whether every nickname was reported Seen after
-// sighting number mark.
+// seenSince reports whether every nickname was reported Seen, and
+// confirmed by a server, after sighting number mark (a connection that
+// drops reports its peers again as unconfirmed).
 func (r *recorder) seenSince(mark int, names ...string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, n := range names {
 		found := false
 		for _, s := range r.sightings[mark:] {
-			if s.Kind == discovery.Seen && s.Peer.Nickname == n {
+			if s.Kind == discovery.Seen && !s.Unconfirmed && s.Peer.Nickname == n {
 				found = true
 			}
 		}
