@@ -140,8 +140,8 @@ type reach struct {
 	// mu guards what follows. It is taken after Node.mu (sighting calls
 	// upgrade), never before.
 	mu       sync.Mutex
-	ctx      context.Context     // run's; nil before run
-	attempts map[string]*attempt // by attemptKey
+	ctx      context.Context      // run's; nil before run
+	attempts map[string]*attempt  // by attemptKey
 	done     map[string]time.Time // when an attempt last succeeded, by identity
 	wg       sync.WaitGroup
 }
