@@ -47,7 +47,8 @@ import (
 //
 // Goroutines: run (started by Node.Run) owns the offers channel and the
 // upgrade timer; each attempt has its own goroutine, at most maxAttempts,
-// one per peer, which runs its direct dial and its punch in goroutines
+// one per peer and purpose (the kept connection, a stream protocol),
+// which runs its direct dial and its punch in goroutines
 // it waits for. All end with Run's context and are waited for.
 
 // ReachConfig turns on reaching internet peers behind NATs through the

@@ -216,6 +216,55 @@ func (s *fakeServer) dialRelay(ctx context.Context, token string) (net.Conn, err
 	return s.pipes.meet(ctx, "relay:"+token)
 }
 
+// fakeNATs is alice and bob behind fake NATs, found through a real
+// bootstrap server, with the fake coordinator and relay.
+type fakeNATs struct {
+	alice, bob *realNode
+	srv        *fakeServer
+	nats       []*fakeNAT // alice's, bob's
+	punchFails *atomic.Bool
+	bobKey     app.PeerKey // as alice sees bob
+}
+
+// startFakeNATs starts them, punching or not; adjust (if set) changes
+// each node's options.
+func startFakeNATs(t *testing.T, punchFails bool, adjust func(*nodeOpts)) *fakeNATs {
+	t.Helper()
+	url := startBootstrap(t)
+	pipes := &meeting{m: map[string]chan net.Conn{}}
+	f := &fakeNATs{srv: &fakeServer{relay: true, pipes: pipes, nodes: map[string]*app.Node{}}, punchFails: &atomic.Bool{}}
+	f.punchFails.Store(punchFails)
+	opts := func() nodeOpts {
+		id, err := identity.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := id.ID().String()
+		o := nodeOpts{id: id, server: url,
+			wrap: func(tr *transport.Transport) app.Transport {
+				nat := &fakeNAT{Transport: tr, self: self, pipes: pipes, punchFails: f.punchFails}
+				f.nats = append(f.nats, nat)
+				return nat
+			},
+			reach: func(*identity.Identity) *app.ReachConfig {
+				return &app.ReachConfig{Server: fakeClient{f.srv, self}, RelayDial: f.srv.dialRelay,
+					PunchWindow: 300 * time.Millisecond, HeadStart: 100 * time.Millisecond, RepunchInterval: 200 * time.Millisecond}
+			}}
+		if adjust != nil {
+			adjust(&o)
+		}
+		return o
+	}
+	f.alice = startNodeWith(t, "alice", 0, opts())
+	f.bob = startNodeWith(t, "bob", 0, opts())
+	f.srv.mu.Lock()
+	f.srv.nodes[f.alice.id.ID().String()], f.srv.nodes[f.bob.id.ID().String()] = f.alice.Node, f.bob.Node
+	f.srv.mu.Unlock()
+	f.bobKey = waitJoins(t, f.alice, "bob")["bob"]
+	waitJoins(t, f.bob, "alice")
+	return f
+}
+
 func TestReachOverFakeNATs(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -228,33 +277,9 @@ func TestReachOverFakeNATs(t *testing.T) {
 		{"punched again after idle", false, transport.PathPunched, 400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := startBootstrap(t)
-			pipes := &meeting{m: map[string]chan net.Conn{}}
-			srv := &fakeServer{relay: true, pipes: pipes, nodes: map[string]*app.Node{}}
-			punchFails := &atomic.Bool{}
-			punchFails.Store(tc.punchFails)
-			opts := func() nodeOpts {
-				id, err := identity.Generate()
-				if err != nil {
-					t.Fatal(err)
-				}
-				self := id.ID().String()
-				return nodeOpts{id: id, server: url, idle: tc.idle,
-					wrap: func(tr *transport.Transport) app.Transport {
-						return &fakeNAT{Transport: tr, self: self, pipes: pipes, punchFails: punchFails}
-					},
-					reach: func(*identity.Identity) *app.ReachConfig {
-						return &app.ReachConfig{Server: fakeClient{srv, self}, RelayDial: srv.dialRelay,
-							PunchWindow: 300 * time.Millisecond, HeadStart: 100 * time.Millisecond, RepunchInterval: 200 * time.Millisecond}
-					}}
-			}
-			alice := startNodeWith(t, "alice", 0, opts())
-			bob := startNodeWith(t, "bob", 0, opts())
-			srv.mu.Lock()
-			srv.nodes[alice.id.ID().String()], srv.nodes[bob.id.ID().String()] = alice.Node, bob.Node
-			srv.mu.Unlock()
-			keys := waitJoins(t, alice, "bob")
-			waitJoins(t, bob, "alice")
+			f := startFakeNATs(t, tc.punchFails, func(o *nodeOpts) { o.idle = tc.idle })
+			alice, bob, punchFails := f.alice, f.bob, f.punchFails
+			keys := map[string]app.PeerKey{"bob": f.bobKey}
 
 			start := time.Now()
 			sent, err := alice.Send(context.Background(), keys["bob"], "through the NAT")

@@ -25,16 +25,8 @@ func streamBoth(tb testing.TB, a, b *node, relayed, bOpens bool) (s *Stream, err
 		wg.Go(func() { s, errA = a.AttachStream(ctx, Dest{Identity: b.dest().Identity}, ca, testProto, true) })
 		wg.Go(func() { sb, errB = b.AttachStream(ctx, Dest{Identity: a.dest().Identity}, cb, testProto, bOpens) })
 	} else {
-		accA, unA, err := a.punches.expect(b.addr())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer unA()
-		accB, unB, err := b.punches.expect(a.addr())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer unB()
+		accA, accB, unexpect := expectBoth(tb, a, b)
+		defer unexpect()
 		wg.Go(func() { s, errA = a.punchAs(ctx, b.dest(), accA, use{proto: testProto, open: true}) })
 		wg.Go(func() { sb, errB = b.punchAs(ctx, a.dest(), accB, use{proto: testProto, open: bOpens}) })
 	}
