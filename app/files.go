@@ -82,7 +82,7 @@ func (n *Node) startFiles(fc FilesConfig) error {
 			if !ok || !p.Online || !p.Addr.IsValid() {
 				return nil, filexfer.ErrOffline
 			}
-			return streams.OpenStream(ctx, transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}, filexfer.ALPN)
+			return n.openStream(ctx, streams, p, filexfer.ALPN)
 		},
 		OnEvent: n.transferEvent,
 		AutoAccept: func(t filexfer.Transfer) bool {

@@ -50,6 +50,22 @@ func writeRandom(t *testing.T, name string, size int) (string, []byte) {
 	return p, b
 }
 
+// acceptAndWait accepts an offer n got and returns the download's
+// successful end.
+func acceptAndWait(t *testing.T, n *realNode, offer app.TransferChanged) app.TransferChanged {
+	t.Helper()
+	if _, err := n.AcceptFile(filexfer.ShortID(offer.Transfer.ID)); err != nil {
+		t.Fatalf("AcceptFile: %v", err)
+	}
+	done := waitFor(t, n, "the download's end", func(e app.TransferChanged) bool {
+		return e.Kind == filexfer.EventDone || e.Kind == filexfer.EventFailed
+	})
+	if done.Kind != filexfer.EventDone {
+		t.Fatalf("download ended %v: %s", done.Kind, done.Transfer.Error)
+	}
+	return done
+}
+
 func transferEvent(kind filexfer.EventKind, dir filexfer.Direction) func(app.TransferChanged) bool {
 	return func(e app.TransferChanged) bool { return e.Kind == kind && e.Transfer.Dir == dir }
 }
@@ -66,15 +82,7 @@ func TestFileOfferAcceptComplete(t *testing.T) {
 	if offer.Peer != aliceKey || offer.Transfer.Name != "photo.jpg" || offer.Transfer.Size != int64(len(content)) || offer.Transfer.ID != sent.ID {
 		t.Fatalf("offer = %+v; want photo.jpg from alice, %d bytes, id %s", offer, len(content), sent.ID)
 	}
-	if _, err := bob.AcceptFile(filexfer.ShortID(offer.Transfer.ID)); err != nil {
-		t.Fatalf("AcceptFile: %v", err)
-	}
-	done := waitFor(t, bob, "the download's end", func(e app.TransferChanged) bool {
-		return e.Kind == filexfer.EventDone || e.Kind == filexfer.EventFailed
-	})
-	if done.Kind != filexfer.EventDone {
-		t.Fatalf("download ended %v: %s", done.Kind, done.Transfer.Error)
-	}
+	done := acceptAndWait(t, bob, offer)
 	got, err := os.ReadFile(done.Transfer.Path)
 	if err != nil || !bytes.Equal(got, content) || filepath.Dir(done.Transfer.Path) != bobDir {
 		t.Fatalf("saved %s (%d bytes, %v); want %d bytes in %s", done.Transfer.Path, len(got), err, len(content), bobDir)

@@ -37,9 +37,18 @@ import (
 // one (the outbox resends what was in flight, see delivery). Connections
 // end when idle like any other; the next send connects again this way.
 //
+// A stream (a file transfer's, see openStream) to such a peer is reached
+// the same way, by an attempt of its own: the direct dial is OpenStream,
+// the connect request and both offers carry the stream's protocol
+// (wire.Connect.Proto), and the punched or relayed connection becomes a
+// stream (transport.PunchStream, AttachStream) that the asking side
+// opens and the other serves with its stream handler. Stream attempts
+// to one peer run one at a time; they are never upgraded.
+//
 // Goroutines: run (started by Node.Run) owns the offers channel and the
 // upgrade timer; each attempt has its own goroutine, at most maxAttempts,
-// one per peer, which runs its direct dial and its punch in goroutines
+// one per peer and purpose (the kept connection, a stream protocol),
+// which runs its direct dial and its punch in goroutines
 // it waits for. All end with Run's context and are waited for.
 
 // ReachConfig turns on reaching internet peers behind NATs through the
@@ -80,6 +89,10 @@ type ReachTransport interface {
 	Connect(ctx context.Context, d transport.Dest) (transport.Path, error)
 	Punch(ctx context.Context, d transport.Dest) error
 	Attach(ctx context.Context, d transport.Dest, raw net.Conn, path transport.Path) error
+	// The same for streams (openStream).
+	OpenStream(ctx context.Context, d transport.Dest, proto string) (*transport.Stream, error)
+	PunchStream(ctx context.Context, d transport.Dest, proto string, open bool) (*transport.Stream, error)
+	AttachStream(ctx context.Context, d transport.Dest, raw net.Conn, proto string, open bool) (*transport.Stream, error)
 }
 
 // Reach defaults.
@@ -128,8 +141,8 @@ type reach struct {
 	// mu guards what follows. It is taken after Node.mu (sighting calls
 	// upgrade), never before.
 	mu       sync.Mutex
-	ctx      context.Context // run's; nil before run
-	attempts map[string]*attempt
+	ctx      context.Context      // run's; nil before run
+	attempts map[string]*attempt  // by attemptKey
 	done     map[string]time.Time // when an attempt last succeeded, by identity
 	wg       sync.WaitGroup
 }
@@ -137,12 +150,23 @@ type reach struct {
 // attempt is one connection attempt to a peer.
 type attempt struct {
 	id      string
-	upgrade bool // the connection is relayed: punch only
+	proto   string // a stream's protocol; empty: the kept connection
+	upgrade bool   // the connection is relayed: punch only
 	offers  chan wire.ConnectOffer
 	failed  chan string // the reason of a connect_failed
 	end     chan struct{}
-	path    transport.Path // set before end is closed
+	path    transport.Path    // set before end is closed
+	stream  *transport.Stream // the stream opened, for the side that asked
 	err     error
+}
+
+// attemptKey names the attempt to the peer id for proto (empty: the
+// kept connection).
+func attemptKey(id, proto string) string {
+	if proto == "" {
+		return id
+	}
+	return id + " " + proto
 }
 
 func newReach(n *Node, cfg ReachConfig) (*reach, error) {
@@ -187,7 +211,7 @@ func (r *reach) run(ctx context.Context) {
 				r.offer(m)
 			case wire.ConnectFailed:
 				r.mu.Lock()
-				if a := r.attempts[m.PeerID]; a != nil {
+				if a := r.attempts[attemptKey(m.PeerID, m.Proto)]; a != nil {
 					select {
 					case a.failed <- m.Reason:
 					default:
@@ -205,7 +229,7 @@ func (r *reach) run(ctx context.Context) {
 
 // offer hands an offer to the attempt for its peer, or starts one.
 func (r *reach) offer(o wire.ConnectOffer) {
-	r.n.log.Debug("connect offer", "peer", o.PeerID, "addr", o.PublicAddr, "relay", o.Relay)
+	r.n.log.Debug("connect offer", "peer", o.PeerID, "addr", o.PublicAddr, "relay", o.Relay, "proto", o.Proto)
 	// Only for a peer a source lists (the server listed it before it
 	// sent the offer): a hostile server cannot make this node punch
 	// towards addresses of its choosing for made-up identities.
@@ -216,10 +240,16 @@ func (r *reach) offer(o wire.ConnectOffer) {
 	}
 	r.mu.Lock() // after n.Peer: sighting holds n.mu when it calls upgrade
 	defer r.mu.Unlock()
-	if a := r.attempts[o.PeerID]; a != nil {
+	if a := r.attempts[attemptKey(o.PeerID, o.Proto)]; a != nil {
 		select {
 		case a.offers <- o:
 		default:
+		}
+		return
+	}
+	if o.Proto != "" { // the peer opens a stream: serve it
+		if a := r.startLocked(r.ctx, o.PeerID, o.Proto, p, false, false); a != nil {
+			a.offers <- o
 		}
 		return
 	}
@@ -228,7 +258,7 @@ func (r *reach) offer(o wire.ConnectOffer) {
 		return // a duplicate of the offer just used
 	}
 	upgrade := path == transport.PathRelayed
-	a := r.startLocked(o.PeerID, p, false, upgrade)
+	a := r.startLocked(r.ctx, o.PeerID, "", p, false, upgrade)
 	if a != nil {
 		a.offers <- o
 	}
@@ -243,7 +273,7 @@ func (r *reach) upgrade(p Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.attempts[p.Identity] == nil {
-		r.startLocked(p.Identity, p, true, true)
+		r.startLocked(r.ctx, p.Identity, "", p, true, true)
 	}
 }
 
@@ -257,7 +287,7 @@ func (r *reach) ensure(ctx context.Context, p Peer) error {
 	r.mu.Lock()
 	a := r.attempts[p.Identity]
 	if a == nil {
-		a = r.startLocked(p.Identity, p, true, false)
+		a = r.startLocked(r.ctx, p.Identity, "", p, true, false)
 	}
 	r.mu.Unlock()
 	if a == nil {
@@ -271,24 +301,61 @@ func (r *reach) ensure(ctx context.Context, p Peer) error {
 	}
 }
 
-// startLocked starts an attempt (r.mu held); nil when reach is not
-// running or too many attempts are under way.
-func (r *reach) startLocked(id string, p Peer, initiator, upgrade bool) *attempt {
+// openStream opens a stream speaking proto to p, an internet peer: an
+// attempt of its own (see the top of the file) after any other stream
+// attempt to p has ended. ctx bounds it. With reach not running, or too
+// many attempts under way, it only dials.
+func (r *reach) openStream(ctx context.Context, p Peer, proto string) (*transport.Stream, error) {
+	key := attemptKey(p.Identity, proto)
+	for {
+		r.mu.Lock()
+		other := r.attempts[key]
+		var a *attempt
+		if other == nil {
+			// It ends with ctx too: nobody would take a stream it
+			// opened after that.
+			a = r.startLocked(ctx, p.Identity, proto, p, true, false)
+		}
+		r.mu.Unlock()
+		switch {
+		case a != nil:
+			<-a.end // soon after ctx ends
+			return a.stream, a.err
+		case other == nil:
+			info, _ := r.cfg.Server.Server()
+			return r.tr.OpenStream(ctx, directDest(p, info.PublicAddr), proto)
+		}
+		select {
+		case <-other.end:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// startLocked starts an attempt (r.mu held) that ends with ctx (run's,
+// or within it); nil when reach is not running or too many attempts are
+// under way.
+func (r *reach) startLocked(ctx context.Context, id, proto string, p Peer, initiator, upgrade bool) *attempt {
 	if r.ctx == nil || r.ctx.Err() != nil || len(r.attempts) >= maxAttempts {
 		return nil
 	}
-	a := &attempt{id: id, upgrade: upgrade, offers: make(chan wire.ConnectOffer, 4),
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(r.ctx, cancel) // a caller's ctx ends with run's too
+	a := &attempt{id: id, proto: proto, upgrade: upgrade, offers: make(chan wire.ConnectOffer, 4),
 		failed: make(chan string, 1), end: make(chan struct{})}
-	r.attempts[id] = a
-	ctx := r.ctx
+	key := attemptKey(id, proto)
+	r.attempts[key] = a
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		start := time.Now()
 		a.path, a.err = r.connect(ctx, a, p, initiator)
+		stop()
+		cancel()
 		r.mu.Lock()
-		delete(r.attempts, id)
-		if a.err == nil {
+		delete(r.attempts, key)
+		if a.err == nil && proto == "" {
 			r.done[id] = time.Now()
 			for k, t := range r.done {
 				if time.Since(t) > lateOffer {
@@ -298,8 +365,8 @@ func (r *reach) startLocked(id string, p Peer, initiator, upgrade bool) *attempt
 		}
 		r.mu.Unlock()
 		close(a.end)
-		r.n.log.Debug("connection attempt ended", "peer", id, "path", a.path.String(), "took", time.Since(start), "err", a.err)
-		if a.err == nil {
+		r.n.log.Debug("connection attempt ended", "peer", id, "proto", proto, "path", a.path.String(), "took", time.Since(start), "err", a.err)
+		if a.err == nil && proto == "" {
 			r.n.notePath(PeerKey("id:" + id))
 		}
 	}()
@@ -308,16 +375,18 @@ func (r *reach) startLocked(id string, p Peer, initiator, upgrade bool) *attempt
 
 // dialResult is the outcome of the background direct dial.
 type dialResult struct {
-	path transport.Path
-	err  error
+	path   transport.Path
+	stream *transport.Stream // a stream attempt's
+	err    error
 }
 
 // directDial is an attempt's direct dial, running in the background
 // while the server is asked and the peers punch.
 type directDial struct {
-	results chan dialResult // nil: it is not running (or has reported)
-	path    transport.Path  // what it connected, once it did
-	err     error           // why it failed, once it did
+	results chan dialResult   // nil: it is not running (or has reported)
+	path    transport.Path    // what it connected, once it did
+	stream  *transport.Stream // the stream it opened, until the attempt takes it
+	err     error             // why it failed, once it did
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -333,8 +402,13 @@ func (r *reach) startDirect(ctx context.Context, a *attempt, p Peer, own netip.A
 	dd.results = make(chan dialResult, 1)
 	d := directDest(p, own)
 	dd.wg.Go(func() {
-		path, err := r.tr.Connect(ctx, d)
-		dd.results <- dialResult{path, err}
+		if a.proto == "" {
+			path, err := r.tr.Connect(ctx, d)
+			dd.results <- dialResult{path: path, err: err}
+			return
+		}
+		s, err := r.tr.OpenStream(ctx, d, a.proto)
+		dd.results <- dialResult{path: transport.PathDirect, stream: s, err: err}
 	})
 	return dd
 }
@@ -347,7 +421,7 @@ func (dd *directDial) took(res dialResult) (connected bool) {
 		dd.err = res.err
 		return false
 	}
-	dd.path = res.path
+	dd.path, dd.stream = res.path, res.stream
 	return true
 }
 
@@ -362,7 +436,7 @@ func (dd *directDial) wait(ctx context.Context, err error) (transport.Path, erro
 	}
 	select {
 	case res := <-dd.results:
-		if res.err == nil {
+		if dd.took(res) {
 			return res.path, nil
 		}
 		return transport.PathNone, fmt.Errorf("%w; direct: %w", err, res.err)
@@ -371,18 +445,38 @@ func (dd *directDial) wait(ctx context.Context, err error) (transport.Path, erro
 	}
 }
 
-// stop ends the dial and waits for it.
+// stop ends the dial and waits for it; it closes a stream the dial
+// opened that the attempt did not take.
 func (dd *directDial) stop() {
 	dd.cancel()
 	dd.wg.Wait()
+	if dd.results != nil {
+		select {
+		case res := <-dd.results:
+			dd.took(res)
+		default:
+		}
+	}
+	if dd.stream != nil {
+		dd.stream.Close()
+	}
 }
 
 // connect runs one attempt (see the top of the file): the direct dial,
 // then the server's offer, the punch and the relay.
-func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool) (transport.Path, error) {
+func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool) (path transport.Path, err error) {
 	info, online := r.cfg.Server.Server()
 	dd := r.startDirect(ctx, a, p, info.PublicAddr, initiator)
-	defer dd.stop()
+	defer func() {
+		if err == nil && a.stream == nil { // the direct dial opened it
+			a.stream, dd.stream = dd.stream, nil
+		}
+		if err != nil && a.stream != nil {
+			a.stream.Close()
+			a.stream = nil
+		}
+		dd.stop()
+	}()
 	if initiator && !(online && info.Has(wire.FeatureReach)) {
 		return dd.wait(ctx, fmt.Errorf("%w: the bootstrap server does not arrange connections", ErrUnreachable))
 	}
@@ -396,7 +490,7 @@ func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool)
 	} else {
 		offer = <-a.offers // the one that started the attempt
 	}
-	punchErr := r.punch(ctx, a, dd, offer, info.PublicAddr)
+	punchErr := r.punch(ctx, a, dd, offer, info.PublicAddr, initiator)
 	switch {
 	case punchErr == nil:
 		return transport.PathPunched, nil
@@ -405,7 +499,7 @@ func (r *reach) connect(ctx context.Context, a *attempt, p Peer, initiator bool)
 	case ctx.Err() != nil:
 		return transport.PathNone, ctx.Err()
 	}
-	return r.relay(ctx, a, dd, offer, punchErr)
+	return r.relay(ctx, a, dd, offer, punchErr, initiator)
 }
 
 // askServer gives the direct dial its head start, then asks the server
@@ -429,8 +523,8 @@ func (r *reach) askServer(ctx context.Context, a *attempt, dd *directDial) (wire
 	case <-ctx.Done():
 		return none, transport.PathNone, ctx.Err()
 	}
-	r.n.log.Debug("asking the bootstrap server to arrange a connection", "peer", a.id)
-	if err := r.cfg.Server.Send(ctx, wire.Connect{PeerID: a.id}); err != nil {
+	r.n.log.Debug("asking the bootstrap server to arrange a connection", "peer", a.id, "proto", a.proto)
+	if err := r.cfg.Server.Send(ctx, wire.Connect{PeerID: a.id, Proto: a.proto}); err != nil {
 		path, err := dd.wait(ctx, fmt.Errorf("%w: ask the bootstrap server: %w", ErrUnreachable, err))
 		return none, path, err
 	}
@@ -461,13 +555,22 @@ func (r *reach) askServer(ctx context.Context, a *attempt, dd *directDial) (wire
 var errDirectWon = errors.New("the direct dial connected first")
 
 // punch punches to the peer of offer for PunchWindow; the direct dial
-// may still connect meanwhile (errDirectWon).
-func (r *reach) punch(ctx context.Context, a *attempt, dd *directDial, offer wire.ConnectOffer, own netip.AddrPort) error {
+// may still connect meanwhile (errDirectWon). A stream punched is opened
+// by the side that asked (initiator), served by the other.
+func (r *reach) punch(ctx context.Context, a *attempt, dd *directDial, offer wire.ConnectOffer, own netip.AddrPort, initiator bool) error {
 	d := transport.Dest{Addr: punchTarget(offer, own), Identity: a.id}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PunchWindow)
 	defer cancel()
 	punched := make(chan error, 1)
-	go func() { punched <- r.tr.Punch(pctx, d) }()
+	go func() {
+		if a.proto == "" {
+			punched <- r.tr.Punch(pctx, d)
+			return
+		}
+		var err error
+		a.stream, err = r.tr.PunchStream(pctx, d, a.proto, initiator)
+		punched <- err
+	}()
 	select {
 	case err := <-punched:
 		return err
@@ -486,7 +589,7 @@ func (r *reach) punch(ctx context.Context, a *attempt, dd *directDial, offer wir
 // relay connects through the relay with the smallest token offered (both
 // sides pick the same one when both asked, or two servers answered),
 // after the punch failed with punchErr.
-func (r *reach) relay(ctx context.Context, a *attempt, dd *directDial, offer wire.ConnectOffer, punchErr error) (transport.Path, error) {
+func (r *reach) relay(ctx context.Context, a *attempt, dd *directDial, offer wire.ConnectOffer, punchErr error, initiator bool) (transport.Path, error) {
 	token := relayToken(offer, a.offers)
 	if a.upgrade || token == "" || r.cfg.RelayDial == nil {
 		return dd.wait(ctx, fmt.Errorf("%w: punch: %w; no relay", ErrUnreachable, punchErr))
@@ -494,8 +597,12 @@ func (r *reach) relay(ctx context.Context, a *attempt, dd *directDial, offer wir
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.RelayWait)
 	defer cancel()
 	conn, err := r.cfg.RelayDial(rctx, token)
-	if err == nil {
+	switch {
+	case err != nil:
+	case a.proto == "":
 		err = r.tr.Attach(rctx, transport.Dest{Identity: a.id}, conn, transport.PathRelayed)
+	default:
+		a.stream, err = r.tr.AttachStream(rctx, transport.Dest{Identity: a.id}, conn, a.proto, initiator)
 	}
 	if err != nil {
 		return dd.wait(ctx, fmt.Errorf("%w: punch: %w; relay: %w", ErrUnreachable, punchErr, err))
@@ -552,6 +659,16 @@ func punchTarget(o wire.ConnectOffer, own netip.AddrPort) netip.AddrPort {
 		return netip.AddrPortFrom(o.LocalAddr.Addr().Unmap(), o.LocalAddr.Port())
 	}
 	return netip.AddrPortFrom(o.PublicAddr.Addr().Unmap(), o.PublicAddr.Port())
+}
+
+// openStream opens a stream speaking proto to p: for an internet peer
+// with reach on, through an attempt that punches or relays when the
+// direct dial fails (see reach.openStream); otherwise by dialing.
+func (n *Node) openStream(ctx context.Context, streams Streams, p Peer, proto string) (*transport.Stream, error) {
+	if n.reach != nil && p.Source == rendezvous.SourceName && p.Identity != "" {
+		return n.reach.openStream(ctx, p, proto)
+	}
+	return streams.OpenStream(ctx, transport.Dest{Addr: p.Addr, AltAddr: p.AltAddr, Identity: p.Identity}, proto)
 }
 
 // connectFirst is called before something goes to p: with reach on, it

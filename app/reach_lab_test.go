@@ -3,11 +3,13 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/parlance-chat/parlance/bootstrap"
 	"github.com/parlance-chat/parlance/internal/natlabtest"
 	"github.com/parlance-chat/parlance/net/discovery"
+	"github.com/parlance-chat/parlance/net/filexfer"
 	"github.com/parlance-chat/parlance/net/identity"
 	"github.com/parlance-chat/parlance/net/rendezvous"
 	"github.com/parlance-chat/parlance/net/transport"
@@ -145,6 +148,26 @@ func TestReachLab(t *testing.T) {
 			}
 			p50, p99 := natlabtest.Percentiles(took)
 			t.Logf("%s: %d/%d tries in %v; first send to connected p50 %v p99 %v", lc.name, ok, lc.tries, lc.want, p50, p99)
+
+			// A file from alice to bob, fresh nodes with no connection
+			// yet: its streams (the offer, then bob's download) are
+			// punched or relayed like the messages.
+			a.node(t, "alice-file", app.DefaultHeadStart)
+			idb := b.node(t, "bob-file", app.DefaultHeadStart)
+			if got := a.Ask(t, "wait %s", idb); got != "seen" {
+				t.Fatalf("file: alice does not see bob: %s", got)
+			}
+			offered := a.Ask(t, "sendfile %s %d", idb, labFileSize)
+			sum, ok2 := strings.CutPrefix(offered, "offered ")
+			if !ok2 {
+				t.Fatalf("file: alice: %s", offered)
+			}
+			got := b.Ask(t, "getfile %s", sum)
+			us, done := strings.CutPrefix(got, "done ")
+			if !done {
+				t.Fatalf("file: bob: %s", got)
+			}
+			t.Logf("%s: a %d KiB file offered, accepted and received %s µs after the accept", lc.name, labFileSize>>10, us)
 		})
 	}
 }
@@ -254,6 +277,11 @@ func runReachHelper(role string, in *bufio.Scanner, out io.Writer) error {
 			answer = cur.send(f[1], f[2], time.Duration(ms)*time.Millisecond)
 		case f[0] == "recv" && len(f) == 2 && cur != nil:
 			answer = cur.recv(f[1])
+		case f[0] == "sendfile" && len(f) == 3 && cur != nil:
+			size, _ := strconv.Atoi(f[2])
+			answer = cur.sendFile(f[1], size)
+		case f[0] == "getfile" && len(f) == 2 && cur != nil:
+			answer = cur.getFile(f[1])
 		}
 		fmt.Fprintln(out, answer)
 	}
@@ -263,11 +291,14 @@ func runReachHelper(role string, in *bufio.Scanner, out io.Writer) error {
 // labNode is a Node run by a helper.
 type labNode struct {
 	*app.Node
-	id     string
-	tr     *transport.Transport
-	seen   int64 // Version of the last change looked at
-	cancel context.CancelFunc
-	done   chan error
+	id  string
+	tr  *transport.Transport
+	dir string // received files, and the one sent
+	// accepted is when getFile accepted the offer.
+	accepted time.Time
+	seen     int64 // Version of the last change looked at
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 func startLabNode(nick string, headStart time.Duration) (*labNode, error) {
@@ -292,8 +323,13 @@ func startLabNode(nick string, headStart time.Duration) (*labNode, error) {
 		tr.Close()
 		return nil, err
 	}
+	dir, err := os.MkdirTemp("", "parlance-lab-files-")
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
 	n, err := app.NewNode(app.Config{Nickname: nick, Identity: id, Instance: self.Instance, Mode: "internet",
-		Transport: tr, Sources: []discovery.Source{rv},
+		Transport: tr, Sources: []discovery.Source{rv}, Files: &app.FilesConfig{Dir: dir},
 		Reach: &app.ReachConfig{Server: rv, RelayDial: rv.DialRelay, HeadStart: headStart}})
 	if err != nil {
 		tr.Close()
@@ -301,7 +337,7 @@ func startLabNode(nick string, headStart time.Duration) (*labNode, error) {
 	}
 	node.Store(n)
 	ctx, cancel := context.WithCancel(context.Background())
-	ln := &labNode{Node: n, id: self.Identity, tr: tr, cancel: cancel, done: make(chan error, 1)}
+	ln := &labNode{Node: n, id: self.Identity, tr: tr, dir: dir, cancel: cancel, done: make(chan error, 1)}
 	online := make(chan struct{})
 	go func() { ln.done <- n.Run(ctx) }()
 	go func() { // the events: only whether the server took us matters here
@@ -325,6 +361,52 @@ func startLabNode(nick string, headStart time.Duration) (*labNode, error) {
 func (n *labNode) stop() {
 	n.cancel()
 	<-n.done
+	os.RemoveAll(n.dir)
+}
+
+// labFileSize is the size of the file TestReachLab sends.
+const labFileSize = 256 << 10
+
+// sendFile offers a file of size random bytes to id and answers
+// "offered SHA256" once the peer has the offer.
+func (n *labNode) sendFile(id string, size int) string {
+	b := make([]byte, size)
+	rand.Read(b)
+	path := filepath.Join(n.dir, "lab.bin")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return "error " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr, err := n.SendFile(ctx, app.PeerKey("id:"+id), path)
+	if err != nil || tr.State != filexfer.StateOffered {
+		return fmt.Sprintf("error %s: %v", tr.State, err)
+	}
+	return "offered " + tr.SHA256
+}
+
+// getFile accepts the offer of a file whose hash is sum and answers
+// "done US" with the time from the accept to the file's arrival.
+func (n *labNode) getFile(sum string) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, tr := range n.Transfers() {
+			switch {
+			case tr.SHA256 != sum:
+			case tr.State == filexfer.StateOffered:
+				if _, err := n.AcceptFile(filexfer.ShortID(tr.ID)); err != nil {
+					return "error " + err.Error()
+				}
+				n.accepted = time.Now()
+			case tr.State == filexfer.StateDone:
+				return fmt.Sprintf("done %d", time.Since(n.accepted).Microseconds())
+			case tr.State == filexfer.StateFailed:
+				return "failed " + strings.ReplaceAll(tr.Error, "\n", " ")
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return "timeout"
 }
 
 func (n *labNode) waitPeer(id string) string {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,11 +24,11 @@ import (
 // The orchestration of reach on loopback: the peers find each other
 // through a real bootstrap server, but a fake NAT stands in front of each
 // transport (direct dials are dropped; a punch works or not as the test
-// says, over a pipe standing in for the punched socket), and a fake
+// says, over a loopback socket pair standing in for the punched socket), and a fake
 // coordinator stands in for the server's connect offers and relay (the
 // real ones are tested in bootstrap and, with real NATs, in the lab).
 
-// meeting pairs up two callers of one key with the ends of a pipe.
+// meeting pairs up two callers of one key with the ends of a socket pair.
 type meeting struct {
 	mu sync.Mutex
 	m  map[string]chan net.Conn
@@ -38,7 +39,11 @@ func (mt *meeting) meet(ctx context.Context, key string) (net.Conn, error) {
 	if ch := mt.m[key]; ch != nil {
 		delete(mt.m, key)
 		mt.mu.Unlock()
-		a, b := net.Pipe()
+		a, b, err := socketPair()
+		if err != nil {
+			ch <- nil
+			return nil, err
+		}
 		ch <- b
 		return a, nil
 	}
@@ -47,6 +52,9 @@ func (mt *meeting) meet(ctx context.Context, key string) (net.Conn, error) {
 	mt.mu.Unlock()
 	select {
 	case c := <-ch:
+		if c == nil {
+			return nil, errors.New("no socket pair")
+		}
 		return c, nil
 	case <-ctx.Done():
 		mt.mu.Lock()
@@ -56,26 +64,82 @@ func (mt *meeting) meet(ctx context.Context, key string) (net.Conn, error) {
 		mt.mu.Unlock()
 		select {
 		case c := <-ch:
-			c.Close()
+			if c != nil {
+				c.Close()
+			}
 		default:
 		}
 		return nil, ctx.Err()
 	}
 }
 
-// fakeNAT drops direct dials; a punch succeeds (over a pipe) unless
-// punchFails.
+// socketPair is two ends of a loopback TCP connection: buffered like the
+// punched socket or relayed stream it stands in for (a net.Pipe is not:
+// two TLS close_notify alerts written at once would wait on each other).
+func socketPair() (a, b net.Conn, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept() // nil when the dial failed and ln closed
+		accepted <- c
+	}()
+	a, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		<-accepted
+		return nil, nil, err
+	}
+	b = <-accepted
+	if b == nil {
+		a.Close()
+		return nil, nil, errors.New("socket pair: accept failed")
+	}
+	return a, b, nil
+}
+
+// fakeNAT drops direct dials (and stream dials); a punch succeeds (over
+// a socket pair) unless punchFails.
 type fakeNAT struct {
 	*transport.Transport
 	self       string
 	pipes      *meeting
 	punchFails *atomic.Bool
-	punches    chan string // if set, gets the identity of every punch
+	punches    chan string  // if set, gets the identity of every punch
+	streams    atomic.Int32 // streams punched
 }
 
 func (f *fakeNAT) Connect(ctx context.Context, d transport.Dest) (transport.Path, error) {
 	<-ctx.Done() // the SYN is dropped
 	return transport.PathNone, ctx.Err()
+}
+
+func (f *fakeNAT) OpenStream(ctx context.Context, d transport.Dest, proto string) (*transport.Stream, error) {
+	<-ctx.Done() // the SYN is dropped
+	return nil, ctx.Err()
+}
+
+func (f *fakeNAT) PunchStream(ctx context.Context, d transport.Dest, proto string, open bool) (*transport.Stream, error) {
+	if f.punchFails.Load() {
+		<-ctx.Done()
+		return nil, transport.ErrPunchFailed
+	}
+	a, b := f.self, d.Identity
+	if a > b {
+		a, b = b, a
+	}
+	c, err := f.pipes.meet(ctx, "punch:"+a+b+proto)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", transport.ErrPunchFailed, err)
+	}
+	s, err := f.AttachStream(ctx, d, c, proto, open)
+	if err == nil {
+		f.streams.Add(1)
+	}
+	return s, err
 }
 
 func (f *fakeNAT) Punch(ctx context.Context, d transport.Dest) error {
@@ -98,13 +162,14 @@ func (f *fakeNAT) Punch(ctx context.Context, d transport.Dest) error {
 }
 
 // fakeServer arranges connections as the bootstrap server does, and
-// relays over pipes.
+// relays over socket pairs.
 type fakeServer struct {
 	relay  bool
 	pipes  *meeting
 	mu     sync.Mutex
 	nodes  map[string]*app.Node
 	tokens int
+	relays atomic.Int32 // relayed streams dialed (each side counts)
 }
 
 // client is the coordinator of the node with identity id.
@@ -132,14 +197,14 @@ func (c fakeClient) Send(_ context.Context, m wire.ClientMessage) error {
 	}
 	s.mu.Unlock()
 	if to == nil {
-		from.ServerMessage(rendezvous.ServerInfo{}, wire.ConnectFailed{PeerID: cm.PeerID, Reason: wire.ReasonOffline})
+		from.ServerMessage(rendezvous.ServerInfo{}, wire.ConnectFailed{PeerID: cm.PeerID, Reason: wire.ReasonOffline, Proto: cm.Proto})
 		return nil
 	}
 	// Different public IPs: each punches to the other's public address
 	// (which the fake NAT ignores).
 	offer := func(id string, port uint16) wire.ConnectOffer {
 		return wire.ConnectOffer{PeerID: id, PublicAddr: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.2"), port),
-			LocalAddr: netip.MustParseAddrPort("192.168.1.2:1"), Token: token, Relay: token != ""}
+			LocalAddr: netip.MustParseAddrPort("192.168.1.2:1"), Token: token, Relay: token != "", Proto: cm.Proto}
 	}
 	to.ServerMessage(rendezvous.ServerInfo{}, offer(c.id, 2))
 	from.ServerMessage(rendezvous.ServerInfo{}, offer(cm.PeerID, 3))
@@ -147,7 +212,57 @@ func (c fakeClient) Send(_ context.Context, m wire.ClientMessage) error {
 }
 
 func (s *fakeServer) dialRelay(ctx context.Context, token string) (net.Conn, error) {
+	s.relays.Add(1)
 	return s.pipes.meet(ctx, "relay:"+token)
+}
+
+// fakeNATs is alice and bob behind fake NATs, found through a real
+// bootstrap server, with the fake coordinator and relay.
+type fakeNATs struct {
+	alice, bob *realNode
+	srv        *fakeServer
+	nats       []*fakeNAT // alice's, bob's
+	punchFails *atomic.Bool
+	bobKey     app.PeerKey // as alice sees bob
+}
+
+// startFakeNATs starts them, punching or not; adjust (if set) changes
+// each node's options.
+func startFakeNATs(t *testing.T, punchFails bool, adjust func(*nodeOpts)) *fakeNATs {
+	t.Helper()
+	url := startBootstrap(t)
+	pipes := &meeting{m: map[string]chan net.Conn{}}
+	f := &fakeNATs{srv: &fakeServer{relay: true, pipes: pipes, nodes: map[string]*app.Node{}}, punchFails: &atomic.Bool{}}
+	f.punchFails.Store(punchFails)
+	opts := func() nodeOpts {
+		id, err := identity.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := id.ID().String()
+		o := nodeOpts{id: id, server: url,
+			wrap: func(tr *transport.Transport) app.Transport {
+				nat := &fakeNAT{Transport: tr, self: self, pipes: pipes, punchFails: f.punchFails}
+				f.nats = append(f.nats, nat)
+				return nat
+			},
+			reach: func(*identity.Identity) *app.ReachConfig {
+				return &app.ReachConfig{Server: fakeClient{f.srv, self}, RelayDial: f.srv.dialRelay,
+					PunchWindow: 300 * time.Millisecond, HeadStart: 100 * time.Millisecond, RepunchInterval: 200 * time.Millisecond}
+			}}
+		if adjust != nil {
+			adjust(&o)
+		}
+		return o
+	}
+	f.alice = startNodeWith(t, "alice", 0, opts())
+	f.bob = startNodeWith(t, "bob", 0, opts())
+	f.srv.mu.Lock()
+	f.srv.nodes[f.alice.id.ID().String()], f.srv.nodes[f.bob.id.ID().String()] = f.alice.Node, f.bob.Node
+	f.srv.mu.Unlock()
+	f.bobKey = waitJoins(t, f.alice, "bob")["bob"]
+	waitJoins(t, f.bob, "alice")
+	return f
 }
 
 func TestReachOverFakeNATs(t *testing.T) {
@@ -162,33 +277,9 @@ func TestReachOverFakeNATs(t *testing.T) {
 		{"punched again after idle", false, transport.PathPunched, 400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := startBootstrap(t)
-			pipes := &meeting{m: map[string]chan net.Conn{}}
-			srv := &fakeServer{relay: true, pipes: pipes, nodes: map[string]*app.Node{}}
-			punchFails := &atomic.Bool{}
-			punchFails.Store(tc.punchFails)
-			opts := func() nodeOpts {
-				id, err := identity.Generate()
-				if err != nil {
-					t.Fatal(err)
-				}
-				self := id.ID().String()
-				return nodeOpts{id: id, server: url, idle: tc.idle,
-					wrap: func(tr *transport.Transport) app.Transport {
-						return &fakeNAT{Transport: tr, self: self, pipes: pipes, punchFails: punchFails}
-					},
-					reach: func(*identity.Identity) *app.ReachConfig {
-						return &app.ReachConfig{Server: fakeClient{srv, self}, RelayDial: srv.dialRelay,
-							PunchWindow: 300 * time.Millisecond, HeadStart: 100 * time.Millisecond, RepunchInterval: 200 * time.Millisecond}
-					}}
-			}
-			alice := startNodeWith(t, "alice", 0, opts())
-			bob := startNodeWith(t, "bob", 0, opts())
-			srv.mu.Lock()
-			srv.nodes[alice.id.ID().String()], srv.nodes[bob.id.ID().String()] = alice.Node, bob.Node
-			srv.mu.Unlock()
-			keys := waitJoins(t, alice, "bob")
-			waitJoins(t, bob, "alice")
+			f := startFakeNATs(t, tc.punchFails, func(o *nodeOpts) { o.idle = tc.idle })
+			alice, bob, punchFails := f.alice, f.bob, f.punchFails
+			keys := map[string]app.PeerKey{"bob": f.bobKey}
 
 			start := time.Now()
 			sent, err := alice.Send(context.Background(), keys["bob"], "through the NAT")

@@ -19,7 +19,9 @@ import (
 // cannot arrange gets connect_failed with a reason, never an error (an
 // error ends an original client's session, and ours treats it as fatal).
 // Connects are rate-limited per connection (ConnectInterval,
-// ConnectBurst): each one costs the other peer a message too.
+// ConnectBurst): each one costs the other peer a message too. A
+// connect's proto (what the connection is for: a stream, or the kept
+// message connection) is copied to both offers.
 
 // reachEnd is one side of an arranged connection, taken under Server.mu.
 type reachEnd struct {
@@ -27,15 +29,15 @@ type reachEnd struct {
 	public, local netip.AddrPort
 }
 
-func (e reachEnd) offer(token string, relay bool) wire.ConnectOffer {
-	return wire.ConnectOffer{PeerID: e.identity, PublicAddr: e.public, LocalAddr: e.local, Token: token, Relay: relay}
+func (e reachEnd) offer(token string, relay bool, proto string) wire.ConnectOffer {
+	return wire.ConnectOffer{PeerID: e.identity, PublicAddr: e.public, LocalAddr: e.local, Token: token, Relay: relay, Proto: proto}
 }
 
 // onConnect arranges a connection between c's peer and the one m names.
 func (c *conn) onConnect(m wire.Connect) {
 	s := c.s
 	fail := func(reason string) {
-		c.sendMsg(wire.ConnectFailed{PeerID: m.PeerID, Reason: reason})
+		c.sendMsg(wire.ConnectFailed{PeerID: m.PeerID, Reason: reason, Proto: m.Proto})
 	}
 	if !c.limits().connects.take(s.cfg.Clock.Now(), s.cfg.ConnectInterval, s.cfg.ConnectBurst) {
 		s.warn.log(slog.LevelInfo, "client sends connect requests too fast", "ip", c.ip)
@@ -52,7 +54,7 @@ func (c *conn) onConnect(m wire.Connect) {
 	if !relay {
 		token = ""
 	}
-	b, err := wire.MarshalServer(from.offer(token, relay))
+	b, err := wire.MarshalServer(from.offer(token, relay, m.Proto))
 	if err != nil {
 		s.log.Error("encode connect offer", "err", err)
 		fail(wire.ReasonOffline)
@@ -63,7 +65,7 @@ func (c *conn) onConnect(m wire.Connect) {
 		fail(wire.ReasonOffline)
 		return
 	}
-	c.sendMsg(to.offer(token, relay))
+	c.sendMsg(to.offer(token, relay, m.Proto))
 	s.log.Debug("connection arranged", "from", from.identity, "to", to.identity, "relay", relay)
 }
 

@@ -77,6 +77,12 @@ func TestConnectArrangesBothSides(t *testing.T) {
 		t.Errorf("bob got %+v, want %+v", toBob, want)
 	}
 
+	// A connect for a stream says so in both offers.
+	alice.send(wire.Connect{PeerID: bobID.ID().String(), Proto: "parlance-file/1"})
+	if a, b := recvSkipping[wire.ConnectOffer](alice), recvSkipping[wire.ConnectOffer](bob); a.Proto != "parlance-file/1" || b.Proto != "parlance-file/1" {
+		t.Errorf("offers for a stream carry proto %q / %q", a.Proto, b.Proto)
+	}
+
 	for _, tc := range []struct {
 		name, target, reason string
 	}{

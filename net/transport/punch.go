@@ -57,15 +57,39 @@ var ErrPunchFailed = errors.New("hole punching failed")
 // Send then dials d.Addr directly. Serve must be running. Punch needs
 // Unix (SO_REUSEPORT).
 func (t *Transport) Punch(ctx context.Context, d Dest) error {
+	_, err := t.punchFor(ctx, d, use{})
+	return err
+}
+
+// PunchStream is Punch for a stream speaking proto (see OpenStream)
+// instead of the kept connection. Both peers call it at about the same
+// moment, one with open set: that side gets the stream, as from
+// OpenStream; the other gets nil, and the stream goes to proto's
+// StreamHandler (in a goroutine of the transport) as an inbound one
+// would. The stream limits apply on both sides.
+func (t *Transport) PunchStream(ctx context.Context, d Dest, proto string, open bool) (*Stream, error) {
+	return t.punchFor(ctx, d, use{proto: proto, open: open})
+}
+
+// use is what a punched or attached connection becomes: the kept
+// connection (proto empty), or a stream speaking proto that this side
+// opens (open) or serves.
+type use struct {
+	proto string
+	open  bool
+}
+
+// punchFor is Punch or PunchStream.
+func (t *Transport) punchFor(ctx context.Context, d Dest, u use) (*Stream, error) {
 	if err := t.checkPunch(d); err != nil {
-		return err
+		return nil, err
 	}
 	accepted, unexpect, err := t.punches.expect(d.Addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unexpect()
-	return t.punch(ctx, d, accepted)
+	return t.punchAs(ctx, d, accepted, u)
 }
 
 func (t *Transport) checkPunch(d Dest) error {
@@ -111,39 +135,81 @@ func destLabel(d Dest) string {
 // as on a socket). raw is closed on failure; on success the transport
 // owns it. Serve must be running.
 func (t *Transport) Attach(ctx context.Context, d Dest, raw net.Conn, path Path) error {
+	_, err := t.attachFor(ctx, d, raw, path, use{})
+	return err
+}
+
+// AttachStream is Attach for a stream speaking proto instead of the kept
+// connection; open, the return and the limits are as for PunchStream.
+// The peer must AttachStream (or PunchStream) the other end with the
+// other open.
+func (t *Transport) AttachStream(ctx context.Context, d Dest, raw net.Conn, proto string, open bool) (*Stream, error) {
+	return t.attachFor(ctx, d, raw, PathRelayed, use{proto: proto, open: open})
+}
+
+// attachFor is Attach or AttachStream.
+func (t *Transport) attachFor(ctx context.Context, d Dest, raw net.Conn, path Path, u use) (*Stream, error) {
 	if err := t.checkAttach(d); err != nil {
 		raw.Close()
-		return err
+		return nil, err
 	}
-	handle := t.handle.Load()
-	if handle == nil {
+	if err := t.checkUse(d, u); err != nil {
 		raw.Close()
-		return errors.New("transport: Attach needs Serve running")
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(t.ctx, cancel) // Close aborts the handshake
 	defer stop()
-	return t.attach(ctx, d, raw, path, *handle)
+	return t.attachAs(ctx, d, raw, path, u)
 }
 
-// attach runs the hello and TLS on raw and adopts the connection.
-func (t *Transport) attach(ctx context.Context, d Dest, raw net.Conn, path Path, handle func(Inbound)) error {
-	tc, err := t.punchHandshake(ctx, raw, d)
+// checkUse checks that what a punched or attached connection is for can
+// be served here: Serve's handler for the kept connection, proto's
+// StreamHandler for a stream served.
+func (t *Transport) checkUse(d Dest, u use) error {
+	switch {
+	case u.proto == "" && t.handle.Load() == nil:
+		return fmt.Errorf("attach to %s: Serve is not running", destLabel(d))
+	case u.proto == ALPN || u.proto == ALPN2:
+		return fmt.Errorf("attach to %s: stream protocol %q is not allowed", destLabel(d), u.proto)
+	case u.proto != "" && !u.open:
+		t.mu.Lock()
+		h := t.streams.handlers[u.proto]
+		t.mu.Unlock()
+		if h == nil {
+			return fmt.Errorf("attach to %s: no handler for stream protocol %q", destLabel(d), u.proto)
+		}
+	}
+	return nil
+}
+
+// attachAs runs the hello and TLS on raw and adopts the connection (u
+// the kept connection), or makes it a stream (see attachStream).
+func (t *Transport) attachAs(ctx context.Context, d Dest, raw net.Conn, path Path, u use) (*Stream, error) {
+	tc, err := t.punchHandshake(ctx, raw, d, u)
 	if err != nil {
 		t.stats.dialErrors.Add(1)
-		return err
+		return nil, err
 	}
 	t.stats.dials.Add(1)
-	return t.adopt(ctx, d, tc, raw, path, handle)
+	if u.proto != "" {
+		return t.attachStream(d, tc, raw, u)
+	}
+	return nil, t.adopt(ctx, d, tc, raw, path, *t.handle.Load())
 }
 
 // punch is Punch once its expectation is registered: accepted gets the
 // connection the listener takes from d.Addr, if it does.
 func (t *Transport) punch(ctx context.Context, d Dest, accepted <-chan net.Conn) error {
-	handle := t.handle.Load()
-	if handle == nil {
-		return errors.New("transport: Punch needs Serve running")
+	_, err := t.punchAs(ctx, d, accepted, use{})
+	return err
+}
+
+// punchAs is punch for u.
+func (t *Transport) punchAs(ctx context.Context, d Dest, accepted <-chan net.Conn, u use) (*Stream, error) {
+	if err := t.checkUse(d, u); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -159,12 +225,12 @@ func (t *Transport) punch(ctx context.Context, d Dest, accepted <-chan net.Conn)
 	raw, err := t.simultaneousOpen(window, d.Addr, accepted)
 	if err != nil {
 		if t.ctx.Err() != nil {
-			return fmt.Errorf("punch %s: %w", d.Addr, net.ErrClosed)
+			return nil, fmt.Errorf("punch %s: %w", d.Addr, net.ErrClosed)
 		}
 		t.stats.dialErrors.Add(1)
-		return fmt.Errorf("punch %s: %w: %w", d.Addr, ErrPunchFailed, err)
+		return nil, fmt.Errorf("punch %s: %w: %w", d.Addr, ErrPunchFailed, err)
 	}
-	return t.attach(ctx, d, raw, PathPunched, *handle)
+	return t.attachAs(ctx, d, raw, PathPunched, u)
 }
 
 // simultaneousOpen dials addr from the listening port until a connection
@@ -217,16 +283,36 @@ func (t *Transport) simultaneousOpen(ctx context.Context, addr netip.AddrPort, a
 	}
 }
 
-// punchHello starts the bytes each side of a punched connection sends
-// before TLS (see Punch). It is neither TLS's first byte nor '{': a
-// listener that is not punching closes a connection that starts with it.
-const punchHello = 'P'
+// Punch hellos start the bytes each side of a punched (or relayed)
+// connection sends before TLS (see Punch). Both sides of the kept
+// connection send punchHello; on a stream, the side that opens it sends
+// streamHello and the side that serves it punchHello, so a stream both
+// sides (or neither) think they open fails before TLS. Neither is TLS's
+// first byte nor '{': a listener that is not punching closes a
+// connection that starts with one.
+const (
+	punchHello  = 'P'
+	streamHello = 'S'
+)
+
+// hellos are the punch hellos this side sends and wants for u.
+func (u use) hellos() (mine, theirs byte) {
+	switch {
+	case u.proto == "":
+		return punchHello, punchHello
+	case u.open:
+		return streamHello, punchHello
+	}
+	return punchHello, streamHello
+}
 
 // punchHandshake swaps punch hellos, then runs TLS on a punched (or
-// relayed) connection and checks the peer proves d.Identity.
-func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest) (*tls.Conn, error) {
+// relayed) connection and checks the peer proves d.Identity and
+// negotiates what u is for: parlance/2, or the stream's protocol.
+func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest, u use) (*tls.Conn, error) {
 	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-	client, err := swapHellos(ctx, raw)
+	mine, want := u.hellos()
+	client, err := swapHellos(ctx, raw, mine, want)
 	if err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("attach to %s: %w", destLabel(d), err)
@@ -235,10 +321,16 @@ func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest) (*
 	pinned := t.clientFor(d.Addr, d.Identity, &mismatch)
 	var tc *tls.Conn
 	if client {
+		if u.proto != "" {
+			pinned.NextProtos = []string{u.proto}
+		}
 		tc = tls.Client(raw, pinned)
 	} else {
 		cfg := t.serverTLS.Clone()
 		cfg.VerifyConnection = pinned.VerifyConnection
+		if u.proto != "" {
+			cfg.NextProtos = []string{u.proto}
+		}
 		tc = tls.Server(raw, cfg)
 	}
 	err = tc.HandshakeContext(ctx)
@@ -254,25 +346,31 @@ func (t *Transport) punchHandshake(ctx context.Context, raw net.Conn, d Dest) (*
 		return nil, fmt.Errorf("attach to %s: tls handshake: %w", destLabel(d), err)
 	}
 	raw.SetDeadline(time.Time{})
-	if alpn := tc.ConnectionState().NegotiatedProtocol; alpn != ALPN2 {
+	alpn := tc.ConnectionState().NegotiatedProtocol
+	switch {
+	case u.proto == "" && alpn != ALPN2:
 		closeNow(tc)
 		return nil, fmt.Errorf("attach to %s: peer negotiated %q: %w", destLabel(d), alpn, ErrNotTwoWay)
+	case u.proto != "" && alpn != u.proto:
+		closeNow(tc)
+		return nil, fmt.Errorf("attach to %s: peer negotiated %q, not the stream's %q", destLabel(d), alpn, u.proto)
 	}
 	return tc, nil
 }
 
-// swapHellos sends this side's punch hello and reads the peer's; client
-// reports whether this side's random bytes are the larger. It writes
-// while it reads, so a stream without buffering (a pipe) works too.
-func swapHellos(ctx context.Context, raw net.Conn) (client bool, err error) {
+// swapHellos sends this side's punch hello (tagged mine) and reads the
+// peer's, which must be tagged want; client reports whether this side's
+// random bytes are the larger. It writes while it reads, so a stream
+// without buffering (a pipe) works too.
+func swapHellos(ctx context.Context, raw net.Conn, mine, want byte) (client bool, err error) {
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var mine, theirs [17]byte
-	mine[0] = punchHello
-	rand.Read(mine[1:])
+	var hello, theirs [17]byte
+	hello[0] = mine
+	rand.Read(hello[1:])
 	wrote := make(chan error, 1)
 	go func() {
-		_, err := raw.Write(mine[:])
+		_, err := raw.Write(hello[:])
 		wrote <- err
 	}()
 	_, rerr := io.ReadFull(raw, theirs[:])
@@ -285,10 +383,16 @@ func swapHellos(ctx context.Context, raw net.Conn) (client bool, err error) {
 	if rerr != nil {
 		return false, fmt.Errorf("read punch hello: %w", rerr)
 	}
-	if theirs[0] != punchHello {
+	switch {
+	case theirs[0] == want:
+	case theirs[0] == streamHello && want == punchHello:
+		return false, errors.New("peer opens a stream where this side does not serve one (both asked for one at once?)")
+	case theirs[0] == punchHello && want == streamHello:
+		return false, errors.New("peer does not open the stream this side serves")
+	default:
 		return false, fmt.Errorf("peer sent %#x, not a punch hello", theirs[0])
 	}
-	switch bytes.Compare(mine[1:], theirs[1:]) {
+	switch bytes.Compare(hello[1:], theirs[1:]) {
 	case 1:
 		return true, nil
 	case -1:

@@ -31,18 +31,8 @@ func (n *node) serving(tb testing.TB) {
 // expecting it.
 func punchBoth(tb testing.TB, a, b *node, wantB string) (errA, errB error) {
 	tb.Helper()
-	a.serving(tb)
-	b.serving(tb)
-	accA, unA, err := a.punches.expect(b.addr())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer unA()
-	accB, unB, err := b.punches.expect(a.addr())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer unB()
+	accA, accB, unexpect := expectBoth(tb, a, b)
+	defer unexpect()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -50,6 +40,24 @@ func punchBoth(tb testing.TB, a, b *node, wantB string) (errA, errB error) {
 	wg.Go(func() { errB = b.punch(ctx, a.dest(), accB) })
 	wg.Wait()
 	return errA, errB
+}
+
+// expectBoth registers a punch from a to b and one from b to a, once
+// both serve; unexpect ends them.
+func expectBoth(tb testing.TB, a, b *node) (accA, accB <-chan net.Conn, unexpect func()) {
+	tb.Helper()
+	a.serving(tb)
+	b.serving(tb)
+	accA, unA, err := a.punches.expect(b.addr())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	accB, unB, err := b.punches.expect(a.addr())
+	if err != nil {
+		unA()
+		tb.Fatal(err)
+	}
+	return accA, accB, func() { unA(); unB() }
 }
 
 func TestPunchLoopbackBothWays(t *testing.T) {

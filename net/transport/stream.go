@@ -9,6 +9,10 @@ package transport
 // apart and picks the registered StreamHandler. The dialling side checks the
 // server's key exactly as Send does (ErrKeyMismatch, nothing written).
 //
+// A stream can also be punched or relayed (PunchStream, AttachStream, in
+// punch.go) when the peer cannot be dialed: the side that opens it gets
+// it as from OpenStream, the other serves it with the handler, as here.
+//
 // Limits: at most StreamConfig.MaxPerPeer streams with one peer identity
 // and MaxTotal in all, each way (inbound ones over the limit are closed
 // right after the handshake; OpenStream fails with ErrTooManyStreams).
@@ -227,21 +231,9 @@ func (t *Transport) OpenStream(ctx context.Context, d Dest, proto string) (*Stre
 	case t.clientTLS == nil:
 		return nil, fmt.Errorf("open stream to %s: %w", d.Addr, ErrNoIdentity)
 	}
-	lim := t.cfg.Streams.withDefaults()
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil, fmt.Errorf("open stream to %s: %w", d.Addr, net.ErrClosed)
-	}
-	ok := t.streams.out.take(d.Identity, lim)
-	t.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("open stream to %s: %w (at most %d per peer, %d in all)", d.Addr, ErrTooManyStreams, lim.MaxPerPeer, lim.MaxTotal)
-	}
-	release := func() {
-		t.mu.Lock()
-		t.streams.out.put(d.Identity)
-		t.mu.Unlock()
+	release, err := t.takeOut(d.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("open stream to %s: %w", d.Addr, err)
 	}
 
 	c, err := t.dialDest(ctx, d, []string{proto})
@@ -250,12 +242,71 @@ func (t *Transport) OpenStream(ctx context.Context, d Dest, proto string) (*Stre
 		return nil, err
 	}
 	tc := c.(*tls.Conn) // a keyed Dest is always TLS
-	raw := tc.NetConn()
+	return t.outStream(tc, tc.NetConn(), d.Identity, proto, release), nil
+}
+
+// takeOut takes the place of an outgoing stream with peer in the limits;
+// release gives it back.
+func (t *Transport) takeOut(peer string) (release func(), err error) {
+	lim := t.cfg.Streams.withDefaults()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	ok := t.streams.out.take(peer, lim)
+	t.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w (at most %d per peer, %d in all)", ErrTooManyStreams, lim.MaxPerPeer, lim.MaxTotal)
+	}
+	return func() {
+		t.mu.Lock()
+		t.streams.out.put(peer)
+		t.mu.Unlock()
+	}, nil
+}
+
+// outStream makes the outgoing Stream on tc, whose place in the limits
+// release gives back when it closes (as does Close of the transport).
+func (t *Transport) outStream(tc *tls.Conn, raw net.Conn, peer, proto string, release func()) *Stream {
 	stop := context.AfterFunc(t.ctx, func() { raw.Close() }) // Close of the transport
 	s := &Stream{
-		conn: tc, raw: raw, peer: d.Identity, remote: addrPortOf(raw.RemoteAddr()), proto: proto,
+		conn: tc, raw: raw, peer: peer, remote: addrPortOf(raw.RemoteAddr()), proto: proto,
 		done: func() { stop(); release() },
 	}
-	s.SetIdleTimeout(lim.IdleTimeout)
-	return s, nil
+	s.SetIdleTimeout(t.cfg.Streams.withDefaults().IdleTimeout)
+	return s
+}
+
+// attachStream makes a punched or relayed connection that negotiated
+// u.proto a stream: the caller's (u.open), or one served by its handler
+// in a goroutine of the transport, within the limits of inbound streams
+// (then it returns nil).
+func (t *Transport) attachStream(d Dest, tc *tls.Conn, raw net.Conn, u use) (*Stream, error) {
+	if u.open {
+		release, err := t.takeOut(d.Identity)
+		if err != nil {
+			closeNow(tc)
+			return nil, fmt.Errorf("attach stream to %s: %w", destLabel(d), err)
+		}
+		return t.outStream(tc, raw, d.Identity, u.proto, release), nil
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		closeNow(tc)
+		return nil, fmt.Errorf("attach stream to %s: %w", destLabel(d), net.ErrClosed)
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	remote := addrPortOf(raw.RemoteAddr())
+	go func() {
+		defer t.wg.Done()
+		stop := context.AfterFunc(t.ctx, func() { raw.Close() }) // Close of the transport
+		defer stop()
+		t.serveStream(tc, raw, &inConn{ip: remote.Addr()}, remote, d.Identity, u.proto)
+		raw.SetWriteDeadline(time.Now().Add(time.Second))
+		tc.Close() // with close_notify
+	}()
+	return nil, nil
 }

@@ -11,11 +11,11 @@ import (
 // clients that proved an identity and asked for FeatureReach send or get
 // these messages.
 //
-//	client → server  {"type":"connect","peer_id":"<identity of the peer to reach>"}
+//	client → server  {"type":"connect","peer_id":"<identity of the peer to reach>"[,"proto":"…"]}
 //	server → both    {"type":"connect","peer_id":"<the other's identity>",
 //	                  "public_addr":"ip:port","local_addr":"ip:port",
-//	                  "token":"…","relay":true|false}
-//	server → client  {"type":"connect_failed","peer_id":"…","reason":"…"}
+//	                  "token":"…","relay":true|false[,"proto":"…"]}
+//	server → client  {"type":"connect_failed","peer_id":"…","reason":"…"[,"proto":"…"]}
 //
 // The server sends the offer to both peers at once; each then punches
 // (see transport.Punch) to the other's public_addr (its local_addr when
@@ -23,6 +23,13 @@ import (
 // and relay is true, opens the relayed stream that token names. A failed
 // request is answered with connect_failed, never with error (which ends a
 // client's session).
+//
+// proto (optional) says what the connection is for: absent, it becomes
+// the peers' kept message connection; set, it is one stream speaking that
+// ALPN protocol (e.g. "parlance-file/1", see transport.OpenStream),
+// opened by the peer that asked. The server copies it from the connect to
+// both offers and to connect_failed. A server or peer that predates it
+// ignores it (the stream's attempt then finds no offer for it and fails).
 
 // TypeConnect is a client's request to reach a peer (ClientType of
 // Connect) and the server's offer to both peers (ServerType of
@@ -54,12 +61,18 @@ const (
 	MaxTokenBytes = 128
 	// MaxReasonBytes bounds the reason of a connect_failed.
 	MaxReasonBytes = 256
+	// MaxProtoBytes bounds the proto of the reach messages (TLS bounds
+	// an ALPN protocol to 255 bytes; ours are short).
+	MaxProtoBytes = 64
 )
 
 // Connect (extension) asks the server to arrange a connection to the
 // peer whose proved identity is PeerID.
 type Connect struct {
 	PeerID string `json:"peer_id"`
+	// Proto is the stream protocol the connection is for; empty: the
+	// kept message connection.
+	Proto string `json:"proto,omitempty"`
 }
 
 // ConnectOffer (extension) tells a peer to connect to another now: the
@@ -77,6 +90,8 @@ type ConnectOffer struct {
 	// is true; empty otherwise.
 	Token string `json:"token"`
 	Relay bool   `json:"relay"`
+	// Proto is the Connect's (the stream protocol, or empty).
+	Proto string `json:"proto,omitempty"`
 }
 
 // ConnectFailed (extension) answers a Connect the server could not
@@ -84,6 +99,8 @@ type ConnectOffer struct {
 type ConnectFailed struct {
 	PeerID string `json:"peer_id"`
 	Reason string `json:"reason"`
+	// Proto is the Connect's (the stream protocol, or empty).
+	Proto string `json:"proto,omitempty"`
 }
 
 func (Connect) ClientType() string       { return TypeConnect }
@@ -93,6 +110,7 @@ func (ConnectFailed) ServerType() string { return TypeConnectFailed }
 func parseConnect(b []byte) (ClientMessage, error) {
 	var raw struct {
 		PeerID *string `json:"peer_id"`
+		Proto  string  `json:"proto"`
 	}
 	if err := unmarshal(TypeConnect, b, &raw); err != nil {
 		return nil, err
@@ -100,7 +118,7 @@ func parseConnect(b []byte) (ClientMessage, error) {
 	if raw.PeerID == nil {
 		return nil, errors.New("connect without peer_id")
 	}
-	return Connect{PeerID: *raw.PeerID}, nil
+	return Connect{PeerID: *raw.PeerID, Proto: raw.Proto}, nil
 }
 
 func parseConnectOffer(b []byte) (ServerMessage, error) {
@@ -110,6 +128,7 @@ func parseConnectOffer(b []byte) (ServerMessage, error) {
 		LocalAddr  *netip.AddrPort `json:"local_addr"`
 		Token      string          `json:"token"`
 		Relay      bool            `json:"relay"`
+		Proto      string          `json:"proto"`
 	}
 	if err := unmarshal(TypeConnect, b, &raw); err != nil {
 		return nil, err
@@ -123,13 +142,14 @@ func parseConnectOffer(b []byte) (ServerMessage, error) {
 		return nil, errors.New("connect without local_addr")
 	}
 	return ConnectOffer{PeerID: *raw.PeerID, PublicAddr: *raw.PublicAddr, LocalAddr: *raw.LocalAddr,
-		Token: raw.Token, Relay: raw.Relay}, nil
+		Token: raw.Token, Relay: raw.Relay, Proto: raw.Proto}, nil
 }
 
 func parseConnectFailed(b []byte) (ServerMessage, error) {
 	var raw struct {
 		PeerID *string `json:"peer_id"`
 		Reason *string `json:"reason"`
+		Proto  string  `json:"proto"`
 	}
 	if err := unmarshal(TypeConnectFailed, b, &raw); err != nil {
 		return nil, err
@@ -137,12 +157,23 @@ func parseConnectFailed(b []byte) (ServerMessage, error) {
 	if raw.PeerID == nil || raw.Reason == nil {
 		return nil, errors.New("connect_failed without peer_id or reason")
 	}
-	return ConnectFailed{PeerID: *raw.PeerID, Reason: *raw.Reason}, nil
+	return ConnectFailed{PeerID: *raw.PeerID, Reason: *raw.Reason, Proto: raw.Proto}, nil
 }
 
 func (m Connect) validate() error {
 	if err := validatePeerID(m.PeerID); err != nil {
 		return fmt.Errorf("connect: %w", err)
+	}
+	return validateProto("connect", m.Proto)
+}
+
+// validateProto checks the optional proto of a reach message.
+func validateProto(typ, proto string) error {
+	if len(proto) > MaxProtoBytes {
+		return fmt.Errorf("%s: proto of %d bytes is over the %d byte limit", typ, len(proto), MaxProtoBytes)
+	}
+	if err := validateID("proto", proto); err != nil {
+		return fmt.Errorf("%s: %w", typ, err)
 	}
 	return nil
 }
@@ -166,7 +197,7 @@ func (m ConnectOffer) validate() error {
 	if m.Relay != (m.Token != "") {
 		return errors.New("connect: relay and token must come together")
 	}
-	return nil
+	return validateProto("connect", m.Proto)
 }
 
 func (m ConnectFailed) validate() error {
@@ -176,5 +207,8 @@ func (m ConnectFailed) validate() error {
 	if len(m.Reason) > MaxReasonBytes {
 		return fmt.Errorf("connect_failed: reason of %d bytes is over the %d byte limit", len(m.Reason), MaxReasonBytes)
 	}
-	return validateID("reason", m.Reason)
+	if err := validateID("reason", m.Reason); err != nil {
+		return err
+	}
+	return validateProto("connect_failed", m.Proto)
 }

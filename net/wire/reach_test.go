@@ -20,6 +20,11 @@ func TestReachMessages(t *testing.T) {
 		{"offer without relay", ConnectOffer{PeerID: "X", PublicAddr: offer.PublicAddr, LocalAddr: netip.MustParseAddrPort("0.0.0.0:4000")},
 			`{"type":"connect","peer_id":"X","public_addr":"203.0.113.3:4000","local_addr":"0.0.0.0:4000","token":"","relay":false}`},
 		{"connect_failed", ConnectFailed{PeerID: "X", Reason: ReasonOffline}, `{"type":"connect_failed","peer_id":"X","reason":"offline"}`},
+		{"connect for a stream", Connect{PeerID: "X", Proto: "parlance-file/1"}, `{"type":"connect","peer_id":"X","proto":"parlance-file/1"}`},
+		{"offer for a stream", ConnectOffer{PeerID: "X", PublicAddr: offer.PublicAddr, LocalAddr: offer.LocalAddr, Proto: "parlance-file/1"},
+			`{"type":"connect","peer_id":"X","public_addr":"203.0.113.3:4000","local_addr":"192.168.1.2:4000","token":"","relay":false,"proto":"parlance-file/1"}`},
+		{"connect_failed for a stream", ConnectFailed{PeerID: "X", Reason: ReasonOffline, Proto: "parlance-file/1"},
+			`{"type":"connect_failed","peer_id":"X","reason":"offline","proto":"parlance-file/1"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +70,8 @@ func TestReachMessagesInvalid(t *testing.T) {
 		{"token with a space", ConnectOffer{PeerID: "X", PublicAddr: pub, LocalAddr: pub, Token: "a b", Relay: true}},
 		{"failed without peer", ConnectFailed{Reason: ReasonOffline}},
 		{"long reason", ConnectFailed{PeerID: "X", Reason: strings.Repeat("r", MaxReasonBytes+1)}},
+		{"long proto", ConnectOffer{PeerID: "X", PublicAddr: pub, LocalAddr: pub, Proto: strings.Repeat("p", MaxProtoBytes+1)}},
+		{"proto with a space", ConnectFailed{PeerID: "X", Reason: ReasonOffline, Proto: "a b"}},
 	}
 	for _, tc := range server {
 		t.Run(tc.name, func(t *testing.T) {
