@@ -342,12 +342,10 @@ func New(cfg Config) *Server {
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// Small buffers keep idle connections cheap: a heartbeat fits
-		// in the read buffer (a register, a few hundred bytes, takes a
-		// few reads; 128 instead of 512 saves 0.4 KB a connection), and
-		// the write buffer is only borrowed from the pool while a
-		// message goes out.
-		ReadBufferSize:  128,
+		// Small buffers keep idle connections cheap: the read buffer is
+		// the one upgradeWriter hands over (readBufferSize; gorilla
+		// takes it only with ReadBufferSize 0), and the write buffer is
+		// only borrowed from the pool while a message goes out.
 		WriteBufferSize: 2048,
 		WriteBufferPool: &sync.Pool{},
 		// The server serves no browser session worth protecting: accept
@@ -450,7 +448,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.publicURLs) == 0 {
 		signedURL = requestURL(r, proxied, nc != nil && isTLS(nc))
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(upgradeWriter{w}, r, nil)
 	if err != nil {
 		s.mu.Lock()
 		s.releaseUpgradeLocked(nc, ip, proxied)
@@ -472,6 +470,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.log.Debug("connected", "ip", ip)
+	c.setupRead()
 	// A goroutine of our own rather than the HTTP server's, whose
 	// deeper stack would stay with the connection.
 	go c.readLoop()
