@@ -252,6 +252,44 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	}
 }
 
+// BenchmarkIdleHeartbeat: K idle registered connections each send one
+// heartbeat per operation, spread over a second (so that each
+// connection is idle before it), and the process's CPU time (server and
+// clients) per heartbeat is reported.
+func BenchmarkIdleHeartbeat(b *testing.B) {
+	k := benchConns(b)
+	srv := startServer(b, benchConfig())
+	conns := make([]net.Conn, 0, k)
+	for i := range k {
+		c, _ := dialRaw(b, srv.addr)
+		conns = append(conns, c)
+		writeFrame(b, c, registerJSON(fmt.Sprintf("p%d", i), false, ""))
+	}
+	waitFor(b, "all registered", func() bool { return srv.Stats().Peers == k })
+	hb := clientFrame(websocket.TextMessage, `{"type":"heartbeat"}`)
+	gap := time.Second / time.Duration(k)
+	cpu0 := processCPU(b)
+	n := 0
+	for b.Loop() {
+		next := time.Now()
+		for _, c := range conns {
+			if _, err := c.Write(hb); err != nil {
+				b.Fatal(err)
+			}
+			n++
+			next = next.Add(gap)
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(time.Microsecond)/float64(n), "cpu-us/heartbeat")
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	waitFor(b, "all gone", func() bool { return srv.Stats().Connections == 0 })
+}
+
 type memSample struct{ heap, stack int64 }
 
 func memNow() memSample {
