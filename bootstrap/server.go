@@ -10,13 +10,16 @@
 //
 // # What a connection costs
 //
-// Each WebSocket connection has one goroutine, blocked reading; a writer
-// goroutine exists only while the connection has something queued, and the
-// write buffer comes from a shared pool while a message is written. The
-// read buffer is 512 bytes. Timers are shared: one sweep for expired
+// Each WebSocket connection has one reader goroutine. An idle one waits
+// for its socket to be readable on a fresh goroutine of its own, whose
+// stack (2 KB) is half what handling a message grows it to (conn.go,
+// waitinput.go; over TLS it waits in gorilla's read). A writer goroutine
+// exists only while the connection has something queued, and the write
+// buffer comes from a shared pool while a message is written. The read
+// buffer is 257 bytes. Timers are shared: one sweep for expired
 // registrations and one ping round for all connections; deadlines live in
-// the runtime's poller. BenchmarkIdleConnMemory measures about 2.2 KB of
-// heap and 3-4 KB of goroutine stack per idle registered connection
+// the runtime's poller. BenchmarkIdleConnMemory measures about 2.9 KB of
+// heap and 2 KB of goroutine stack per idle registered connection
 // (gorilla's defaults with a reader and a writer goroutine cost ~13 KB).
 //
 // # Relays
