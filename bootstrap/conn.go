@@ -178,23 +178,8 @@ func (c *conn) readLoop() {
 // on with readLoop, which reads before it looks for input again.
 func (c *conn) awaitInput(rc syscall.RawConn) {
 	_ = rc.Read(hasInput)
-	growStack()
 	c.readLoop()
 }
-
-// growStack grows the goroutine's 2 KB stack to the 4 KB a message takes
-// while it is shallow: growing it deep in gorilla's read costs a walk of
-// every frame there (a third of the handover's cost, measured by
-// BenchmarkIdleHeartbeat).
-//
-//go:noinline
-func growStack() byte {
-	var b [1024]byte
-	return touch(b[:])
-}
-
-//go:noinline
-func touch(b []byte) byte { return b[len(b)-1] }
 
 // readBufs holds the buffers client messages are read into: a message
 // is handled before the next is read, and nothing keeps its bytes, so
