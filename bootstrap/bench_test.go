@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/parlance-chat/parlance/net/wire"
 )
 
@@ -50,7 +52,13 @@ func dialRaw(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	return c, upgradeRaw(tb, c, addr)
+}
+
+// upgradeRaw makes c, a connection to host, a WebSocket connection, and
+// returns the reader of its input.
+func upgradeRaw(tb testing.TB, c net.Conn, host string) *bufio.Reader {
+	_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	if err != nil {
 		tb.Fatal(err)
@@ -65,23 +73,28 @@ func dialRaw(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
 			break
 		}
 	}
-	return c, br
+	return br
 }
 
-// writeFrame sends payload as one masked text frame (mask key zero, so the
-// payload goes as is).
+// writeFrame sends payload as one masked text frame (see clientFrame).
 func writeFrame(tb testing.TB, c net.Conn, payload string) {
+	if _, err := c.Write(clientFrame(websocket.TextMessage, payload)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// clientFrame is payload as one final masked frame of the given opcode
+// (mask key zero, so the payload goes as is).
+func clientFrame(opcode byte, payload string) []byte {
 	var hdr []byte
 	switch n := len(payload); {
 	case n < 126:
-		hdr = []byte{0x81, 0x80 | byte(n)}
+		hdr = []byte{0x80 | opcode, 0x80 | byte(n)}
 	default:
-		hdr = []byte{0x81, 0x80 | 126, byte(n >> 8), byte(n)}
+		hdr = []byte{0x80 | opcode, 0x80 | 126, byte(n >> 8), byte(n)}
 	}
 	hdr = append(hdr, 0, 0, 0, 0)
-	if _, err := c.Write(append(hdr, payload...)); err != nil {
-		tb.Fatal(err)
-	}
+	return append(hdr, payload...)
 }
 
 // readFrame reads one unmasked server frame.
@@ -237,6 +250,44 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		waitFor(b, "all gone", func() bool { return srv.Stats().Connections == 0 })
 		_ = srv.stop()
 	}
+}
+
+// BenchmarkIdleHeartbeat: K idle registered connections each send one
+// heartbeat per operation, spread over a second (so that each
+// connection is idle before it), and the process's CPU time (server and
+// clients) per heartbeat is reported.
+func BenchmarkIdleHeartbeat(b *testing.B) {
+	k := benchConns(b)
+	srv := startServer(b, benchConfig())
+	conns := make([]net.Conn, 0, k)
+	for i := range k {
+		c, _ := dialRaw(b, srv.addr)
+		conns = append(conns, c)
+		writeFrame(b, c, registerJSON(fmt.Sprintf("p%d", i), false, ""))
+	}
+	waitFor(b, "all registered", func() bool { return srv.Stats().Peers == k })
+	hb := clientFrame(websocket.TextMessage, `{"type":"heartbeat"}`)
+	gap := time.Second / time.Duration(k)
+	cpu0 := processCPU(b)
+	n := 0
+	for b.Loop() {
+		next := time.Now()
+		for _, c := range conns {
+			if _, err := c.Write(hb); err != nil {
+				b.Fatal(err)
+			}
+			n++
+			next = next.Add(gap)
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(time.Microsecond)/float64(n), "cpu-us/heartbeat")
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	waitFor(b, "all gone", func() bool { return srv.Stats().Connections == 0 })
 }
 
 type memSample struct{ heap, stack int64 }

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/binary"
 	"net"
@@ -47,6 +48,11 @@ type flushConn struct {
 
 	mu   sync.Mutex // serialises writes; guards held
 	held *[]byte    // from holdPool while holding, else nil
+
+	// br is the buffer gorilla reads the connection through, set at
+	// the upgrade (upgradeWriter) before the reader goroutine starts;
+	// nil for a connection that was not upgraded.
+	br *bufio.Reader
 
 	slot acceptSlot // guarded by Server.mu
 }

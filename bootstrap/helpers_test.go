@@ -57,6 +57,12 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerOn(t, cfg, ln)
+}
+
+// startServerOn is startServer on the listener ln (a TLS one, say).
+func startServerOn(t testing.TB, cfg Config, ln net.Listener) *testServer {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
