@@ -138,39 +138,10 @@ func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
 // Load reads an identity from a PEM (PKCS #8) key file. The file must not be
 // readable or writable by group or others.
 func Load(path string) (*Identity, error) {
-	// The file type before opening: opening a named pipe would block.
-	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is a %s, not a key file; move it away to make a new identity", ErrKeyFile, path, fileKind(info.Mode()))
-	}
-	f, err := os.Open(path)
+	block, err := ReadKeyFile(KeyFile{Path: path, PEMType: pemType, Err: ErrKeyFile,
+		What: "identity", Loss: "your contacts will see a new key"})
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("open identity key: %w", err)
-		}
-		return nil, fmt.Errorf("%w: cannot read %s: %v; fix its permissions or move it away to make a new identity", ErrKeyFile, path, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: stat %s: %v", ErrKeyFile, path, err)
-	}
-	// The file type first: a directory's mode says nothing about a key.
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is a %s, not a key file; move it away to make a new identity", ErrKeyFile, path, fileKind(info.Mode()))
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o and is open to other users; run: chmod 600 %s (and consider the key compromised if others could read it)", ErrKeyFile, path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v; fix the file or its disk, or move it away to make a new identity", ErrKeyFile, path, err)
-	}
-	if len(b) > maxKeyFile {
-		return nil, fmt.Errorf("%w: %s is over %d bytes, so it is not a key file; restore it from a backup, or move it away to start with a new identity", ErrKeyFile, path, maxKeyFile)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != pemType {
-		return nil, fmt.Errorf("%w: %s is corrupt (no %q PEM block); restore it from a backup, or move it away to start with a new identity (your contacts will see a new key)", ErrKeyFile, path, pemType)
+		return nil, err
 	}
 	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
@@ -181,6 +152,58 @@ func Load(path string) (*Identity, error) {
 		return nil, fmt.Errorf("%w: %s holds a %T, not an Ed25519 key; move it away to start with a new identity", ErrKeyFile, path, key)
 	}
 	return FromPrivateKey(priv), nil
+}
+
+// KeyFile describes one of the profile's key files for ReadKeyFile.
+type KeyFile struct {
+	Path    string
+	PEMType string // the type of its one PEM block
+	Err     error  // wrapped by every error about the file (e.g. ErrKeyFile)
+	What    string // what it holds, for "move it away to make a new <What>"
+	Loss    string // what a new key costs its owner
+}
+
+// ReadKeyFile reads the PEM block of a key file that only its owner may
+// read or write: a regular file (its type is checked before opening: a
+// named pipe would block), of at most maxKeyFile bytes. Every error wraps
+// k.Err, names the file and says what to do. The profile's keys (the
+// identity, the mailbox key) are all read with it.
+func ReadKeyFile(k KeyFile) (*pem.Block, error) {
+	path := k.Path
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is a %s, not a key file; move it away to make a new %s", k.Err, path, fileKind(info.Mode()), k.What)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open %s key: %w", k.What, err)
+		}
+		return nil, fmt.Errorf("%w: cannot read %s: %v; fix its permissions or move it away to make a new %s", k.Err, path, err, k.What)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: stat %s: %v", k.Err, path, err)
+	}
+	// The file type first: a directory's mode says nothing about a key.
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is a %s, not a key file; move it away to make a new %s", k.Err, path, fileKind(info.Mode()), k.What)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o and is open to other users; run: chmod 600 %s (and consider the key compromised if others could read it)", k.Err, path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v; fix the file or its disk, or move it away to make a new %s", k.Err, path, err, k.What)
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("%w: %s is over %d bytes, so it is not a key file; restore it from a backup, or move it away to start with a new %s", k.Err, path, maxKeyFile, k.What)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != k.PEMType {
+		return nil, fmt.Errorf("%w: %s is corrupt (no %q PEM block); restore it from a backup, or move it away to start with a new %s (%s)", k.Err, path, k.PEMType, k.What, k.Loss)
+	}
+	return block, nil
 }
 
 // fileKind names the type of a file that is not a regular one.

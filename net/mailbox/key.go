@@ -26,9 +26,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -46,8 +44,7 @@ const KeyFileName = "mailbox-key.pem"
 const KeyLifetime = 30 * 24 * time.Hour
 
 const (
-	pemType    = "PARLANCE MAILBOX KEY" // the X25519 private key, RFC 9180 serialisation
-	maxKeyFile = 4 << 10
+	pemType = "PARLANCE MAILBOX KEY" // the X25519 private key, RFC 9180 serialisation
 )
 
 // The HPKE suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305.
@@ -97,31 +94,10 @@ func LoadOrCreateKey(dir string) (k *Key, created bool, err error) {
 // LoadKey reads a mailbox key file. A missing file is an error wrapping
 // fs.ErrNotExist; one open to other users is refused.
 func LoadKey(path string) (*Key, error) {
-	f, err := os.Open(path)
+	block, err := identity.ReadKeyFile(identity.KeyFile{Path: path, PEMType: pemType, Err: ErrKeyFile,
+		What: "mailbox key", Loss: "mail sealed to the old one is lost"})
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("open mailbox key: %w", err)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrKeyFile, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: stat %s: %v", ErrKeyFile, path, err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file; move it away to make a new mailbox key", ErrKeyFile, path)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o and is open to other users; run: chmod 600 %s", ErrKeyFile, path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrKeyFile, path, err)
-	}
-	block, _ := pem.Decode(b)
-	if len(b) > maxKeyFile || block == nil || block.Type != pemType {
-		return nil, fmt.Errorf("%w: %s is corrupt; move it away to make a new mailbox key (mail sealed to the old one is lost)", ErrKeyFile, path)
+		return nil, err
 	}
 	priv, err := kem.NewPrivateKey(block.Bytes)
 	if err != nil {
