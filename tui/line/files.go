@@ -51,13 +51,8 @@ func (u *UI) fileCommand(ctx context.Context, c command.Command) {
 // sendFileToGroup is /sendfile #name <path>: the file is offered to
 // each member; it returns once every online member has the offer.
 func (u *UI) sendFileToGroup(ctx context.Context, f xfer.Files, name, path string) {
-	g, ok := u.groups()
+	info, ok := u.resolveGroup(name)
 	if !ok {
-		return
-	}
-	info, err := g.ResolveGroup(name)
-	if err != nil {
-		u.printf("error: %v", err)
 		return
 	}
 	u.printf("* hashing and offering %s to each member of #%s…", textsafe.Line(path), textsafe.Line(info.Name))
