@@ -316,8 +316,12 @@ func TestGroupOfflineCatchUp(t *testing.T) {
 
 func TestGroupConcurrentAdmins(t *testing.T) {
 	port := uint16(nextPort.Add(1))
-	alice := startNode(t, "alice", port)
-	bob := startNode(t, "bob", port)
+	gates := []*frameGate{{}, {}}
+	gated := func(g *frameGate) nodeOpts {
+		return nodeOpts{wrap: func(tr *transport.Transport) app.Transport { g.Transport = tr; return g }}
+	}
+	alice := startNodeWith(t, "alice", port, gated(gates[0]))
+	bob := startNodeWith(t, "bob", port, gated(gates[1]))
 	carol := startNode(t, "carol", port)
 	key := team(t, alice, bob, carol)
 	bobKey := app.PeerKey("id:" + bob.id.ID().String())
@@ -339,19 +343,27 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 
 	// At once: alice kicks bob, bob kicks carol. Both may, but the
 	// removal of bob voids what he did concurrently: every node ends with
-	// alice and carol.
+	// alice and carol. Their group frames are held until both kicks are
+	// made, so neither kick can follow the other (without the gate, bob's
+	// kick could reach alice first, and alice's would rightly come after
+	// it: everyone would then end with alice alone).
+	for _, g := range gates {
+		g.hold()
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	errs := make([]error, 2)
 	go func() { defer wg.Done(); errs[0] = alice.KickFromGroup(key, bobKey) }()
 	go func() { defer wg.Done(); errs[1] = bob.KickFromGroup(key, carolKey) }()
 	wg.Wait()
-	if errs[0] != nil {
-		t.Fatal(errs[0])
+	for _, g := range gates {
+		g.release()
 	}
-	t.Logf("bob's kick: %v", errs[1])
-	for _, n := range []*realNode{alice, carol} {
-		waitUntil(t, n, "the members to converge", groupHas(n, "crew", "alice", "carol"))
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("alice's kick: %v; bob's kick: %v", errs[0], errs[1])
+	}
+	for i, n := range []*realNode{alice, carol} {
+		waitUntil(t, n, []string{"alice", "carol"}[i]+"'s members to converge", groupHas(n, "crew", "alice", "carol"))
 	}
 	waitUntil(t, bob, "bob to see the same members", func() bool {
 		g, _ := bob.Group(key)
@@ -361,6 +373,43 @@ func TestGroupConcurrentAdmins(t *testing.T) {
 		}
 		return !g.Joined && slices.Equal(got, []string{"alice", "carol"})
 	})
+}
+
+// frameGate stands between a node and its transport, and holds the
+// group frames the node sends while it is shut.
+type frameGate struct {
+	*transport.Transport
+	mu   sync.Mutex
+	open chan struct{} // nil: open
+}
+
+func (g *frameGate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open = make(chan struct{})
+}
+
+func (g *frameGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open != nil {
+		close(g.open)
+		g.open = nil
+	}
+}
+
+func (g *frameGate) SendFrame(ctx context.Context, d transport.Dest, lines []byte) error {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	if open != nil {
+		select {
+		case <-open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.Transport.SendFrame(ctx, d, lines)
 }
 
 func netipLoopback(port uint16) netip.AddrPort {
