@@ -300,7 +300,15 @@ func (s *Server) detach(p *peer) {
 // removePeer ends p's registration. p.c keeps its connection and
 // remembers the peer id, so that a later heartbeat gets "Peer not
 // registered".
+//
+// The connection forgets p first, before the room hears that p left: a
+// client that sees its own peer_left and then sends a heartbeat must get
+// the error, not have the heartbeat taken for the registration going
+// away (onHeartbeat reads c.peer without s.mu).
 func (s *Server) removePeer(p *peer) {
+	p.c.peer.Store(nil)
+	p.c.lastPeerID = p.id
+	p.c.since = s.cfg.Clock.Now().UnixNano()
 	s.detach(p)
 	if p.identity != "" && s.byIdentity[p.identity] == p {
 		delete(s.byIdentity, p.identity)
@@ -310,9 +318,6 @@ func (s *Server) removePeer(p *peer) {
 	if !s.closing { // at shutdown, the cluster hears one bye instead
 		s.publishLocked(clusterEvent{Kind: evLeave, ID: p.id})
 	}
-	p.c.peer.Store(nil)
-	p.c.lastPeerID = p.id
-	p.c.since = s.cfg.Clock.Now().UnixNano()
 }
 
 // pushJoined tells every pushing client in p's room (but p) about p. The
