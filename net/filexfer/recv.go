@@ -70,8 +70,11 @@ func (e *Engine) serveOffer(peer string, conn io.Writer, o offerFrame) {
 	if err := writeAnswer(conn, codeOK, ""); err != nil {
 		e.log.Debug("could not answer an offer", "peer", peer, "err", err)
 	}
+	// Decided before the offer is shown: what the user does once it is
+	// shown (verifying the sender, say) applies to the next offer.
+	auto := e.cfg.AutoAccept != nil && e.cfg.AutoAccept(snap)
 	e.cfg.OnEvent(Event{Kind: EventOffered, Transfer: snap})
-	if e.cfg.AutoAccept != nil && e.cfg.AutoAccept(snap) {
+	if auto {
 		if err := e.Accept(id); err != nil {
 			e.log.Warn("auto-accept failed", "id", id, "err", err)
 		}
