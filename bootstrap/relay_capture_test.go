@@ -40,6 +40,25 @@ func markCapture(t testing.TB, baseURL string) string {
 	return mark
 }
 
+// tcpdumpArgs returns the arguments of a tcpdump that writes to pcap
+// whole packets (-s 0) of TCP port port on iface, each as soon as
+// libpcap hands it over (-U).
+//
+// The 32 MB ring (-B 32768) holds all a test sends, so a tcpdump that
+// gets no CPU for a while on a busy machine drops nothing. That needs
+// the TPACKET_V3 ring libpcap uses without --immediate-mode, which packs
+// packets into blocks. With --immediate-mode it uses TPACKET_V2, whose
+// slots are the size of the snapshot length where the link layer is not
+// Ethernet (256 KB on -i any, each in a block of 512 KB): 32 MB made 64
+// slots, and the lab test's capture dropped over a hundred packets under
+// load (a tcpdump stopped while 600 packets pass keeps 64 of them with
+// --immediate-mode, all 600 without). Without immediate mode the kernel
+// hands a block over when it is full or after tcpdump's timeout of 1 s:
+// finish waits for its mark until then.
+func tcpdumpArgs(iface, pcap, port string) []string {
+	return []string{"-i", iface, "-n", "-U", "-B", "32768", "-s", "0", "-w", pcap, "tcp", "port", port}
+}
+
 // capture is tcpdump writing a capture file.
 type capture struct {
 	cmd    *exec.Cmd
@@ -152,11 +171,10 @@ func TestRelayCapture(t *testing.T) {
 	srv := startServer(t, Config{})
 	_, port, _ := net.SplitHostPort(srv.addr)
 	pcap := filepath.Join(t.TempDir(), "relay.pcap")
-	// --immediate-mode and -U hand over and write each packet at once;
-	// -s 0 keeps whole packets; -B 32768: a 32 MB buffer, so that a busy
-	// machine drops nothing.
+	// -s 0 keeps whole packets; -B 32768 and no --immediate-mode: a
+	// ring of 32 MB that holds all the test sends (see tcpdumpArgs).
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-i", "lo", "-n", "--immediate-mode", "-U", "-B", "32768", "-s", "0", "-w", pcap, "tcp", "port", port)
+	cmd := exec.CommandContext(ctx, bin, tcpdumpArgs("lo", pcap, port)...)
 	c, why := startCapture(t, cmd, cancel, pcap)
 	if why != "" {
 		t.Skipf("tcpdump cannot capture here (needs root or CAP_NET_RAW): %s", why)

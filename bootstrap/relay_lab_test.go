@@ -104,8 +104,7 @@ func startLabCapture(t *testing.T, lab *natlabtest.Lab) func(secret string, nonc
 	}
 	pcap := filepath.Join(t.TempDir(), "server.pcap")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := lab.Command(ctx, "server", bin, "-i", "any", "-n", "--immediate-mode", "-U", "-B", "32768", "-s", "0", "-w", pcap,
-		"tcp", "port", fmt.Sprint(relayLabPort))
+	cmd := lab.Command(ctx, "server", bin, tcpdumpArgs("any", pcap, fmt.Sprint(relayLabPort))...)
 	c, why := startCapture(t, cmd, cancel, pcap)
 	if why != "" {
 		t.Fatalf("tcpdump in the lab: %s", why)

@@ -514,14 +514,28 @@ func TestNewPeerID(t *testing.T) {
 
 // A connection that answers pings stays up; one that is silent (no
 // message, no pong) is closed after PongWait.
+//
+// The server pings when its (fake) clock says so, and the test moves the
+// clock: a ping goes out every eighth of PongWait of real time, each
+// once the last was answered, so a pong has seven eighths of PongWait to
+// arrive (1.75 s). With the server's own schedule (a ping every 9/10 of
+// PongWait, which was 1 s) it had a tenth, 100 ms, and under load a
+// round trip took longer. Read deadlines are real time: the silent
+// connection is closed after a real PongWait.
 func TestKeepalive(t *testing.T) {
-	// A pong has a tenth of PongWait to arrive: 100 ms, enough on a
-	// loaded machine under -race (30 ms was not).
-	srv := startServer(t, Config{PongWait: time.Second})
+	const pongWait = 2 * time.Second
+	clock := newFakeClock()
+	// The clock moves on 1.8 s a ping: no sweep may end the connections.
+	srv := startServer(t, Config{Clock: clock, PongWait: pongWait, PeerTimeout: 24 * time.Hour, RegisterTimeout: 24 * time.Hour})
+	clock.waitTickers(t, 3)
 	silent := dial(t, srv.url) // never reads, so never answers a ping
 	silent.register("silent", "", false)
 
 	alive := dial(t, srv.url)
+	dialed := time.Now()
+	// The server answers the upgrade before it holds the connection: a
+	// ping sent before then would miss it.
+	waitFor(t, "the server holds alive", func() bool { return srv.Stats().Connections == 2 })
 	pings := make(chan struct{}, 100)
 	alive.ws.SetPingHandler(func(data string) error {
 		pings <- struct{}{}
@@ -536,15 +550,29 @@ func TestKeepalive(t *testing.T) {
 			}
 		}
 	}()
-	// Two pings answered (~1.8 s, well past PongWait): still up.
-	for range 2 {
+	// ping has the server ping every connection and waits until alive
+	// got it: the server still holds alive.
+	ping := func() {
+		t.Helper()
+		clock.Advance(pongWait * 9 / 10)
 		select {
 		case <-pings:
 		case <-time.After(5 * time.Second):
 			t.Fatal("no ping from the server")
 		}
 	}
-	waitFor(t, "the silent connection closed", func() bool { return srv.Stats().Connections == 1 })
+	// Answering pings, alive outlives the PongWait it had when it
+	// connected; silent, which answers none, goes.
+	pace := time.NewTicker(pongWait / 8)
+	defer pace.Stop()
+	for srv.Stats().Connections == 2 || time.Since(dialed) < pongWait+pongWait/4 {
+		ping()
+		<-pace.C
+	}
+	ping()
+	if n := srv.Stats().Connections; n != 1 {
+		t.Fatalf("%d connections after PongWait, want 1 (alive)", n)
+	}
 	_ = alive.ws.Close()
 	<-readDone
 }

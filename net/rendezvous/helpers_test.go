@@ -237,7 +237,11 @@ func (n *node) stop(t testing.TB) {
 	}
 }
 
-// fastConfig returns a client config with short intervals for tests.
+// fastConfig returns a client config with short intervals for tests. Its
+// ReadTimeout is long: the default of four heartbeats (200 ms here) passes
+// on a loaded machine, and the client then reconnects, which the others
+// see as a leave and a join (or, with one identity, a replacement). No
+// test waits for a read timeout; the servers they stop say goodbye.
 func fastConfig(url, nick string, port uint16, id *identity.Identity) Config {
 	return Config{
 		URL:               url,
@@ -247,6 +251,7 @@ func fastConfig(url, nick string, port uint16, id *identity.Identity) Config {
 		PollInterval:      20 * time.Millisecond,
 		MinBackoff:        10 * time.Millisecond,
 		MaxBackoff:        100 * time.Millisecond,
+		ReadTimeout:       10 * time.Second,
 		DialTimeout:       2 * time.Second,
 	}
 }

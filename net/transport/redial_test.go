@@ -281,7 +281,7 @@ func TestOutgoingClosesBeforePeerIdles(t *testing.T) {
 // not acknowledged.
 func TestSendBatchOnKeepsTheConnection(t *testing.T) {
 	alice := newNode(t, Config{Identity: newID(t)})
-	bob := newNode(t, Config{Identity: newID(t), IdleTimeout: 100 * time.Millisecond})
+	bob := newNode(t, Config{Identity: newID(t)})
 	ctx := context.Background()
 	first, err := alice.SendBatchOn(ctx, bob.dest(), []wire.Message{msg("alice", "one")}, 0)
 	if err != nil || first.Gen == 0 || !first.TwoWay {
@@ -293,7 +293,9 @@ func TestSendBatchOnKeepsTheConnection(t *testing.T) {
 		t.Fatalf("on the same connection: %+v, %v", same, err)
 	}
 	bob.recv(t)
-	// bob closes the idle connection: it is gone.
+	// bob closes the connection: it is gone. The test closes it (not an
+	// idle timeout) so that a slow machine cannot close it earlier.
+	bob.closeInbound()
 	eventually(t, "alice notices bob closed the connection", func() bool { return alice.Stats().OpenOutgoing == 0 })
 	if _, err := alice.SendBatchOn(ctx, bob.dest(), []wire.Message{msg("alice", "three")}, first.Gen); !errors.Is(err, ErrConnChanged) {
 		t.Fatalf("on a connection that is gone: %v, want ErrConnChanged", err)
