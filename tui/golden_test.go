@@ -142,6 +142,15 @@ func TestTypedWordsThroughTheProgram(t *testing.T) {
 	}
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 	waitFor(t, tm, "ada: "+text)
+	// The line shows at once, but the node gets it from a command run
+	// after: quitting before that command runs would drop it.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(n.sentMessages()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the node never got the line")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}
