@@ -262,7 +262,11 @@ func TestCloseDuringTraffic(t *testing.T) {
 // sides, the sender closes its idle connection before the receiver's idle
 // timeout would, so a write never races the receiver's close.
 func TestOutgoingClosesBeforePeerIdles(t *testing.T) {
-	const idle = 400 * time.Millisecond
+	// alice closes an idle outgoing connection after idle/2, looking
+	// every idle/4, so at 1 to 1.5 s; bob would at 2 s. With 400 ms, a
+	// cleanup loop woken 100 ms late on a loaded machine let bob close
+	// first (26 in 300 runs under nice 8 and three busy loops).
+	const idle = 2 * time.Second
 	alice := newNode(t, Config{Identity: newID(t), IdleTimeout: idle})
 	bob := newNode(t, Config{Identity: newID(t), IdleTimeout: idle})
 	if err := alice.Send(context.Background(), bob.dest(), msg("alice", "x")); err != nil {
