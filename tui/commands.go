@@ -199,7 +199,7 @@ func (m *Model) run(cmd command.Command) (tea.Cmd, error) {
 		return nil, nil
 
 	case command.Quit:
-		return tea.Quit, nil
+		return m.quitSaved(), nil
 
 	case command.ID:
 		if m.self.Identity == "" {

@@ -78,6 +78,7 @@ func (m *Model) sendGroup(it peerItem, text string) (tea.Cmd, error) {
 	c.talked = m.activity
 	c.follow = true
 	key, name := it.peer.Key, it.name
+	m.groupSaving++
 	return func() tea.Msg {
 		_, err := g.SendToGroup(key, text)
 		return groupSentMsg{key: key, name: name, text: text, err: err}

@@ -114,12 +114,47 @@ func (m *Model) interrupt() tea.Cmd {
 		m.flash = "input cleared (↑ brings it back); ctrl+c again quits"
 		return nil
 	}
+	if m.quitWhenSaved {
+		return tea.Quit // a third Ctrl+C: at once
+	}
 	if n := m.sending(); !m.quitArmed && n > 0 {
 		m.quitArmed = true
 		m.flash = fmtCount(n, "message") + " not delivered yet (they go when you are back): ctrl+c again quits"
 		return nil
 	}
-	return tea.Quit
+	return m.quitSaved()
+}
+
+// quitSaved quits once every message sent is saved. A line shows at once
+// and is saved by a command run after it; quitting before that command
+// ran would lose it (Enter then /quit in one paste, say). Saves end
+// within sendTimeout; Ctrl+C meanwhile quits at once.
+func (m *Model) quitSaved() tea.Cmd {
+	n := m.unsaved()
+	if n == 0 {
+		return tea.Quit
+	}
+	m.quitWhenSaved = true
+	m.flash = "saving " + fmtCount(n, "message") + ", then quitting (ctrl+c quits now)"
+	return nil
+}
+
+// quitIfSaved quits when a quit waits and the last save is done.
+func (m *Model) quitIfSaved() tea.Cmd {
+	if m.quitWhenSaved && m.unsaved() == 0 {
+		return tea.Quit
+	}
+	return nil
+}
+
+// unsaved counts the messages shown as sent that the node has not saved
+// yet.
+func (m *Model) unsaved() int {
+	n := m.groupSaving
+	for _, c := range m.convs {
+		n += len(c.pending)
+	}
+	return n
 }
 
 // sending counts the messages being saved or waiting in the outbox.

@@ -271,10 +271,47 @@ func TestCtrlC(t *testing.T) {
 		}
 		h.wantScreen("1 message not delivered yet (they go when you are back): ctrl+c again quits")
 		h.key("ctrl+c")
+		if h.quit {
+			t.Fatal("the second ctrl+c quit before the message was saved")
+		}
+		h.wantScreen("saving 1 message, then quitting (ctrl+c quits now)")
+		h.key("ctrl+c")
 		if !h.quit {
-			t.Fatal("the second ctrl+c did not quit")
+			t.Fatal("the third ctrl+c did not quit")
 		}
 	})
+}
+
+// TestQuitWaitsForSaves: a line shows at once and is saved by a command
+// run after it; /quit (or Ctrl+C) in the same burst as its Enter waits
+// for that save, then quits.
+func TestQuitWaitsForSaves(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		quit func(h *harness)
+	}{
+		{"/quit", func(h *harness) { h.enter("/quit") }},
+		{"ctrl+c twice", func(h *harness) { h.key("ctrl+c", "ctrl+c") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := threePeers()
+			h := newPickedHarness(t, n, Options{})
+			h.typeText("last words")
+			mm, send := h.m.Update(keyMsg("enter")) // the send command is held back
+			h.m = mm.(Model)
+			tc.quit(h)
+			if h.quit {
+				t.Fatal("quit before the message was saved")
+			}
+			h.run(send)
+			if !h.quit {
+				t.Fatal("did not quit once the message was saved")
+			}
+			if got := n.sentMessages(); len(got) != 1 {
+				t.Fatalf("the node got %v; want the last words", got)
+			}
+		})
+	}
 }
 
 // TestHotlistAndNextUnread: the status line lists the conversations with

@@ -144,16 +144,20 @@ type Model struct {
 	version     int64
 	pendingRead []readMark
 
-	ignored    *ignore.List
-	closed     map[app.PeerKey]bool // conversations closed with /close, hidden until they have news
-	mouse      bool                 // mouse capture is on
-	focused    bool                 // the terminal has the focus (as far as we know)
-	quitArmed  bool                 // Ctrl+C asked for confirmation
-	showHelp   bool
-	search     *searchView // /search results, shown over the panes
-	helpScroll int
-	comp       *completion
-	xfers      *transfers // file transfers not over yet (files.go)
+	ignored   *ignore.List
+	closed    map[app.PeerKey]bool // conversations closed with /close, hidden until they have news
+	mouse     bool                 // mouse capture is on
+	focused   bool                 // the terminal has the focus (as far as we know)
+	quitArmed bool                 // Ctrl+C asked for confirmation
+	// quitWhenSaved: a quit waits for the messages being saved (see
+	// quitSaved); groupSaving counts group messages being saved.
+	quitWhenSaved bool
+	groupSaving   int
+	showHelp      bool
+	search        *searchView // /search results, shown over the panes
+	helpScroll    int
+	comp          *completion
+	xfers         *transfers // file transfers not over yet (files.go)
 
 	// tick schedules the retry countdown (tea.Tick; tests replace it).
 	tick func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
@@ -285,10 +289,11 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.handleChanges()
 	case sendResultMsg:
 		m.handleSendResult(msg)
-		return m, nil
+		return m, m.quitIfSaved()
 	case groupSentMsg:
+		m.groupSaving--
 		m.handleGroupSent(msg)
-		return m, nil
+		return m, m.quitIfSaved()
 	case nickResultMsg:
 		m.handleNickResult(msg)
 		return m, nil
