@@ -159,10 +159,7 @@ func (m *Model) unsaved() int {
 
 // sending counts the messages being saved or waiting in the outbox.
 func (m *Model) sending() int {
-	n := 0
-	for _, c := range m.convs {
-		n += len(c.pending)
-	}
+	n := m.unsaved()
 	if ob, err := m.node.Outbox(); err == nil {
 		n += len(ob)
 	}

@@ -174,7 +174,7 @@ func benchTransfer(b *testing.B, size int64) {
 	for b.Loop() {
 		round()
 	}
-	shaCPU := sha256CPU(buf, 256<<20)
+	shaCPU := sha256Time(buf, 256<<20)
 	b.ReportMetric(median(raws), "raw-MB/s")
 	b.ReportMetric(slices.Max(raws), "raw-best-MB/s")
 	b.ReportMetric(median(files), "file-MB/s")
@@ -195,10 +195,10 @@ func benchTransfer(b *testing.B, size int64) {
 	mem.report(b)
 }
 
-// sha256CPU returns the time SHA-256 takes over n bytes of buf, repeated,
+// sha256Time returns the time SHA-256 takes over n bytes of buf, repeated,
 // on one goroutine (the best of three: on a busy machine the others may
 // share the core).
-func sha256CPU(buf []byte, n int) time.Duration {
+func sha256Time(buf []byte, n int) time.Duration {
 	best := time.Duration(1<<63 - 1)
 	for range 3 {
 		h := sha256.New()
